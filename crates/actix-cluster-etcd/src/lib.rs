@@ -1,0 +1,1 @@
+//! etcd discovery for actix-cluster. (To be written.)

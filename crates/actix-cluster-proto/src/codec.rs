@@ -1,0 +1,1 @@
+//! Wire format: versioned, bounded, never panics. (To be written.)

@@ -1,0 +1,37 @@
+//! Membership events: the public contract between the core and its users.
+
+use crate::id::MemberId;
+use crate::member::{DownReason, MemberInfo};
+
+/// A change in this node's view of the cluster.
+///
+/// Ordering guarantee: for any one member, events come out in lifecycle order
+/// (`Joined` before `Up`, `Up` before `Leaving`/`Down`, `Down` before
+/// `Removed`; `Unreachable`/`Reachable` alternate and only between `Up` and
+/// `Down`), and a member never comes back after `Down`: a restarted process is a
+/// new member with a new generation. Events about this node itself are emitted
+/// too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A member was seen in `Joining`.
+    Joined(MemberInfo),
+    /// A member became `Up`.
+    Up(MemberInfo),
+    /// A member is suspected (SWIM suspect); it is still `Up`.
+    Unreachable(MemberInfo),
+    /// A suspected member refuted the suspicion.
+    Reachable(MemberInfo),
+    /// A member started a graceful leave.
+    Leaving(MemberInfo),
+    /// A member is down, with the reason.
+    Down {
+        /// The member as last seen.
+        member: MemberInfo,
+        /// Failed or left.
+        reason: DownReason,
+    },
+    /// A down member's tombstone expired; it is forgotten.
+    Removed(MemberId),
+    /// The oldest `Up` member changed (None when there is no `Up` member).
+    LeaderChanged(Option<MemberId>),
+}

@@ -1,0 +1,93 @@
+//! Messages: what the `Cluster` actor accepts and what subscribers receive.
+
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use actix::prelude::*;
+use actix_cluster_proto::{DownReason, Event, MemberId, MemberInfo};
+
+/// Sent to subscribers when a member becomes `Up` (and, on subscribing, once
+/// for every member already `Up`).
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "()")]
+pub struct MemberUp(pub MemberInfo);
+
+/// Sent to subscribers when a member is down, with the reason.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "()")]
+pub struct MemberDown {
+    /// The member as last seen.
+    pub member: MemberInfo,
+    /// Failed or left.
+    pub reason: DownReason,
+}
+
+/// Every membership event, for subscribers that want them all.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "()")]
+pub struct ClusterEvent(pub Event);
+
+/// Subscribe an actor. Any of the recipients may be `None`. The subscriber first
+/// receives the current state (a `MemberUp`, or an `Event::Up`, for every member
+/// already `Up`), then every later change in order, nothing lost or doubled.
+/// Recipients whose actor stopped are dropped.
+#[derive(Message, Default)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    /// Receives `MemberUp`.
+    pub member_up: Option<Recipient<MemberUp>>,
+    /// Receives `MemberDown`.
+    pub member_down: Option<Recipient<MemberDown>>,
+    /// Receives every event.
+    pub events: Option<Recipient<ClusterEvent>>,
+}
+
+/// Join a cluster through seed addresses.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "()")]
+pub struct Join(pub Vec<SocketAddr>);
+
+/// Form a new cluster with this node alone.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "()")]
+pub struct Form;
+
+/// Leave gracefully; resolves once the leave has been sent to the others
+/// (or after a short bound when nobody answers).
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "()")]
+pub struct Leave;
+
+/// Replace this member's metadata.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "()")]
+pub struct UpdateMetadata(pub BTreeMap<String, String>);
+
+/// Every known member, sorted by id.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "Vec<MemberInfo>")]
+pub struct GetMembers;
+
+/// The current leader (oldest `Up` member).
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "Option<MemberId>")]
+pub struct GetLeader;
+
+/// This node's identity and bound address.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "SelfInfo")]
+pub struct GetSelf;
+
+/// Answer to [`GetSelf`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SelfInfo {
+    /// This member's id (its `addr` is the advertised address).
+    pub id: MemberId,
+    /// The local address the sockets are bound to (real port when bound to 0).
+    pub bound: SocketAddr,
+    /// Roles.
+    pub roles: BTreeSet<String>,
+    /// Current metadata.
+    pub metadata: BTreeMap<String, String>,
+}

@@ -1,0 +1,1 @@
+//! Integration tests that need etcd or docker: see tests/tests/.
