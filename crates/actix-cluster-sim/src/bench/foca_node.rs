@@ -1,0 +1,313 @@
+//! The foca peer: [`FocaNode`] runs `foca::Foca` (version 2) on the simulated
+//! network through the same [`SimNode`] interface as our core.
+//!
+//! * Identity: [`FocaId`], a gossip address plus a generation; `renew()` bumps
+//!   the generation so a member wrongly declared down rejoins as a new member
+//!   (foca's auto-rejoin), and the higher generation wins an address conflict.
+//! * Codec: foca's own postcard codec.
+//! * Runtime: [`FocaQueue`] turns foca's callbacks into [`SimOutput`]s, in order.
+//! * Config: `foca::Config::new_lan(cluster_size)` unless the caller passes one.
+//! * Events: `MemberUp` -> [`SimEvent::Up`], `MemberDown` -> [`SimEvent::Down`]
+//!   with `left: false` (foca does not say whether a member left or failed).
+//!   foca publishes no notification when it *suspects* a member; to still measure
+//!   "seen unreachable" the adapter can watch members' states in foca's table
+//!   after every input ([`Watch`]) and emit [`SimEvent::Unreachable`] /
+//!   [`SimEvent::Reachable`] on a change. Suspicions this node raised are counted
+//!   from foca's `ProbeFailed` notification (feature `unstable-notifications`).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use foca::{Foca, NoCustomBroadcast, Notification, PostcardCodec, Runtime, State};
+use rand010::rngs::SmallRng;
+use rand010::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::{SimEvent, SimNode, SimOutput};
+
+/// A foca member identity: the gossip address and a generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FocaId {
+    /// The address the member receives datagrams on.
+    pub addr: SocketAddr,
+    /// Bumped by `renew()` when the member finds itself declared down.
+    pub generation: u64,
+}
+
+impl foca::Identity for FocaId {
+    type Addr = SocketAddr;
+
+    fn renew(&self) -> Option<Self> {
+        Some(FocaId {
+            addr: self.addr,
+            generation: self.generation.wrapping_add(1),
+        })
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn win_addr_conflict(&self, adversary: &Self) -> bool {
+        self.generation > adversary.generation
+    }
+}
+
+/// The timer type foca hands back.
+pub type FocaTimer = foca::Timer<FocaId>;
+
+/// Counters the adapter keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FocaStats {
+    /// Datagrams sent.
+    pub messages_sent: u64,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Probes that failed (direct and indirect), i.e. suspicions this node raised.
+    pub suspicions_raised: u64,
+    /// Times foca declared this node itself down and it renewed its identity.
+    pub rejoins: u64,
+    /// Inputs foca rejected with an error (decode errors, data from ourselves).
+    pub errors: u64,
+}
+
+/// Which members' suspect state the adapter watches (an O(N) scan of foca's
+/// table after every input, so only on when a scenario needs it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Watch {
+    /// Watch nothing (cheapest).
+    Nothing,
+    /// Watch one address.
+    One(SocketAddr),
+    /// Watch every member.
+    All,
+}
+
+/// foca's [`Runtime`]: collects effects into a queue of [`SimOutput`]s.
+#[derive(Debug, Default)]
+pub struct FocaQueue {
+    out: VecDeque<SimOutput<FocaTimer>>,
+    stats: FocaStats,
+}
+
+impl Runtime<FocaId> for FocaQueue {
+    fn notify(&mut self, notification: Notification<'_, FocaId>) {
+        match notification {
+            Notification::MemberUp(id) => self.out.push_back(SimOutput::Event(SimEvent::Up(id.addr))),
+            Notification::MemberDown(id) => self.out.push_back(SimOutput::Event(SimEvent::Down {
+                addr: id.addr,
+                left: false,
+            })),
+            Notification::ProbeFailed(_, _) => self.stats.suspicions_raised += 1,
+            Notification::Rejoin(_) => self.stats.rejoins += 1,
+            _ => {}
+        }
+    }
+
+    fn send_to(&mut self, to: FocaId, data: &[u8]) {
+        self.stats.messages_sent += 1;
+        self.stats.bytes_sent += data.len() as u64;
+        self.out.push_back(SimOutput::Send {
+            to: to.addr,
+            stream: false,
+            bytes: data.to_vec(),
+        });
+    }
+
+    fn submit_after(&mut self, event: FocaTimer, after: Duration) {
+        self.out.push_back(SimOutput::Schedule {
+            after,
+            timer: event,
+        });
+    }
+}
+
+/// One foca member on the simulated network.
+pub struct FocaNode {
+    foca: Foca<FocaId, PostcardCodec, SmallRng, NoCustomBroadcast>,
+    queue: FocaQueue,
+    watch: Watch,
+    /// Last state seen of watched members (only `Suspect` ones are stored).
+    suspected: HashMap<SocketAddr, u64>,
+}
+
+impl std::fmt::Debug for FocaNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FocaNode")
+            .field("identity", self.foca.identity())
+            .field("members", &self.foca.num_members())
+            .finish()
+    }
+}
+
+/// foca's LAN configuration for a cluster of `cluster_size` members.
+pub fn lan_config(cluster_size: usize) -> foca::Config {
+    let n = NonZeroU32::new(cluster_size.clamp(1, u32::MAX as usize) as u32)
+        .unwrap_or(NonZeroU32::MIN);
+    foca::Config::new_lan(n)
+}
+
+/// foca's LAN configuration with the suspicion timeout computed with
+/// `suspicion_mult` instead of 4 (`max(1, log10 N) * mult * probe_period`),
+/// for the trade-off sweep.
+pub fn lan_config_with_suspicion_mult(cluster_size: usize, suspicion_mult: f64) -> foca::Config {
+    let mut config = lan_config(cluster_size);
+    let secs = f64::max(1.0, (cluster_size.max(1) as f64).log10())
+        * suspicion_mult
+        * config.probe_period.as_secs_f64();
+    config.suspect_to_down_after = Duration::from_secs_f64(secs.max(0.001));
+    config
+}
+
+impl FocaNode {
+    /// A foca member at `addr` with `generation`, seeded RNG, and `config`.
+    /// Call [`FocaNode::announce`] to join.
+    pub fn new(addr: SocketAddr, generation: u64, seed: u64, config: foca::Config) -> FocaNode {
+        let id = FocaId { addr, generation };
+        FocaNode {
+            foca: Foca::new(id, config, SmallRng::seed_from_u64(seed), PostcardCodec),
+            queue: FocaQueue::default(),
+            watch: Watch::Nothing,
+            suspected: HashMap::new(),
+        }
+    }
+
+    /// Joins through `seed` (foca's announce; foca accepts an announce sent to
+    /// any identity with the right address).
+    pub fn announce(&mut self, seed: SocketAddr) {
+        if seed == self.foca.identity().addr {
+            return;
+        }
+        let dst = FocaId {
+            addr: seed,
+            generation: 0,
+        };
+        if self.foca.announce(dst, &mut self.queue).is_err() {
+            self.queue.stats.errors += 1;
+        }
+    }
+
+    /// Leaves gracefully (foca marks itself down and gossips it).
+    pub fn leave(&mut self) {
+        if self.foca.leave_cluster(&mut self.queue).is_err() {
+            self.queue.stats.errors += 1;
+        }
+    }
+
+    /// Sets what to watch for suspicion (see [`Watch`]).
+    pub fn set_watch(&mut self, watch: Watch) {
+        self.watch = watch;
+        self.suspected.clear();
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &FocaStats {
+        &self.queue.stats
+    }
+
+    /// Members foca considers active (alive or suspect), without itself.
+    pub fn num_members(&self) -> usize {
+        self.foca.num_members()
+    }
+
+    /// Entries in foca's table, including down members not yet forgotten.
+    pub fn table_len(&self) -> usize {
+        self.foca.iter_membership_state().len()
+    }
+
+    /// This member's current identity.
+    pub fn identity(&self) -> FocaId {
+        *self.foca.identity()
+    }
+
+    fn after_input(&mut self) {
+        match &self.watch {
+            Watch::Nothing => {}
+            Watch::One(target) => {
+                let target = *target;
+                let state = self
+                    .foca
+                    .iter_membership_state()
+                    .filter(|m| m.id().addr == target && m.state() != State::Down)
+                    .map(|m| (m.state(), m.id().generation))
+                    .max_by_key(|(_, g)| *g);
+                let suspect = matches!(state, Some((State::Suspect, _)));
+                self.update_suspect(target, suspect.then(|| state.map_or(0, |s| s.1)));
+            }
+            Watch::All => {
+                let mut now_suspected: HashMap<SocketAddr, u64> = HashMap::new();
+                for m in self.foca.iter_membership_state() {
+                    if m.state() == State::Suspect {
+                        now_suspected.insert(m.id().addr, m.id().generation);
+                    }
+                }
+                let before: Vec<SocketAddr> = self.suspected.keys().copied().collect();
+                for addr in before {
+                    if !now_suspected.contains_key(&addr) {
+                        self.update_suspect(addr, None);
+                    }
+                }
+                let mut added: Vec<(SocketAddr, u64)> = now_suspected.into_iter().collect();
+                added.sort();
+                for (addr, gen) in added {
+                    self.update_suspect(addr, Some(gen));
+                }
+            }
+        }
+    }
+
+    fn update_suspect(&mut self, addr: SocketAddr, suspect_gen: Option<u64>) {
+        match (self.suspected.contains_key(&addr), suspect_gen) {
+            (false, Some(gen)) => {
+                self.suspected.insert(addr, gen);
+                self.queue
+                    .out
+                    .push_back(SimOutput::Event(SimEvent::Unreachable(addr)));
+            }
+            (true, None) => {
+                self.suspected.remove(&addr);
+                // Only alive again counts as reachable; down is reported by
+                // foca's own MemberDown.
+                let alive = self
+                    .foca
+                    .iter_members()
+                    .any(|m| m.id().addr == addr && m.state() == State::Alive);
+                if alive {
+                    self.queue
+                        .out
+                        .push_back(SimOutput::Event(SimEvent::Reachable(addr)));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl SimNode for FocaNode {
+    type Timer = FocaTimer;
+
+    fn handle_datagram(&mut self, _now: Duration, _from: SocketAddr, bytes: &[u8]) {
+        if self.foca.handle_data(bytes, &mut self.queue).is_err() {
+            self.queue.stats.errors += 1;
+        }
+        self.after_input();
+    }
+
+    fn handle_stream(&mut self, _now: Duration, _from: SocketAddr, _bytes: &[u8]) {
+        // foca has no stream transport; nothing is ever sent to it on one.
+        self.queue.stats.errors += 1;
+    }
+
+    fn handle_timer(&mut self, _now: Duration, timer: FocaTimer) {
+        if self.foca.handle_timer(timer, &mut self.queue).is_err() {
+            self.queue.stats.errors += 1;
+        }
+        self.after_input();
+    }
+
+    fn poll_output(&mut self) -> Option<SimOutput<FocaTimer>> {
+        self.queue.out.pop_front()
+    }
+}
