@@ -1,10 +1,590 @@
-//! The `Cluster` actor. (To be written.)
+//! The `Cluster` actor: drives the protocol core with sockets, timers and
+//! subscriptions.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
+use actix_cluster_proto::{
+    Channel, Command, Core, Event, Generation, LocalMember, MemberId, Output, Status,
+};
+use tokio::sync::oneshot;
 
-/// The cluster actor: one per actix `System`.
-pub struct Cluster {}
+use crate::config::ClusterConfig;
+use crate::error::ClusterError;
+use crate::messages::{
+    Abort, ClusterEvent, ClusterStats, Form, GetLeader, GetMembers, GetSelf, GetStats, Join, Leave,
+    MemberDown, MemberUp, SelfInfo, Subscribe, UpdateMetadata,
+};
+use crate::transport::{self, Counters, Datagram, Frame, Outgoing};
+
+/// The running clusters, one per actix `System` (keyed by the system's id).
+static REGISTRY: Mutex<BTreeMap<usize, (u64, Addr<Cluster>)>> = Mutex::new(BTreeMap::new());
+/// Tells apart clusters started one after the other in the same system.
+static INSTANCE: AtomicU64 = AtomicU64::new(0);
+/// The last generation handed out in this process: generations only grow.
+static LAST_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The cluster actor: one per actix `System`. It owns the protocol core, a UDP
+/// socket (probes, gossip) and a TCP listener (joins, full-state exchange) on
+/// the same port, turns the core's timer requests into actix timers, and
+/// publishes membership events to subscribers.
+///
+/// Start it with [`Cluster::start`], reach it from anywhere in the same system
+/// with [`Cluster::current`], and talk to it with the messages of this crate
+/// ([`Join`], [`Subscribe`], [`GetMembers`], [`Leave`], ...).
+///
+/// When the `System` stops, the actor leaves the cluster gracefully (best
+/// effort, without waiting for answers), so the others see
+/// `MemberDown { reason: Left }` at once rather than after failure detection.
+pub struct Cluster {
+    /// The protocol state machine; the only place membership state lives.
+    core: Core,
+    /// The epoch of the core's `now`: the actor is the only place a clock is read.
+    start: Instant,
+    /// This member (for `GetSelf`).
+    id: MemberId,
+    /// Where the sockets are bound.
+    bound: SocketAddr,
+    roles: BTreeSet<String>,
+    metadata: BTreeMap<String, String>,
+    max_frame_size: usize,
+    /// Non-blocking clone of the UDP socket used for every send.
+    udp_send: std::net::UdpSocket,
+    /// Sockets handed to the actor's streams in `started` (taken once).
+    pending_io: Option<(tokio::net::UdpSocket, tokio::net::TcpListener)>,
+    /// One writer per peer we send stream frames to.
+    outgoing: HashMap<SocketAddr, Outgoing>,
+    counters: Arc<Counters>,
+    /// Subscribers.
+    subs_up: Vec<Recipient<MemberUp>>,
+    subs_down: Vec<Recipient<MemberDown>>,
+    subs_events: Vec<Recipient<ClusterEvent>>,
+    /// Graceful leave progress.
+    leave: LeaveState,
+    /// `Abort` was received: stop without leaving.
+    aborted: bool,
+    /// In `stopping`: no more timers.
+    shutting_down: bool,
+    /// This instance in the registry.
+    instance: u64,
+    /// Carries the member id in every log line of this actor and its tasks.
+    span: tracing::Span,
+}
+
+/// Where a graceful leave stands.
+enum LeaveState {
+    /// Not asked to leave.
+    Member,
+    /// The leave was started; these wait for it to have reached the others.
+    Leaving(Vec<oneshot::Sender<()>>),
+    /// Done.
+    Left,
+}
+
+impl Cluster {
+    /// Binds the sockets, creates this member (with a generation new to this
+    /// process start) and starts the actor in the current actix `System`, where
+    /// it is then reachable through [`Cluster::current`]. The node is not in any
+    /// cluster yet: send it [`Join`] (seed addresses) or [`Form`].
+    ///
+    /// Binding port 0 picks a free port for both UDP and TCP; [`GetSelf`]
+    /// reports it. Errors: invalid config (named field), bind failure, no
+    /// running system, or a cluster already running in this system.
+    pub async fn start(config: ClusterConfig) -> Result<Addr<Cluster>, ClusterError> {
+        let system = System::try_current().ok_or(ClusterError::NoSystem)?;
+        if let Some(addr) = Self::current() {
+            let _ = addr;
+            return Err(ClusterError::AlreadyRunning);
+        }
+        config.protocol.validate()?;
+        if config.name.is_empty() {
+            return Err(ClusterError::InvalidConfig {
+                field: "name",
+                reason: "the member name must not be empty".into(),
+            });
+        }
+        let bound = transport::bind(config.bind)?;
+        let advertise = match config.advertise {
+            Some(a) if a.port() == 0 => SocketAddr::new(a.ip(), bound.local.port()),
+            Some(a) => a,
+            None => bound.local,
+        };
+        if advertise.ip().is_unspecified() {
+            return Err(ClusterError::InvalidConfig {
+                field: "advertise",
+                reason: format!(
+                    "bound to {} (unspecified address): set `advertise` to an address others can reach",
+                    bound.local
+                ),
+            });
+        }
+        let id = MemberId::new(config.name.clone(), advertise, new_generation());
+        let local = LocalMember {
+            id: id.clone(),
+            roles: config.roles.clone(),
+            metadata: config.metadata.clone(),
+        };
+        let start = Instant::now();
+        let core = Core::new(
+            local,
+            config.protocol.clone(),
+            random_u64(),
+            start.elapsed(),
+        )?;
+        let span = tracing::info_span!("cluster", member = %id);
+        span.in_scope(|| tracing::info!(bound = %bound.local, "cluster node started"));
+        let instance = INSTANCE.fetch_add(1, Ordering::Relaxed);
+        let actor = Cluster {
+            core,
+            start,
+            id,
+            bound: bound.local,
+            roles: config.roles,
+            metadata: config.metadata,
+            max_frame_size: config.protocol.max_frame_size,
+            udp_send: bound.udp_send,
+            pending_io: Some((bound.udp, bound.tcp)),
+            outgoing: HashMap::new(),
+            counters: Arc::new(Counters::default()),
+            subs_up: Vec::new(),
+            subs_down: Vec::new(),
+            subs_events: Vec::new(),
+            leave: LeaveState::Member,
+            aborted: false,
+            shutting_down: false,
+            instance,
+            span,
+        };
+        let max_datagram = config.protocol.max_datagram_size;
+        let addr = Cluster::create(move |ctx| {
+            let mut actor = actor;
+            if let Some((udp, tcp)) = actor.pending_io.take() {
+                ctx.add_stream(transport::datagrams(
+                    udp,
+                    max_datagram,
+                    actor.counters.clone(),
+                ));
+                ctx.add_stream(transport::accepts(tcp));
+            }
+            actor
+        });
+        let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        match registry.get(&system.id()) {
+            Some((_, other)) if other.connected() => {
+                // Lost a race with another start in this system.
+                addr.do_send(Abort);
+                Err(ClusterError::AlreadyRunning)
+            }
+            _ => {
+                registry.insert(system.id(), (instance, addr.clone()));
+                Ok(addr)
+            }
+        }
+    }
+
+    /// The `Cluster` running in the current actix `System`, if any.
+    pub fn current() -> Option<Addr<Cluster>> {
+        let system = System::try_current()?;
+        let registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        registry
+            .get(&system.id())
+            .filter(|(_, addr)| addr.connected())
+            .map(|(_, addr)| addr.clone())
+    }
+
+    /// The core's clock.
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Carries out every pending effect of the core.
+    fn drain(&mut self, ctx: &mut Context<Self>) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                Output::Send {
+                    to,
+                    channel: Channel::Datagram,
+                    bytes,
+                } => transport::send_datagram(&self.udp_send, to, &bytes, &self.counters),
+                Output::Send {
+                    to,
+                    channel: Channel::Stream,
+                    bytes,
+                } => self.send_frame(to, bytes),
+                Output::Schedule { after, timer } => {
+                    if !self.shutting_down {
+                        ctx.run_later(after, move |act, ctx| {
+                            let _enter = act.span.clone().entered();
+                            let now = act.now();
+                            act.core.handle_timer(now, timer);
+                            act.drain(ctx);
+                        });
+                    }
+                }
+                Output::Event(event) => self.publish(event),
+            }
+        }
+    }
+
+    /// Queues a stream frame towards `to`, starting a writer when needed.
+    fn send_frame(&mut self, to: SocketAddr, frame: Vec<u8>) {
+        let frame = match self.outgoing.get(&to) {
+            Some(out) => match out.push(frame, &self.counters) {
+                Ok(()) => return,
+                Err(frame) => frame,
+            },
+            None => frame,
+        };
+        if self.outgoing.len() >= transport::MAX_OUTGOING {
+            self.outgoing.retain(|_, out| !out.is_closed());
+            if self.outgoing.len() >= transport::MAX_OUTGOING {
+                transport::inc(&self.counters.frames_dropped);
+                tracing::warn!(%to, "too many outgoing connections, frame dropped");
+                return;
+            }
+        }
+        let out = Outgoing::spawn(to, self.counters.clone(), self.span.clone());
+        let _ = out.push(frame, &self.counters);
+        self.outgoing.insert(to, out);
+    }
+
+    /// Hands an event to the subscribers, dropping those that stopped.
+    fn publish(&mut self, event: Event) {
+        tracing::debug!(?event, "membership event");
+        self.prune_subscribers();
+        match &event {
+            Event::Up(member) => {
+                tracing::info!(peer = %member.id, "member up");
+                let msg = MemberUp(member.clone());
+                self.subs_up.retain(|r| deliver(r, msg.clone()));
+            }
+            Event::Down { member, reason } => {
+                tracing::info!(peer = %member.id, ?reason, "member down");
+                let msg = MemberDown {
+                    member: member.clone(),
+                    reason: *reason,
+                };
+                self.subs_down.retain(|r| deliver(r, msg.clone()));
+                if member.id == self.id {
+                    self.leave_done();
+                }
+            }
+            _ => {}
+        }
+        let msg = ClusterEvent(event);
+        self.subs_events.retain(|r| deliver(r, msg.clone()));
+    }
+
+    /// Forgets subscribers whose actor stopped.
+    fn prune_subscribers(&mut self) {
+        self.subs_up.retain(|r| r.connected());
+        self.subs_down.retain(|r| r.connected());
+        self.subs_events.retain(|r| r.connected());
+    }
+
+    /// Starts a graceful leave (once).
+    fn start_leave(&mut self, ctx: &mut Context<Self>) {
+        if let LeaveState::Member = self.leave {
+            tracing::info!("leaving the cluster");
+            self.leave = LeaveState::Leaving(Vec::new());
+            let now = self.now();
+            self.core.handle_command(now, Command::Leave);
+            self.drain(ctx);
+        }
+    }
+
+    /// The leave reached the others (or we stop waiting): answer the waiters.
+    fn leave_done(&mut self) {
+        if let LeaveState::Leaving(waiters) = std::mem::replace(&mut self.leave, LeaveState::Left) {
+            for w in waiters {
+                let _ = w.send(());
+            }
+        }
+    }
+
+    /// True when another member could hear a leave from us.
+    fn has_peers(&self) -> bool {
+        self.core.members().iter().any(|m| {
+            m.id != self.id && matches!(m.status, Status::Joining | Status::Up | Status::Leaving)
+        })
+    }
+
+    /// The longest a `Leave` waits for the leave to be disseminated.
+    fn leave_bound(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+}
+
+/// Sends if the recipient's actor still runs; false means "drop it".
+fn deliver<M>(recipient: &Recipient<M>, msg: M) -> bool
+where
+    M: Message + Send + 'static,
+    M::Result: Send,
+{
+    if !recipient.connected() {
+        return false;
+    }
+    // `do_send` queues even into a full mailbox: a slow subscriber never blocks
+    // the cluster and never misses an event.
+    recipient.do_send(msg);
+    true
+}
+
+/// Fresh randomness from the OS (seeds the core's RNG and the generation).
+fn random_u64() -> u64 {
+    use rand::{RngCore, SeedableRng};
+    rand::rngs::SmallRng::from_entropy().next_u64()
+}
+
+/// A generation new to this process start: microseconds since the UNIX epoch
+/// with random low bits, strictly increasing within the process.
+fn new_generation() -> Generation {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    let candidate = (micros << 8) | (random_u64() & 0xff);
+    let mut last = LAST_GENERATION.load(Ordering::Relaxed);
+    loop {
+        let next = candidate.max(last + 1);
+        match LAST_GENERATION.compare_exchange(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
 
 impl Actor for Cluster {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Consider any effects the core produced on creation.
+        let _enter = self.span.clone().entered();
+        self.drain(ctx);
+    }
+
+    fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
+        let _enter = self.span.clone().entered();
+        self.shutting_down = true;
+        if !self.aborted && matches!(self.leave, LeaveState::Member) && self.has_peers() {
+            // Best effort: the leave datagrams go out synchronously through the
+            // std socket, which works even while the runtime shuts down.
+            tracing::info!("system stopping: leaving the cluster");
+            self.start_leave(ctx);
+        }
+        self.leave_done();
+        Running::Stop
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        let _enter = self.span.clone().entered();
+        tracing::info!(aborted = self.aborted, "cluster node stopped");
+        let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        registry.retain(|_, (instance, _)| *instance != self.instance);
+    }
+}
+
+impl StreamHandler<Datagram> for Cluster {
+    fn handle(&mut self, d: Datagram, ctx: &mut Context<Self>) {
+        let _enter = self.span.clone().entered();
+        let now = self.now();
+        self.core.handle_datagram(now, d.from, &d.bytes);
+        self.drain(ctx);
+    }
+
+    fn finished(&mut self, _ctx: &mut Context<Self>) {
+        tracing::warn!("UDP receive stream ended");
+    }
+}
+
+impl StreamHandler<(tokio::net::TcpStream, SocketAddr)> for Cluster {
+    fn handle(
+        &mut self,
+        (stream, peer): (tokio::net::TcpStream, SocketAddr),
+        ctx: &mut Context<Self>,
+    ) {
+        let _enter = self.span.clone().entered();
+        if let Some(frames) = transport::admit(stream, peer, self.max_frame_size, &self.counters) {
+            ctx.add_stream(frames);
+        }
+    }
+
+    fn finished(&mut self, _ctx: &mut Context<Self>) {
+        tracing::warn!("TCP accept stream ended");
+    }
+}
+
+impl StreamHandler<Frame> for Cluster {
+    fn handle(&mut self, frame: Frame, ctx: &mut Context<Self>) {
+        let _enter = self.span.clone().entered();
+        let now = self.now();
+        self.core.handle_stream(now, frame.from, &frame.bytes);
+        self.drain(ctx);
+    }
+
+    /// One connection ended; the actor keeps running.
+    fn finished(&mut self, _ctx: &mut Context<Self>) {}
+}
+
+impl Handler<Subscribe> for Cluster {
+    type Result = ();
+
+    /// Snapshot and registration happen in this one handler, so nothing is lost
+    /// or doubled between the current state and the later events.
+    fn handle(&mut self, msg: Subscribe, _ctx: &mut Context<Self>) {
+        let _enter = self.span.clone().entered();
+        let up: Vec<_> = self
+            .core
+            .members()
+            .into_iter()
+            .filter(|m| m.status == Status::Up)
+            .collect();
+        if let Some(r) = msg.member_up {
+            if up.iter().all(|m| deliver(&r, MemberUp(m.clone()))) {
+                self.subs_up.push(r);
+            }
+        }
+        if let Some(r) = msg.member_down {
+            if r.connected() {
+                self.subs_down.push(r);
+            }
+        }
+        if let Some(r) = msg.events {
+            let mut alive = up.iter().all(|m| {
+                deliver(&r, ClusterEvent(Event::Up(m.clone())))
+                    && (m.reachable || deliver(&r, ClusterEvent(Event::Unreachable(m.clone()))))
+            });
+            if let Some(leader) = self.core.leader() {
+                alive = alive && deliver(&r, ClusterEvent(Event::LeaderChanged(Some(leader))));
+            }
+            if alive {
+                self.subs_events.push(r);
+            }
+        }
+    }
+}
+
+impl Handler<Join> for Cluster {
+    type Result = ();
+
+    fn handle(&mut self, Join(seeds): Join, ctx: &mut Context<Self>) {
+        let _enter = self.span.clone().entered();
+        tracing::info!(?seeds, "joining");
+        let now = self.now();
+        self.core.handle_command(now, Command::Join { seeds });
+        self.drain(ctx);
+    }
+}
+
+impl Handler<Form> for Cluster {
+    type Result = ();
+
+    fn handle(&mut self, _: Form, ctx: &mut Context<Self>) {
+        let _enter = self.span.clone().entered();
+        tracing::info!("forming a new cluster");
+        let now = self.now();
+        self.core.handle_command(now, Command::Form);
+        self.drain(ctx);
+    }
+}
+
+impl Handler<Leave> for Cluster {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: Leave, ctx: &mut Context<Self>) -> Self::Result {
+        let _enter = self.span.clone().entered();
+        let alone = !self.has_peers();
+        self.start_leave(ctx);
+        if alone {
+            self.leave_done();
+        }
+        let (tx, rx) = oneshot::channel();
+        match &mut self.leave {
+            LeaveState::Leaving(waiters) => waiters.push(tx),
+            _ => {
+                let _ = tx.send(());
+            }
+        }
+        let bound = self.leave_bound();
+        Box::pin(
+            async move {
+                let _ = tokio::time::timeout(bound, rx).await;
+            }
+            .into_actor(self)
+            .map(|(), act, _ctx| {
+                // Past the bound, stop waiting: the datagrams went out anyway.
+                act.leave_done();
+            }),
+        )
+    }
+}
+
+impl Handler<UpdateMetadata> for Cluster {
+    type Result = ();
+
+    fn handle(&mut self, UpdateMetadata(metadata): UpdateMetadata, ctx: &mut Context<Self>) {
+        let _enter = self.span.clone().entered();
+        self.metadata = metadata.clone();
+        let now = self.now();
+        self.core
+            .handle_command(now, Command::UpdateMetadata(metadata));
+        self.drain(ctx);
+    }
+}
+
+impl Handler<GetMembers> for Cluster {
+    type Result = MessageResult<GetMembers>;
+
+    fn handle(&mut self, _: GetMembers, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.core.members())
+    }
+}
+
+impl Handler<GetLeader> for Cluster {
+    type Result = MessageResult<GetLeader>;
+
+    fn handle(&mut self, _: GetLeader, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.core.leader())
+    }
+}
+
+impl Handler<GetSelf> for Cluster {
+    type Result = MessageResult<GetSelf>;
+
+    fn handle(&mut self, _: GetSelf, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(SelfInfo {
+            id: self.id.clone(),
+            bound: self.bound,
+            roles: self.roles.clone(),
+            metadata: self.metadata.clone(),
+        })
+    }
+}
+
+impl Handler<GetStats> for Cluster {
+    type Result = MessageResult<GetStats>;
+
+    fn handle(&mut self, _: GetStats, _ctx: &mut Context<Self>) -> Self::Result {
+        self.prune_subscribers();
+        MessageResult(ClusterStats {
+            protocol: self.core.stats().clone(),
+            transport: self.counters.snapshot(),
+            subscribers: self.subs_up.len() + self.subs_down.len() + self.subs_events.len(),
+        })
+    }
+}
+
+impl Handler<Abort> for Cluster {
+    type Result = ();
+
+    fn handle(&mut self, _: Abort, ctx: &mut Context<Self>) {
+        let _enter = self.span.clone().entered();
+        tracing::warn!("aborting: stopping without leaving");
+        self.aborted = true;
+        ctx.stop();
+    }
 }

@@ -21,3 +21,61 @@ pub struct ClusterConfig {
     /// Protocol tuning; `protocol.cluster_name` is the cluster's name.
     pub protocol: ProtocolConfig,
 }
+
+impl ClusterConfig {
+    /// A node called `name` that binds `bind` (UDP and TCP on the same port; port 0
+    /// picks a free one), with no roles, no metadata and the default
+    /// ([`ProtocolConfig::lan`]) protocol settings.
+    ///
+    /// ```
+    /// use actix_cluster::{ClusterConfig, ProtocolConfig};
+    ///
+    /// let config = ClusterConfig::new("node-1", "127.0.0.1:0".parse().unwrap())
+    ///     .with_protocol(ProtocolConfig::local())
+    ///     .with_role("backend")
+    ///     .with_metadata("http", "127.0.0.1:8080");
+    /// assert!(config.roles.contains("backend"));
+    /// ```
+    pub fn new(name: impl Into<String>, bind: SocketAddr) -> Self {
+        ClusterConfig {
+            name: name.into(),
+            bind,
+            advertise: None,
+            roles: BTreeSet::new(),
+            metadata: BTreeMap::new(),
+            protocol: ProtocolConfig::default(),
+        }
+    }
+
+    /// Sets the address others reach this node at. A port of 0 means "the port
+    /// actually bound", which is handy with `bind = 0.0.0.0:0` in containers.
+    pub fn with_advertise(mut self, advertise: SocketAddr) -> Self {
+        self.advertise = Some(advertise);
+        self
+    }
+
+    /// Adds a role.
+    pub fn with_role(mut self, role: impl Into<String>) -> Self {
+        self.roles.insert(role.into());
+        self
+    }
+
+    /// Adds a metadata entry.
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Replaces the protocol settings (cluster name, timeouts, size limits).
+    pub fn with_protocol(mut self, protocol: ProtocolConfig) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Sets the cluster name (`protocol.cluster_name`); nodes with different
+    /// names ignore each other.
+    pub fn with_cluster_name(mut self, cluster_name: impl Into<String>) -> Self {
+        self.protocol.cluster_name = cluster_name.into();
+        self
+    }
+}

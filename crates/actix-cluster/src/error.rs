@@ -14,4 +14,20 @@ pub enum ClusterError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// The node configuration (outside the protocol settings) cannot work; the
+    /// message names the field. Nothing was bound.
+    #[error("invalid cluster config field `{field}`: {reason}")]
+    InvalidConfig {
+        /// The field, e.g. `advertise`.
+        field: &'static str,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// `Cluster::start` was called outside a running actix `System`.
+    #[error("Cluster::start must be called inside a running actix System")]
+    NoSystem,
+    /// This actix `System` already has a running `Cluster` (one per system);
+    /// the existing one is untouched. Use `Cluster::current()` to reach it.
+    #[error("this actix System already runs a Cluster (one per System)")]
+    AlreadyRunning,
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use actix::prelude::*;
-use actix_cluster_proto::{DownReason, Event, MemberId, MemberInfo};
+use actix_cluster_proto::{DownReason, Event, MemberId, MemberInfo, Stats as ProtocolStats};
 
 /// Sent to subscribers when a member becomes `Up` (and, on subscribing, once
 /// for every member already `Up`).
@@ -91,3 +91,57 @@ pub struct SelfInfo {
     /// Current metadata.
     pub metadata: BTreeMap<String, String>,
 }
+
+/// Counters of this node: the protocol's and the transport's.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "ClusterStats")]
+pub struct GetStats;
+
+/// Answer to [`GetStats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterStats {
+    /// The protocol core's counters (messages accepted, rejected by reason, ...).
+    pub protocol: ProtocolStats,
+    /// The socket layer's counters.
+    pub transport: TransportStats,
+    /// Live subscriptions (each recipient of a [`Subscribe`] counts once).
+    pub subscribers: usize,
+}
+
+/// Counters of the UDP/TCP transport. Rejections here happen before the
+/// protocol core sees the bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Datagrams received and handed to the core.
+    pub datagrams_received: u64,
+    /// Datagrams dropped because they exceeded `max_datagram_size`.
+    pub datagrams_oversized: u64,
+    /// Datagrams sent.
+    pub datagrams_sent: u64,
+    /// Datagrams that could not be sent (socket buffer full or error).
+    pub datagrams_send_failed: u64,
+    /// TCP connections accepted.
+    pub connections_accepted: u64,
+    /// TCP connections refused because too many were open.
+    pub connections_rejected: u64,
+    /// Stream frames received and handed to the core.
+    pub frames_received: u64,
+    /// Connections closed because a frame's length prefix exceeded
+    /// `max_frame_size`.
+    pub frames_oversized: u64,
+    /// Connections closed on a read error or timeout in the middle of a frame.
+    pub frame_read_errors: u64,
+    /// Stream frames written.
+    pub frames_sent: u64,
+    /// Stream frames dropped: connect failure, write failure, or a full queue
+    /// towards a slow peer.
+    pub frames_dropped: u64,
+}
+
+/// Stops the `Cluster` actor at once **without** telling anyone, as if the
+/// process had crashed: sockets close, no leave is sent, the others find out
+/// through failure detection. Meant for fault-injection tests; applications use
+/// [`Leave`] (or just stop the `System`, which leaves gracefully).
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "()")]
+pub struct Abort;

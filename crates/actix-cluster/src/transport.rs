@@ -1,0 +1,425 @@
+//! Sockets: one UDP socket and one TCP listener on the same port.
+//!
+//! Nothing here blocks the actor. Datagrams come in as a stream the actor polls,
+//! and go out with a non-blocking `send_to` on a plain `std` clone of the socket
+//! (which also works while the runtime shuts down, for the leave on stop). Each
+//! accepted TCP connection becomes a stream of length-prefixed frames
+//! (`u32` big-endian length, then the bytes). Outgoing frames go through one
+//! small bounded queue per peer, drained by a writer task that owns the
+//! connection, so a slow or dead peer costs at most a queue's worth of memory.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use crate::error::ClusterError;
+use crate::messages::TransportStats;
+
+/// How long to wait for a TCP connection to a peer.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one frame may take to be written.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the rest of a frame may take to arrive once its length was read.
+const FRAME_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// An idle connection (no frame in either direction) is closed after this.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// At most this many incoming connections at once; more are closed at once.
+pub(crate) const MAX_INCOMING: usize = 64;
+/// At most this many outgoing connections (peers with a writer) at once.
+pub(crate) const MAX_OUTGOING: usize = 128;
+/// Frames queued towards one peer; when full, new frames are dropped.
+const OUTGOING_QUEUE: usize = 16;
+/// Attempts at binding UDP and TCP on one free port when asked for port 0.
+const BIND_ATTEMPTS: usize = 8;
+
+/// The bound sockets.
+#[derive(Debug)]
+pub(crate) struct Bound {
+    /// Receives datagrams (registered with the runtime).
+    pub(crate) udp: UdpSocket,
+    /// The same socket, non-blocking, for sends that must not need the runtime.
+    pub(crate) udp_send: std::net::UdpSocket,
+    /// Accepts stream connections.
+    pub(crate) tcp: TcpListener,
+    /// The address both are bound to.
+    pub(crate) local: SocketAddr,
+}
+
+/// Binds UDP on `addr`, then TCP on the port UDP got. With port 0, a TCP port
+/// clash (someone holds the TCP side of the port UDP picked) is retried with a
+/// new port.
+pub(crate) fn bind(addr: SocketAddr) -> Result<Bound, ClusterError> {
+    let attempts = if addr.port() == 0 { BIND_ATTEMPTS } else { 1 };
+    let mut last_err = None;
+    for _ in 0..attempts {
+        let err = |source| ClusterError::Bind { addr, source };
+        let udp_std = std::net::UdpSocket::bind(addr).map_err(err)?;
+        let local = udp_std.local_addr().map_err(err)?;
+        match std::net::TcpListener::bind(local) {
+            Ok(tcp_std) => {
+                let fail = |source| ClusterError::Bind {
+                    addr: local,
+                    source,
+                };
+                udp_std.set_nonblocking(true).map_err(fail)?;
+                tcp_std.set_nonblocking(true).map_err(fail)?;
+                let udp_send = udp_std.try_clone().map_err(fail)?;
+                let udp = UdpSocket::from_std(udp_std).map_err(fail)?;
+                let tcp = TcpListener::from_std(tcp_std).map_err(fail)?;
+                return Ok(Bound {
+                    udp,
+                    udp_send,
+                    tcp,
+                    local,
+                });
+            }
+            Err(e) => {
+                tracing::debug!(%local, error = %e, "TCP port taken, retrying");
+                last_err = Some(ClusterError::Bind {
+                    addr: local,
+                    source: e,
+                });
+            }
+        }
+    }
+    Err(last_err.unwrap_or(ClusterError::Bind {
+        addr,
+        source: io::Error::new(io::ErrorKind::AddrInUse, "no free port"),
+    }))
+}
+
+/// Transport counters, shared with the IO tasks.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) datagrams_received: AtomicU64,
+    pub(crate) datagrams_oversized: AtomicU64,
+    pub(crate) datagrams_sent: AtomicU64,
+    pub(crate) datagrams_send_failed: AtomicU64,
+    pub(crate) connections_accepted: AtomicU64,
+    pub(crate) connections_rejected: AtomicU64,
+    pub(crate) frames_received: AtomicU64,
+    pub(crate) frames_oversized: AtomicU64,
+    pub(crate) frame_read_errors: AtomicU64,
+    pub(crate) frames_sent: AtomicU64,
+    pub(crate) frames_dropped: AtomicU64,
+    /// Incoming connections currently open.
+    pub(crate) incoming_open: AtomicUsize,
+}
+
+pub(crate) fn inc(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> TransportStats {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TransportStats {
+            datagrams_received: g(&self.datagrams_received),
+            datagrams_oversized: g(&self.datagrams_oversized),
+            datagrams_sent: g(&self.datagrams_sent),
+            datagrams_send_failed: g(&self.datagrams_send_failed),
+            connections_accepted: g(&self.connections_accepted),
+            connections_rejected: g(&self.connections_rejected),
+            frames_received: g(&self.frames_received),
+            frames_oversized: g(&self.frames_oversized),
+            frame_read_errors: g(&self.frame_read_errors),
+            frames_sent: g(&self.frames_sent),
+            frames_dropped: g(&self.frames_dropped),
+        }
+    }
+}
+
+/// One received datagram.
+#[derive(Debug)]
+pub(crate) struct Datagram {
+    pub(crate) from: SocketAddr,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Datagrams received on `udp`; oversized ones are counted and skipped here.
+pub(crate) fn datagrams(
+    udp: UdpSocket,
+    max: usize,
+    counters: Arc<Counters>,
+) -> impl Stream<Item = Datagram> {
+    // One spare byte tells a datagram of exactly `max` from a bigger one that
+    // the kernel truncated into the buffer.
+    let buf = vec![0u8; max + 1];
+    futures::stream::unfold(
+        (udp, buf, counters),
+        move |(udp, mut buf, counters)| async move {
+            loop {
+                match udp.recv_from(&mut buf).await {
+                    Ok((n, from)) if n > max => {
+                        inc(&counters.datagrams_oversized);
+                        tracing::debug!(%from, "dropped datagram larger than {max} bytes");
+                    }
+                    Ok((n, from)) => {
+                        inc(&counters.datagrams_received);
+                        let d = Datagram {
+                            from,
+                            bytes: buf[..n].to_vec(),
+                        };
+                        return Some((d, (udp, buf, counters)));
+                    }
+                    Err(e) => {
+                        // E.g. ICMP errors reported on some platforms; never fatal.
+                        tracing::debug!(error = %e, "UDP receive error");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Sends one datagram without blocking; a full socket buffer drops it (UDP may
+/// lose it anyway) and counts the failure.
+pub(crate) fn send_datagram(
+    udp: &std::net::UdpSocket,
+    to: SocketAddr,
+    bytes: &[u8],
+    counters: &Counters,
+) {
+    match udp.send_to(bytes, to) {
+        Ok(_) => inc(&counters.datagrams_sent),
+        Err(e) => {
+            inc(&counters.datagrams_send_failed);
+            tracing::debug!(%to, error = %e, "datagram not sent");
+        }
+    }
+}
+
+/// Accepted connections.
+pub(crate) fn accepts(listener: TcpListener) -> impl Stream<Item = (TcpStream, SocketAddr)> {
+    futures::stream::unfold(listener, |listener| async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => return Some(((stream, peer), listener)),
+                Err(e) => {
+                    // Typically out of file descriptors: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    })
+}
+
+/// One frame received on an incoming connection.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    pub(crate) from: SocketAddr,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Decrements the open-incoming count when the connection's stream is dropped.
+struct IncomingGuard(Arc<Counters>);
+
+impl Drop for IncomingGuard {
+    fn drop(&mut self) {
+        self.0.incoming_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Registers an accepted connection; `None` (connection dropped, counted) when
+/// too many are open.
+pub(crate) fn admit(
+    stream: TcpStream,
+    peer: SocketAddr,
+    max_frame: usize,
+    counters: &Arc<Counters>,
+) -> Option<impl Stream<Item = Frame>> {
+    let open = counters.incoming_open.fetch_add(1, Ordering::Relaxed);
+    let guard = IncomingGuard(counters.clone());
+    if open >= MAX_INCOMING {
+        inc(&counters.connections_rejected);
+        tracing::warn!(%peer, "too many incoming connections, closing");
+        return None;
+    }
+    inc(&counters.connections_accepted);
+    Some(frames(stream, peer, max_frame, guard))
+}
+
+/// The frames of one incoming connection, until EOF, an error or a bad frame.
+fn frames(
+    stream: TcpStream,
+    peer: SocketAddr,
+    max_frame: usize,
+    guard: IncomingGuard,
+) -> impl Stream<Item = Frame> {
+    futures::stream::unfold(Some((stream, guard)), move |state| async move {
+        let (mut stream, guard) = state?;
+        match read_frame(&mut stream, max_frame).await {
+            Ok(Some(bytes)) => {
+                inc(&guard.0.frames_received);
+                Some((Frame { from: peer, bytes }, Some((stream, guard))))
+            }
+            Ok(None) => None,
+            Err(FrameError::TooLarge(len)) => {
+                inc(&guard.0.frames_oversized);
+                tracing::warn!(%peer, len, max_frame, "frame too large, closing connection");
+                None
+            }
+            Err(FrameError::Io(e)) => {
+                inc(&guard.0.frame_read_errors);
+                tracing::debug!(%peer, error = %e, "closing connection");
+                None
+            }
+        }
+    })
+}
+
+#[derive(Debug)]
+enum FrameError {
+    TooLarge(u64),
+    Io(io::Error),
+}
+
+/// Reads one frame: `Ok(None)` on a clean EOF between frames (or an idle
+/// timeout). The length is checked before anything is allocated.
+async fn read_frame(stream: &mut TcpStream, max: usize) -> Result<Option<Vec<u8>>, FrameError> {
+    let mut len = [0u8; 4];
+    // Wait for the first byte as long as the idle timeout allows.
+    let first = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut len[..1])).await {
+        Err(_) => return Ok(None),
+        Ok(Err(e)) => return Err(FrameError::Io(e)),
+        Ok(Ok(0)) => return Ok(None),
+        Ok(Ok(n)) => n,
+    };
+    debug_assert_eq!(first, 1);
+    let rest = async {
+        stream.read_exact(&mut len[1..]).await?;
+        let n = u32::from_be_bytes(len) as u64;
+        if n > max as u64 {
+            return Err(FrameError::TooLarge(n));
+        }
+        let mut buf = vec![0u8; n as usize];
+        stream.read_exact(&mut buf).await?;
+        Ok(buf)
+    };
+    match tokio::time::timeout(FRAME_READ_TIMEOUT, rest).await {
+        Err(_) => Err(FrameError::Io(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "frame not received in time",
+        ))),
+        Ok(r) => r.map(Some),
+    }
+}
+
+impl From<io::Error> for FrameError {
+    fn from(e: io::Error) -> Self {
+        FrameError::Io(e)
+    }
+}
+
+/// The sending side towards one peer: a bounded queue drained by a writer task.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    tx: mpsc::Sender<Vec<u8>>,
+}
+
+impl Outgoing {
+    /// Starts a writer task for `to` on the current runtime.
+    pub(crate) fn spawn(to: SocketAddr, counters: Arc<Counters>, span: tracing::Span) -> Self {
+        let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
+        let task = writer(to, rx, counters);
+        tokio::spawn(tracing::Instrument::instrument(task, span));
+        Outgoing { tx }
+    }
+
+    /// True once the writer exited (idle, or the peer was unreachable).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Queues a frame; gives it back when the writer is gone, drops it (and
+    /// counts) when the queue is full.
+    pub(crate) fn push(&self, frame: Vec<u8>, counters: &Counters) -> Result<(), Vec<u8>> {
+        match self.tx.try_send(frame) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                inc(&counters.frames_dropped);
+                tracing::debug!("queue towards a slow peer is full, frame dropped");
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Closed(frame)) => Err(frame),
+        }
+    }
+}
+
+/// Writes queued frames to `to`, connecting on demand; exits (dropping what is
+/// queued) when the peer cannot be reached, and after an idle period.
+async fn writer(to: SocketAddr, mut rx: mpsc::Receiver<Vec<u8>>, counters: Arc<Counters>) {
+    let mut conn: Option<TcpStream> = None;
+    loop {
+        let frame = match tokio::time::timeout(IDLE_TIMEOUT, rx.recv()).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) | Err(_) => return,
+        };
+        // A reused connection may have been closed by the peer (e.g. it
+        // restarted): one retry on a fresh connection.
+        let mut sent = false;
+        for _attempt in 0..2 {
+            let fresh = conn.is_none();
+            if fresh {
+                match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await {
+                    Ok(Ok(s)) => {
+                        let _ = s.set_nodelay(true);
+                        conn = Some(s);
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(%to, error = %e, "connect failed");
+                        break;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%to, "connect timed out");
+                        break;
+                    }
+                }
+            }
+            let Some(stream) = conn.as_mut() else { break };
+            match tokio::time::timeout(WRITE_TIMEOUT, write_frame(stream, &frame)).await {
+                Ok(Ok(())) => {
+                    sent = true;
+                    break;
+                }
+                Ok(Err(e)) => tracing::debug!(%to, error = %e, "write failed"),
+                Err(_) => tracing::debug!(%to, "write timed out"),
+            }
+            conn = None;
+            if fresh {
+                break;
+            }
+        }
+        if sent {
+            inc(&counters.frames_sent);
+        } else {
+            inc(&counters.frames_dropped);
+            if conn.is_none() {
+                // Unreachable: give up on what is queued; the actor starts a
+                // new writer on the next frame.
+                rx.close();
+                while rx.recv().await.is_some() {
+                    inc(&counters.frames_dropped);
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn write_frame(stream: &mut TcpStream, frame: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(frame.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+    stream.write_all(&len.to_be_bytes()).await?;
+    stream.write_all(frame).await?;
+    stream.flush().await
+}
