@@ -423,3 +423,108 @@ async fn write_frame(stream: &mut TcpStream, frame: &[u8]) -> io::Result<()> {
     stream.write_all(frame).await?;
     stream.flush().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn port_zero_binds_udp_and_tcp_on_the_same_port() {
+        rt().block_on(async {
+            let b = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            assert_ne!(b.local.port(), 0);
+            assert_eq!(b.udp.local_addr().unwrap(), b.local);
+            assert_eq!(b.tcp.local_addr().unwrap(), b.local);
+            // The same explicit port again is taken.
+            assert!(matches!(bind(b.local), Err(ClusterError::Bind { .. })));
+        });
+    }
+
+    #[test]
+    fn frames_round_trip_through_a_writer_and_oversized_frames_close() {
+        rt().block_on(async {
+            let counters = Arc::new(Counters::default());
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let to = listener.local_addr().unwrap();
+            let out = Outgoing::spawn(to, counters.clone(), tracing::Span::none());
+            out.push(b"hello".to_vec(), &counters).unwrap();
+            out.push(Vec::new(), &counters).unwrap();
+            out.push(vec![7; 100], &counters).unwrap();
+
+            let (stream, peer) = listener.accept().await.unwrap();
+            let frames = admit(stream, peer, 64, &counters).unwrap();
+            // The 100-byte frame exceeds the reader's limit of 64: the stream
+            // ends there.
+            let got: Vec<Vec<u8>> = frames.map(|f| f.bytes).collect().await;
+            assert_eq!(got, vec![b"hello".to_vec(), Vec::new()]);
+            let snapshot = counters.snapshot();
+            assert_eq!(snapshot.frames_received, 2);
+            assert_eq!(snapshot.frames_oversized, 1);
+            assert_eq!(counters.incoming_open.load(Ordering::Relaxed), 0);
+        });
+    }
+
+    #[test]
+    fn huge_length_prefix_is_refused_before_allocating() {
+        rt().block_on(async {
+            let counters = Arc::new(Counters::default());
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let to = listener.local_addr().unwrap();
+            let mut client = TcpStream::connect(to).await.unwrap();
+            client.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+            let (stream, peer) = listener.accept().await.unwrap();
+            let frames = admit(stream, peer, 1024, &counters).unwrap();
+            let got: Vec<Frame> = frames.collect().await;
+            assert!(got.is_empty());
+            assert_eq!(counters.snapshot().frames_oversized, 1);
+            assert_eq!(counters.incoming_open.load(Ordering::Relaxed), 0);
+        });
+    }
+
+    #[test]
+    fn unreachable_peer_drops_frames_and_closes_the_writer() {
+        rt().block_on(async {
+            let counters = Arc::new(Counters::default());
+            // A port nobody listens on: bind, note it, close.
+            let to = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap();
+            let out = Outgoing::spawn(to, counters.clone(), tracing::Span::none());
+            out.push(b"x".to_vec(), &counters).unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while !out.is_closed() {
+                assert!(tokio::time::Instant::now() < deadline);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            assert_eq!(counters.snapshot().frames_dropped, 1);
+            // A closed writer hands the frame back so the caller can restart it.
+            assert!(out.push(b"y".to_vec(), &counters).is_err());
+        });
+    }
+
+    #[test]
+    fn oversized_datagrams_are_dropped_before_the_core() {
+        rt().block_on(async {
+            let counters = Arc::new(Counters::default());
+            let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let to = udp.local_addr().unwrap();
+            let mut incoming = Box::pin(datagrams(udp, 10, counters.clone()));
+            let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            tx.send_to(&[1; 11], to).unwrap();
+            tx.send_to(&[2; 10], to).unwrap();
+            let d = incoming.next().await.unwrap();
+            assert_eq!(d.bytes, vec![2; 10]);
+            assert_eq!(d.from, tx.local_addr().unwrap());
+            assert_eq!(counters.snapshot().datagrams_oversized, 1);
+        });
+    }
+}
