@@ -1,1 +1,159 @@
-fn main() {}
+//! `cluster-monitor`: the actix-cluster demo node. One binary for the frontend
+//! and backend roles; every node serves the page, the JSON API and the probes.
+//! See `cluster-monitor --help` and `docs/readme/demo.md`.
+
+mod config;
+mod discovery;
+mod http;
+mod listener;
+mod proxy;
+mod views;
+
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_cluster::{Cluster, ClusterConfig, GetSelf, Leave, Subscribe};
+use actix_rt::signal::unix::{signal, SignalKind};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use clap::Parser;
+use tokio::sync::mpsc;
+
+use crate::config::{Args, Settings};
+use crate::discovery::Discovery;
+use crate::http::{AppState, Shutdown};
+use crate::listener::{CloseAll, Listener};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let settings = match Settings::from_args(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cluster-monitor: invalid configuration: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = actix_rt::System::new().block_on(run(settings));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cluster-monitor: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Bind HTTP first: the member publishes the real port in its metadata.
+    let http_listener = std::net::TcpListener::bind(settings.http_bind)
+        .with_context(|| format!("HTTP_BIND {}: cannot bind", settings.http_bind))?;
+    let http_bound = http_listener.local_addr()?;
+    let http_published = settings.published_http(http_bound);
+    let name = settings.member_name(http_bound.port());
+
+    let mut cluster_config = ClusterConfig::new(name, settings.cluster_bind)
+        .with_protocol(settings.protocol.clone())
+        .with_role(settings.role.as_str())
+        .with_metadata("http", http_published.to_string());
+    if let Some(advertise) = settings.cluster_advertise {
+        cluster_config = cluster_config.with_advertise(advertise);
+    }
+    let cluster = Cluster::start(cluster_config)
+        .await
+        .with_context(|| format!("CLUSTER_BIND {}: cannot start the cluster node", settings.cluster_bind))?;
+    let me = cluster.send(GetSelf).await?;
+    tracing::info!(
+        id = %me.id,
+        role = settings.role.as_str(),
+        gossip = %me.bound,
+        http = %http_bound,
+        published_http = %http_published,
+        "node started"
+    );
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = Listener::new(me.id.clone(), ready.clone(), settings.sse_buffer).start();
+    cluster
+        .send(Subscribe {
+            events: Some(listener.clone().recipient()),
+            ..Default::default()
+        })
+        .await?;
+
+    let discovery = Discovery::start(&settings, &cluster).await?;
+
+    let (shutdown_tx, mut shutdown_rx) = mpsc::unbounded_channel();
+    let state = AppState {
+        cluster: cluster.clone(),
+        listener: listener.clone(),
+        self_id: me.id.clone(),
+        role: settings.role.as_str(),
+        ready: ready.clone(),
+        shutdown: shutdown_tx.clone(),
+        discovery: discovery.clone(),
+    };
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .configure(http::routes)
+            .default_service(web::to(http::not_found))
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(http_listener)?
+    .run();
+    let server_handle = server.handle();
+    let server_task = actix_rt::spawn(server);
+
+    for (kind, label) in [
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::interrupt(), "SIGINT"),
+    ] {
+        let mut stream = signal(kind).context("cannot install a signal handler")?;
+        let tx = shutdown_tx.clone();
+        actix_rt::spawn(async move {
+            if stream.recv().await.is_some() {
+                let _ = tx.send(Shutdown::Signal(label));
+            }
+        });
+    }
+
+    let reason = tokio::select! {
+        reason = shutdown_rx.recv() => reason,
+        result = server_task => {
+            result.context("HTTP server task")?.context("HTTP server")?;
+            None
+        }
+    };
+    tracing::info!(?reason, "leaving the cluster");
+    if reason == Some(Shutdown::LeaveRequested) {
+        // Let the 202 answer reach the caller first.
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    listener.do_send(CloseAll);
+    match tokio::time::timeout(settings.shutdown_timeout, cluster.send(Leave)).await {
+        Ok(Ok(())) => tracing::info!("left the cluster"),
+        Ok(Err(e)) => tracing::warn!("leave failed: {e}"),
+        Err(_) => tracing::warn!(
+            "leave not confirmed within {:?}; stopping anyway",
+            settings.shutdown_timeout
+        ),
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), discovery.stop()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), server_handle.stop(true)).await;
+    System::current().stop();
+    tracing::info!("bye");
+    Ok(())
+}

@@ -1,0 +1,444 @@
+//! Configuration: command-line flags, each with an environment variable of the
+//! same meaning, checked at start so a bad value fails with a message naming it.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use actix_cluster::ProtocolConfig;
+use anyhow::{bail, Context as _};
+use clap::{Args as ClapArgs, Parser, ValueEnum};
+
+/// The role of a node; it is the member's only role in the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Role {
+    /// Serves the live page to users (every node serves the API).
+    Frontend,
+    /// A worker node; shows up in the page.
+    Backend,
+}
+
+impl Role {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Role::Frontend => "frontend",
+            Role::Backend => "backend",
+        }
+    }
+}
+
+/// Protocol timing presets of `actix-cluster`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Preset {
+    /// LAN timings (1 s probe interval): the default.
+    Lan,
+    /// WAN timings (5 s probe interval).
+    Wan,
+    /// Fast timings for loopback tests (200 ms probe interval).
+    Local,
+}
+
+const ABOUT: &str = "The actix-cluster demo node: joins a cluster through etcd and serves a live \
+membership page and a small HTTP API.";
+
+const AFTER_HELP: &str = "\
+Every flag can also be given by the environment variable shown in brackets.
+
+HTTP endpoints (on HTTP_BIND):
+  GET  /                              the live page
+  GET  /healthz                       200 while the process is healthy
+  GET  /readyz                        200 once this node is Up, 503 before and after
+  GET  /api/members                   members, leader and this node's id as JSON
+  GET  /api/events                    server-sent events: a snapshot, then every event
+  GET  /api/discovery                 the etcd discovery status as JSON
+  POST /api/members/<member id>/leave asks that member to leave gracefully
+
+SIGTERM or SIGINT makes the node leave the cluster gracefully and exit 0.
+Logging: RUST_LOG (default info).";
+
+/// The raw flags.
+#[derive(Debug, Parser)]
+#[command(name = "cluster-monitor", version, about = ABOUT, after_help = AFTER_HELP)]
+pub(crate) struct Args {
+    /// Role of this node: `frontend` or `backend`.
+    #[arg(long, env = "CLUSTER_ROLE", value_name = "CLUSTER_ROLE", value_enum, default_value_t = Role::Backend)]
+    pub(crate) role: Role,
+
+    /// Name of the cluster; nodes with another name ignore this one. Also the
+    /// cluster name under the etcd key prefix.
+    #[arg(
+        long,
+        env = "CLUSTER_NAME",
+        value_name = "CLUSTER_NAME",
+        default_value = "cluster-monitor"
+    )]
+    pub(crate) cluster_name: String,
+
+    /// Member name shown in the page. Default: the host name, followed by
+    /// `-<http port>` when the HTTP port is not 8080 (several nodes on one host).
+    #[arg(long, env = "NODE_NAME", value_name = "NODE_NAME")]
+    pub(crate) node_name: Option<String>,
+
+    /// Local gossip address (UDP and TCP on the same port); port 0 picks a free one.
+    #[arg(
+        long,
+        env = "CLUSTER_BIND",
+        value_name = "CLUSTER_BIND",
+        default_value = "0.0.0.0:7946"
+    )]
+    pub(crate) cluster_bind: SocketAddr,
+
+    /// Gossip address the others use to reach this node: `ip`, `ip:port`, `host`
+    /// or `host:port` (a host name is resolved at start; without a port the bound
+    /// gossip port is used). Default: the bound address, or, when binding
+    /// 0.0.0.0, this machine's host name resolved (a container's own IP).
+    #[arg(long, env = "CLUSTER_ADVERTISE", value_name = "CLUSTER_ADVERTISE")]
+    pub(crate) cluster_advertise: Option<String>,
+
+    /// Fallback seed gossip addresses (comma-separated `ip:port`), used when no
+    /// etcd endpoints are given. Neither etcd nor seeds: the node forms a cluster alone.
+    #[arg(
+        long,
+        env = "CLUSTER_SEEDS",
+        value_name = "CLUSTER_SEEDS",
+        value_delimiter = ','
+    )]
+    pub(crate) cluster_seeds: Vec<SocketAddr>,
+
+    /// Protocol timing preset: `lan`, `wan` or `local`.
+    #[arg(long, env = "CLUSTER_PROTOCOL", value_name = "CLUSTER_PROTOCOL", value_enum, default_value_t = Preset::Lan)]
+    pub(crate) cluster_protocol: Preset,
+
+    /// HTTP listen address (page, API, probes); port 0 picks a free one.
+    #[arg(
+        long,
+        env = "HTTP_BIND",
+        value_name = "HTTP_BIND",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub(crate) http_bind: SocketAddr,
+
+    /// HTTP address published to the others in the member metadata (key `http`),
+    /// used to forward leave requests. Default: the advertised gossip host with the
+    /// bound HTTP port.
+    #[arg(long, env = "HTTP_ADVERTISE", value_name = "HTTP_ADVERTISE")]
+    pub(crate) http_advertise: Option<String>,
+
+    /// Events buffered per page stream; a browser that falls this far behind is
+    /// disconnected (it reconnects and gets a fresh snapshot).
+    #[arg(
+        long,
+        env = "SSE_BUFFER",
+        value_name = "SSE_BUFFER",
+        default_value_t = 256
+    )]
+    pub(crate) sse_buffer: usize,
+
+    /// Longest time a graceful leave may take on SIGTERM, in seconds.
+    #[arg(
+        long,
+        env = "SHUTDOWN_TIMEOUT",
+        value_name = "SHUTDOWN_TIMEOUT",
+        default_value_t = 5
+    )]
+    pub(crate) shutdown_timeout: u64,
+
+    #[command(flatten)]
+    pub(crate) etcd: EtcdArgs,
+}
+
+/// etcd discovery settings (see the `actix-cluster-etcd` configuration).
+#[derive(Debug, Clone, ClapArgs)]
+#[command(next_help_heading = "etcd discovery")]
+pub(crate) struct EtcdArgs {
+    /// etcd endpoints, comma-separated (e.g. `http://etcd:2379`). Empty: no etcd.
+    #[arg(
+        long,
+        env = "ETCD_ENDPOINTS",
+        value_name = "ETCD_ENDPOINTS",
+        value_delimiter = ','
+    )]
+    pub(crate) etcd_endpoints: Vec<String>,
+}
+
+/// The checked configuration the node runs with.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) role: Role,
+    pub(crate) cluster_name: String,
+    /// `None`: derive from the host name once the HTTP port is known.
+    pub(crate) node_name: Option<String>,
+    pub(crate) cluster_bind: SocketAddr,
+    /// `Some` when the node must advertise another address than the bound one;
+    /// port 0 means "the bound port".
+    pub(crate) cluster_advertise: Option<SocketAddr>,
+    pub(crate) cluster_seeds: Vec<SocketAddr>,
+    pub(crate) protocol: ProtocolConfig,
+    pub(crate) http_bind: SocketAddr,
+    /// Host part of the published HTTP address (port added once bound), or a full address.
+    pub(crate) http_advertise: HttpAdvertise,
+    pub(crate) sse_buffer: usize,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) etcd: EtcdArgs,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum HttpAdvertise {
+    /// Use this IP with the bound HTTP port.
+    Ip(IpAddr),
+    /// Use exactly this address.
+    Addr(SocketAddr),
+}
+
+impl Settings {
+    /// Checks every value and resolves host names; errors name the variable.
+    pub(crate) fn from_args(args: Args) -> anyhow::Result<Settings> {
+        check_name("CLUSTER_NAME", &args.cluster_name)?;
+        if let Some(name) = &args.node_name {
+            check_name("NODE_NAME", name)?;
+        }
+        if args.sse_buffer == 0 || args.sse_buffer > 100_000 {
+            bail!(
+                "SSE_BUFFER (--sse-buffer) = {}: must be between 1 and 100000",
+                args.sse_buffer
+            );
+        }
+        if args.shutdown_timeout == 0 || args.shutdown_timeout > 300 {
+            bail!(
+                "SHUTDOWN_TIMEOUT (--shutdown-timeout) = {}: must be between 1 and 300 seconds",
+                args.shutdown_timeout
+            );
+        }
+        for endpoint in &args.etcd.etcd_endpoints {
+            if endpoint.trim().is_empty() || endpoint.contains(char::is_whitespace) {
+                bail!("ETCD_ENDPOINTS (--etcd-endpoints): bad endpoint {endpoint:?}");
+            }
+        }
+
+        let cluster_advertise = match &args.cluster_advertise {
+            Some(text) => Some(
+                resolve_host_port(text)
+                    .with_context(|| format!("CLUSTER_ADVERTISE (--cluster-advertise) = {text:?}"))?,
+            ),
+            None if args.cluster_bind.ip().is_unspecified() => {
+                // In a container the host name resolves to the container's own IP.
+                let host = host_name();
+                let ip = resolve_host_port(&host)
+                    .map(|a| a.ip())
+                    .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+                Some(SocketAddr::new(ip, 0))
+            }
+            None => None,
+        };
+        if let Some(adv) = cluster_advertise {
+            if adv.ip().is_unspecified() {
+                bail!("CLUSTER_ADVERTISE (--cluster-advertise) = {adv}: an unspecified address cannot be reached; give this node's IP or host name");
+            }
+        }
+
+        let http_advertise = match &args.http_advertise {
+            Some(text) => {
+                let addr = resolve_host_port(text)
+                    .with_context(|| format!("HTTP_ADVERTISE (--http-advertise) = {text:?}"))?;
+                if addr.port() == 0 {
+                    HttpAdvertise::Ip(addr.ip())
+                } else {
+                    HttpAdvertise::Addr(addr)
+                }
+            }
+            None if !args.http_bind.ip().is_unspecified() => {
+                HttpAdvertise::Ip(args.http_bind.ip())
+            }
+            None => HttpAdvertise::Ip(
+                cluster_advertise
+                    .map(|a| a.ip())
+                    .unwrap_or(if args.cluster_bind.ip().is_unspecified() {
+                        IpAddr::V4(Ipv4Addr::LOCALHOST)
+                    } else {
+                        args.cluster_bind.ip()
+                    }),
+            ),
+        };
+
+        let base = match args.cluster_protocol {
+            Preset::Lan => ProtocolConfig::lan(),
+            Preset::Wan => ProtocolConfig::wan(),
+            Preset::Local => ProtocolConfig::local(),
+        };
+        let protocol = ProtocolConfig {
+            cluster_name: args.cluster_name.clone(),
+            ..base
+        };
+
+        Ok(Settings {
+            role: args.role,
+            cluster_name: args.cluster_name,
+            node_name: args.node_name,
+            cluster_bind: args.cluster_bind,
+            cluster_advertise,
+            cluster_seeds: args.cluster_seeds,
+            protocol,
+            http_bind: args.http_bind,
+            http_advertise,
+            sse_buffer: args.sse_buffer,
+            shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+            etcd: args.etcd,
+        })
+    }
+
+    /// The member name: given, or the host name made unique per HTTP port.
+    pub(crate) fn member_name(&self, http_port: u16) -> String {
+        if let Some(name) = &self.node_name {
+            return name.clone();
+        }
+        let host: String = host_name()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(48)
+            .collect();
+        let host = if host.is_empty() {
+            "node".to_owned()
+        } else {
+            host
+        };
+        if http_port == 8080 {
+            host
+        } else {
+            format!("{host}-{http_port}")
+        }
+    }
+
+    /// The HTTP address published in the member metadata.
+    pub(crate) fn published_http(&self, bound: SocketAddr) -> SocketAddr {
+        match self.http_advertise {
+            HttpAdvertise::Addr(addr) => addr,
+            HttpAdvertise::Ip(ip) => SocketAddr::new(ip, bound.port()),
+        }
+    }
+}
+
+/// Names: 1 to 64 characters out of letters, digits, `-`, `_` and `.`.
+fn check_name(var: &str, value: &str) -> anyhow::Result<()> {
+    if value.is_empty() || value.len() > 64 {
+        bail!("{var} = {value:?}: must be 1 to 64 characters long");
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        bail!("{var} = {value:?}: character {c:?} not allowed (use letters, digits, '-', '_', '.')");
+    }
+    Ok(())
+}
+
+/// Parses `ip`, `ip:port`, `[v6]:port`, `host` or `host:port`; port 0 when absent.
+fn resolve_host_port(text: &str) -> anyhow::Result<SocketAddr> {
+    let text = text.trim();
+    if text.is_empty() {
+        bail!("empty address");
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 0));
+    }
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => {
+            let port: u16 = port
+                .parse()
+                .with_context(|| format!("bad port {port:?}"))?;
+            (host, port)
+        }
+        _ => (text, 0),
+    };
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve host name {host:?}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4() && !a.ip().is_loopback())
+        .or_else(|| addrs.iter().find(|a| !a.ip().is_loopback()))
+        .or_else(|| addrs.first())
+        .copied()
+        .with_context(|| format!("host name {host:?} resolves to no address"))
+}
+
+/// This machine's host name (the container id in docker).
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "node".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> anyhow::Result<Settings> {
+        let mut full = vec!["cluster-monitor"];
+        full.extend_from_slice(args);
+        Settings::from_args(Args::try_parse_from(full)?)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = parse(&["--cluster-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0"]).unwrap();
+        assert_eq!(s.role, Role::Backend);
+        assert!(s.cluster_advertise.is_none());
+        assert_eq!(
+            s.published_http("127.0.0.1:4242".parse().unwrap()),
+            "127.0.0.1:4242".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = parse(&["--node-name", "a b"]).unwrap_err().to_string();
+        assert!(err.contains("NODE_NAME"), "{err}");
+        let err = parse(&["--sse-buffer", "0"]).unwrap_err().to_string();
+        assert!(err.contains("SSE_BUFFER"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse(&["--cluster-advertise", "no-such-host.invalid"]).unwrap_err()
+        );
+        assert!(err.contains("CLUSTER_ADVERTISE"), "{err}");
+        let err = Args::try_parse_from(["cluster-monitor", "--cluster-bind", "nope"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CLUSTER_BIND"), "{err}");
+        let err = Args::try_parse_from(["cluster-monitor", "--role", "boss"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CLUSTER_ROLE"), "{err}");
+    }
+
+    #[test]
+    fn advertise_forms() {
+        assert_eq!(
+            resolve_host_port("10.0.0.5").unwrap(),
+            "10.0.0.5:0".parse().unwrap()
+        );
+        assert_eq!(
+            resolve_host_port("10.0.0.5:7000").unwrap(),
+            "10.0.0.5:7000".parse().unwrap()
+        );
+        assert_eq!(resolve_host_port("localhost:7000").unwrap().port(), 7000);
+    }
+
+    #[test]
+    fn default_name_is_unique_per_port() {
+        let s = parse(&["--cluster-bind", "127.0.0.1:0"]).unwrap();
+        assert!(s.member_name(9001).ends_with("-9001"));
+        assert!(!s.member_name(8080).ends_with("-8080"));
+    }
+}

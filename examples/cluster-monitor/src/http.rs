@@ -1,0 +1,270 @@
+//! The HTTP API and the page.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use actix_cluster::{Cluster, GetLeader, GetMembers, MemberId, Status};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::discovery::Discovery;
+use crate::listener::{Connect, Listener};
+use crate::proxy;
+use crate::views::{ErrorView, MemberView, MembersView};
+
+const INDEX_HTML: &str = include_str!("page/index.html");
+const APP_JS: &str = include_str!("page/app.js");
+const STYLE_CSS: &str = include_str!("page/style.css");
+
+/// Why the node stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shutdown {
+    /// SIGTERM or SIGINT.
+    Signal(&'static str),
+    /// `POST /api/members/<self>/leave`.
+    LeaveRequested,
+}
+
+/// Shared by every HTTP worker.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) cluster: Addr<Cluster>,
+    pub(crate) listener: Addr<Listener>,
+    pub(crate) self_id: MemberId,
+    pub(crate) role: &'static str,
+    pub(crate) ready: Arc<AtomicBool>,
+    pub(crate) shutdown: UnboundedSender<Shutdown>,
+    pub(crate) discovery: Discovery,
+}
+
+/// Registers every route.
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(index))
+        .route("/index.html", web::get().to(index))
+        .route("/assets/app.js", web::get().to(app_js))
+        .route("/assets/style.css", web::get().to(style_css))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/api/members", web::get().to(members))
+        .route("/api/events", web::get().to(events))
+        .route("/api/discovery", web::get().to(discovery))
+        .route("/api/members/{id}/leave", web::post().to(leave));
+}
+
+/// Everything else: a JSON 404 (or 405 for a known path with another method).
+pub(crate) async fn not_found(req: HttpRequest) -> HttpResponse {
+    json_error(
+        StatusCode::NOT_FOUND,
+        format!("no route for {} {}", req.method(), req.path()),
+        None,
+    )
+}
+
+fn json_error(status: StatusCode, error: String, id: Option<String>) -> HttpResponse {
+    HttpResponse::build(status).json(ErrorView { error, id })
+}
+
+async fn index() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(INDEX_HTML)
+}
+
+async fn app_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(APP_JS)
+}
+
+async fn style_css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(STYLE_CSS)
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    id: String,
+    role: &'static str,
+}
+
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let healthy = state.cluster.connected() && state.listener.connected();
+    let body = Health {
+        status: if healthy { "ok" } else { "unhealthy" },
+        id: state.self_id.to_string(),
+        role: state.role,
+    };
+    if healthy {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let ready = state.ready.load(Ordering::SeqCst);
+    let body = Health {
+        status: if ready { "up" } else { "not-up" },
+        id: state.self_id.to_string(),
+        role: state.role,
+    };
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn members(state: web::Data<AppState>) -> HttpResponse {
+    let (members, leader) = match futures::try_join!(
+        state.cluster.send(GetMembers),
+        state.cluster.send(GetLeader)
+    ) {
+        Ok(answer) => answer,
+        Err(e) => {
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cluster actor unavailable: {e}"),
+                None,
+            )
+        }
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .json(MembersView {
+            self_id: state.self_id.to_string(),
+            leader: leader.map(|l| l.to_string()),
+            members: members.iter().map(MemberView::new).collect(),
+        })
+}
+
+async fn events(state: web::Data<AppState>) -> HttpResponse {
+    let rx = match state.listener.send(Connect).await {
+        Ok(rx) => rx,
+        Err(e) => {
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("listener unavailable: {e}"),
+                None,
+            )
+        }
+    };
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", HeaderValue::from_static("no")))
+        .streaming(rx.map(Ok::<_, actix_web::Error>))
+}
+
+async fn discovery(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .json(state.discovery.status().await)
+}
+
+#[derive(Serialize)]
+struct LeaveAccepted {
+    leaving: String,
+    /// `self`, or the HTTP address the request was forwarded to.
+    via: String,
+}
+
+async fn leave(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let raw = path.into_inner();
+    let id: MemberId = match raw.parse() {
+        Ok(id) => id,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, e, Some(raw)),
+    };
+    if id == state.self_id {
+        tracing::info!(%id, "leave requested over HTTP");
+        let _ = state.shutdown.send(Shutdown::LeaveRequested);
+        return HttpResponse::Accepted().json(LeaveAccepted {
+            leaving: id.to_string(),
+            via: "self".to_owned(),
+        });
+    }
+    if req.headers().contains_key(proxy::FORWARDED_HEADER) {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            format!("member {id} is not this node ({})", state.self_id),
+            Some(id.to_string()),
+        );
+    }
+    let members = match state.cluster.send(GetMembers).await {
+        Ok(m) => m,
+        Err(e) => {
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cluster actor unavailable: {e}"),
+                None,
+            )
+        }
+    };
+    let Some(member) = members.into_iter().find(|m| m.id == id) else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            format!("unknown member {id}"),
+            Some(id.to_string()),
+        );
+    };
+    if let Status::Down(_) = member.status {
+        return json_error(
+            StatusCode::CONFLICT,
+            format!("member {id} is already down"),
+            Some(id.to_string()),
+        );
+    }
+    let Some(http) = member.metadata.get("http") else {
+        return json_error(
+            StatusCode::BAD_GATEWAY,
+            format!("member {id} publishes no HTTP address (metadata `http`)"),
+            Some(id.to_string()),
+        );
+    };
+    let Ok(addr) = http.parse::<SocketAddr>() else {
+        return json_error(
+            StatusCode::BAD_GATEWAY,
+            format!("member {id} publishes a bad HTTP address {http:?}"),
+            Some(id.to_string()),
+        );
+    };
+    let path = format!("/api/members/{}/leave", proxy::encode_segment(&id.to_string()));
+    match proxy::post(addr, &path, Duration::from_secs(3)).await {
+        Ok((code, _)) if (200..300).contains(&code) => {
+            tracing::info!(%id, %addr, "leave request forwarded");
+            HttpResponse::Accepted().json(LeaveAccepted {
+                leaving: id.to_string(),
+                via: addr.to_string(),
+            })
+        }
+        Ok((code, body)) => json_error(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "member {id} at {addr} refused the leave: {code} {}",
+                body.trim()
+            ),
+            Some(id.to_string()),
+        ),
+        Err(e) => json_error(
+            StatusCode::BAD_GATEWAY,
+            format!("cannot reach member {id} at {addr}: {e:#}"),
+            Some(id.to_string()),
+        ),
+    }
+}

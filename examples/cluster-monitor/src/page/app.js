@@ -1,0 +1,289 @@
+// cluster-monitor page: renders the cluster from the /api/events stream.
+// No build step, no dependencies.
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const MAX_LOG = 200;
+
+  const state = {
+    self: null,
+    leader: null,
+    cluster: null,
+    members: new Map(), // id -> member (+ since, pending)
+    source: null,
+    retry: 1000,
+  };
+
+  // ---------- helpers ----------
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const c of children || []) if (c) node.append(c);
+    return node;
+  }
+
+  function clock(ms) {
+    const d = new Date(ms || Date.now());
+    const p = (n, w = 2) => String(n).padStart(w, "0");
+    return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  }
+
+  function nameOf(id) {
+    const m = state.members.get(id);
+    if (m) return m.name;
+    const at = id ? id.lastIndexOf("@") : -1;
+    return at > 0 ? id.slice(0, at) : id || "none";
+  }
+
+  function statusLabel(m) {
+    if (m.status === "down") return m.reason === "left" ? "left" : "down";
+    return m.status;
+  }
+
+  let toastTimer = null;
+  function toast(text, isError) {
+    const t = $("toast");
+    t.textContent = text;
+    t.classList.toggle("error", !!isError);
+    t.classList.add("show");
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => t.classList.remove("show"), 3500);
+  }
+
+  // ---------- connection ----------
+  function setConn(s, text) {
+    $("conn").dataset.state = s;
+    $("conn-text").textContent = text;
+  }
+
+  function connect() {
+    if (state.source) state.source.close();
+    setConn("connecting", "connecting…");
+    const es = new EventSource("/api/events");
+    state.source = es;
+    es.onopen = () => {
+      state.retry = 1000;
+      setConn("live", "live");
+    };
+    es.onmessage = (e) => {
+      let msg;
+      try { msg = JSON.parse(e.data); } catch (_) { return; }
+      handle(msg, true);
+    };
+    es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED) {
+        // The browser gave up (e.g. the node answered with an error): retry ourselves.
+        setConn("offline", `offline · retrying in ${Math.round(state.retry / 1000)} s`);
+        es.close();
+        setTimeout(connect, state.retry);
+        state.retry = Math.min(state.retry * 2, 15000);
+      } else {
+        setConn("reconnecting", "reconnecting…");
+      }
+    };
+  }
+
+  // ---------- events ----------
+  function upsert(member, time) {
+    const old = state.members.get(member.id);
+    const changed = !old || old.status !== member.status || old.reachable !== member.reachable;
+    state.members.set(member.id, Object.assign({}, old, member, {
+      since: changed ? time : old.since,
+      pending: old && old.pending && member.status !== "down" && member.status !== "leaving",
+    }));
+  }
+
+  function handle(msg, live) {
+    switch (msg.type) {
+      case "snapshot": {
+        state.self = msg.self;
+        state.leader = msg.leader;
+        const previous = state.members;
+        state.members = new Map();
+        for (const m of msg.members) {
+          const old = previous.get(m.id);
+          state.members.set(m.id, Object.assign({}, m, {
+            since: old && old.status === m.status ? old.since : null,
+          }));
+        }
+        // Recover "since" from the recent events.
+        for (const e of msg.recent || []) {
+          const id = e.member ? e.member.id : null;
+          const m = id && state.members.get(id);
+          if (m && e.member.status === m.status) m.since = m.since || e.time;
+        }
+        $("events").replaceChildren();
+        for (const e of msg.recent || []) logEvent(e, false);
+        logEvent({ type: "info", time: msg.time, text: `connected to ${nameOf(msg.self)}` }, live);
+        break;
+      }
+      case "joined":
+      case "up":
+      case "unreachable":
+      case "reachable":
+      case "leaving":
+        upsert(msg.member, msg.time);
+        logEvent(msg, live);
+        break;
+      case "down":
+        upsert(Object.assign({}, msg.member, { reason: msg.reason }), msg.time);
+        logEvent(msg, live);
+        break;
+      case "removed":
+        logEvent(msg, live);
+        state.members.delete(msg.id);
+        break;
+      case "leader":
+        state.leader = msg.leader;
+        logEvent(msg, live);
+        break;
+      default:
+        return;
+    }
+    render();
+  }
+
+  function describe(e) {
+    const who = e.member ? e.member.name : nameOf(e.id);
+    const roles = e.member && e.member.roles.length ? ` (${e.member.roles.join(", ")})` : "";
+    switch (e.type) {
+      case "joined": return [`${who}${roles} is joining`, "joined"];
+      case "up": return [`${who}${roles} is up`, "up"];
+      case "unreachable": return [`${who} is unreachable`, "unreachable"];
+      case "reachable": return [`${who} is reachable again`, "reachable"];
+      case "leaving": return [`${who} is leaving`, "leaving"];
+      case "down": return e.reason === "left" ? [`${who} left the cluster`, "left"] : [`${who} is down (failed)`, "down"];
+      case "removed": return [`${who} removed`, "info"];
+      case "leader": return [e.leader ? `leader is now ${nameOf(e.leader)}` : "no leader", "leader"];
+      case "info": return [e.text, "info"];
+      default: return [e.type, "info"];
+    }
+  }
+
+  function logEvent(e, fresh) {
+    const [text, kind] = describe(e);
+    const list = $("events");
+    const item = el("li", { class: `e-${kind}${fresh ? " fresh" : ""}` }, [
+      el("time", { text: clock(e.time), title: new Date(e.time || Date.now()).toISOString() }),
+      el("span", { class: "mark" }),
+      el("span", { class: "text", text }),
+    ]);
+    list.prepend(item);
+    while (list.children.length > MAX_LOG) list.lastElementChild.remove();
+  }
+
+  // ---------- rendering ----------
+  function order(a, b) {
+    const rank = (m) => (m.roles.includes("frontend") ? 0 : 1);
+    return rank(a) - rank(b) || a.name.localeCompare(b.name, undefined, { numeric: true }) || a.id.localeCompare(b.id);
+  }
+
+  function tile(m) {
+    const label = statusLabel(m);
+    const isSelf = m.id === state.self;
+    const isLeader = m.id === state.leader;
+    const gone = m.status === "down" || m.status === "leaving";
+    const badges = [el("span", { class: `chip s-${label}`, text: label })];
+    if (m.reachable === false && m.status !== "down") badges.push(el("span", { class: "chip s-unreachable", text: "unreachable" }));
+    if (isLeader) badges.push(el("span", { class: "chip leader", text: "★ leader" }));
+    for (const r of m.roles) badges.push(el("span", { class: `chip role ${r}`, text: r }));
+    if (isSelf) badges.push(el("span", { class: "chip me", text: "this page" }));
+    const button = el("button", {
+      class: "ghost small leave",
+      type: "button",
+      text: m.pending ? "leaving…" : "Leave",
+      disabled: gone || m.pending,
+      title: gone ? "already leaving or down" : `ask ${m.name} to leave the cluster`,
+      "data-id": m.id,
+      onclick: () => leave(m.id),
+    });
+    return el("article", {
+      class: `tile${isSelf ? " self" : ""}`,
+      "data-id": m.id,
+      "data-name": m.name,
+      "data-status": m.status,
+      "data-reason": m.reason,
+      "data-reachable": String(m.reachable !== false),
+      "data-leader": isLeader ? "true" : null,
+      title: m.id,
+    }, [
+      el("div", { class: "tile-head" }, [el("span", { class: "name", text: m.name })]),
+      el("div", { class: "badges" }, badges),
+      el("div", { class: "addr" }, [el("b", { text: "gossip" }), document.createTextNode(m.address)]),
+      m.http ? el("div", { class: "addr" }, [el("b", { text: "http" }), document.createTextNode(m.http)]) : null,
+      el("div", { class: "tile-foot" }, [
+        el("span", { class: "since", text: m.since ? `${label} since ${clock(m.since)}` : "" }),
+        button,
+      ]),
+    ]);
+  }
+
+  function render() {
+    const members = [...state.members.values()].sort(order);
+    $("grid").replaceChildren(...members.map(tile));
+    $("empty").hidden = members.length > 0;
+    const count = (f) => members.filter(f).length;
+    const up = count((m) => m.status === "up");
+    $("stat-up").textContent = `${up}`;
+    $("stat-moving").textContent = `${count((m) => m.status === "joining")} / ${count((m) => m.status === "leaving")}`;
+    $("stat-unreachable").textContent = `${count((m) => m.reachable === false && m.status !== "down")}`;
+    $("stat-down").textContent = `${count((m) => m.status === "down")}`;
+    $("stat-leader").textContent = state.leader ? nameOf(state.leader) : "none";
+    $("stat-leader").title = state.leader || "";
+    $("self-name").textContent = state.self ? nameOf(state.self) : "…";
+    document.title = `${up} up · cluster-monitor`;
+  }
+
+  // ---------- actions ----------
+  async function leave(id) {
+    const m = state.members.get(id);
+    if (m) { m.pending = true; render(); }
+    try {
+      const res = await fetch(`/api/members/${encodeURIComponent(id)}/leave`, { method: "POST" });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
+      toast(`${nameOf(id)} is leaving the cluster`);
+    } catch (err) {
+      const again = state.members.get(id);
+      if (again) { again.pending = false; render(); }
+      toast(`Leave failed: ${err.message}`, true);
+    }
+  }
+
+  async function discovery() {
+    try {
+      const res = await fetch("/api/discovery", { cache: "no-store" });
+      const d = await res.json();
+      let text = d.mode || "–";
+      if (d.mode === "etcd") {
+        const parts = [d.etcd_reachable === false ? "etcd unreachable" : "etcd"];
+        if (d.registered !== undefined) parts.push(d.registered ? "registered" : "not registered");
+        if (d.lease_id) parts.push(`lease ${d.lease_id}`);
+        if (d.seeds) parts.push(`${d.seeds.length} seed${d.seeds.length === 1 ? "" : "s"}`);
+        text = parts.join(" · ");
+      } else if (d.mode === "seeds") {
+        text = `seeds: ${(d.seeds || []).join(", ")}`;
+      } else if (d.mode === "alone") {
+        text = "none (formed alone)";
+      }
+      if (d.cluster) $("cluster-name").textContent = d.cluster;
+      $("stat-discovery").textContent = text;
+      $("stat-discovery").title = JSON.stringify(d);
+    } catch (_) {
+      /* the stream's state already says we are offline */
+    }
+  }
+
+  $("clear-log").addEventListener("click", () => $("events").replaceChildren());
+  connect();
+  discovery();
+  setInterval(discovery, 5000);
+  // Keep the relative "since" fresh enough (times are absolute, nothing to do)
+})();
