@@ -232,6 +232,12 @@ impl Cluster {
 
     /// Queues a stream frame towards `to`, starting a writer when needed.
     fn send_frame(&mut self, to: SocketAddr, frame: Vec<u8>) {
+        if self.shutting_down {
+            // No runtime to carry a connection any more: the leave rides on
+            // datagrams.
+            transport::inc(&self.counters.frames_dropped);
+            return;
+        }
         let frame = match self.outgoing.get(&to) {
             Some(out) => match out.push(frame, &self.counters) {
                 Ok(()) => return,
@@ -248,7 +254,9 @@ impl Cluster {
             }
         }
         let out = Outgoing::spawn(to, self.counters.clone(), self.span.clone());
-        let _ = out.push(frame, &self.counters);
+        if out.push(frame, &self.counters).is_err() {
+            transport::inc(&self.counters.frames_dropped);
+        }
         self.outgoing.insert(to, out);
     }
 
@@ -454,10 +462,16 @@ impl Handler<Subscribe> for Cluster {
             }
         }
         if let Some(r) = msg.events {
-            let mut alive = up.iter().all(|m| {
-                deliver(&r, ClusterEvent(Event::Up(m.clone())))
-                    && (m.reachable || deliver(&r, ClusterEvent(Event::Unreachable(m.clone()))))
-            });
+            // Every `Up` first, then which of them are unreachable, then the
+            // leader.
+            let mut alive = up
+                .iter()
+                .all(|m| deliver(&r, ClusterEvent(Event::Up(m.clone()))));
+            alive = alive
+                && up
+                    .iter()
+                    .filter(|m| !m.reachable)
+                    .all(|m| deliver(&r, ClusterEvent(Event::Unreachable(m.clone()))));
             if let Some(leader) = self.core.leader() {
                 alive = alive && deliver(&r, ClusterEvent(Event::LeaderChanged(Some(leader))));
             }

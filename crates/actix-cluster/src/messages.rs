@@ -31,7 +31,11 @@ pub struct ClusterEvent(pub Event);
 /// Subscribe an actor. Any of the recipients may be `None`. The subscriber first
 /// receives the current state (a `MemberUp`, or an `Event::Up`, for every member
 /// already `Up`), then every later change in order, nothing lost or doubled.
-/// Recipients whose actor stopped are dropped.
+/// An `events` recipient's snapshot goes on, after the `Up`s, with an
+/// `Event::Unreachable` for each of them currently suspected and an
+/// `Event::LeaderChanged` naming the current leader (when there is one).
+/// Recipients whose actor stopped are dropped. Delivery never blocks the
+/// cluster: a slow subscriber's mailbox grows instead.
 #[derive(Message, Default)]
 #[rtype(result = "()")]
 pub struct Subscribe {

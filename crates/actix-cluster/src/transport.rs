@@ -327,11 +327,14 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    /// Starts a writer task for `to` on the current runtime.
+    /// Starts a writer task for `to` on the current runtime. Outside a runtime
+    /// (while it shuts down) the writer is born closed.
     pub(crate) fn spawn(to: SocketAddr, counters: Arc<Counters>, span: tracing::Span) -> Self {
         let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
-        let task = writer(to, rx, counters);
-        tokio::spawn(tracing::Instrument::instrument(task, span));
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let task = writer(to, rx, counters);
+            handle.spawn(tracing::Instrument::instrument(task, span));
+        }
         Outgoing { tx }
     }
 
