@@ -10,27 +10,37 @@ use crate::error::ConfigError;
 /// Tuning of the membership protocol. Start from a preset ([`Config::lan`], the
 /// default, [`Config::wan`] or [`Config::local`]) and change fields; call
 /// [`Config::validate`] (the core does) to get an error that names a bad field.
+///
+/// With `N` the number of live members this node knows (itself included):
+///
+/// * suspicion timeout, minimum: `suspicion_mult * max(1, log10(N)) * probe_interval`;
+/// * suspicion timeout, maximum: `suspicion_max_timeout_mult * minimum`;
+/// * retransmit limit of one update: `retransmit_mult * ceil(log10(N + 1))`;
+/// * push-pull period: `push_pull_interval * scale(N)`, `scale = 1` up to 32
+///   members, else `ceil(log2(N) - 5) + 1`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Cluster name; every message carries it and messages with another name are
     /// dropped and counted. Non-empty, at most 64 bytes.
     pub cluster_name: String,
     /// Time between two probes of this node (one member probed per interval,
-    /// randomized round robin). lan: 1 s.
+    /// randomized round robin). Multiplied by the local-health multiplier.
+    /// lan: 200 ms.
     pub probe_interval: Duration,
     /// How long to wait for a direct ack before asking `indirect_checks` others
-    /// to probe. Multiplied by the local-health multiplier. lan: 500 ms.
+    /// to probe. Multiplied by the local-health multiplier. Must be less than
+    /// `probe_interval`. lan: 100 ms.
     pub probe_timeout: Duration,
     /// Number of members asked to probe indirectly (SWIM's k). lan: 3.
     pub indirect_checks: usize,
     /// Suspicion timeout, minimum:
-    /// `suspicion_mult * max(1, log10(N)) * probe_interval`. lan: 4.
+    /// `suspicion_mult * max(1, log10(N)) * probe_interval`. lan: 3.
     pub suspicion_mult: u32,
     /// Suspicion timeout, maximum (before confirmations shrink it):
     /// `suspicion_max_timeout_mult * min`. lan: 6.
     pub suspicion_max_timeout_mult: u32,
     /// Lifeguard local health: the multiplier on probe interval and timeout
-    /// ranges over `0..=awareness_max_multiplier`. lan: 8.
+    /// ranges over `1..=awareness_max_multiplier`. lan: 8.
     pub awareness_max_multiplier: u32,
     /// Each update is piggybacked `retransmit_mult * ceil(log10(N + 1))` times.
     /// lan: 4.
@@ -43,15 +53,23 @@ pub struct Config {
     /// Interval of the push-pull full-state exchange with one random member
     /// (scaled up with cluster size, see PROTOCOL.md). lan: 30 s.
     pub push_pull_interval: Duration,
-    /// When alone (no other live member), how often to retry the seeds. lan: 1 s.
+    /// While joining, and when alone (no other live member), how often to retry
+    /// the seeds. Ten times this is also the period at which a member pings one
+    /// random failed tombstone to notice a healed partition. lan: 1 s.
     pub join_retry_interval: Duration,
     /// How long a `Down` member is kept as a tombstone before `Removed`; must
     /// outlive any rumour about it. lan: 60 s.
     pub tombstone_period: Duration,
-    /// Largest datagram sent or accepted, in bytes. Default 1400.
+    /// Largest datagram sent or accepted, in bytes (512..=65000). Default 1400.
     pub max_datagram_size: usize,
-    /// Largest stream frame (full-state exchange) sent or accepted. Default 4 MiB.
+    /// Largest stream frame (full-state exchange) sent or accepted
+    /// (4 KiB..=64 MiB). Default 4 MiB.
     pub max_frame_size: usize,
+    /// Lifeguard on (the default) or off (plain SWIM, for comparison): when
+    /// off, the local-health multiplier stays 1, indirect probers send no
+    /// nacks, the suspicion timeout is fixed at its minimum (no confirmations),
+    /// and a suspected member is not told directly.
+    pub lifeguard: bool,
 }
 
 impl Default for Config {
@@ -60,15 +78,20 @@ impl Default for Config {
     }
 }
 
+/// Longest cluster name, in bytes.
+pub(crate) const MAX_CLUSTER_NAME: usize = 64;
+
 impl Config {
-    /// A LAN preset: the default.
+    /// A LAN preset: the default. Tuned for fast detection (crash to `Down`
+    /// everywhere in a few seconds at up to 1000 members) at about 7 kbit/s of
+    /// idle traffic per member at 1000 members; see `docs/PROTOCOL.md`.
     pub fn lan() -> Self {
         Config {
             cluster_name: "default".to_owned(),
-            probe_interval: Duration::from_millis(1000),
-            probe_timeout: Duration::from_millis(500),
+            probe_interval: Duration::from_millis(200),
+            probe_timeout: Duration::from_millis(100),
             indirect_checks: 3,
-            suspicion_mult: 4,
+            suspicion_mult: 3,
             suspicion_max_timeout_mult: 6,
             awareness_max_multiplier: 8,
             retransmit_mult: 4,
@@ -79,15 +102,16 @@ impl Config {
             tombstone_period: Duration::from_secs(60),
             max_datagram_size: 1400,
             max_frame_size: 4 * 1024 * 1024,
+            lifeguard: true,
         }
     }
 
     /// A WAN preset: slower, more tolerant of latency and loss.
     pub fn wan() -> Self {
         Config {
-            probe_interval: Duration::from_secs(5),
-            probe_timeout: Duration::from_secs(3),
-            suspicion_mult: 6,
+            probe_interval: Duration::from_secs(3),
+            probe_timeout: Duration::from_millis(1500),
+            suspicion_mult: 5,
             retransmit_mult: 4,
             gossip_interval: Duration::from_millis(500),
             gossip_nodes: 4,
@@ -101,8 +125,8 @@ impl Config {
     /// A fast preset for tests on loopback.
     pub fn local() -> Self {
         Config {
-            probe_interval: Duration::from_millis(200),
-            probe_timeout: Duration::from_millis(100),
+            probe_interval: Duration::from_millis(100),
+            probe_timeout: Duration::from_millis(50),
             suspicion_mult: 3,
             gossip_interval: Duration::from_millis(50),
             push_pull_interval: Duration::from_secs(5),
@@ -112,8 +136,124 @@ impl Config {
         }
     }
 
+    /// Returns this config with Lifeguard switched on or off (see
+    /// [`Config::lifeguard`]).
+    pub fn with_lifeguard(mut self, on: bool) -> Self {
+        self.lifeguard = on;
+        self
+    }
+
+    /// Returns this config with another cluster name.
+    pub fn with_cluster_name(mut self, name: impl Into<String>) -> Self {
+        self.cluster_name = name.into();
+        self
+    }
+
     /// Returns the first bad field, named.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        todo!("validate every field, naming it in the error")
+        fn bad(field: &'static str, reason: impl Into<String>) -> Result<(), ConfigError> {
+            Err(ConfigError {
+                field,
+                reason: reason.into(),
+            })
+        }
+        fn nonzero(field: &'static str, d: Duration) -> Result<(), ConfigError> {
+            if d.is_zero() {
+                return bad(field, "must be greater than zero");
+            }
+            if d > Duration::from_secs(24 * 3600) {
+                return bad(field, format!("{d:?} is too long (at most 24 h)"));
+            }
+            Ok(())
+        }
+        if self.cluster_name.is_empty() {
+            return bad("cluster_name", "must not be empty");
+        }
+        if self.cluster_name.len() > MAX_CLUSTER_NAME {
+            return bad(
+                "cluster_name",
+                format!(
+                    "{} bytes long; at most {MAX_CLUSTER_NAME} bytes",
+                    self.cluster_name.len()
+                ),
+            );
+        }
+        nonzero("probe_interval", self.probe_interval)?;
+        nonzero("probe_timeout", self.probe_timeout)?;
+        if self.probe_timeout >= self.probe_interval {
+            return bad(
+                "probe_timeout",
+                format!(
+                    "{:?} must be less than probe_interval ({:?}): indirect probes need the rest of the interval",
+                    self.probe_timeout, self.probe_interval
+                ),
+            );
+        }
+        if self.indirect_checks > 16 {
+            return bad("indirect_checks", "at most 16");
+        }
+        if !(1..=100).contains(&self.suspicion_mult) {
+            return bad("suspicion_mult", "must be in 1..=100");
+        }
+        if !(1..=100).contains(&self.suspicion_max_timeout_mult) {
+            return bad("suspicion_max_timeout_mult", "must be in 1..=100");
+        }
+        if !(1..=64).contains(&self.awareness_max_multiplier) {
+            return bad("awareness_max_multiplier", "must be in 1..=64");
+        }
+        if !(1..=100).contains(&self.retransmit_mult) {
+            return bad("retransmit_mult", "must be in 1..=100");
+        }
+        nonzero("gossip_interval", self.gossip_interval)?;
+        if !(1..=64).contains(&self.gossip_nodes) {
+            return bad("gossip_nodes", "must be in 1..=64");
+        }
+        nonzero("push_pull_interval", self.push_pull_interval)?;
+        nonzero("join_retry_interval", self.join_retry_interval)?;
+        nonzero("tombstone_period", self.tombstone_period)?;
+        if !(512..=65000).contains(&self.max_datagram_size) {
+            return bad(
+                "max_datagram_size",
+                format!("{} is outside 512..=65000", self.max_datagram_size),
+            );
+        }
+        if !(4096..=64 * 1024 * 1024).contains(&self.max_frame_size) {
+            return bad(
+                "max_frame_size",
+                format!("{} is outside 4096..=67108864", self.max_frame_size),
+            );
+        }
+        Ok(())
+    }
+
+    /// Suspicion timeout minimum for `n` live members (this one included):
+    /// `suspicion_mult * max(1, log10(n)) * probe_interval`.
+    pub fn suspicion_min_timeout(&self, n: usize) -> Duration {
+        let scale = (n.max(1) as f64).log10().max(1.0);
+        self.probe_interval
+            .mul_f64(f64::from(self.suspicion_mult) * scale)
+    }
+
+    /// Suspicion timeout maximum for `n` live members:
+    /// `suspicion_max_timeout_mult * suspicion_min_timeout(n)`.
+    pub fn suspicion_max_timeout(&self, n: usize) -> Duration {
+        self.suspicion_min_timeout(n) * self.suspicion_max_timeout_mult
+    }
+
+    /// How many times one update is piggybacked for `n` live members:
+    /// `retransmit_mult * ceil(log10(n + 1))`.
+    pub fn retransmit_limit(&self, n: usize) -> u32 {
+        let l = ((n + 1) as f64).log10().ceil().max(1.0) as u32;
+        self.retransmit_mult.saturating_mul(l)
+    }
+
+    /// The push-pull period for `n` live members: `push_pull_interval * scale`,
+    /// with `scale = 1` up to 32 members, else `ceil(log2(n) - 5) + 1`.
+    pub fn push_pull_period(&self, n: usize) -> Duration {
+        if n <= 32 {
+            return self.push_pull_interval;
+        }
+        let scale = ((n as f64).log2() - 5.0).ceil() as u32 + 1;
+        self.push_pull_interval * scale
     }
 }

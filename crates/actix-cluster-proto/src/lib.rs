@@ -10,13 +10,18 @@
 //! See `docs/PROTOCOL.md` for the algorithm (SWIM with Lifeguard, push-pull
 //! anti-entropy, the Akka-style member lifecycle) and its timeouts.
 
+mod awareness;
+mod broadcast;
 mod codec;
 mod config;
 mod core;
 mod error;
 mod event;
 mod id;
+pub mod limits;
 mod member;
+mod members;
+mod suspicion;
 
 pub use crate::config::Config;
 pub use crate::core::{Channel, Command, Core, Output, Stats, Timer};
@@ -24,3 +29,6 @@ pub use crate::error::{ConfigError, DecodeError};
 pub use crate::event::Event;
 pub use crate::id::{Generation, Incarnation, MemberId};
 pub use crate::member::{DownReason, LocalMember, MemberInfo, Status};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,322 @@
+//! The members table: every member this node knows (itself, live members and
+//! tombstones) with the indexes the protocol needs in O(1) or O(log N): live
+//! members for random choice, the newest generation per address, the `Up`
+//! order for the leader, and recently removed ids.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::codec::{self, Record};
+use crate::id::{Incarnation, MemberId};
+use crate::member::{MemberInfo, Status};
+use crate::suspicion::Suspicion;
+
+/// One known member.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) id: MemberId,
+    pub(crate) incarnation: Incarnation,
+    pub(crate) status: Status,
+    pub(crate) up_number: u64,
+    pub(crate) roles: BTreeSet<String>,
+    pub(crate) metadata: BTreeMap<String, String>,
+    pub(crate) suspicion: Option<Suspicion>,
+    /// The last member whose suspicion we learned (gossiped as the suspecter).
+    pub(crate) suspecter: Option<MemberId>,
+    /// Events already published about it.
+    pub(crate) joined_emitted: bool,
+    pub(crate) up_emitted: bool,
+    pub(crate) leaving_emitted: bool,
+    pub(crate) unreachable_emitted: bool,
+    /// Encoded record, rebuilt after a change.
+    wire: Option<Vec<u8>>,
+}
+
+impl Entry {
+    pub(crate) fn new(id: MemberId, status: Status) -> Entry {
+        Entry {
+            id,
+            incarnation: 0,
+            status,
+            up_number: 0,
+            roles: BTreeSet::new(),
+            metadata: BTreeMap::new(),
+            suspicion: None,
+            suspecter: None,
+            joined_emitted: false,
+            up_emitted: false,
+            leaving_emitted: false,
+            unreachable_emitted: false,
+            wire: None,
+        }
+    }
+
+    /// Marks the encoded record stale.
+    pub(crate) fn touch(&mut self) {
+        self.wire = None;
+    }
+
+    pub(crate) fn is_live(&self) -> bool {
+        !matches!(self.status, Status::Down(_))
+    }
+
+    /// The record gossiped about it.
+    pub(crate) fn record(&self) -> Record {
+        let down = matches!(self.status, Status::Down(_));
+        Record {
+            id: self.id.clone(),
+            incarnation: self.incarnation,
+            status: self.status,
+            suspect: if down {
+                None
+            } else {
+                self.suspicion.as_ref().and(self.suspecter.clone())
+            },
+            up_number: self.up_number,
+            roles: if down {
+                BTreeSet::new()
+            } else {
+                self.roles.clone()
+            },
+            metadata: if down {
+                BTreeMap::new()
+            } else {
+                self.metadata.clone()
+            },
+        }
+    }
+
+    /// The encoded record (cached).
+    pub(crate) fn wire(&mut self) -> &[u8] {
+        if self.wire.is_none() {
+            self.wire = Some(codec::record_bytes(&self.record()));
+        }
+        self.wire.as_deref().unwrap_or_default()
+    }
+
+    pub(crate) fn info(&self) -> MemberInfo {
+        MemberInfo {
+            id: self.id.clone(),
+            status: self.status,
+            reachable: self.suspicion.is_none()
+                && !matches!(self.status, Status::Down(crate::DownReason::Failed)),
+            incarnation: self.incarnation,
+            roles: self.roles.clone(),
+            metadata: self.metadata.clone(),
+        }
+    }
+}
+
+/// The table.
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    entries: HashMap<MemberId, Entry>,
+    /// Live members other than the local one, for random choice.
+    live: Vec<MemberId>,
+    live_pos: HashMap<MemberId, usize>,
+    /// Newest generation seen per address.
+    by_addr: HashMap<SocketAddr, MemberId>,
+    /// `Up` members by (up number, id): the first is the leader.
+    up_order: BTreeSet<(u64, MemberId)>,
+    /// Ids removed after their tombstone period, remembered a while longer
+    /// so stale rumours cannot bring them back.
+    removed: HashSet<MemberId>,
+    removed_fifo: VecDeque<(Duration, MemberId)>,
+    /// Highest up number seen.
+    pub(crate) max_up_number: u64,
+}
+
+impl Table {
+    pub(crate) fn get(&self, id: &MemberId) -> Option<&Entry> {
+        self.entries.get(id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &MemberId) -> Option<&mut Entry> {
+        self.entries.get_mut(id)
+    }
+
+    pub(crate) fn contains(&self, id: &MemberId) -> bool {
+        self.entries.contains_key(id)
+    }
+
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    /// Inserts a new entry. `local` tells whether it is this node.
+    pub(crate) fn insert(&mut self, e: Entry, local: bool) {
+        let id = e.id.clone();
+        let newer = match self.by_addr.get(&id.addr) {
+            Some(cur) => cur.generation < id.generation,
+            None => true,
+        };
+        if newer {
+            self.by_addr.insert(id.addr, id.clone());
+        }
+        self.max_up_number = self.max_up_number.max(e.up_number);
+        let live = e.is_live();
+        let up = e.status == Status::Up;
+        let upn = e.up_number;
+        self.entries.insert(id.clone(), e);
+        if live && !local {
+            self.add_live(&id);
+        }
+        if up {
+            self.up_order.insert((order_key(upn), id));
+        }
+    }
+
+    /// Call after changing an entry's status or up number, with the values
+    /// before the change, to keep the indexes right.
+    pub(crate) fn reindex(
+        &mut self,
+        id: &MemberId,
+        was_live: bool,
+        was_up: Option<u64>,
+        local: bool,
+    ) {
+        let Some(e) = self.entries.get(id) else {
+            return;
+        };
+        let live = e.is_live();
+        let up = (e.status == Status::Up).then_some(e.up_number);
+        self.max_up_number = self.max_up_number.max(e.up_number);
+        if !local && live != was_live {
+            if live {
+                self.add_live(id);
+            } else {
+                self.remove_live(id);
+            }
+        }
+        if was_up != up {
+            if let Some(n) = was_up {
+                self.up_order.remove(&(order_key(n), id.clone()));
+            }
+            if let Some(n) = up {
+                self.up_order.insert((order_key(n), id.clone()));
+            }
+        }
+    }
+
+    /// Removes an entry for good (tombstone expired) and remembers its id
+    /// until `remember_until`.
+    pub(crate) fn remove(&mut self, id: &MemberId, now: Duration, remember_until: Duration) {
+        if let Some(e) = self.entries.remove(id) {
+            if e.status == Status::Up {
+                self.up_order.remove(&(order_key(e.up_number), id.clone()));
+            }
+        }
+        self.remove_live(id);
+        self.removed.insert(id.clone());
+        self.removed_fifo.push_back((remember_until, id.clone()));
+        while let Some((t, _)) = self.removed_fifo.front() {
+            if *t > now {
+                break;
+            }
+            if let Some((_, old)) = self.removed_fifo.pop_front() {
+                self.removed.remove(&old);
+            }
+        }
+    }
+
+    pub(crate) fn is_removed(&self, id: &MemberId) -> bool {
+        self.removed.contains(id)
+    }
+
+    /// The newest generation seen at `addr`.
+    pub(crate) fn newest_at(&self, addr: &SocketAddr) -> Option<&MemberId> {
+        self.by_addr.get(addr)
+    }
+
+    pub(crate) fn set_newest_at(&mut self, id: &MemberId) {
+        self.by_addr.insert(id.addr, id.clone());
+    }
+
+    fn add_live(&mut self, id: &MemberId) {
+        if self.live_pos.contains_key(id) {
+            return;
+        }
+        self.live_pos.insert(id.clone(), self.live.len());
+        self.live.push(id.clone());
+    }
+
+    fn remove_live(&mut self, id: &MemberId) {
+        if let Some(i) = self.live_pos.remove(id) {
+            self.live.swap_remove(i);
+            if let Some(moved) = self.live.get(i) {
+                self.live_pos.insert(moved.clone(), i);
+            }
+        }
+    }
+
+    /// Live members other than the local one.
+    pub(crate) fn live(&self) -> &[MemberId] {
+        &self.live
+    }
+
+    pub(crate) fn is_live(&self, id: &MemberId) -> bool {
+        self.live_pos.contains_key(id)
+    }
+
+    /// Up to `n` distinct random live members (not local) that pass `keep`.
+    pub(crate) fn random_live<R: Rng>(
+        &self,
+        rng: &mut R,
+        n: usize,
+        mut keep: impl FnMut(&Entry) -> bool,
+    ) -> Vec<MemberId> {
+        let len = self.live.len();
+        let mut out: Vec<MemberId> = Vec::with_capacity(n.min(len));
+        if len == 0 || n == 0 {
+            return out;
+        }
+        // Random start, walk with a random stride co-prime enough: try up to
+        // 3n random picks, then fall back to a scan.
+        let mut tries = 0;
+        while out.len() < n && tries < 3 * n + 3 {
+            tries += 1;
+            let id = &self.live[rng.gen_range(0..len)];
+            if out.contains(id) {
+                continue;
+            }
+            if let Some(e) = self.entries.get(id) {
+                if keep(e) {
+                    out.push(id.clone());
+                }
+            }
+        }
+        if out.len() < n && len <= 4 * n + 16 {
+            for id in &self.live {
+                if out.len() >= n {
+                    break;
+                }
+                if out.contains(id) {
+                    continue;
+                }
+                if let Some(e) = self.entries.get(id) {
+                    if keep(e) {
+                        out.push(id.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The leader: the first `Up` member by (up number, id).
+    pub(crate) fn leader(&self) -> Option<&MemberId> {
+        self.up_order.first().map(|(_, id)| id)
+    }
+}
+
+/// Sort key of an up number: 0 (unknown) sorts last.
+fn order_key(n: u64) -> u64 {
+    if n == 0 {
+        u64::MAX
+    } else {
+        n
+    }
+}

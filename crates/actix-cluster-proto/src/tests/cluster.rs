@@ -1,0 +1,229 @@
+//! Multi-node scenarios over the in-test network.
+
+use std::time::Duration;
+
+use super::*;
+use crate::{DownReason, Event};
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+#[test]
+fn three_nodes_join_probe_and_detect_a_crash() {
+    let mut net = Net::new(3, Config::local(), 1);
+    net.form_and_join();
+    assert!(
+        net.run_until_cond(secs(5.0), Net::converged),
+        "cluster did not converge"
+    );
+    // Probing runs quietly for a while: nobody suspected.
+    net.run_for(secs(5.0));
+    assert!(net.converged());
+    for i in 0..3 {
+        assert_eq!(net.cores[i].stats().suspicions_raised, 0, "node {i}");
+    }
+    let leader = net.cores[0].leader();
+    assert_eq!(
+        leader,
+        Some(id(0, 1)),
+        "the founder is the oldest Up member"
+    );
+    assert!((0..3).all(|i| net.cores[i].leader() == leader));
+
+    net.crash(2);
+    let dead = id(2, 1);
+    let ok = net.run_until_cond(secs(10.0), |n| {
+        (0..2).all(|i| n.status(i, &dead) == Some(Status::Down(DownReason::Failed)))
+    });
+    assert!(ok, "crash not detected");
+    for i in 0..2 {
+        let seq = net.names(i, &dead);
+        assert_eq!(
+            seq,
+            vec!["joined", "up", "unreachable", "down-failed"],
+            "node {i}"
+        );
+    }
+    assert_event_order(&net);
+}
+
+#[test]
+fn crash_of_the_leader_moves_leadership() {
+    let mut net = Net::new(4, Config::local(), 2);
+    net.form_and_join();
+    assert!(net.run_until_cond(secs(5.0), Net::converged));
+    net.crash(0);
+    let ok = net.run_until_cond(secs(10.0), |n| {
+        (1..4).all(|i| n.status(i, &id(0, 1)) == Some(Status::Down(DownReason::Failed)))
+    });
+    assert!(ok);
+    let l = net.cores[1].leader();
+    assert!(l.is_some() && l != Some(id(0, 1)));
+    assert!(
+        (1..4).all(|i| net.cores[i].leader() == l),
+        "same leader everywhere"
+    );
+    assert!(net.events[1]
+        .iter()
+        .any(|(_, e)| e == &Event::LeaderChanged(l.clone())));
+    assert_event_order(&net);
+}
+
+#[test]
+fn graceful_leave_is_down_left_everywhere_at_once() {
+    let mut net = Net::new(5, Config::local(), 3);
+    net.form_and_join();
+    assert!(net.run_until_cond(secs(5.0), Net::converged));
+    let leaver = id(3, 1);
+    net.command(3, Command::Leave);
+    net.run_for(Duration::from_millis(20));
+    for i in [0, 1, 2, 4] {
+        assert_eq!(
+            net.status(i, &leaver),
+            Some(Status::Down(DownReason::Left)),
+            "node {i}"
+        );
+        let seq = net.names(i, &leaver);
+        assert_eq!(&seq[seq.len() - 2..], &["leaving", "down-left"], "node {i}");
+    }
+    assert_eq!(
+        net.names(3, &leaver),
+        vec!["joined", "up", "leaving", "down-left"]
+    );
+    // The node stops; nobody ever marks it failed, and the tombstone goes.
+    net.crash(3);
+    net.run_for(net.config.tombstone_period + secs(1.0));
+    for i in [0, 1, 2, 4] {
+        assert_eq!(net.status(i, &leaver), None);
+        assert_eq!(net.names(i, &leaver).last(), Some(&"removed"));
+    }
+    assert_event_order(&net);
+}
+
+#[test]
+fn join_through_any_member_and_cold_start_with_first_seed_forming() {
+    let mut net = Net::new(5, Config::local(), 4);
+    // Everyone is given the same seed list; node 0 is first and forms.
+    for i in 0..5 {
+        net.command(
+            i,
+            Command::Join {
+                seeds: vec![addr(0), addr(1), addr(2)],
+            },
+        );
+    }
+    assert!(
+        net.run_until_cond(secs(10.0), Net::converged),
+        "cold start did not converge"
+    );
+    assert!((0..5).all(|i| net.cores[i].leader() == Some(id(0, 1))));
+    assert_event_order(&net);
+}
+
+#[test]
+fn restart_with_new_generation_downs_the_old_one_at_once() {
+    let mut net = Net::new(4, Config::local(), 5);
+    net.form_and_join();
+    assert!(net.run_until_cond(secs(5.0), Net::converged));
+    net.crash(2);
+    net.run_for(Duration::from_millis(30));
+    net.restart(2, 2);
+    net.command(
+        2,
+        Command::Join {
+            seeds: vec![addr(0)],
+        },
+    );
+    // The old generation goes down well before failure detection would.
+    let ok = net.run_until_cond(secs(1.0), |n| {
+        (0..4)
+            .filter(|&i| i != 2)
+            .all(|i| n.status(i, &id(2, 1)) == Some(Status::Down(DownReason::Failed)))
+    });
+    assert!(ok, "old generation not downed on sight of the new one");
+    assert!(net.run_until_cond(secs(5.0), Net::converged));
+    for i in [0, 1, 3] {
+        assert_eq!(net.names(i, &id(2, 1)).last(), Some(&"down-failed"));
+        assert!(net.names(i, &id(2, 2)).contains(&"up"));
+    }
+    // Much later, a stale rumour about the old generation changes nothing.
+    net.run_for(secs(3.0));
+    for i in [0, 1, 3] {
+        assert_eq!(
+            net.names(i, &id(2, 1))
+                .iter()
+                .filter(|n| **n == "up")
+                .count(),
+            1
+        );
+    }
+    assert_event_order(&net);
+}
+
+#[test]
+fn suspected_member_refutes_and_stays_up() {
+    // Cut node 0 -> node 2 one way: node 0's probes of 2 fail directly, but
+    // indirect probes make it through, so no suspicion at all.
+    let mut net = Net::new(4, Config::local(), 6);
+    net.form_and_join();
+    assert!(net.run_until_cond(secs(5.0), Net::converged));
+    net.cut.insert((0, 2));
+    net.run_for(secs(10.0));
+    assert!(net.converged(), "an indirect path keeps node 2 alive");
+    net.cut.clear();
+
+    // Now make node 2 unreachable for everyone but still able to hear: it
+    // gets suspected, and refutes as soon as the cut heals, before the
+    // (long, unconfirmed) suspicion timeout.
+    for i in [0, 1, 3] {
+        net.cut.insert((2, i));
+    }
+    let ok = net.run_until_cond(secs(5.0), |n| {
+        n.cores[2].stats().refutations > 0
+            || n.cores[0].member(&id(2, 1)).is_some_and(|m| !m.reachable)
+    });
+    assert!(ok, "node 2 never suspected");
+    net.cut.clear();
+    assert!(
+        net.run_until_cond(secs(5.0), Net::converged),
+        "no refutation"
+    );
+    assert!(net.cores[2].stats().refutations > 0);
+    for i in [0, 1, 3] {
+        assert!(!net.names(i, &id(2, 1)).contains(&"down-failed"));
+    }
+    assert_event_order(&net);
+}
+
+#[test]
+fn metadata_update_is_gossiped() {
+    let mut net = Net::new(3, Config::local(), 7);
+    net.form_and_join();
+    assert!(net.run_until_cond(secs(5.0), Net::converged));
+    let m: std::collections::BTreeMap<String, String> =
+        [("http".to_owned(), "1.2.3.4:80".to_owned())].into();
+    net.command(1, Command::UpdateMetadata(m.clone()));
+    let ok = net.run_until_cond(secs(3.0), |n| {
+        (0..3).all(|i| {
+            n.cores[i]
+                .member(&id(1, 1))
+                .is_some_and(|x| x.metadata == m)
+        })
+    });
+    assert!(ok);
+}
+
+#[test]
+fn same_seed_same_run() {
+    let run = |seed| {
+        let mut net = Net::new(6, Config::local(), seed);
+        net.loss = 0.05;
+        net.form_and_join();
+        net.run_for(secs(3.0));
+        net.crash(4);
+        net.run_for(secs(5.0));
+        (net.events.clone(), net.datagrams)
+    };
+    assert_eq!(run(11), run(11));
+}
