@@ -1,0 +1,51 @@
+//! Connecting to etcd, and bounded requests.
+
+use std::future::Future;
+
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+
+use crate::config::DiscoveryConfig;
+use crate::error::DiscoveryError;
+
+/// Builds a client for every configured endpoint. Connections are made lazily
+/// and balanced; a dead endpoint is skipped.
+pub(crate) async fn connect(config: &DiscoveryConfig) -> Result<Client, DiscoveryError> {
+    let mut options = ConnectOptions::new()
+        .with_connect_timeout(config.connect_timeout())
+        .with_keep_alive(config.lease_ttl() / 3, config.request_timeout())
+        .with_keep_alive_while_idle(true);
+    if let (Some(user), Some(password)) = (&config.user, &config.password) {
+        options = options.with_user(user.clone(), password.clone());
+    }
+    if let Some(tls) = &config.tls {
+        let mut t = TlsOptions::new();
+        if let Some(ca) = &tls.ca_file {
+            t = t.ca_certificate(Certificate::from_pem(read(ca)?));
+        }
+        if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+            t = t.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        options = options.with_tls(t);
+    }
+    let endpoints = config.endpoints.clone();
+    bounded(config, "connect", Client::connect(endpoints, Some(options))).await
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>, DiscoveryError> {
+    std::fs::read(path).map_err(|e| DiscoveryError::Tls {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Runs one etcd request with the configured request timeout.
+pub(crate) async fn bounded<T>(
+    config: &DiscoveryConfig,
+    what: &'static str,
+    fut: impl Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, DiscoveryError> {
+    match tokio::time::timeout(config.request_timeout(), fut).await {
+        Ok(r) => r.map_err(DiscoveryError::from),
+        Err(_) => Err(DiscoveryError::Timeout(what)),
+    }
+}

@@ -1,0 +1,429 @@
+//! `DiscoveryActor`: starts and supervises the `LeaseKeeper` and the
+//! `SeedWatcher`, and reports the discovery status.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_cluster::{
+    Cluster, ClusterEvent, DownReason, Event, GetSelf, Join, MemberId, SelfInfo, Subscribe,
+};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use crate::config::DiscoveryConfig;
+use crate::keys::Registration;
+use crate::lease_keeper::{LeaseKeeper, Revoke};
+use crate::seed_watcher::SeedWatcher;
+
+/// One of the two supervised children.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Child {
+    /// The [`LeaseKeeper`].
+    LeaseKeeper,
+    /// The [`SeedWatcher`].
+    SeedWatcher,
+}
+
+/// What the children need to know about this member, shared through a
+/// `tokio::sync::watch` channel with their running sessions.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Control {
+    /// This member is `Up` in the cluster.
+    pub(crate) up: bool,
+    /// This member is leaving (or left).
+    pub(crate) leaving: bool,
+    /// The lease currently held by the keeper.
+    pub(crate) lease: Option<i64>,
+}
+
+/// Parent -> child: start a session (sent at start and after each backoff).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Run;
+
+/// Parent -> child: fail now (test hook, see [`FailChild`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct InjectFailure;
+
+/// Child -> parent.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub(crate) enum ChildReport {
+    Registered {
+        lease: i64,
+    },
+    Alive,
+    Revoked,
+    Listed,
+    Watched {
+        revision: i64,
+        seeds: Vec<SocketAddr>,
+        members: usize,
+    },
+    Formed,
+    Failed {
+        child: Child,
+        error: String,
+    },
+}
+
+/// Ask for the [`DiscoveryStatus`].
+#[derive(Clone, Copy, Debug, Message)]
+#[rtype(result = "DiscoveryStatus")]
+pub struct GetStatus;
+
+/// Makes a child fail as if etcd had returned an unexpected error. **For
+/// testing** the supervision: the child stops, its supervisor restarts it, and
+/// the [`DiscoveryActor`] resumes it after a jittered backoff and counts the
+/// restart in [`DiscoveryStatus`].
+#[derive(Clone, Copy, Debug, Message)]
+#[rtype(result = "()")]
+pub struct FailChild(pub Child);
+
+/// Leave etcd now: revoke the lease (the registration vanishes at once) and
+/// never register again. Resolves once the revoke is done or has failed
+/// (bounded by the request timeout). Sent automatically when this member is
+/// seen `Leaving` or `Down(Left)`; send it yourself before exiting if you do not
+/// use the cluster's graceful leave.
+#[derive(Clone, Copy, Debug, Message)]
+#[rtype(result = "()")]
+pub struct Deregister;
+
+/// A snapshot of what discovery is doing, for readiness probes and dashboards.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DiscoveryStatus {
+    /// The last etcd request succeeded.
+    pub etcd_reachable: bool,
+    /// This member's registration is in etcd (as far as we know).
+    pub registered: bool,
+    /// The lease holding the registration.
+    pub lease_id: Option<i64>,
+    /// The last etcd revision the watcher saw.
+    pub last_revision: Option<i64>,
+    /// Seed addresses from etcd (members `Up`, oldest first, without us).
+    pub seeds: Vec<SocketAddr>,
+    /// Registrations seen under the cluster's prefix (including ours).
+    pub registered_members: usize,
+    /// This node won the formation and formed the cluster.
+    pub formed: bool,
+    /// This member is `Up` in the cluster.
+    pub member_up: bool,
+    /// This member left: the lease was revoked.
+    pub deregistered: bool,
+    /// Total child restarts.
+    pub restarts: u32,
+    /// Restarts of the [`LeaseKeeper`].
+    pub lease_keeper_restarts: u32,
+    /// Restarts of the [`SeedWatcher`].
+    pub seed_watcher_restarts: u32,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+}
+
+#[derive(Default)]
+struct Backoff {
+    attempt: u32,
+    pending: Option<SpawnHandle>,
+    last_failure: Option<Instant>,
+}
+
+/// Discovery for one [`Cluster`]: subscribes to its events, starts the
+/// [`LeaseKeeper`] and the [`SeedWatcher`] under actix supervision
+/// ([`Supervisor::start`]), restarts a failed child after a jittered
+/// exponential backoff (between `backoff_min_ms` and `backoff_max_ms`), and
+/// answers [`GetStatus`]. Start it with
+/// [`ClusterDiscovery::start`](crate::ClusterDiscovery::start).
+pub struct DiscoveryActor {
+    cluster: Addr<Cluster>,
+    config: Arc<DiscoveryConfig>,
+    me: Option<MemberId>,
+    keeper: Option<Addr<LeaseKeeper>>,
+    watcher: Option<Addr<SeedWatcher>>,
+    control: watch::Sender<Control>,
+    status: DiscoveryStatus,
+    backoff: [Backoff; 2],
+    listed_once: bool,
+    fallback_sent: bool,
+    rng: SmallRng,
+}
+
+impl DiscoveryActor {
+    pub(crate) fn new(cluster: Addr<Cluster>, config: DiscoveryConfig) -> Self {
+        DiscoveryActor {
+            cluster,
+            config: Arc::new(config),
+            me: None,
+            keeper: None,
+            watcher: None,
+            control: watch::channel(Control::default()).0,
+            status: DiscoveryStatus::default(),
+            backoff: Default::default(),
+            listed_once: false,
+            fallback_sent: false,
+            rng: SmallRng::from_entropy(),
+        }
+    }
+
+    fn start_children(&mut self, info: SelfInfo, ctx: &mut Context<Self>) {
+        let me = ctx.address();
+        let registration = Registration::for_self(&info);
+        let id = info.id.to_string();
+        self.me = Some(info.id);
+        let (config, control) = (self.config.clone(), self.control.clone());
+        let parent = me.clone();
+        let keeper =
+            Supervisor::start(move |_| LeaseKeeper::new(config, registration, parent, control));
+        let (config, control, cluster) = (
+            self.config.clone(),
+            self.control.clone(),
+            self.cluster.clone(),
+        );
+        let watcher =
+            Supervisor::start(move |_| SeedWatcher::new(config, id, cluster, me, control));
+        keeper.do_send(Run);
+        watcher.do_send(Run);
+        self.keeper = Some(keeper);
+        self.watcher = Some(watcher);
+    }
+
+    fn backoff_delay(&mut self, child: Child) -> Duration {
+        let b = &mut self.backoff[child as usize];
+        let min = self.config.backoff_min_ms.max(1);
+        let max = self.config.backoff_max_ms.max(min);
+        // A child that ran fine for a while starts again from the minimum.
+        if let Some(t) = b.last_failure {
+            if t.elapsed() > Duration::from_millis(max.saturating_mul(4)) {
+                b.attempt = 0;
+            }
+        }
+        let exp = min.saturating_mul(1u64 << b.attempt.min(20)).min(max);
+        b.attempt = b.attempt.saturating_add(1);
+        b.last_failure = Some(Instant::now());
+        // Jitter: uniform in [exp/2, exp].
+        let ms = self.rng.gen_range(exp / 2..=exp).max(1);
+        Duration::from_millis(ms)
+    }
+
+    fn set_control(&self, f: impl FnOnce(&mut Control)) {
+        self.control.send_modify(f);
+    }
+
+    fn is_me(&self, id: &MemberId) -> bool {
+        self.me.as_ref() == Some(id)
+    }
+
+    fn leave(&mut self, ctx: &mut Context<Self>) {
+        if self.control.borrow().leaving {
+            return;
+        }
+        self.set_control(|c| c.leaving = true);
+        if let Some(k) = &self.keeper {
+            k.do_send(Revoke);
+        }
+        let _ = ctx;
+    }
+}
+
+impl Actor for DiscoveryActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.cluster.do_send(Subscribe {
+            member_up: None,
+            member_down: None,
+            events: Some(ctx.address().recipient()),
+        });
+        self.cluster
+            .send(GetSelf)
+            .into_actor(self)
+            .map(|res, act, ctx| match res {
+                Ok(info) => {
+                    info!(
+                        member = %info.id,
+                        endpoints = ?act.config.endpoints,
+                        key_prefix = %act.config.cluster_prefix(),
+                        "starting etcd discovery"
+                    );
+                    act.start_children(info, ctx);
+                }
+                Err(e) => {
+                    error!(error = %e, "the Cluster actor is gone; etcd discovery stops");
+                    ctx.stop();
+                }
+            })
+            .wait(ctx);
+    }
+}
+
+impl Handler<ClusterEvent> for DiscoveryActor {
+    type Result = ();
+
+    fn handle(&mut self, ClusterEvent(event): ClusterEvent, ctx: &mut Context<Self>) {
+        match &event {
+            Event::Up(m) if self.is_me(&m.id) => {
+                info!("this member is Up");
+                self.status.member_up = true;
+                self.set_control(|c| c.up = true);
+            }
+            Event::Leaving(m) if self.is_me(&m.id) => {
+                self.status.member_up = false;
+                self.leave(ctx);
+            }
+            Event::Down {
+                member,
+                reason: DownReason::Left,
+            } if self.is_me(&member.id) => {
+                self.status.member_up = false;
+                self.leave(ctx);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Handler<ChildReport> for DiscoveryActor {
+    type Result = ();
+
+    fn handle(&mut self, report: ChildReport, ctx: &mut Context<Self>) {
+        match report {
+            ChildReport::Registered { lease } => {
+                self.status.etcd_reachable = true;
+                self.status.registered = true;
+                self.status.lease_id = Some(lease);
+                self.backoff[Child::LeaseKeeper as usize].attempt = 0;
+                self.set_control(|c| c.lease = Some(lease));
+            }
+            ChildReport::Alive => self.status.etcd_reachable = true,
+            ChildReport::Revoked => {
+                self.status.registered = false;
+                self.status.lease_id = None;
+                self.status.deregistered = true;
+                self.set_control(|c| c.lease = None);
+            }
+            ChildReport::Listed => {
+                self.status.etcd_reachable = true;
+                self.listed_once = true;
+                self.backoff[Child::SeedWatcher as usize].attempt = 0;
+            }
+            ChildReport::Watched {
+                revision,
+                seeds,
+                members,
+            } => {
+                self.status.etcd_reachable = true;
+                self.status.last_revision = Some(revision);
+                self.status.seeds = seeds;
+                self.status.registered_members = members;
+            }
+            ChildReport::Formed => self.status.formed = true,
+            ChildReport::Failed { child, error } => {
+                let delay = self.backoff_delay(child);
+                self.status.restarts += 1;
+                match child {
+                    Child::LeaseKeeper => {
+                        self.status.lease_keeper_restarts += 1;
+                        if error.contains("is gone") {
+                            self.status.registered = false;
+                            self.status.lease_id = None;
+                            self.set_control(|c| c.lease = None);
+                        }
+                    }
+                    Child::SeedWatcher => self.status.seed_watcher_restarts += 1,
+                }
+                if !error.contains("injected") {
+                    self.status.etcd_reachable = false;
+                }
+                warn!(
+                    ?child,
+                    endpoints = ?self.config.endpoints,
+                    %error,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "etcd discovery child failed; restarting it after backoff"
+                );
+                self.status.last_error = Some(error);
+                if child == Child::SeedWatcher
+                    && !self.listed_once
+                    && !self.fallback_sent
+                    && !self.config.fallback_seeds.is_empty()
+                {
+                    self.fallback_sent = true;
+                    info!(
+                        seeds = ?self.config.fallback_seeds,
+                        "etcd unreachable at start: joining through the fallback seeds meanwhile"
+                    );
+                    self.cluster
+                        .do_send(Join(self.config.fallback_seeds.clone()));
+                }
+                let b = &mut self.backoff[child as usize];
+                if let Some(h) = b.pending.take() {
+                    ctx.cancel_future(h);
+                }
+                let handle = ctx.run_later(delay, move |act, _| {
+                    act.backoff[child as usize].pending = None;
+                    debug!(?child, "resuming child after backoff");
+                    match child {
+                        Child::LeaseKeeper => {
+                            if let Some(k) = &act.keeper {
+                                k.do_send(Run)
+                            }
+                        }
+                        Child::SeedWatcher => {
+                            if let Some(w) = &act.watcher {
+                                w.do_send(Run)
+                            }
+                        }
+                    }
+                });
+                self.backoff[child as usize].pending = Some(handle);
+            }
+        }
+    }
+}
+
+impl Handler<GetStatus> for DiscoveryActor {
+    type Result = MessageResult<GetStatus>;
+
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.status.clone())
+    }
+}
+
+impl Handler<FailChild> for DiscoveryActor {
+    type Result = ();
+
+    fn handle(&mut self, FailChild(child): FailChild, _: &mut Context<Self>) {
+        match child {
+            Child::LeaseKeeper => {
+                if let Some(k) = &self.keeper {
+                    k.do_send(InjectFailure)
+                }
+            }
+            Child::SeedWatcher => {
+                if let Some(w) = &self.watcher {
+                    w.do_send(InjectFailure)
+                }
+            }
+        }
+    }
+}
+
+impl Handler<Deregister> for DiscoveryActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Deregister, _: &mut Context<Self>) -> Self::Result {
+        self.set_control(|c| c.leaving = true);
+        let keeper = self.keeper.clone();
+        Box::pin(async move {
+            if let Some(k) = keeper {
+                let _ = k.send(Revoke).await;
+            }
+        })
+    }
+}

@@ -1,0 +1,430 @@
+//! `SeedWatcher`: lists and watches the registrations, hands seeds to the
+//! cluster, and forms the cluster exactly once.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+use actix_cluster::{Cluster, Form, Join, MemberId};
+use etcd_client::{
+    Client, Compare, CompareOp, EventType, GetOptions, KeyValue, PutOptions, Txn, TxnOp,
+    WatchOptions,
+};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::client::{bounded, connect};
+use crate::config::DiscoveryConfig;
+use crate::discovery::{Child, ChildReport, Control, DiscoveryActor, InjectFailure, Run};
+use crate::error::DiscoveryError;
+use crate::keys::{prefix_end, Keys, Registration};
+
+/// What this node knows of the cluster's keys in etcd.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct View {
+    /// member id -> (create revision, registration)
+    pub(crate) members: BTreeMap<String, (i64, Option<Registration>)>,
+    /// member id -> create revision of its `up/` key
+    pub(crate) ups: BTreeMap<String, i64>,
+    /// the formation key: (member id, create revision)
+    pub(crate) formation: Option<(String, i64)>,
+}
+
+impl View {
+    fn apply_put(&mut self, keys: &Keys, kv: &KeyValue) {
+        let Ok(key) = kv.key_str() else { return };
+        if let Some(id) = key.strip_prefix(&keys.members()) {
+            let reg = serde_json::from_slice::<Registration>(kv.value()).ok();
+            if reg.is_none() {
+                warn!(key, "ignoring a registration that is not valid JSON");
+            }
+            self.members
+                .insert(id.to_owned(), (kv.create_revision(), reg));
+        } else if let Some(id) = key.strip_prefix(&keys.ups()) {
+            self.ups.insert(id.to_owned(), kv.create_revision());
+        } else if key == keys.formation() {
+            let id = String::from_utf8_lossy(kv.value()).into_owned();
+            self.formation = Some((id, kv.create_revision()));
+        }
+    }
+
+    fn apply_delete(&mut self, keys: &Keys, kv: &KeyValue) {
+        let Ok(key) = kv.key_str() else { return };
+        if let Some(id) = key.strip_prefix(&keys.members()) {
+            self.members.remove(id);
+        } else if let Some(id) = key.strip_prefix(&keys.ups()) {
+            self.ups.remove(id);
+        } else if key == keys.formation() {
+            self.formation = None;
+        }
+    }
+
+    fn addr_of(&self, id: &str) -> Option<SocketAddr> {
+        match self.members.get(id) {
+            Some((_, Some(reg))) => Some(reg.address),
+            _ => id.parse::<MemberId>().ok().map(|m| m.addr),
+        }
+    }
+
+    /// Seeds: members marked Up, oldest registration first, without `me`, at
+    /// most `max`.
+    pub(crate) fn seeds(&self, me: &str, max: usize) -> Vec<SocketAddr> {
+        let mut up: Vec<(i64, &str)> = self
+            .ups
+            .iter()
+            .filter(|(id, _)| id.as_str() != me)
+            .map(|(id, up_rev)| {
+                let rev = self.members.get(id).map(|(r, _)| *r).unwrap_or(*up_rev);
+                (rev, id.as_str())
+            })
+            .collect();
+        up.sort();
+        let mut seeds = Vec::new();
+        for (_, id) in up {
+            if let Some(a) = self.addr_of(id) {
+                if !seeds.contains(&a) {
+                    seeds.push(a);
+                }
+            }
+            if seeds.len() >= max {
+                break;
+            }
+        }
+        seeds
+    }
+}
+
+/// What the watcher last told the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Sent {
+    Join(Vec<SocketAddr>),
+    Form,
+}
+
+#[derive(Default)]
+struct Shared {
+    view: View,
+    /// Last revision seen (listed or watched); `None` forces a fresh list.
+    revision: Option<i64>,
+    sent: Option<Sent>,
+}
+
+/// Lists the registrations under `<prefix>/<cluster>/`, hands seed addresses
+/// to the [`Cluster`] (members already `Up`, oldest registration first, at
+/// most `max_seeds`, never this node), then watches the prefix from the listed
+/// revision + 1. It never polls. A broken watch resumes from the last revision
+/// seen; a compacted one lists again and watches from there.
+///
+/// Forming: while nobody is `Up` and no formation key exists, it runs one etcd
+/// transaction that creates `<prefix>/<cluster>/formation` bound to this
+/// node's lease only if the key is absent and no `up/` key exists. The winner
+/// sends [`Form`]; everyone else joins the winner (and later the `Up` members).
+pub struct SeedWatcher {
+    config: Arc<DiscoveryConfig>,
+    keys: Keys,
+    me: String,
+    cluster: Addr<Cluster>,
+    parent: Addr<DiscoveryActor>,
+    control: watch::Sender<Control>,
+    shared: Arc<Mutex<Shared>>,
+    session: Option<SpawnHandle>,
+}
+
+impl SeedWatcher {
+    pub(crate) fn new(
+        config: Arc<DiscoveryConfig>,
+        me: String,
+        cluster: Addr<Cluster>,
+        parent: Addr<DiscoveryActor>,
+        control: watch::Sender<Control>,
+    ) -> Self {
+        SeedWatcher {
+            keys: Keys::new(&config),
+            config,
+            me,
+            cluster,
+            parent,
+            control,
+            shared: Arc::default(),
+            session: None,
+        }
+    }
+}
+
+impl Actor for SeedWatcher {
+    type Context = Context<Self>;
+}
+
+impl Supervised for SeedWatcher {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.session = None;
+        debug!("seed watcher restarting");
+    }
+}
+
+impl Handler<Run> for SeedWatcher {
+    type Result = ();
+
+    fn handle(&mut self, _: Run, ctx: &mut Context<Self>) {
+        if let Some(h) = self.session.take() {
+            ctx.cancel_future(h);
+        }
+        let s = Session {
+            config: self.config.clone(),
+            keys: self.keys.clone(),
+            me: self.me.clone(),
+            cluster: self.cluster.clone(),
+            parent: self.parent.clone(),
+            shared: self.shared.clone(),
+        };
+        let control = self.control.subscribe();
+        let handle = ctx.spawn(s.run(control).into_actor(self).map(|res, act, ctx| {
+            act.session = None;
+            if let Err(e) = res {
+                act.parent.do_send(ChildReport::Failed {
+                    child: Child::SeedWatcher,
+                    error: e.to_string(),
+                });
+                ctx.stop(); // the supervisor restarts us
+            }
+        }));
+        self.session = Some(handle);
+    }
+}
+
+impl Handler<InjectFailure> for SeedWatcher {
+    type Result = ();
+
+    fn handle(&mut self, _: InjectFailure, ctx: &mut Context<Self>) {
+        warn!("seed watcher: failure injected for testing");
+        self.parent.do_send(ChildReport::Failed {
+            child: Child::SeedWatcher,
+            error: DiscoveryError::Injected.to_string(),
+        });
+        ctx.stop();
+    }
+}
+
+struct Session {
+    config: Arc<DiscoveryConfig>,
+    keys: Keys,
+    me: String,
+    cluster: Addr<Cluster>,
+    parent: Addr<DiscoveryActor>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl Session {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn run(self, mut control: watch::Receiver<Control>) -> Result<(), DiscoveryError> {
+        let client = connect(&self.config).await?;
+        let root = self.keys.root.clone();
+        loop {
+            if self.lock().revision.is_none() {
+                self.list(&client).await?;
+            }
+            let c = control.borrow_and_update().clone();
+            self.decide(&client, &c).await?;
+
+            let from = self.lock().revision.unwrap_or(0) + 1;
+            let mut wc = client.watch_client();
+            let opts = WatchOptions::new()
+                .with_prefix()
+                .with_start_revision(from)
+                .with_progress_notify();
+            let mut stream =
+                bounded(&self.config, "watch", wc.watch(root.clone(), Some(opts))).await?;
+            debug!(from, "watching {root}");
+            loop {
+                tokio::select! {
+                    msg = stream.message() => {
+                        let resp = match msg {
+                            Ok(Some(r)) => r,
+                            Ok(None) => return Err(DiscoveryError::StreamEnded("watch stream ended".into())),
+                            Err(e) => return Err(e.into()),
+                        };
+                        if resp.compact_revision() > 0 {
+                            warn!(
+                                wanted = from,
+                                compacted = resp.compact_revision(),
+                                "watch revision was compacted; listing again"
+                            );
+                            self.lock().revision = None;
+                            break;
+                        }
+                        if resp.canceled() {
+                            return Err(DiscoveryError::StreamEnded(format!(
+                                "watch cancelled by etcd: {}",
+                                resp.cancel_reason()
+                            )));
+                        }
+                        let progress = !resp.created() && resp.events().is_empty();
+                        {
+                            let mut s = self.lock();
+                            for ev in resp.events() {
+                                let Some(kv) = ev.kv() else { continue };
+                                match ev.event_type() {
+                                    EventType::Put => s.view.apply_put(&self.keys, kv),
+                                    EventType::Delete => s.view.apply_delete(&self.keys, kv),
+                                }
+                                s.revision = Some(s.revision.unwrap_or(0).max(kv.mod_revision()));
+                            }
+                            if progress {
+                                if let Some(h) = resp.header() {
+                                    s.revision = Some(s.revision.unwrap_or(0).max(h.revision()));
+                                }
+                            }
+                        }
+                        self.report();
+                        let c = control.borrow_and_update().clone();
+                        self.decide(&client, &c).await?;
+                    }
+                    changed = control.changed() => {
+                        if changed.is_err() {
+                            return Ok(());
+                        }
+                        let c = control.borrow_and_update().clone();
+                        self.decide(&client, &c).await?;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn list(&self, client: &Client) -> Result<(), DiscoveryError> {
+        let mut kv = client.kv_client();
+        let resp = bounded(
+            &self.config,
+            "list",
+            kv.get(
+                self.keys.root.clone(),
+                Some(GetOptions::new().with_prefix()),
+            ),
+        )
+        .await?;
+        let mut view = View::default();
+        for kv in resp.kvs() {
+            view.apply_put(&self.keys, kv);
+        }
+        let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
+        debug!(
+            revision,
+            members = view.members.len(),
+            up = view.ups.len(),
+            "listed registrations"
+        );
+        {
+            let mut s = self.lock();
+            s.view = view;
+            s.revision = Some(revision);
+        }
+        self.parent.do_send(ChildReport::Listed);
+        self.report();
+        Ok(())
+    }
+
+    fn report(&self) {
+        let s = self.lock();
+        self.parent.do_send(ChildReport::Watched {
+            revision: s.revision.unwrap_or(0),
+            seeds: s.view.seeds(&self.me, self.config.max_seeds),
+            members: s.view.members.len(),
+        });
+    }
+
+    /// Joins the seeds, or forms the cluster when nobody is there.
+    async fn decide(&self, client: &Client, c: &Control) -> Result<(), DiscoveryError> {
+        if c.up || c.leaving {
+            return Ok(());
+        }
+        let (seeds, formation, sent) = {
+            let s = self.lock();
+            let formation = s
+                .view
+                .formation
+                .as_ref()
+                .map(|(id, _)| (id.clone(), s.view.addr_of(id)));
+            (
+                s.view.seeds(&self.me, self.config.max_seeds),
+                formation,
+                s.sent.clone(),
+            )
+        };
+        if !seeds.is_empty() {
+            self.join(seeds, sent);
+            return Ok(());
+        }
+        match formation {
+            Some((id, _)) if id == self.me => {
+                if sent != Some(Sent::Form) {
+                    self.form();
+                }
+                Ok(())
+            }
+            Some((id, Some(addr))) => {
+                debug!(former = %id, "cluster being formed by another member; joining it");
+                self.join(vec![addr], sent);
+                Ok(())
+            }
+            Some((id, None)) => {
+                warn!(former = %id, "formation key names no usable address; waiting");
+                Ok(())
+            }
+            None => {
+                let Some(lease) = c.lease else {
+                    debug!("nobody is up; waiting for our registration before forming");
+                    return Ok(());
+                };
+                if self.try_form(client, lease).await? {
+                    if sent != Some(Sent::Form) {
+                        self.form();
+                    }
+                } else {
+                    debug!("another member won the formation; waiting for its key");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn join(&self, seeds: Vec<SocketAddr>, sent: Option<Sent>) {
+        let next = Sent::Join(seeds.clone());
+        if sent.as_ref() == Some(&next) {
+            return;
+        }
+        info!(?seeds, "joining the cluster through seeds from etcd");
+        self.cluster.do_send(Join(seeds));
+        self.lock().sent = Some(next);
+    }
+
+    fn form(&self) {
+        info!("nobody else is up: forming the cluster");
+        self.cluster.do_send(Form);
+        self.lock().sent = Some(Sent::Form);
+        self.parent.do_send(ChildReport::Formed);
+    }
+
+    /// The formation transaction: create the formation key bound to our lease
+    /// only if it is absent and no member is marked Up. True when we won.
+    async fn try_form(&self, client: &Client, lease: i64) -> Result<bool, DiscoveryError> {
+        let mut kv = client.kv_client();
+        let ups = self.keys.ups();
+        let txn = Txn::new()
+            .when(vec![
+                Compare::create_revision(self.keys.formation(), CompareOp::Equal, 0),
+                Compare::create_revision(ups.clone(), CompareOp::Equal, 0)
+                    .with_range(prefix_end(&ups)),
+            ])
+            .and_then(vec![TxnOp::put(
+                self.keys.formation(),
+                self.me.clone(),
+                Some(PutOptions::new().with_lease(lease)),
+            )]);
+        let resp = bounded(&self.config, "formation txn", kv.txn(txn)).await?;
+        Ok(resp.succeeded())
+    }
+}
