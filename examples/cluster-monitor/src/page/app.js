@@ -193,8 +193,8 @@
     const badges = [el("span", { class: `chip s-${label}`, text: label })];
     if (m.reachable === false && m.status !== "down") badges.push(el("span", { class: "chip s-unreachable", text: "unreachable" }));
     if (isLeader) badges.push(el("span", { class: "chip leader", text: "★ leader" }));
-    for (const r of m.roles) badges.push(el("span", { class: `chip role ${r}`, text: r }));
-    if (isSelf) badges.push(el("span", { class: "chip me", text: "this page" }));
+    if (isSelf) badges.push(el("span", { class: "chip me", text: "this node" }));
+    const roles = m.roles.map((r) => el("span", { class: `chip role ${r}`, text: r }));
     const button = el("button", {
       class: "ghost small leave",
       type: "button",
@@ -214,10 +214,10 @@
       "data-leader": isLeader ? "true" : null,
       title: m.id,
     }, [
-      el("div", { class: "tile-head" }, [el("span", { class: "name", text: m.name })]),
+      el("div", { class: "tile-head" }, [el("span", { class: "name", text: m.name }), el("span", { class: "roles" }, roles)]),
       el("div", { class: "badges" }, badges),
       el("div", { class: "addr" }, [el("b", { text: "gossip" }), document.createTextNode(m.address)]),
-      m.http ? el("div", { class: "addr" }, [el("b", { text: "http" }), document.createTextNode(m.http)]) : null,
+      m.http ? el("div", { class: "addr http" }, [el("b", { text: "http" }), document.createTextNode(m.http)]) : null,
       el("div", { class: "tile-foot" }, [
         el("span", { class: "since", text: m.since ? `${label} since ${clock(m.since)}` : "" }),
         button,
@@ -228,6 +228,7 @@
   function render() {
     const members = [...state.members.values()].sort(order);
     $("grid").replaceChildren(...members.map(tile));
+    $("grid").classList.toggle("compact", members.length > 12);
     $("empty").hidden = members.length > 0;
     const count = (f) => members.filter(f).length;
     const up = count((m) => m.status === "up");
