@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The cluster-monitor demo in one command: builds what it cannot pull (the
+# debian:bookworm-slim base, the etcd image, the cluster-monitor image), starts
+# etcd, one frontend and three backends with docker compose, waits until the
+# frontend shows 4 members Up and prints the page's URL.
+#
+#   scripts/demo.sh            # up (BACKENDS=3 by default)
+#   scripts/demo.sh scale 5    # 5 backends
+#   scripts/demo.sh status     # the members as the frontend sees them
+#   scripts/demo.sh logs       # follow the logs
+#   scripts/demo.sh down       # stop and remove everything
+#
+# Env: BACKENDS (3), FRONTEND_PORT (8080), COMPOSE_PROJECT_NAME (cluster-monitor),
+# DEMO_TIMEOUT seconds to wait for the members (120).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BACKENDS="${BACKENDS:-3}"
+export FRONTEND_PORT="${FRONTEND_PORT:-8080}"
+PROJECT="${COMPOSE_PROJECT_NAME:-cluster-monitor}"
+TIMEOUT="${DEMO_TIMEOUT:-120}"
+URL="http://localhost:$FRONTEND_PORT/"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+
+command -v docker >/dev/null 2>&1 ||
+    die "docker is not installed. Install Docker Engine (https://docs.docker.com/engine/install/) and run this again."
+docker info >/dev/null 2>&1 ||
+    die "cannot reach the docker daemon: is it running, and may this user use it (sudo, or the docker group)?"
+
+if docker compose version >/dev/null 2>&1; then
+    compose() { docker compose -f docker/compose.yaml -p "$PROJECT" "$@"; }
+elif command -v docker-compose >/dev/null 2>&1; then
+    compose() { docker-compose -f docker/compose.yaml -p "$PROJECT" "$@"; }
+else
+    die "neither 'docker compose' nor 'docker-compose' is available: install the compose plugin (apt-get install docker-compose-plugin) or docker-compose"
+fi
+
+members() { # prints "<up> <total>" as the frontend sees them, or nothing
+    python3 - "$URL" <<'PY' 2>/dev/null || true
+import json, sys, urllib.request
+d = json.load(urllib.request.urlopen(sys.argv[1] + "api/members", timeout=2))
+print(sum(m["status"] == "up" for m in d["members"]), len(d["members"]))
+PY
+}
+
+wait_up() { # wanted number of Up members
+    local want=$1 deadline=$((SECONDS + TIMEOUT)) got=""
+    say "waiting for $want members Up at $URL (at most ${TIMEOUT}s)"
+    while [ $SECONDS -lt $deadline ]; do
+        got="$(members)"
+        if [ -n "$got" ] && [ "${got%% *}" -ge "$want" ]; then
+            return 0
+        fi
+        sleep 1
+    done
+    compose ps >&2 || true
+    compose logs --tail=30 >&2 || true
+    die "only '${got:-no answer}' (up total) after ${TIMEOUT}s; logs above"
+}
+
+case "${1:-up}" in
+up)
+    command -v python3 >/dev/null 2>&1 || die "python3 is needed to read the member list (apt-get install python3)"
+    say "building the images (cached after the first run)"
+    docker/base/build-base.sh
+    docker/etcd/build.sh
+    docker/cluster-monitor/build.sh
+    say "starting etcd, 1 frontend and $BACKENDS backends"
+    compose up -d --scale backend="$BACKENDS"
+    wait_up $((BACKENDS + 1))
+    say "the cluster is up: open $URL"
+    echo "   scale:  scripts/demo.sh scale 5     stop: scripts/demo.sh down"
+    ;;
+scale)
+    n="${2:?usage: scripts/demo.sh scale <backends>}"
+    compose up -d --no-recreate --scale backend="$n"
+    wait_up $((n + 1))
+    say "$((n + 1)) members Up: $URL"
+    ;;
+status)
+    python3 -c 'import json,sys,urllib.request; d=json.load(urllib.request.urlopen(sys.argv[1]+"api/members",timeout=3)); [print(f"{m[\"status\"]:8} {\"reachable\" if m[\"reachable\"] else \"UNREACHABLE\":11} {\",\".join(m[\"roles\"]):9} {m[\"id\"]}") for m in d["members"]]' "$URL"
+    ;;
+logs)
+    compose logs -f
+    ;;
+down)
+    say "stopping the demo"
+    compose down --remove-orphans --volumes
+    ;;
+*)
+    die "unknown command '$1' (up, scale N, status, logs, down)"
+    ;;
+esac
