@@ -41,10 +41,9 @@ if [ -x /usr/bin/etcdctl ]; then cp /usr/bin/etcdctl "$ctx/etcdctl"; else touch 
 cat >"$ctx/Dockerfile" <<'DOCKERFILE'
 FROM debian:bookworm-slim
 COPY etcd etcdctl /usr/bin/
-ENV ETCD_DATA_DIR=/var/lib/etcd/data
 EXPOSE 2379 2380
 ENTRYPOINT ["/usr/bin/etcd"]
-CMD ["--name=etcd0", "--listen-client-urls=http://0.0.0.0:2379", "--advertise-client-urls=http://127.0.0.1:2379", "--listen-peer-urls=http://0.0.0.0:2380"]
+CMD ["--name=etcd0", "--data-dir=/var/lib/etcd/data", "--listen-client-urls=http://0.0.0.0:2379", "--advertise-client-urls=http://127.0.0.1:2379", "--listen-peer-urls=http://0.0.0.0:2380"]
 DOCKERFILE
 docker build -q -t "$IMAGE" "$ctx" >/dev/null
 log "built $IMAGE (host binary fallback)"
