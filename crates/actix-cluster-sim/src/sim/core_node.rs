@@ -309,6 +309,25 @@ impl Sim<CoreNode> {
         Ok(out)
     }
 
+    /// Cold start: starts `n` cores at once, all joining through the same list
+    /// of the first `seeds` nodes (at least one), seeds included, as processes
+    /// started together from one configuration would. The core forms the cluster
+    /// on the first seed when nobody answers it (a join whose first seed is the
+    /// node itself).
+    pub fn cold_start(
+        &mut self,
+        n: usize,
+        seeds: usize,
+        opts: &CoreOpts,
+    ) -> Result<Vec<SocketAddr>, SimError> {
+        let base = self.len();
+        let k = seeds.clamp(1, n.max(1));
+        let seed_addrs: Vec<SocketAddr> = (0..k).map(|i| node_addr(base + i)).collect();
+        (0..n)
+            .map(|_| self.spawn_next(opts, Start::Join(seed_addrs.clone())))
+            .collect()
+    }
+
     /// Hands a command to the running core at `addr` and carries out its outputs.
     pub fn command(&mut self, addr: SocketAddr, command: Command) -> Result<(), SimError> {
         self.with_node(addr, |n, now| n.command(now, command))

@@ -2,7 +2,8 @@
 //! cores.
 //!
 //! ```text
-//! # 50 nodes; node n0 forms the cluster, the others join through n0..n2
+//! # 50 nodes; n0 forms the cluster, the others join through n0..n2
+//! # (`cold-start 50 seeds 3` instead: all join at once through n0..n2)
 //! config local            # local | lan | wan (default local)
 //! net latency 1ms jitter 1ms
 //! net loss 0.01           # or: net bursty 0.2 500ms | net loss 0
@@ -22,6 +23,12 @@
 //! script must not decrease (an `expect by T` counts as time `T`), so what
 //! happens does not depend on when an expectation was met.
 //!
+//! Before `nodes`: `config PRESET`, `set FIELD VALUE` for a [`Config`] field
+//! (durations: `probe_interval`, `probe_timeout`, `gossip_interval`,
+//! `push_pull_interval`, `join_retry_interval`, `tombstone_period`; numbers:
+//! `suspicion_mult`, `suspicion_max_timeout_mult`, `retransmit_mult`,
+//! `indirect_checks`, `gossip_nodes`; `lifeguard on|off`), `net ...`.
+//!
 //! Actions: `crash N`, `restart N [via SET]` (a new generation joining through
 //! SET, default the seeds), `pause N DURATION`, `leave N`, `stop N` (crash after
 //! a leave), `partition SET | SET`, `isolate N`, `cut N -> N` (one way), `heal`,
@@ -30,7 +37,8 @@
 //!
 //! Conditions: `all-see-up` (every live node published Up for every other),
 //! `all-views-up` (the same from every core's member table), `all-see-down N`,
-//! `all-see-left N`, `all-see-unreachable N`.
+//! `all-see-left N`, `all-see-unreachable N`, and `SET see N STATE` (every
+//! live node of SET sees N in STATE: `up`, `down`, `left`, `unreachable`).
 //! Invariants, checked from that line to the end of the script:
 //! `expect never down N` (nobody declares N failed), `expect never false-down`
 //! (no live node is ever declared failed: every `Down(failed)` is about a node
@@ -80,11 +88,20 @@ enum NetChange {
     Loss(Loss),
 }
 
+#[derive(Clone, Debug, PartialEq)]
+enum Setting {
+    Duration(&'static str, Duration),
+    Mult(&'static str, u32),
+    Lifeguard(bool),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Cond {
     EveryoneUp,
     TablesUp,
     Subject(usize, ViewState),
+    /// Every live node of the set (other than the subject) sees the subject so.
+    Sees(Set, usize, ViewState),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,8 +114,9 @@ enum Invariant {
 #[derive(Clone, Debug, PartialEq)]
 enum Line {
     Config(Config),
+    Set(Setting),
     Net(NetChange),
-    Nodes { n: usize, seeds: usize },
+    Nodes { n: usize, seeds: usize, cold: bool },
     At(Duration, Act),
     ExpectBy(Duration, Cond),
     Never(Invariant),
@@ -253,6 +271,45 @@ impl Parser<'_> {
         }
     }
 
+    fn setting(&self, field: &str, value: &str) -> Result<Setting, SimError> {
+        const DURATIONS: [&str; 6] = [
+            "probe_interval",
+            "probe_timeout",
+            "gossip_interval",
+            "push_pull_interval",
+            "join_retry_interval",
+            "tombstone_period",
+        ];
+        const MULTS: [&str; 5] = [
+            "suspicion_mult",
+            "suspicion_max_timeout_mult",
+            "retransmit_mult",
+            "indirect_checks",
+            "gossip_nodes",
+        ];
+        if let Some(f) = DURATIONS.iter().find(|&&f| f == field) {
+            return Ok(Setting::Duration(f, self.duration(value)?));
+        }
+        if let Some(f) = MULTS.iter().find(|&&f| f == field) {
+            let v = value
+                .parse()
+                .map_err(|_| self.err(format!("{field}: bad number {value:?}")))?;
+            return Ok(Setting::Mult(f, v));
+        }
+        if field == "lifeguard" {
+            return match value {
+                "on" => Ok(Setting::Lifeguard(true)),
+                "off" => Ok(Setting::Lifeguard(false)),
+                _ => Err(self.err("lifeguard: expected on or off")),
+            };
+        }
+        Err(self.err(format!(
+            "unknown setting {field:?} (one of {}, {}, lifeguard)",
+            DURATIONS.join(", "),
+            MULTS.join(", ")
+        )))
+    }
+
     fn action(&self, w: &[&str], rest: &str) -> Result<Act, SimError> {
         Ok(match w {
             ["crash", n] => Act::Crash(self.node(n)?),
@@ -292,9 +349,23 @@ impl Parser<'_> {
             ["all-see-down", n] => Cond::Subject(self.node(n)?, ViewState::Down),
             ["all-see-left", n] => Cond::Subject(self.node(n)?, ViewState::Left),
             ["all-see-unreachable", n] => Cond::Subject(self.node(n)?, ViewState::Unreachable),
+            [set, "see", n, state] => {
+                let state = match *state {
+                    "up" => ViewState::Up,
+                    "down" => ViewState::Down,
+                    "left" => ViewState::Left,
+                    "unreachable" => ViewState::Unreachable,
+                    other => {
+                        return Err(self.err(format!(
+                            "unknown state {other:?} (up, down, left, unreachable)"
+                        )))
+                    }
+                };
+                Cond::Sees(self.set(set)?, self.node(n)?, state)
+            }
             _ => {
                 return Err(self.err(format!(
-                    "unknown condition {:?} (all-see-up, all-views-up, all-see-down N, all-see-left N, all-see-unreachable N)",
+                    "unknown condition {:?} (all-see-up, all-views-up, all-see-down N, all-see-left N, all-see-unreachable N, SET see N up|down|left|unreachable)",
                     w.join(" ")
                 )))
             }
@@ -319,7 +390,9 @@ impl Parser<'_> {
                 }
             }),
             ["net", more @ ..] => Line::Net(self.net(more)?),
-            ["nodes", n] | ["nodes", n, "seeds", _] => {
+            ["set", field, value] => Line::Set(self.setting(field, value)?),
+            [kind @ ("nodes" | "cold-start"), n]
+            | [kind @ ("nodes" | "cold-start"), n, "seeds", _] => {
                 let n: usize = n
                     .parse()
                     .ok()
@@ -333,7 +406,11 @@ impl Parser<'_> {
                         .ok_or_else(|| self.err(format!("bad seed count {k:?}")))?,
                     _ => 1,
                 };
-                Line::Nodes { n, seeds }
+                Line::Nodes {
+                    n,
+                    seeds,
+                    cold: *kind == "cold-start",
+                }
             }
             ["at", t, ..] => {
                 let t = self.duration(t)?;
@@ -394,6 +471,19 @@ fn holds(sim: &Sim<CoreNode>, c: &Cond) -> bool {
             Some(a) => sim.all_see(a, |v| v == *state),
             None => false,
         },
+        Cond::Sees(set, i, state) => {
+            let Some(subject) = sim.addr_at(*i) else {
+                return false;
+            };
+            let observers: Vec<SocketAddr> = match set {
+                Set::All => sim.addrs(),
+                Set::Nodes(v) => v.iter().filter_map(|&o| sim.addr_at(o)).collect(),
+            };
+            observers
+                .into_iter()
+                .filter(|&o| o != subject && sim.is_live(o))
+                .all(|o| sim.sees(o, subject) == *state)
+        }
     }
 }
 
@@ -527,11 +617,39 @@ impl Runner {
                     self.opts.config = c;
                 }
                 Line::Net(c) => self.apply_net(&c)?,
-                Line::Nodes { n, seeds } => {
-                    if !self.sim.is_empty() {
-                        return Err(p.err("`nodes` may appear only once; use `add K` later"));
+                Line::Set(setting) => {
+                    let c = &mut self.opts.config;
+                    match setting {
+                        Setting::Duration(f, d) => match f {
+                            "probe_interval" => c.probe_interval = d,
+                            "probe_timeout" => c.probe_timeout = d,
+                            "gossip_interval" => c.gossip_interval = d,
+                            "push_pull_interval" => c.push_pull_interval = d,
+                            "join_retry_interval" => c.join_retry_interval = d,
+                            _ => c.tombstone_period = d,
+                        },
+                        Setting::Mult(f, v) => match f {
+                            "suspicion_mult" => c.suspicion_mult = v,
+                            "suspicion_max_timeout_mult" => c.suspicion_max_timeout_mult = v,
+                            "retransmit_mult" => c.retransmit_mult = v,
+                            "indirect_checks" => c.indirect_checks = v as usize,
+                            _ => c.gossip_nodes = v as usize,
+                        },
+                        Setting::Lifeguard(on) => c.lifeguard = on,
                     }
-                    let addrs = self.sim.start_cluster(n, seeds, &self.opts)?;
+                    c.validate().map_err(|e| p.err(e.to_string()))?;
+                }
+                Line::Nodes { n, seeds, cold } => {
+                    if !self.sim.is_empty() {
+                        return Err(p.err(
+                            "`nodes` or `cold-start` may appear only once; use `add K` later",
+                        ));
+                    }
+                    let addrs = if cold {
+                        self.sim.cold_start(n, seeds, &self.opts)?
+                    } else {
+                        self.sim.start_cluster(n, seeds, &self.opts)?
+                    };
                     self.seeds = addrs[..seeds.min(addrs.len())].to_vec();
                 }
                 Line::At(t, a) => {
@@ -539,8 +657,15 @@ impl Runner {
                     self.act(p, &a)?;
                 }
                 Line::ExpectBy(t, c) => {
-                    if let Cond::Subject(i, _) = &c {
-                        self.addr(p, *i)?;
+                    match &c {
+                        Cond::Subject(i, _) => {
+                            self.addr(p, *i)?;
+                        }
+                        Cond::Sees(set, i, _) => {
+                            self.addr(p, *i)?;
+                            self.addrs(p, set)?;
+                        }
+                        _ => {}
                     }
                     let met = self.sim.run_until_condition(t, |s| holds(s, &c));
                     let failure = match met {
@@ -592,7 +717,7 @@ impl Runner {
                     shown.join("; ")
                 )
             }
-            Cond::Subject(i, want) => {
+            Cond::Sees(_, i, want) | Cond::Subject(i, want) => {
                 let Some(subject) = self.sim.addr_at(*i) else {
                     return "no such node".into();
                 };

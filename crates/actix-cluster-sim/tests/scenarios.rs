@@ -1,0 +1,373 @@
+//! Scenario tests: our protocol core on the simulated network.
+//!
+//! Deadlines here are in virtual time, which is deterministic (the same seed gives
+//! the same run on every machine); they are behaviour bounds, not wall-clock
+//! timing assertions.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actix_cluster_proto::{Config, DownReason, Event, MemberId};
+use actix_cluster_sim::{CoreNode, CoreOpts, Loss, NetConfig, Sim, ViewState};
+
+fn secs(v: u64) -> Duration {
+    Duration::from_secs(v)
+}
+
+fn net() -> NetConfig {
+    NetConfig::with_latency(Duration::from_micros(500), Duration::from_millis(1))
+}
+
+fn sim(seed: u64) -> Sim<CoreNode> {
+    Sim::new(seed, net()).expect("valid net config")
+}
+
+/// Starts `n` lan-preset cores (n0 forms, the others join through n0..n2) and
+/// waits until everyone sees everyone Up.
+fn converged(seed: u64, n: usize, config: Config) -> (Sim<CoreNode>, Vec<SocketAddr>) {
+    let mut sim = sim(seed);
+    let addrs = sim
+        .start_cluster(n, 3, &CoreOpts::with_config(config))
+        .expect("start");
+    let t = sim.run_until_condition(secs(30), |s| s.all_see_up());
+    assert!(
+        t.is_some(),
+        "no convergence: {} pairs not up, e.g. {:?}",
+        sim.not_up_pairs().len(),
+        sim.not_up_pairs().first()
+    );
+    (sim, addrs)
+}
+
+/// Every `Down(Failed)` any instance published after `from`, as
+/// (time, observer, member).
+fn failed_downs(sim: &Sim<CoreNode>, from: Duration) -> Vec<(Duration, SocketAddr, MemberId)> {
+    let mut out = Vec::new();
+    for a in sim.addrs() {
+        for (t, e) in sim.core_events_all(a) {
+            if let Event::Down {
+                member,
+                reason: DownReason::Failed,
+            } = e
+            {
+                if t >= from && member.id.addr != a {
+                    out.push((t, a, member.id));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn leaders_agree(sim: &Sim<CoreNode>) -> bool {
+    let leaders: HashSet<Option<MemberId>> = sim
+        .live()
+        .into_iter()
+        .map(|a| sim.core(a).unwrap().leader())
+        .collect();
+    leaders.len() == 1
+}
+
+#[test]
+fn fifty_nodes_converge() {
+    let (sim, addrs) = converged(1, 50, Config::lan());
+    // The cores' member tables agree with the events.
+    assert!(sim.all_views_up());
+    for &a in &addrs {
+        assert_eq!(sim.view(a).len(), 50, "{a} knows every member");
+    }
+    // Everyone computes the same leader: the oldest member, n0.
+    assert!(leaders_agree(&sim));
+    assert_eq!(
+        sim.core(addrs[7]).unwrap().leader(),
+        sim.member_id(addrs[0])
+    );
+    // Nobody was ever suspected or declared down on the way.
+    assert!(failed_downs(&sim, Duration::ZERO).is_empty());
+}
+
+#[test]
+fn fifty_nodes_cold_start_through_seeds() {
+    let mut sim = sim(2);
+    let addrs = sim
+        .cold_start(50, 3, &CoreOpts::with_config(Config::lan()))
+        .unwrap();
+    assert_eq!(addrs.len(), 50);
+    let t = sim.run_until_condition(secs(30), |s| s.all_see_up());
+    assert!(t.is_some(), "{:?}", sim.not_up_pairs().first());
+    assert!(sim.all_views_up());
+    assert!(leaders_agree(&sim));
+}
+
+#[test]
+fn crashed_node_is_seen_down_failed_by_all() {
+    let (mut sim, addrs) = converged(3, 50, Config::lan());
+    let victim = addrs[17];
+    let victim_id = sim.member_id(victim).unwrap();
+    let crashed_at = sim.now();
+    sim.crash(victim).unwrap();
+    let t = sim.run_until_condition(crashed_at + secs(60), |s| s.all_see_down(victim));
+    assert!(t.is_some(), "not seen down by all");
+    assert!(
+        sim.all_see(victim, |v| v == ViewState::Down),
+        "failed, not left"
+    );
+    // Every live node published exactly one Down(Failed), for the victim only.
+    let downs = failed_downs(&sim, crashed_at);
+    assert!(downs.iter().all(|d| d.2 == victim_id), "{downs:?}");
+    let observers: HashSet<SocketAddr> = downs.iter().map(|d| d.1).collect();
+    assert_eq!(observers.len(), 49);
+    assert_eq!(downs.len(), 49);
+    // The rest of the cluster is untouched.
+    assert!(sim.all_see_up());
+    assert!(leaders_agree(&sim));
+}
+
+#[test]
+fn partition_heals_and_halves_merge() {
+    // A partition longer than the suspicion timeout: each half declares the
+    // other Down(Failed). After the heal a member that learns it was declared
+    // down rejoins as a new generation (the core's "rebirth"), so everyone
+    // ends up Up again; nobody stays down.
+    let (mut sim, addrs) = converged(4, 50, Config::lan());
+    let (a, b) = addrs.split_at(25);
+    let before: Vec<MemberId> = addrs.iter().map(|&x| sim.member_id(x).unwrap()).collect();
+    sim.partition(a, b).unwrap();
+    let split = sim.run_until_condition(sim.now() + secs(30), |s| {
+        a.iter().all(|&x| {
+            b.iter()
+                .all(|&y| s.sees(x, y) == ViewState::Down && s.sees(y, x) == ViewState::Down)
+        })
+    });
+    assert!(
+        split.is_some(),
+        "the halves did not declare each other down"
+    );
+    // Within each half nobody was declared down.
+    assert_eq!(sim.sees(a[0], a[24]), ViewState::Up);
+    assert_eq!(sim.sees(b[0], b[24]), ViewState::Up);
+    sim.run_until(split.unwrap() + secs(10));
+    sim.heal();
+    let merged = sim.run_until_condition(sim.now() + secs(120), |s| s.all_see_up());
+    assert!(
+        merged.is_some(),
+        "no merge: {} pairs not up, e.g. {:?}",
+        sim.not_up_pairs().len(),
+        sim.not_up_pairs().first()
+    );
+    assert!(sim.all_views_up(), "member tables agree with the events");
+    assert!(leaders_agree(&sim));
+    // How the merge happened: members came back as new generations.
+    let reborn = addrs
+        .iter()
+        .zip(&before)
+        .filter(|(&x, old)| sim.member_id(x).as_ref() != Some(*old))
+        .count();
+    assert!(reborn > 0, "expected rejoins with new generations");
+}
+
+/// The suspicion timeout at `n` members with full confirmations (the minimum),
+/// per the documented formula.
+fn min_suspicion(config: &Config, n: usize) -> Duration {
+    let log = (n as f64).log10().max(1.0);
+    config
+        .probe_interval
+        .mul_f64(f64::from(config.suspicion_mult) * log)
+}
+
+#[test]
+fn paused_node_refutes_and_is_never_down() {
+    let mut config = Config::lan();
+    config.suspicion_mult = 20;
+    let n = 50;
+    let (mut sim, addrs) = converged(5, n, config.clone());
+    let p = addrs[9];
+    let id = sim.member_id(p).unwrap();
+    let pause = min_suspicion(&config, n).mul_f64(0.6);
+    assert!(pause >= secs(3), "pause of several seconds: {pause:?}");
+    let from = sim.now();
+    let refutations_before = sim.core(p).unwrap().stats().refutations;
+    sim.pause(p, pause).unwrap();
+    sim.run_for(pause + secs(30));
+    // It was suspected...
+    let suspected = sim
+        .log()
+        .iter()
+        .filter(|e| e.time >= from && e.event == actix_cluster_sim::SimEvent::Unreachable(p))
+        .count();
+    assert!(suspected > 0, "the pause should raise suspicions");
+    // ...refuted them...
+    assert!(sim.core(p).unwrap().stats().refutations > refutations_before);
+    // ...and was never declared down; it is the same member as before.
+    assert!(
+        failed_downs(&sim, from).is_empty(),
+        "{:?}",
+        failed_downs(&sim, from)
+    );
+    assert_eq!(sim.member_id(p), Some(id));
+    assert!(sim.all_see_up());
+}
+
+#[test]
+fn long_paused_node_is_down_then_rejoins_as_new_generation() {
+    let (mut sim, addrs) = converged(6, 20, Config::lan());
+    let p = addrs[4];
+    let old = sim.member_id(p).unwrap();
+    sim.pause(p, secs(40)).unwrap();
+    let down = sim.run_until_condition(sim.now() + secs(39), |s| s.all_see_down(p));
+    assert!(down.is_some());
+    let back = sim.run_until_condition(sim.now() + secs(60), |s| s.all_see_up());
+    assert!(back.is_some(), "{:?}", sim.not_up_pairs().first());
+    let new = sim.member_id(p).unwrap();
+    assert!(new.generation > old.generation, "{old} -> {new}");
+    assert!(sim.all_views_up());
+}
+
+#[test]
+fn one_way_cut_raises_no_false_down() {
+    // n1 cannot hear n0, but n0 hears n1: direct probes between them fail one
+    // way or the other, indirect probes through the others succeed.
+    let (mut sim, addrs) = converged(7, 20, Config::lan());
+    let from = sim.now();
+    sim.cut_one_way(addrs[0], addrs[1]).unwrap();
+    sim.run_for(secs(60));
+    assert!(
+        failed_downs(&sim, from).is_empty(),
+        "{:?}",
+        failed_downs(&sim, from)
+    );
+    assert!(sim.all_see_up());
+    assert!(sim.stats(addrs[0]).unwrap().dropped_cut > 0);
+    sim.heal();
+    sim.run_for(secs(5));
+    assert!(sim.all_see_up());
+}
+
+#[test]
+fn node_that_cannot_send_is_declared_down_and_returns_after_heal() {
+    let (mut sim, addrs) = converged(8, 20, Config::lan());
+    let mute = addrs[3];
+    for &other in &addrs[..] {
+        if other != mute {
+            sim.cut_one_way(mute, other).unwrap();
+        }
+    }
+    let down = sim.run_until_condition(sim.now() + secs(60), |s| s.all_see_down(mute));
+    assert!(down.is_some());
+    sim.heal();
+    let back = sim.run_until_condition(sim.now() + secs(60), |s| s.all_see_up());
+    assert!(back.is_some(), "{:?}", sim.not_up_pairs().first());
+}
+
+#[test]
+fn restarted_node_is_a_new_member_and_its_old_self_stays_down() {
+    let (mut sim, addrs) = converged(9, 20, Config::lan());
+    let r = addrs[5];
+    let old = sim.member_id(r).unwrap();
+    sim.crash(r).unwrap();
+    sim.run_for(Duration::from_millis(300));
+    sim.restart_core(r, vec![addrs[0], addrs[1]]).unwrap();
+    let new = sim.member_id(r).unwrap();
+    assert_ne!(old, new);
+    let t = sim.run_until_condition(sim.now() + secs(60), |s| {
+        s.all_see_up()
+            && s.live().iter().filter(|&&a| a != r).all(|&a| {
+                s.core(a).unwrap().member(&old).map_or(true, |m| {
+                    matches!(m.status, actix_cluster_proto::Status::Down(_))
+                })
+            })
+    });
+    assert!(t.is_some(), "{:?}", sim.not_up_pairs().first());
+    sim.run_for(secs(20));
+    // On every observer: the old generation went Down and never Up again.
+    for a in sim.live() {
+        if a == r {
+            continue;
+        }
+        let events = sim.core_events_all(a);
+        let down_at = events
+            .iter()
+            .position(|(_, e)| matches!(e, Event::Down { member, .. } if member.id == old));
+        let down_at = down_at.unwrap_or_else(|| panic!("{a} never saw {old} down"));
+        assert!(
+            !events[down_at..]
+                .iter()
+                .any(|(_, e)| matches!(e, Event::Up(m) if m.id == old)),
+            "{a} saw {old} up again"
+        );
+        assert!(events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Up(m) if m.id == new)));
+    }
+}
+
+#[test]
+fn graceful_leave_is_down_left_everywhere_within_a_second() {
+    let (mut sim, addrs) = converged(10, 50, Config::lan());
+    let l = addrs[20];
+    let at = sim.now();
+    sim.leave_and_stop(l, Duration::from_millis(500)).unwrap();
+    let t = sim.run_until_condition(at + secs(1), |s| s.all_see(l, |v| v == ViewState::Left));
+    assert!(t.is_some());
+    sim.run_for(secs(30));
+    assert!(
+        sim.all_see(l, |v| v == ViewState::Left),
+        "no Down(failed) after the leave"
+    );
+    assert!(failed_downs(&sim, at).is_empty());
+}
+
+#[test]
+fn lossy_network_raises_no_false_down() {
+    let mut sim = sim(11);
+    sim.set_net(NetConfig {
+        loss: Loss::Uniform(0.05),
+        ..net()
+    })
+    .unwrap();
+    let addrs = sim
+        .start_cluster(30, 3, &CoreOpts::with_config(Config::lan()))
+        .unwrap();
+    assert!(sim
+        .run_until_condition(secs(30), |s| s.all_see_up())
+        .is_some());
+    sim.run_for(secs(120));
+    assert!(failed_downs(&sim, Duration::ZERO).is_empty());
+    assert_eq!(sim.live().len(), addrs.len());
+    assert!(sim.all_see_up());
+}
+
+fn eventful_run(seed: u64) -> (u64, u64, u64) {
+    let mut sim = sim(seed);
+    sim.set_net(NetConfig {
+        loss: Loss::Uniform(0.05),
+        ..net()
+    })
+    .unwrap();
+    let addrs = sim
+        .start_cluster(20, 2, &CoreOpts::with_config(Config::lan()))
+        .unwrap();
+    sim.run_for(secs(5));
+    sim.pause(addrs[3], secs(2)).unwrap();
+    sim.crash(addrs[4]).unwrap();
+    sim.run_for(secs(10));
+    sim.restart_core(addrs[4], vec![addrs[0]]).unwrap();
+    sim.leave(addrs[5]).unwrap();
+    sim.run_for(secs(20));
+    (
+        sim.full_log_hash(),
+        sim.log_hash(),
+        sim.total_stats().bytes_sent(),
+    )
+}
+
+#[test]
+fn same_seed_same_run_other_seed_other_run() {
+    let a = eventful_run(42);
+    let b = eventful_run(42);
+    assert_eq!(a, b);
+    let c = eventful_run(43);
+    assert_ne!(a.0, c.0);
+    assert_ne!(a.1, c.1);
+}
