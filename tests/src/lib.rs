@@ -1,1 +1,8 @@
 //! Integration tests that need etcd or docker: see tests/tests/.
+//!
+//! The shared harness: [`etcd::Etcd`] starts a private etcd (docker container
+//! or local process) per test; [`node::Node`] runs a cluster node with etcd
+//! discovery as a child process.
+
+pub mod etcd;
+pub mod node;
