@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use actix_cluster::ProtocolConfig;
+use actix_cluster_etcd::DiscoveryConfig;
 use anyhow::{bail, Context as _};
 use clap::{Args as ClapArgs, Parser, ValueEnum};
 
@@ -146,18 +147,99 @@ pub(crate) struct Args {
     pub(crate) etcd: EtcdArgs,
 }
 
-/// etcd discovery settings (see the `actix-cluster-etcd` configuration).
-#[derive(Debug, Clone, ClapArgs)]
-#[command(next_help_heading = "etcd discovery")]
+/// etcd discovery settings: the `actix-cluster-etcd` configuration, one flag
+/// per field. `CLUSTER_NAME` is shared with the cluster.
+#[derive(Debug, Clone, Default, ClapArgs)]
+#[command(next_help_heading = "etcd discovery (actix-cluster-etcd)")]
 pub(crate) struct EtcdArgs {
-    /// etcd endpoints, comma-separated (e.g. `http://etcd:2379`). Empty: no etcd.
-    #[arg(
-        long,
-        env = "ETCD_ENDPOINTS",
-        value_name = "ETCD_ENDPOINTS",
-        value_delimiter = ','
-    )]
-    pub(crate) etcd_endpoints: Vec<String>,
+    /// etcd endpoints, comma-separated (e.g. `http://etcd:2379`). Unset: no etcd
+    /// (the node joins CLUSTER_SEEDS, or forms a cluster alone).
+    #[arg(long, env = "ETCD_ENDPOINTS", value_name = "ETCD_ENDPOINTS")]
+    pub(crate) etcd_endpoints: Option<String>,
+    /// A TOML file with the discovery settings (field names as keys); the flags
+    /// and variables here override it.
+    #[arg(long, env = "ETCD_CONFIG", value_name = "ETCD_CONFIG")]
+    pub(crate) etcd_config: Option<std::path::PathBuf>,
+    /// Key prefix under which clusters register [default: /actix-cluster].
+    #[arg(long, env = "ETCD_PREFIX", value_name = "ETCD_PREFIX")]
+    pub(crate) etcd_prefix: Option<String>,
+    /// Lease TTL in seconds: a crashed node's registration vanishes within it [default: 10].
+    #[arg(long, env = "ETCD_LEASE_TTL", value_name = "ETCD_LEASE_TTL")]
+    pub(crate) etcd_lease_ttl: Option<String>,
+    /// Connect timeout in milliseconds [default: 2000].
+    #[arg(long, env = "ETCD_CONNECT_TIMEOUT_MS", value_name = "ETCD_CONNECT_TIMEOUT_MS")]
+    pub(crate) etcd_connect_timeout_ms: Option<String>,
+    /// Request timeout in milliseconds [default: 3000].
+    #[arg(long, env = "ETCD_REQUEST_TIMEOUT_MS", value_name = "ETCD_REQUEST_TIMEOUT_MS")]
+    pub(crate) etcd_request_timeout_ms: Option<String>,
+    /// Smallest retry delay in milliseconds, doubled per failure [default: 200].
+    #[arg(long, env = "ETCD_BACKOFF_MIN_MS", value_name = "ETCD_BACKOFF_MIN_MS")]
+    pub(crate) etcd_backoff_min_ms: Option<String>,
+    /// Largest retry delay in milliseconds [default: 5000].
+    #[arg(long, env = "ETCD_BACKOFF_MAX_MS", value_name = "ETCD_BACKOFF_MAX_MS")]
+    pub(crate) etcd_backoff_max_ms: Option<String>,
+    /// Most seed addresses handed to the cluster, oldest members first [default: 5].
+    #[arg(long, env = "ETCD_MAX_SEEDS", value_name = "ETCD_MAX_SEEDS")]
+    pub(crate) etcd_max_seeds: Option<String>,
+    /// Gossip addresses (comma-separated ip:port) to join while etcd is unreachable at start.
+    #[arg(long, env = "ETCD_FALLBACK_SEEDS", value_name = "ETCD_FALLBACK_SEEDS")]
+    pub(crate) etcd_fallback_seeds: Option<String>,
+    /// PEM file of the CA of etcd's server certificate (https endpoints).
+    #[arg(long, env = "ETCD_CA_FILE", value_name = "ETCD_CA_FILE")]
+    pub(crate) etcd_ca_file: Option<String>,
+    /// PEM client certificate for mutual TLS (with ETCD_KEY_FILE).
+    #[arg(long, env = "ETCD_CERT_FILE", value_name = "ETCD_CERT_FILE")]
+    pub(crate) etcd_cert_file: Option<String>,
+    /// PEM private key of the client certificate.
+    #[arg(long, env = "ETCD_KEY_FILE", value_name = "ETCD_KEY_FILE")]
+    pub(crate) etcd_key_file: Option<String>,
+    /// etcd user name (with ETCD_PASSWORD).
+    #[arg(long, env = "ETCD_USER", value_name = "ETCD_USER")]
+    pub(crate) etcd_user: Option<String>,
+    /// etcd password.
+    #[arg(long, env = "ETCD_PASSWORD", value_name = "ETCD_PASSWORD", hide_env_values = true)]
+    pub(crate) etcd_password: Option<String>,
+}
+
+impl EtcdArgs {
+    /// The discovery config, or `None` without endpoints (neither flag nor file).
+    fn discovery_config(&self, cluster_name: &str) -> anyhow::Result<Option<DiscoveryConfig>> {
+        let base = match &self.etcd_config {
+            Some(path) => DiscoveryConfig::from_toml_file(path)
+                .with_context(|| format!("ETCD_CONFIG (--etcd-config) = {}", path.display()))?,
+            None if self.etcd_endpoints.as_deref().map_or(true, |e| e.trim().is_empty()) => {
+                return Ok(None)
+            }
+            None => DiscoveryConfig::default(),
+        };
+        let vars: Vec<(&str, Option<&String>)> = vec![
+            ("ETCD_ENDPOINTS", self.etcd_endpoints.as_ref()),
+            ("ETCD_PREFIX", self.etcd_prefix.as_ref()),
+            ("ETCD_LEASE_TTL", self.etcd_lease_ttl.as_ref()),
+            ("ETCD_CONNECT_TIMEOUT_MS", self.etcd_connect_timeout_ms.as_ref()),
+            ("ETCD_REQUEST_TIMEOUT_MS", self.etcd_request_timeout_ms.as_ref()),
+            ("ETCD_BACKOFF_MIN_MS", self.etcd_backoff_min_ms.as_ref()),
+            ("ETCD_BACKOFF_MAX_MS", self.etcd_backoff_max_ms.as_ref()),
+            ("ETCD_MAX_SEEDS", self.etcd_max_seeds.as_ref()),
+            ("ETCD_FALLBACK_SEEDS", self.etcd_fallback_seeds.as_ref()),
+            ("ETCD_CA_FILE", self.etcd_ca_file.as_ref()),
+            ("ETCD_CERT_FILE", self.etcd_cert_file.as_ref()),
+            ("ETCD_KEY_FILE", self.etcd_key_file.as_ref()),
+            ("ETCD_USER", self.etcd_user.as_ref()),
+            ("ETCD_PASSWORD", self.etcd_password.as_ref()),
+        ];
+        let config = base
+            .with_env_from(|name| {
+                if name == "CLUSTER_NAME" {
+                    return Some(cluster_name.to_owned());
+                }
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .and_then(|(_, v)| v.cloned())
+            })
+            .map_err(|e| anyhow::anyhow!("etcd discovery (ETCD_* variables): {e}"))?;
+        Ok(Some(config))
+    }
 }
 
 /// The checked configuration the node runs with.
@@ -178,7 +260,8 @@ pub(crate) struct Settings {
     pub(crate) http_advertise: HttpAdvertise,
     pub(crate) sse_buffer: usize,
     pub(crate) shutdown_timeout: Duration,
-    pub(crate) etcd: EtcdArgs,
+    /// `None`: no etcd.
+    pub(crate) etcd: Option<DiscoveryConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -208,11 +291,7 @@ impl Settings {
                 args.shutdown_timeout
             );
         }
-        for endpoint in &args.etcd.etcd_endpoints {
-            if endpoint.trim().is_empty() || endpoint.contains(char::is_whitespace) {
-                bail!("ETCD_ENDPOINTS (--etcd-endpoints): bad endpoint {endpoint:?}");
-            }
-        }
+        let etcd = args.etcd.discovery_config(&args.cluster_name)?;
 
         let cluster_advertise = match &args.cluster_advertise {
             Some(text) => Some(
@@ -281,7 +360,7 @@ impl Settings {
             http_advertise,
             sse_buffer: args.sse_buffer,
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
-            etcd: args.etcd,
+            etcd,
         })
     }
 
@@ -416,6 +495,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("CLUSTER_BIND"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse(&["--etcd-endpoints", "http://e:2379", "--etcd-lease-ttl", "1"]).unwrap_err()
+        );
+        assert!(err.contains("lease_ttl_secs"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse(&["--etcd-endpoints", "nonsense"]).unwrap_err()
+        );
+        assert!(err.contains("endpoints"), "{err}");
         let err = Args::try_parse_from(["cluster-monitor", "--role", "boss"])
             .unwrap_err()
             .to_string();

@@ -115,14 +115,22 @@ pub(crate) enum StreamEvent {
 
 impl StreamEvent {
     pub(crate) fn from_event(event: &Event, time: u64) -> Self {
+        // The member's status as the event states it (the attached view may
+        // already be a step further).
+        let with_status = |m: &MemberInfo, status: &'static str| {
+            let mut view = StreamMember::new(m);
+            view.base.status = status;
+            view.reason = None;
+            view
+        };
         match event {
             Event::Joined(m) => StreamEvent::Joined {
                 time,
-                member: StreamMember::new(m),
+                member: with_status(m, "joining"),
             },
             Event::Up(m) => StreamEvent::Up {
                 time,
-                member: StreamMember::new(m),
+                member: with_status(m, "up"),
             },
             Event::Unreachable(m) => StreamEvent::Unreachable {
                 time,
@@ -134,7 +142,7 @@ impl StreamEvent {
             },
             Event::Leaving(m) => StreamEvent::Leaving {
                 time,
-                member: StreamMember::new(m),
+                member: with_status(m, "leaving"),
             },
             Event::Down { member, reason } => StreamEvent::Down {
                 time,
