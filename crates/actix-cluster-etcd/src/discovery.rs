@@ -68,6 +68,7 @@ pub(crate) enum ChildReport {
         members: usize,
     },
     Formed,
+    Compacted,
     Failed {
         child: Child,
         error: String,
@@ -123,6 +124,8 @@ pub struct DiscoveryStatus {
     pub lease_keeper_restarts: u32,
     /// Restarts of the [`SeedWatcher`].
     pub seed_watcher_restarts: u32,
+    /// Times the watcher found its revision compacted and listed again.
+    pub compacted_relists: u32,
     /// The last error, if any.
     pub last_error: Option<String>,
 }
@@ -203,12 +206,10 @@ impl DiscoveryActor {
                 b.attempt = 0;
             }
         }
-        let exp = min.saturating_mul(1u64 << b.attempt.min(20)).min(max);
+        let attempt = b.attempt;
         b.attempt = b.attempt.saturating_add(1);
         b.last_failure = Some(Instant::now());
-        // Jitter: uniform in [exp/2, exp].
-        let ms = self.rng.gen_range(exp / 2..=exp).max(1);
-        Duration::from_millis(ms)
+        jittered_backoff(min, max, attempt, &mut self.rng)
     }
 
     fn set_control(&self, f: impl FnOnce(&mut Control)) {
@@ -228,6 +229,48 @@ impl DiscoveryActor {
             k.do_send(Revoke);
         }
         let _ = ctx;
+    }
+}
+
+/// The delay before restart number `attempt` (0-based) of a child:
+/// `min * 2^attempt` capped at `max`, then a uniformly random point in
+/// `[delay/2, delay]` so restarts of many nodes do not line up.
+pub(crate) fn jittered_backoff(
+    min_ms: u64,
+    max_ms: u64,
+    attempt: u32,
+    rng: &mut impl Rng,
+) -> Duration {
+    let exp = min_ms
+        .saturating_mul(1u64 << attempt.min(30))
+        .min(max_ms)
+        .max(1);
+    Duration::from_millis(rng.gen_range(exp / 2..=exp).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_with_jitter_up_to_the_cap() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        for attempt in 0..40 {
+            let exp = (100u64 << attempt.min(30)).min(5000);
+            for _ in 0..50 {
+                let d = jittered_backoff(100, 5000, attempt, &mut rng).as_millis() as u64;
+                assert!(
+                    d >= exp / 2 && d <= exp,
+                    "attempt {attempt}: {d} not in [{}, {exp}]",
+                    exp / 2
+                );
+            }
+        }
+        // The jitter really varies.
+        let ds: std::collections::BTreeSet<_> = (0..20)
+            .map(|_| jittered_backoff(100, 5000, 5, &mut rng))
+            .collect();
+        assert!(ds.len() > 5);
     }
 }
 
@@ -323,6 +366,7 @@ impl Handler<ChildReport> for DiscoveryActor {
                 self.status.registered_members = members;
             }
             ChildReport::Formed => self.status.formed = true,
+            ChildReport::Compacted => self.status.compacted_relists += 1,
             ChildReport::Failed { child, error } => {
                 let delay = self.backoff_delay(child);
                 self.status.restarts += 1;

@@ -254,6 +254,7 @@ impl Session {
                                 "watch revision was compacted; listing again"
                             );
                             self.lock().revision = None;
+                            self.parent.do_send(ChildReport::Compacted);
                             break;
                         }
                         if resp.canceled() {

@@ -1,0 +1,415 @@
+//! etcd discovery against a real etcd (docker container or local process) and
+//! real node processes. Every test has its own etcd, so they run in parallel.
+
+use std::time::{Duration, Instant};
+
+use actix_cluster_tests::etcd::{fresh_prefix, Etcd};
+use actix_cluster_tests::node::{wait_until, Node, NodeSpec};
+use serde_json::Value;
+
+const NODE: &str = env!("CARGO_BIN_EXE_etcd-node");
+const TTL: u64 = 3;
+const LONG: Duration = Duration::from_secs(30);
+
+fn spec(etcd: &Etcd, prefix: &str, name: &str) -> NodeSpec {
+    NodeSpec::new(NODE, name, &etcd.endpoints(), prefix)
+}
+
+fn members_prefix(prefix: &str) -> String {
+    format!("{prefix}/etcd-test/members/")
+}
+
+fn member_key(prefix: &str, id: &str) -> String {
+    format!("{}{id}", members_prefix(prefix))
+}
+
+/// Starts `n` nodes one after the other and waits until each sees all Up.
+fn start_cluster(etcd: &Etcd, prefix: &str, n: usize) -> Vec<Node> {
+    let nodes: Vec<Node> = (0..n)
+        .map(|i| Node::spawn(&spec(etcd, prefix, &format!("n{i}"))))
+        .collect();
+    wait_all_up(&nodes, &nodes);
+    nodes
+}
+
+/// Waits until every node of `watchers` saw every node of `members` Up.
+fn wait_all_up(watchers: &[Node], members: &[Node]) {
+    for w in watchers {
+        for m in members {
+            assert!(
+                w.wait_event("up", &m.id, LONG),
+                "{} never saw {} up (log {})",
+                w.name,
+                m.id,
+                w.log.display()
+            );
+        }
+    }
+}
+
+fn downs(node: &Node) -> Vec<Value> {
+    node.lines(|v| v["kind"] == "event" && v["event"] == "down")
+}
+
+#[test]
+fn etcdctl_shows_the_registrations_with_lease_and_ttl() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("ctl");
+    let mut nodes = start_cluster(&etcd, &prefix, 2);
+    for node in &mut nodes {
+        let st = node.wait_status(LONG, |s| s["registered"] == true && s["member_up"] == true);
+        let lease = st["lease_id"].as_i64().expect("a lease id");
+        let key = member_key(&prefix, &node.id);
+        let up_key = format!("{prefix}/etcd-test/up/{}", node.id);
+        // The value is the JSON registration.
+        let value = etcd.ctl(&["get", &key, "--print-value-only"]).unwrap();
+        let reg: Value = serde_json::from_str(value.trim()).expect("JSON registration");
+        assert_eq!(reg["id"], node.id.as_str());
+        assert_eq!(reg["name"], node.name.as_str());
+        assert_eq!(reg["address"], node.addr.as_str());
+        assert!(reg["version"].is_string() && reg["started_at_ms"].is_u64());
+        // The lease: TTL as configured, both keys attached.
+        let mut out = String::new();
+        wait_until(LONG, "up key attached to the lease", || {
+            out = etcd
+                .ctl(&["lease", "timetolive", &format!("{lease:x}"), "--keys"])
+                .unwrap_or_default();
+            out.contains(&up_key)
+        });
+        assert!(out.contains(&format!("granted with TTL({TTL}s)")), "{out}");
+        assert!(out.contains(&key), "{out}");
+        eprintln!("{}", out.trim());
+    }
+}
+
+#[test]
+fn killed_node_key_expires_within_ttl_and_others_see_it_down() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("kill");
+    let mut nodes = start_cluster(&etcd, &prefix, 3);
+    let victim = nodes.pop().unwrap();
+    let key = member_key(&prefix, &victim.id);
+    wait_until(LONG, "victim registered", || {
+        etcd.keys(&members_prefix(&prefix)).contains(&key)
+    });
+    let mut victim = victim;
+    let t = Instant::now();
+    victim.kill();
+    for n in &nodes {
+        assert!(n
+            .wait_for(LONG, |v| {
+                v["event"] == "down" && v["member"] == victim.id.as_str() && v["reason"] == "failed"
+            })
+            .is_some());
+    }
+    wait_until(
+        Duration::from_secs(TTL * 4 + 10),
+        "key of the killed node gone",
+        || !etcd.keys(&members_prefix(&prefix)).contains(&key),
+    );
+    eprintln!(
+        "killed node's key gone after {:?} (TTL {TTL}s)",
+        t.elapsed()
+    );
+    // The others are still registered.
+    let keys = etcd.keys(&members_prefix(&prefix));
+    for n in &nodes {
+        assert!(keys.contains(&member_key(&prefix, &n.id)));
+    }
+}
+
+#[test]
+fn graceful_leave_removes_the_key_at_once() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("leave");
+    let mut nodes = start_cluster(&etcd, &prefix, 3);
+    let mut leaver = nodes.pop().unwrap();
+    let key = member_key(&prefix, &leaver.id);
+    leaver.wait_status(LONG, |s| s["registered"] == true);
+    assert!(etcd.keys(&members_prefix(&prefix)).contains(&key));
+    leaver.leave();
+    // No waiting: the lease is revoked before the node says it deregistered.
+    let keys = etcd.keys(&format!("{prefix}/etcd-test/"));
+    assert!(
+        !keys.iter().any(|k| k.contains(&leaver.id)),
+        "keys of the leaver still there: {keys:?}"
+    );
+    for n in &nodes {
+        assert!(n
+            .wait_for(LONG, |v| {
+                v["event"] == "down" && v["member"] == leaver.id.as_str() && v["reason"] == "left"
+            })
+            .is_some());
+    }
+}
+
+#[test]
+fn etcd_down_for_30s_causes_no_member_down_and_registrations_come_back() {
+    let mut etcd = Etcd::start();
+    let prefix = fresh_prefix("outage");
+    let mut nodes = start_cluster(&etcd, &prefix, 3);
+    for n in &mut nodes {
+        n.wait_status(LONG, |s| s["registered"] == true);
+    }
+    etcd.stop();
+    let down_at = Instant::now();
+    nodes[0].wait_status(LONG, |s| s["etcd_reachable"] == false);
+    // The outage lasts 30 s (the scenario, not an assertion).
+    std::thread::sleep(Duration::from_secs(30).saturating_sub(down_at.elapsed()));
+    for n in &mut nodes {
+        assert!(
+            downs(n).is_empty(),
+            "{}: member down during the outage",
+            n.name
+        );
+        assert_eq!(n.up_members().len(), 3, "{} lost members", n.name);
+    }
+    etcd.restart();
+    let mut expected: Vec<String> = nodes.iter().map(|n| member_key(&prefix, &n.id)).collect();
+    expected.sort();
+    wait_until(LONG, "every registration back", || {
+        let mut keys = etcd.keys(&members_prefix(&prefix));
+        keys.sort();
+        keys == expected
+    });
+    for n in &mut nodes {
+        n.wait_status(LONG, |s| {
+            s["registered"] == true && s["etcd_reachable"] == true
+        });
+        assert!(
+            downs(n).is_empty(),
+            "{}: member down after the outage",
+            n.name
+        );
+    }
+}
+
+#[test]
+fn compacted_watch_revision_lists_again_and_misses_no_member() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("compact");
+    // A long backoff leaves time to change and compact etcd while the watcher is down.
+    let s = spec(&etcd, &prefix, "n0")
+        .with_env("ETCD_BACKOFF_MIN_MS", "5000")
+        .with_env("ETCD_BACKOFF_MAX_MS", "5000");
+    let mut node = Node::spawn(&s);
+    assert!(node.wait_event("up", &node.id.clone(), LONG));
+    let root = format!("{prefix}/etcd-test");
+    let fake = |port: u16| {
+        let id = format!("fake@127.0.0.1:{port}-1");
+        let reg = serde_json::json!({
+            "id": id, "name": "fake", "address": format!("127.0.0.1:{port}"),
+            "roles": [], "metadata": {}, "version": "0", "started_at_ms": 0
+        });
+        (id, reg.to_string())
+    };
+    let (a, a_reg) = fake(1);
+    etcd.ctl(&["put", &format!("{root}/members/{a}"), &a_reg])
+        .unwrap();
+    etcd.ctl(&["put", &format!("{root}/up/{a}"), &a]).unwrap();
+    node.wait_status(LONG, |s| s["seeds"] == serde_json::json!(["127.0.0.1:1"]));
+
+    // The watcher fails; while it waits for its restart, A goes, B comes, and
+    // the history is compacted past the watcher's revision.
+    node.fail_child("seed_watcher");
+    let (b, b_reg) = fake(2);
+    etcd.ctl(&["del", "--prefix", &format!("{root}/up/{a}")])
+        .unwrap();
+    etcd.ctl(&["del", &format!("{root}/members/{a}")]).unwrap();
+    etcd.ctl(&["put", &format!("{root}/members/{b}"), &b_reg])
+        .unwrap();
+    etcd.ctl(&["put", &format!("{root}/up/{b}"), &b]).unwrap();
+    let rev = etcd.revision();
+    etcd.ctl(&["compact", &rev.to_string()]).unwrap();
+
+    let st = node.wait_status(LONG, |s| {
+        s["compacted_relists"].as_u64() >= Some(1) && s["seed_watcher_restarts"] == 1
+    });
+    assert_eq!(st["seeds"], serde_json::json!(["127.0.0.1:2"]), "{st}");
+    assert_eq!(st["registered_members"], 2, "ourselves and B: {st}");
+    // And the watch goes on from the new list.
+    let (c, c_reg) = fake(3);
+    etcd.ctl(&["put", &format!("{root}/members/{c}"), &c_reg])
+        .unwrap();
+    etcd.ctl(&["put", &format!("{root}/up/{c}"), &c]).unwrap();
+    node.wait_status(LONG, |s| {
+        s["seeds"] == serde_json::json!(["127.0.0.1:2", "127.0.0.1:3"])
+    });
+}
+
+#[test]
+fn etcd_unreachable_at_start_node_keeps_trying_then_joins() {
+    let mut etcd = Etcd::start();
+    let prefix = fresh_prefix("late");
+    let first = start_cluster(&etcd, &prefix, 1);
+    etcd.stop();
+    let mut late = Node::spawn(&spec(&etcd, &prefix, "late"));
+    late.wait_status(LONG, |s| {
+        s["restarts"].as_u64() >= Some(2) && s["etcd_reachable"] == false
+    });
+    assert!(late.events("up").is_empty(), "joined without etcd or seeds");
+    let log = std::fs::read_to_string(&late.log).unwrap();
+    assert!(
+        log.contains("retry_in_ms") && log.contains(&etcd.endpoints()),
+        "the log says etcd is unreachable, where, and when it retries"
+    );
+    etcd.restart();
+    wait_all_up(std::slice::from_ref(&late), &first);
+    assert!(late.wait_event("up", &late.id.clone(), LONG));
+    late.wait_status(LONG, |s| s["registered"] == true && s["formed"] == false);
+}
+
+#[test]
+fn fallback_seeds_are_joined_while_etcd_is_down() {
+    let mut etcd = Etcd::start();
+    let prefix = fresh_prefix("fallback");
+    let first = start_cluster(&etcd, &prefix, 1);
+    etcd.stop();
+    let s = spec(&etcd, &prefix, "fb").with_env("ETCD_FALLBACK_SEEDS", &first[0].addr);
+    let mut fb = Node::spawn(&s);
+    wait_all_up(std::slice::from_ref(&fb), &first);
+    assert_eq!(fb.status()["registered"], false);
+    etcd.restart();
+    fb.wait_status(LONG, |s| s["registered"] == true);
+}
+
+#[test]
+fn cold_restart_forms_one_cluster_and_stale_registrations_never_become_members() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("cold");
+    let mut old = start_cluster(&etcd, &prefix, 3);
+    for n in &mut old {
+        n.wait_status(LONG, |s| s["registered"] == true && s["member_up"] == true);
+    }
+    let stale: Vec<String> = old.iter().map(|n| n.id.clone()).collect();
+    let up_keys = format!("{prefix}/etcd-test/up/");
+    wait_until(LONG, "all up keys written", || {
+        etcd.keys(&up_keys).len() == 3
+    });
+    for n in &mut old {
+        n.kill();
+    }
+    // Restarted at once: the old registrations are still in etcd.
+    let t = Instant::now();
+    let handles: Vec<_> = (0..3)
+        .map(|i| {
+            let s = spec(&etcd, &prefix, &format!("n{i}"));
+            std::thread::spawn(move || Node::spawn(&s))
+        })
+        .collect();
+    let mut new: Vec<Node> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(
+        etcd.keys(&members_prefix(&prefix)).len() >= 4,
+        "stale registrations present at restart"
+    );
+    wait_all_up(&new, &new);
+    eprintln!(
+        "cold restart: one cluster again after {:?} (TTL {TTL}s)",
+        t.elapsed()
+    );
+    let mut formers = 0;
+    for n in &mut new {
+        for id in n.events("up") {
+            assert!(
+                !stale.contains(&id),
+                "{}: stale member {id} became Up",
+                n.name
+            );
+        }
+        assert_eq!(n.up_members().len(), 3);
+        if n.status()["formed"] == true {
+            formers += 1;
+        }
+    }
+    assert_eq!(formers, 1, "exactly one node formed the new cluster");
+}
+
+#[test]
+fn three_member_etcd_leader_killed_discovery_goes_on() {
+    let mut etcd = Etcd::start_n(3);
+    let prefix = fresh_prefix("raft");
+    let mut nodes = start_cluster(&etcd, &prefix, 2);
+    for n in &mut nodes {
+        n.wait_status(LONG, |s| s["registered"] == true);
+    }
+    let leader = etcd.leader();
+    etcd.stop_member(leader);
+    // A new node finds the cluster through the remaining endpoints.
+    let newcomer = Node::spawn(&spec(&etcd, &prefix, "n2"));
+    nodes.push(newcomer);
+    wait_all_up(&nodes, &nodes);
+    let mut expected: Vec<String> = nodes.iter().map(|n| member_key(&prefix, &n.id)).collect();
+    expected.sort();
+    wait_until(LONG, "every registration present", || {
+        let mut keys = etcd.keys(&members_prefix(&prefix));
+        keys.sort();
+        keys == expected
+    });
+    // The leases of the first two stay alive past several TTLs.
+    let t = Instant::now();
+    let lease0 = nodes[0].status()["lease_id"].as_i64().unwrap();
+    wait_until(LONG, "two TTLs pass", || {
+        t.elapsed() > Duration::from_secs(2 * TTL)
+    });
+    let st = nodes[0].status();
+    assert_eq!(
+        st["lease_id"].as_i64(),
+        Some(lease0),
+        "lease kept alive: {st}"
+    );
+    assert_eq!(st["registered"], true);
+    for n in &nodes {
+        assert!(downs(n).is_empty());
+    }
+}
+
+#[test]
+fn failed_children_are_restarted_with_backoff_and_counted() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("supervise");
+    let mut node = Node::spawn(&spec(&etcd, &prefix, "n0"));
+    let st = node.wait_status(LONG, |s| s["registered"] == true && s["member_up"] == true);
+    let lease = st["lease_id"].clone();
+    for i in 1..=3u64 {
+        node.fail_child("lease_keeper");
+        node.wait_status(LONG, |s| s["lease_keeper_restarts"] == i);
+        node.wait_status(LONG, |s| s["registered"] == true);
+    }
+    for i in 1..=2u64 {
+        node.fail_child("seed_watcher");
+        node.wait_status(LONG, |s| s["seed_watcher_restarts"] == i);
+    }
+    let st = node.status();
+    assert_eq!(st["restarts"], 5, "{st}");
+    assert_eq!(st["lease_id"], lease, "a restarted keeper keeps its lease");
+    // The restarted watcher still watches: a new node is seen as a seed.
+    let other = Node::spawn(&spec(&etcd, &prefix, "n1"));
+    assert!(other.wait_event("up", &node.id, LONG));
+    node.wait_status(LONG, |s| s["registered_members"] == 2);
+    let log = std::fs::read_to_string(&node.log).unwrap();
+    assert_eq!(log.matches("restarting it after backoff").count(), 5);
+}
+
+#[test]
+fn bad_config_fails_at_start_naming_the_field() {
+    for (var, value, field) in [
+        ("ETCD_LEASE_TTL", "0", "lease_ttl_secs"),
+        ("ETCD_ENDPOINTS", "not a url", "endpoints"),
+        ("ETCD_PREFIX", "relative", "prefix"),
+        ("ETCD_MAX_SEEDS", "lots", "max_seeds"),
+        ("ETCD_FALLBACK_SEEDS", "nowhere", "fallback_seeds"),
+        ("ETCD_BACKOFF_MAX_MS", "1", "backoff_max_ms"),
+    ] {
+        let out = std::process::Command::new(NODE)
+            .env("ETCD_ENDPOINTS", "http://127.0.0.1:1")
+            .env(var, value)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        let line: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+        assert_eq!(line["kind"], "config_error");
+        let msg = line["error"].as_str().unwrap();
+        assert!(msg.contains(field), "{var}={value}: {msg:?} names {field}");
+    }
+}
