@@ -167,10 +167,18 @@ pub(crate) struct EtcdArgs {
     #[arg(long, env = "ETCD_LEASE_TTL", value_name = "ETCD_LEASE_TTL")]
     pub(crate) etcd_lease_ttl: Option<String>,
     /// Connect timeout in milliseconds [default: 2000].
-    #[arg(long, env = "ETCD_CONNECT_TIMEOUT_MS", value_name = "ETCD_CONNECT_TIMEOUT_MS")]
+    #[arg(
+        long,
+        env = "ETCD_CONNECT_TIMEOUT_MS",
+        value_name = "ETCD_CONNECT_TIMEOUT_MS"
+    )]
     pub(crate) etcd_connect_timeout_ms: Option<String>,
     /// Request timeout in milliseconds [default: 3000].
-    #[arg(long, env = "ETCD_REQUEST_TIMEOUT_MS", value_name = "ETCD_REQUEST_TIMEOUT_MS")]
+    #[arg(
+        long,
+        env = "ETCD_REQUEST_TIMEOUT_MS",
+        value_name = "ETCD_REQUEST_TIMEOUT_MS"
+    )]
     pub(crate) etcd_request_timeout_ms: Option<String>,
     /// Smallest retry delay in milliseconds, doubled per failure [default: 200].
     #[arg(long, env = "ETCD_BACKOFF_MIN_MS", value_name = "ETCD_BACKOFF_MIN_MS")]
@@ -197,7 +205,12 @@ pub(crate) struct EtcdArgs {
     #[arg(long, env = "ETCD_USER", value_name = "ETCD_USER")]
     pub(crate) etcd_user: Option<String>,
     /// etcd password.
-    #[arg(long, env = "ETCD_PASSWORD", value_name = "ETCD_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "ETCD_PASSWORD",
+        value_name = "ETCD_PASSWORD",
+        hide_env_values = true
+    )]
     pub(crate) etcd_password: Option<String>,
 }
 
@@ -207,7 +220,11 @@ impl EtcdArgs {
         let base = match &self.etcd_config {
             Some(path) => DiscoveryConfig::from_toml_file(path)
                 .with_context(|| format!("ETCD_CONFIG (--etcd-config) = {}", path.display()))?,
-            None if self.etcd_endpoints.as_deref().map_or(true, |e| e.trim().is_empty()) => {
+            None if self
+                .etcd_endpoints
+                .as_deref()
+                .map_or(true, |e| e.trim().is_empty()) =>
+            {
                 return Ok(None)
             }
             None => DiscoveryConfig::default(),
@@ -216,8 +233,14 @@ impl EtcdArgs {
             ("ETCD_ENDPOINTS", self.etcd_endpoints.as_ref()),
             ("ETCD_PREFIX", self.etcd_prefix.as_ref()),
             ("ETCD_LEASE_TTL", self.etcd_lease_ttl.as_ref()),
-            ("ETCD_CONNECT_TIMEOUT_MS", self.etcd_connect_timeout_ms.as_ref()),
-            ("ETCD_REQUEST_TIMEOUT_MS", self.etcd_request_timeout_ms.as_ref()),
+            (
+                "ETCD_CONNECT_TIMEOUT_MS",
+                self.etcd_connect_timeout_ms.as_ref(),
+            ),
+            (
+                "ETCD_REQUEST_TIMEOUT_MS",
+                self.etcd_request_timeout_ms.as_ref(),
+            ),
             ("ETCD_BACKOFF_MIN_MS", self.etcd_backoff_min_ms.as_ref()),
             ("ETCD_BACKOFF_MAX_MS", self.etcd_backoff_max_ms.as_ref()),
             ("ETCD_MAX_SEEDS", self.etcd_max_seeds.as_ref()),
@@ -293,21 +316,21 @@ impl Settings {
         }
         let etcd = args.etcd.discovery_config(&args.cluster_name)?;
 
-        let cluster_advertise = match &args.cluster_advertise {
-            Some(text) => Some(
-                resolve_host_port(text)
-                    .with_context(|| format!("CLUSTER_ADVERTISE (--cluster-advertise) = {text:?}"))?,
-            ),
-            None if args.cluster_bind.ip().is_unspecified() => {
-                // In a container the host name resolves to the container's own IP.
-                let host = host_name();
-                let ip = resolve_host_port(&host)
-                    .map(|a| a.ip())
-                    .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-                Some(SocketAddr::new(ip, 0))
-            }
-            None => None,
-        };
+        let cluster_advertise =
+            match &args.cluster_advertise {
+                Some(text) => Some(resolve_host_port(text).with_context(|| {
+                    format!("CLUSTER_ADVERTISE (--cluster-advertise) = {text:?}")
+                })?),
+                None if args.cluster_bind.ip().is_unspecified() => {
+                    // In a container the host name resolves to the container's own IP.
+                    let host = host_name();
+                    let ip = resolve_host_port(&host)
+                        .map(|a| a.ip())
+                        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+                    Some(SocketAddr::new(ip, 0))
+                }
+                None => None,
+            };
         if let Some(adv) = cluster_advertise {
             if adv.ip().is_unspecified() {
                 bail!("CLUSTER_ADVERTISE (--cluster-advertise) = {adv}: an unspecified address cannot be reached; give this node's IP or host name");
@@ -324,18 +347,14 @@ impl Settings {
                     HttpAdvertise::Addr(addr)
                 }
             }
-            None if !args.http_bind.ip().is_unspecified() => {
-                HttpAdvertise::Ip(args.http_bind.ip())
-            }
-            None => HttpAdvertise::Ip(
-                cluster_advertise
-                    .map(|a| a.ip())
-                    .unwrap_or(if args.cluster_bind.ip().is_unspecified() {
-                        IpAddr::V4(Ipv4Addr::LOCALHOST)
-                    } else {
-                        args.cluster_bind.ip()
-                    }),
-            ),
+            None if !args.http_bind.ip().is_unspecified() => HttpAdvertise::Ip(args.http_bind.ip()),
+            None => HttpAdvertise::Ip(cluster_advertise.map(|a| a.ip()).unwrap_or(
+                if args.cluster_bind.ip().is_unspecified() {
+                    IpAddr::V4(Ipv4Addr::LOCALHOST)
+                } else {
+                    args.cluster_bind.ip()
+                },
+            )),
         };
 
         let base = match args.cluster_protocol {
@@ -410,7 +429,9 @@ fn check_name(var: &str, value: &str) -> anyhow::Result<()> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     {
-        bail!("{var} = {value:?}: character {c:?} not allowed (use letters, digits, '-', '_', '.')");
+        bail!(
+            "{var} = {value:?}: character {c:?} not allowed (use letters, digits, '-', '_', '.')"
+        );
     }
     Ok(())
 }
@@ -429,9 +450,7 @@ fn resolve_host_port(text: &str) -> anyhow::Result<SocketAddr> {
     }
     let (host, port) = match text.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') => {
-            let port: u16 = port
-                .parse()
-                .with_context(|| format!("bad port {port:?}"))?;
+            let port: u16 = port.parse().with_context(|| format!("bad port {port:?}"))?;
             (host, port)
         }
         _ => (text, 0),
@@ -471,7 +490,13 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        let s = parse(&["--cluster-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0"]).unwrap();
+        let s = parse(&[
+            "--cluster-bind",
+            "127.0.0.1:0",
+            "--http-bind",
+            "127.0.0.1:0",
+        ])
+        .unwrap();
         assert_eq!(s.role, Role::Backend);
         assert!(s.cluster_advertise.is_none());
         assert_eq!(

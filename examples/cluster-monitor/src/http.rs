@@ -244,7 +244,10 @@ async fn leave(
             Some(id.to_string()),
         );
     };
-    let path = format!("/api/members/{}/leave", proxy::encode_segment(&id.to_string()));
+    let path = format!(
+        "/api/members/{}/leave",
+        proxy::encode_segment(&id.to_string())
+    );
     match proxy::post(addr, &path, Duration::from_secs(3)).await {
         Ok((code, _)) if (200..300).contains(&code) => {
             tracing::info!(%id, %addr, "leave request forwarded");

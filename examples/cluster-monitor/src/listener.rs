@@ -69,14 +69,15 @@ impl Listener {
     fn broadcast(&mut self, frame: Bytes) {
         let before = self.clients.len();
         let mut slow = 0;
-        self.clients.retain_mut(|tx| match tx.try_send(frame.clone()) {
-            Ok(()) => true,
-            Err(e) if e.is_full() => {
-                slow += 1;
-                false
-            }
-            Err(_) => false,
-        });
+        self.clients
+            .retain_mut(|tx| match tx.try_send(frame.clone()) {
+                Ok(()) => true,
+                Err(e) if e.is_full() => {
+                    slow += 1;
+                    false
+                }
+                Err(_) => false,
+            });
         if slow > 0 {
             self.dropped_slow += slow;
             tracing::warn!(
@@ -202,7 +203,10 @@ mod tests {
         let me = info("me", 1, Status::Up);
         let ready = Arc::new(AtomicBool::new(false));
         let listener = Listener::new(me.id.clone(), ready.clone(), 2).start();
-        listener.send(ClusterEvent(Event::Up(me.clone()))).await.unwrap();
+        listener
+            .send(ClusterEvent(Event::Up(me.clone())))
+            .await
+            .unwrap();
         assert!(ready.load(Ordering::SeqCst));
 
         let mut fast = listener.send(Connect).await.unwrap();
@@ -218,7 +222,9 @@ mod tests {
                 .await
                 .unwrap();
             let frame = fast.next().await.unwrap();
-            assert!(std::str::from_utf8(&frame).unwrap().contains("\"type\":\"up\""));
+            assert!(std::str::from_utf8(&frame)
+                .unwrap()
+                .contains("\"type\":\"up\""));
         }
         // The slow stream was closed once its buffer filled: it ends after what it holds.
         let held: Vec<Bytes> = slow.collect().await;

@@ -69,9 +69,12 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     if let Some(advertise) = settings.cluster_advertise {
         cluster_config = cluster_config.with_advertise(advertise);
     }
-    let cluster = Cluster::start(cluster_config)
-        .await
-        .with_context(|| format!("CLUSTER_BIND {}: cannot start the cluster node", settings.cluster_bind))?;
+    let cluster = Cluster::start(cluster_config).await.with_context(|| {
+        format!(
+            "CLUSTER_BIND {}: cannot start the cluster node",
+            settings.cluster_bind
+        )
+    })?;
     let me = cluster.send(GetSelf).await?;
     tracing::info!(
         id = %me.id,
