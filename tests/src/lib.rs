@@ -4,5 +4,6 @@
 //! or local process) per test; [`node::Node`] runs a cluster node with etcd
 //! discovery as a child process.
 
+pub mod demo;
 pub mod etcd;
 pub mod node;
