@@ -12,7 +12,7 @@
 //! pause (a stalled process: inputs and timers queue until it resumes), crash,
 //! restart (a new instance on the same address), graceful leave.
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use actix_cluster_sim::{CoreOpts, NetConfig, Sim};
 //! use actix_cluster_proto::Config;
