@@ -128,10 +128,32 @@ pub fn http(method: &str, addr: SocketAddr, path: &str) -> Result<Response, Stri
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .map_err(|e| format!("write {addr}: {e}"))?;
+    // Read until the body is complete (by Content-Length, the last chunk, or
+    // the end of the connection): some servers keep the connection open.
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("read {addr}{path}: {e}"))?;
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = stream
+            .read(&mut chunk)
+            .map_err(|e| format!("read {addr}{path}: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&raw);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let lower = head.to_ascii_lowercase();
+            let length = lower.lines().find_map(|l| {
+                l.strip_prefix("content-length:")
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+            });
+            if length.is_some_and(|len| body.len() >= len)
+                || (lower.contains("transfer-encoding: chunked") && body.ends_with("0\r\n\r\n"))
+            {
+                break;
+            }
+        }
+    }
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text
         .split_once("\r\n\r\n")

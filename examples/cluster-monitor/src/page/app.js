@@ -11,6 +11,7 @@
     leader: null,
     cluster: null,
     members: new Map(), // id -> member (+ since, pending)
+    shown: new Set(), // ids that already have a tile (only new tiles animate in)
     source: null,
     retry: 1000,
   };
@@ -204,8 +205,10 @@
       "data-id": m.id,
       onclick: () => leave(m.id),
     });
+    const fresh = !state.shown.has(m.id);
+    state.shown.add(m.id);
     return el("article", {
-      class: `tile${isSelf ? " self" : ""}`,
+      class: `tile${isSelf ? " self" : ""}${fresh ? " fresh" : ""}`,
       "data-id": m.id,
       "data-name": m.name,
       "data-status": m.status,
@@ -266,8 +269,8 @@
       if (d.mode === "etcd") {
         const parts = [d.etcd_reachable === false ? "etcd unreachable" : "etcd"];
         if (d.registered !== undefined) parts.push(d.registered ? "registered" : "not registered");
-        if (d.lease_id) parts.push(`lease ${d.lease_id}`);
-        if (d.seeds) parts.push(`${d.seeds.length} seed${d.seeds.length === 1 ? "" : "s"}`);
+        if (d.registered_members !== undefined) parts.push(`${d.registered_members} registered`);
+        if (d.last_revision) parts.push(`rev ${d.last_revision}`);
         text = parts.join(" · ");
       } else if (d.mode === "seeds") {
         text = `seeds: ${(d.seeds || []).join(", ")}`;

@@ -1,0 +1,118 @@
+//! A real browser against a running cluster: headless Chromium (Debian's
+//! `chromium`) loads the cluster-monitor page served by the frontend, finds a
+//! tile for every member, and a click on a tile's "Leave" button takes that
+//! member out of the cluster. Screenshots go to `tests/artifacts/`.
+
+use std::time::Duration;
+
+use actix_cluster_tests::demo::{
+    artifacts_dir, members, wait_for, with_status, Browser, Monitor, TempDir,
+};
+use actix_cluster_tests::etcd::Etcd;
+use serde_json::Value;
+
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn the_page_shows_every_member_and_a_click_makes_one_leave() {
+    let etcd = Etcd::start();
+    let logs = TempDir::new("browser");
+    let cluster = format!("browser-{}", std::process::id());
+    let endpoints = etcd.endpoints();
+    let mut nodes = vec![Monitor::start(
+        "frontend", "frontend", &cluster, &endpoints, &logs.0,
+    )];
+    for i in 1..=3 {
+        nodes.push(Monitor::start(
+            "backend",
+            &format!("backend-{i}"),
+            &cluster,
+            &endpoints,
+            &logs.0,
+        ));
+    }
+    let ids: Vec<String> = nodes.iter_mut().map(|n| n.wait_ready(T)).collect();
+    let front = nodes[0].http;
+    wait_for("the frontend to see 4 members Up", T, || {
+        let api = members(front)?;
+        (with_status(&api, "up", None).len() == 4)
+            .then_some(())
+            .ok_or(api.to_string())
+    });
+
+    let mut browser = Browser::start(1440, 900);
+    browser.navigate(&format!("http://{front}/"));
+
+    // A tile per member, each Up, with its name; the stream is live.
+    let tiles: Value = wait_for("a tile per member in the page", T, || {
+        let tiles = browser.eval(
+            "JSON.stringify([...document.querySelectorAll('#grid .tile')].map(t => ({id: t.dataset.id, \
+             name: t.querySelector('.name').textContent, status: t.dataset.status})))",
+        );
+        let tiles: Value = serde_json::from_str(tiles.as_str().unwrap_or("[]")).unwrap();
+        let up = tiles
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["status"] == "up")
+            .count();
+        (up == 4).then_some(tiles.clone()).ok_or(tiles.to_string())
+    });
+    for (node, id) in nodes.iter().zip(&ids) {
+        let tile = tiles
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id.as_str());
+        let tile = tile.unwrap_or_else(|| panic!("no tile for {id}: {tiles}"));
+        assert_eq!(tile["name"], node.name.as_str());
+    }
+    wait_for("the connection state to say live", T, || {
+        let s = browser.eval("document.getElementById('conn').dataset.state");
+        (s == "live").then_some(()).ok_or(s.to_string())
+    });
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#grid .tile[data-leader]').length"),
+        1
+    );
+    browser.screenshot(&artifacts_dir().join("cluster-monitor-browser.png"));
+
+    // Click "Leave" on backend-2's tile, with the mouse.
+    let target = &ids[2];
+    let rect = browser.eval(&format!(
+        "(() => {{ const b = [...document.querySelectorAll('#grid .tile')].find(t => t.dataset.id === {target:?}).querySelector('button.leave'); \
+         b.scrollIntoView({{block: 'center'}}); const r = b.getBoundingClientRect(); \
+         return {{x: r.x + r.width / 2, y: r.y + r.height / 2}}; }})()"
+    ));
+    browser.click_at(rect["x"].as_f64().unwrap(), rect["y"].as_f64().unwrap());
+
+    // The member leaves: its process exits 0, the page and the API show it left.
+    let status = nodes[2].wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "exit {status}; log:\n{}", nodes[2].log());
+    wait_for("the page to show the member as left", T, || {
+        let s = browser.eval(&format!(
+            "(() => {{ const t = [...document.querySelectorAll('#grid .tile')].find(t => t.dataset.id === {target:?}); \
+             return t ? t.dataset.status + '/' + (t.dataset.reason || '') : 'removed'; }})()"
+        ));
+        (s == "down/left" || s == "removed")
+            .then_some(())
+            .ok_or(s.to_string())
+    });
+    let api = members(front).unwrap();
+    assert!(
+        api["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["id"] != target.as_str() || m["status"] == "down"),
+        "{api}"
+    );
+    assert_eq!(with_status(&api, "up", None).len(), 3, "{api}");
+    let log = browser.eval("document.getElementById('events').textContent");
+    assert!(
+        log.as_str().unwrap().contains("backend-2 left the cluster"),
+        "{log}"
+    );
+    browser.screenshot(&artifacts_dir().join("cluster-monitor-browser-after-leave.png"));
+    drop(etcd);
+}
