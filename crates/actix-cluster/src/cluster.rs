@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use actix_cluster_proto::{
-    Channel, Command, Core, Event, Generation, LocalMember, MemberId, Output, Status,
+    Channel, Command, Core, DownReason, Event, Generation, LocalMember, MemberId, Output, Status,
 };
 use tokio::sync::oneshot;
 
@@ -45,8 +45,6 @@ pub struct Cluster {
     core: Core,
     /// The epoch of the core's `now`: the actor is the only place a clock is read.
     start: Instant,
-    /// This member (for `GetSelf`).
-    id: MemberId,
     /// Where the sockets are bound.
     bound: SocketAddr,
     roles: BTreeSet<String>,
@@ -141,7 +139,6 @@ impl Cluster {
         let actor = Cluster {
             core,
             start,
-            id,
             bound: bound.local,
             roles: config.roles,
             metadata: config.metadata,
@@ -277,7 +274,7 @@ impl Cluster {
                     reason: *reason,
                 };
                 self.subs_down.retain(|r| deliver(r, msg.clone()));
-                if member.id == self.id {
+                if *reason == DownReason::Left && member.id == *self.core.local_id() {
                     self.leave_done();
                 }
             }
@@ -316,8 +313,9 @@ impl Cluster {
 
     /// True when another member could hear a leave from us.
     fn has_peers(&self) -> bool {
+        let me = self.core.local_id();
         self.core.members().iter().any(|m| {
-            m.id != self.id && matches!(m.status, Status::Joining | Status::Up | Status::Leaving)
+            m.id != *me && matches!(m.status, Status::Joining | Status::Up | Status::Leaving)
         })
     }
 
@@ -571,7 +569,7 @@ impl Handler<GetSelf> for Cluster {
 
     fn handle(&mut self, _: GetSelf, _ctx: &mut Context<Self>) -> Self::Result {
         MessageResult(SelfInfo {
-            id: self.id.clone(),
+            id: self.core.local_id().clone(),
             bound: self.bound,
             roles: self.roles.clone(),
             metadata: self.metadata.clone(),

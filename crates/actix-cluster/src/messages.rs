@@ -86,7 +86,9 @@ pub struct GetSelf;
 /// Answer to [`GetSelf`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SelfInfo {
-    /// This member's id (its `addr` is the advertised address).
+    /// This member's id (its `addr` is the advertised address). It changes,
+    /// to a higher generation, only if the cluster declared this node failed
+    /// while it still ran and it rejoined as a new member.
     pub id: MemberId,
     /// The local address the sockets are bound to (real port when bound to 0).
     pub bound: SocketAddr,
