@@ -30,6 +30,7 @@
 //!
 //! Scenario scripts (a small text format, see `sim::script`) drive the same API.
 
+pub mod bench;
 pub mod sim;
 
 pub use crate::sim::core_node::{CoreNode, CoreOpts, Start};

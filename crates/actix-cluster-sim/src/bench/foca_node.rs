@@ -55,8 +55,20 @@ impl foca::Identity for FocaId {
     }
 }
 
-/// The timer type foca hands back.
-pub type FocaTimer = foca::Timer<FocaId>;
+/// The adapter's timers: foca's own, and the join retry the adapter adds
+/// (foca sends one announce per call; a lost announce would leave the node out
+/// forever, so like our core's `join_retry_interval` the adapter announces to
+/// the seeds again every second while it knows no active member).
+#[derive(Clone, Debug)]
+pub enum FocaTimer {
+    /// A foca timer.
+    Foca(foca::Timer<FocaId>),
+    /// Announce to the seeds again if still alone.
+    JoinRetry,
+}
+
+/// How often the adapter re-announces while alone.
+pub const JOIN_RETRY: Duration = Duration::from_secs(1);
 
 /// Counters the adapter keeps.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -90,18 +102,39 @@ pub enum Watch {
 pub struct FocaQueue {
     out: VecDeque<SimOutput<FocaTimer>>,
     stats: FocaStats,
+    /// Newest generation seen per address, so a late `MemberDown` of an old
+    /// self is not reported over its new self.
+    newest: HashMap<SocketAddr, u64>,
+    /// Set by foca's `Idle` notification (no active member left).
+    idle: bool,
 }
 
 impl Runtime<FocaId> for FocaQueue {
     fn notify(&mut self, notification: Notification<'_, FocaId>) {
         match notification {
-            Notification::MemberUp(id) => self.out.push_back(SimOutput::Event(SimEvent::Up(id.addr))),
-            Notification::MemberDown(id) => self.out.push_back(SimOutput::Event(SimEvent::Down {
-                addr: id.addr,
-                left: false,
-            })),
+            Notification::MemberUp(id) => {
+                let newest = self.newest.entry(id.addr).or_insert(id.generation);
+                *newest = (*newest).max(id.generation);
+                self.out.push_back(SimOutput::Event(SimEvent::Up(id.addr)));
+            }
+            Notification::MemberDown(id) => {
+                // Only about the newest process known behind the address.
+                let newest = self.newest.get(&id.addr).copied().unwrap_or(0);
+                if id.generation >= newest {
+                    self.out.push_back(SimOutput::Event(SimEvent::Down {
+                        addr: id.addr,
+                        left: false,
+                    }));
+                }
+            }
+            Notification::Rename(_, new) => {
+                let newest = self.newest.entry(new.addr).or_insert(new.generation);
+                *newest = (*newest).max(new.generation);
+            }
             Notification::ProbeFailed(_, _) => self.stats.suspicions_raised += 1,
             Notification::Rejoin(_) => self.stats.rejoins += 1,
+            Notification::Idle => self.idle = true,
+            Notification::Active => self.idle = false,
             _ => {}
         }
     }
@@ -116,10 +149,10 @@ impl Runtime<FocaId> for FocaQueue {
         });
     }
 
-    fn submit_after(&mut self, event: FocaTimer, after: Duration) {
+    fn submit_after(&mut self, event: foca::Timer<FocaId>, after: Duration) {
         self.out.push_back(SimOutput::Schedule {
             after,
-            timer: event,
+            timer: FocaTimer::Foca(event),
         });
     }
 }
@@ -131,6 +164,8 @@ pub struct FocaNode {
     watch: Watch,
     /// Last state seen of watched members (only `Suspect` ones are stored).
     suspected: HashMap<SocketAddr, u64>,
+    seeds: Vec<SocketAddr>,
+    retrying: bool,
 }
 
 impl std::fmt::Debug for FocaNode {
@@ -144,8 +179,8 @@ impl std::fmt::Debug for FocaNode {
 
 /// foca's LAN configuration for a cluster of `cluster_size` members.
 pub fn lan_config(cluster_size: usize) -> foca::Config {
-    let n = NonZeroU32::new(cluster_size.clamp(1, u32::MAX as usize) as u32)
-        .unwrap_or(NonZeroU32::MIN);
+    let n =
+        NonZeroU32::new(cluster_size.clamp(1, u32::MAX as usize) as u32).unwrap_or(NonZeroU32::MIN);
     foca::Config::new_lan(n)
 }
 
@@ -171,26 +206,43 @@ impl FocaNode {
             queue: FocaQueue::default(),
             watch: Watch::Nothing,
             suspected: HashMap::new(),
+            seeds: Vec::new(),
+            retrying: false,
         }
     }
 
-    /// Joins through `seed` (foca's announce; foca accepts an announce sent to
-    /// any identity with the right address).
-    pub fn announce(&mut self, seed: SocketAddr) {
-        if seed == self.foca.identity().addr {
-            return;
+    /// Joins through `seeds`: announces to each (foca accepts an announce sent
+    /// to any identity with the right address), and again every [`JOIN_RETRY`]
+    /// while it knows no active member.
+    pub fn join(&mut self, seeds: &[SocketAddr]) {
+        let me = self.foca.identity().addr;
+        self.seeds = seeds.iter().copied().filter(|s| *s != me).collect();
+        self.announce_to_seeds();
+    }
+
+    fn announce_to_seeds(&mut self) {
+        for seed in self.seeds.clone() {
+            let dst = FocaId {
+                addr: seed,
+                generation: 0,
+            };
+            if self.foca.announce(dst, &mut self.queue).is_err() {
+                self.queue.stats.errors += 1;
+            }
         }
-        let dst = FocaId {
-            addr: seed,
-            generation: 0,
-        };
-        if self.foca.announce(dst, &mut self.queue).is_err() {
-            self.queue.stats.errors += 1;
+        if !self.seeds.is_empty() && !self.retrying {
+            self.retrying = true;
+            self.queue.out.push_back(SimOutput::Schedule {
+                after: JOIN_RETRY,
+                timer: FocaTimer::JoinRetry,
+            });
         }
     }
 
     /// Leaves gracefully (foca marks itself down and gossips it).
     pub fn leave(&mut self) {
+        // No re-announce after leaving.
+        self.seeds.clear();
         if self.foca.leave_cluster(&mut self.queue).is_err() {
             self.queue.stats.errors += 1;
         }
@@ -292,6 +344,9 @@ impl SimNode for FocaNode {
         if self.foca.handle_data(bytes, &mut self.queue).is_err() {
             self.queue.stats.errors += 1;
         }
+        if self.queue.idle && !self.retrying && !self.seeds.is_empty() {
+            self.announce_to_seeds();
+        }
         self.after_input();
     }
 
@@ -301,13 +356,30 @@ impl SimNode for FocaNode {
     }
 
     fn handle_timer(&mut self, _now: Duration, timer: FocaTimer) {
-        if self.foca.handle_timer(timer, &mut self.queue).is_err() {
-            self.queue.stats.errors += 1;
+        match timer {
+            FocaTimer::Foca(timer) => {
+                if self.foca.handle_timer(timer, &mut self.queue).is_err() {
+                    self.queue.stats.errors += 1;
+                }
+            }
+            FocaTimer::JoinRetry => {
+                self.retrying = false;
+                if self.foca.num_members() == 0 {
+                    self.announce_to_seeds();
+                }
+            }
+        }
+        if self.queue.idle && !self.retrying && !self.seeds.is_empty() {
+            self.announce_to_seeds();
         }
         self.after_input();
     }
 
     fn poll_output(&mut self) -> Option<SimOutput<FocaTimer>> {
         self.queue.out.pop_front()
+    }
+
+    fn leave(&mut self, _now: Duration) {
+        FocaNode::leave(self);
     }
 }

@@ -1,0 +1,765 @@
+//! BENCHMARKS.md, the SVG plots under `docs/bench/`, and the README section
+//! `docs/readme/benchmarks.md`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::bench::svg::{bar_chart, line_chart, BarSeries, LineSeries};
+use crate::bench::{Dist, FalseAlarmCondition, SuiteResults, SystemKind, WallFigures};
+
+/// The command that reproduces a run of `mode`.
+pub fn command(mode: &str, seed: u64) -> String {
+    let mut c = "cargo run --release -p actix-cluster-sim --bin bench -- --out .".to_owned();
+    if mode == "quick" {
+        c.push_str(" --quick");
+    }
+    if seed != crate::bench::DEFAULT_SEED {
+        let _ = write!(c, " --seed {seed}");
+    }
+    c
+}
+
+fn s(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x >= 100.0 => format!("{x:.0} s"),
+        Some(x) if x >= 10.0 => format!("{x:.1} s"),
+        Some(x) => format!("{x:.2} s"),
+        None => "—".to_owned(),
+    }
+}
+
+fn dist3(d: &Dist) -> String {
+    if d.trials() == 0 {
+        return "n/a".to_owned();
+    }
+    let mut out = format!("{} / {} / {}", s(d.p50()), s(d.p99()), s(d.max()));
+    if d.incomplete > 0 {
+        let _ = write!(out, " ({} of {} not done)", d.incomplete, d.trials());
+    }
+    out
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        (Some(a), Some(_)) => {
+            if a == 0.0 {
+                "1 (both 0)".to_owned()
+            } else {
+                "∞ (foca 0)".to_owned()
+            }
+        }
+        _ => "—".to_owned(),
+    }
+}
+
+fn kbit(bytes_per_s: f64) -> f64 {
+    bytes_per_s * 8.0 / 1000.0
+}
+
+/// A goal and where we stand.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Goal {
+    /// What the goal says.
+    pub goal: String,
+    /// The figure measured.
+    pub figure: String,
+    /// Met, missed, or not measured in this run.
+    pub status: GoalStatus,
+}
+
+/// Status of a goal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GoalStatus {
+    /// Met.
+    Met,
+    /// Missed.
+    Missed,
+    /// Not measured in this mode.
+    NotMeasured,
+}
+
+impl GoalStatus {
+    fn label(self) -> &'static str {
+        match self {
+            GoalStatus::Met => "met",
+            GoalStatus::Missed => "**missed**",
+            GoalStatus::NotMeasured => "not measured in this mode",
+        }
+    }
+
+    fn from(measured: bool, ok: bool) -> GoalStatus {
+        match (measured, ok) {
+            (false, _) => GoalStatus::NotMeasured,
+            (true, true) => GoalStatus::Met,
+            (true, false) => GoalStatus::Missed,
+        }
+    }
+}
+
+/// Evaluates the goals of issue 5 against the results.
+pub fn goals(r: &SuiteResults, wall: &WallFigures) -> Vec<Goal> {
+    let mut g = Vec::new();
+    let ours = SystemKind::Ours;
+    for (n, limit) in [(10, 3.0), (100, 4.0), (1000, 6.0)] {
+        let p99 = r.world(ours, n).and_then(|w| w.world.crash_down.p99());
+        let measured = r.world(ours, n).is_some();
+        g.push(Goal {
+            goal: format!("crash → Down everywhere, p99 ≤ {limit} s at N = {n}"),
+            figure: s(p99),
+            status: GoalStatus::from(measured, p99.is_some_and(|v| v <= limit)),
+        });
+    }
+    let fa: Vec<_> = FalseAlarmCondition::ALL
+        .iter()
+        .filter_map(|c| r.false_alarm(ours, *c))
+        .collect();
+    let downs: u64 = fa.iter().map(|f| f.false_down_events).sum();
+    g.push(Goal {
+        goal: "zero false Down in every false-alarm run".into(),
+        figure: fa
+            .iter()
+            .map(|f| format!("{}: {}", f.condition.label(), f.false_down_events))
+            .collect::<Vec<_>>()
+            .join("; "),
+        status: GoalStatus::from(!fa.is_empty(), downs == 0),
+    });
+    let worst = fa
+        .iter()
+        .map(|f| f.suspicions_per_member_hour())
+        .fold(0.0f64, f64::max);
+    g.push(Goal {
+        goal: "≤ 1 false suspicion per member-hour (every condition)".into(),
+        figure: fa
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: {:.2}",
+                    f.condition.label(),
+                    f.suspicions_per_member_hour()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        status: GoalStatus::from(!fa.is_empty(), worst <= 1.0),
+    });
+    let ours_p = r.false_alarm(ours, FalseAlarmCondition::Pauses);
+    let plain_p = r.false_alarm(SystemKind::PlainSwim, FalseAlarmCondition::Pauses);
+    if let (Some(o), Some(p)) = (ours_p, plain_p) {
+        let (a, b) = (o.suspicions_raised as f64, p.suspicions_raised as f64);
+        let factor = if a == 0.0 { f64::INFINITY } else { b / a };
+        g.push(Goal {
+            goal: "≥ 50× fewer false suspicions than plain SWIM under pauses".into(),
+            figure: format!(
+                "{factor:.1}× ({} vs {})",
+                o.suspicions_raised, p.suspicions_raised
+            ),
+            status: GoalStatus::from(true, factor >= 50.0),
+        });
+    } else {
+        g.push(Goal {
+            goal: "≥ 50× fewer false suspicions than plain SWIM under pauses".into(),
+            figure: "—".into(),
+            status: GoalStatus::NotMeasured,
+        });
+    }
+    for (n, limit) in [(10, 1.0), (100, 2.0), (1000, 3.0)] {
+        let p99 = r.world(ours, n).and_then(|w| w.world.join.p99());
+        g.push(Goal {
+            goal: format!("join → Up everywhere, p99 ≤ {limit} s at N = {n}"),
+            figure: s(p99),
+            status: GoalStatus::from(r.world(ours, n).is_some(), p99.is_some_and(|v| v <= limit)),
+        });
+    }
+    let idle = r
+        .world(ours, 1000)
+        .map(|w| kbit(w.world.idle.bytes_per_member_s));
+    g.push(Goal {
+        goal: "idle traffic at N = 1000 ≤ 10 kbit/s per member".into(),
+        figure: idle.map_or("—".into(), |v| format!("{v:.2} kbit/s")),
+        status: GoalStatus::from(idle.is_some(), idle.is_some_and(|v| v <= 10.0)),
+    });
+    // Faster than foca: p99 crash -> Down at every size measured.
+    let mut faster = Vec::new();
+    let mut all_faster = true;
+    for plan in &r.config.sizes {
+        let o = r.world(ours, plan.n).and_then(|w| w.world.crash_down.p99());
+        let f = r
+            .world(SystemKind::Foca, plan.n)
+            .and_then(|w| w.world.crash_down.p99());
+        faster.push(format!("N={}: {} vs {}", plan.n, s(o), s(f)));
+        all_faster &= match (o, f) {
+            (Some(o), Some(f)) => o < f,
+            (Some(_), None) => true,
+            _ => false,
+        };
+    }
+    g.push(Goal {
+        goal: "detects faster than foca (crash → Down p99, every N)".into(),
+        figure: faster.join("; "),
+        status: GoalStatus::from(!r.worlds.is_empty(), all_faster),
+    });
+    let mut fewer = Vec::new();
+    let mut all_fewer = true;
+    for c in FalseAlarmCondition::ALL {
+        if let (Some(o), Some(f)) = (r.false_alarm(ours, c), r.false_alarm(SystemKind::Foca, c)) {
+            fewer.push(format!(
+                "{}: Down {} vs {}, suspicions {:.2} vs {:.2}/member-h",
+                c.label(),
+                o.false_down_events,
+                f.false_down_events,
+                o.suspicions_per_member_hour(),
+                f.suspicions_per_member_hour()
+            ));
+            all_fewer &= o.false_down_events <= f.false_down_events
+                && o.suspicions_raised <= f.suspicions_raised;
+        }
+    }
+    g.push(Goal {
+        goal: "fewer false alarms than foca (every condition)".into(),
+        figure: fewer.join("; "),
+        status: GoalStatus::from(!fewer.is_empty(), all_fewer),
+    });
+    let secs = wall.total.as_secs_f64();
+    let (limit, what) = if r.config.mode == "quick" {
+        (60.0, "quick mode < 1 min wall")
+    } else {
+        (600.0, "full suite < 10 min wall")
+    };
+    g.push(Goal {
+        goal: format!("{what} on this 2-core machine"),
+        figure: format!("{secs:.0} s on {} threads", wall.threads),
+        status: GoalStatus::from(r.config.mode != "tiny", secs < limit),
+    });
+    g
+}
+
+fn sizes(r: &SuiteResults) -> Vec<usize> {
+    r.config.sizes.iter().map(|p| p.n).collect()
+}
+
+/// Writes BENCHMARKS.md at `out`, the plots under `out/docs/bench/` and the
+/// README section at `out/docs/readme/benchmarks.md`.
+pub fn write_all(out: &Path, r: &SuiteResults, wall: &WallFigures) -> std::io::Result<()> {
+    let plots = out.join("docs").join("bench");
+    std::fs::create_dir_all(&plots)?;
+    for (name, svg) in plots_svg(r) {
+        std::fs::write(plots.join(name), svg)?;
+    }
+    std::fs::write(out.join("BENCHMARKS.md"), markdown(r, wall))?;
+    let readme = out.join("docs").join("readme");
+    std::fs::create_dir_all(&readme)?;
+    std::fs::write(readme.join("benchmarks.md"), readme_section(r, wall))?;
+    Ok(())
+}
+
+fn systems(r: &SuiteResults) -> Vec<SystemKind> {
+    r.config.systems.clone()
+}
+
+/// The SVG plots, by file name.
+pub fn plots_svg(r: &SuiteResults) -> Vec<(String, String)> {
+    let groups: Vec<String> = sizes(r).iter().map(|n| format!("N = {n}")).collect();
+    let per_size = |f: &dyn Fn(&crate::bench::SystemWorld) -> Option<f64>| -> Vec<BarSeries> {
+        systems(r)
+            .into_iter()
+            .map(|k| BarSeries {
+                name: k.label().to_owned(),
+                values: sizes(r)
+                    .iter()
+                    .map(|&n| r.world(k, n).and_then(f))
+                    .collect(),
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    out.push((
+        "crash_detection.svg".to_owned(),
+        bar_chart(
+            "Crash → Down at every member, p99",
+            "seconds (virtual time)",
+            &groups,
+            &per_size(&|w| w.world.crash_down.p99()),
+        ),
+    ));
+    out.push((
+        "join.svg".to_owned(),
+        bar_chart(
+            "Join → Up at every member, p99",
+            "seconds (virtual time)",
+            &groups,
+            &per_size(&|w| w.world.join.p99()),
+        ),
+    ));
+    out.push((
+        "idle_traffic.svg".to_owned(),
+        bar_chart(
+            "Idle traffic sent per member",
+            "kbit/s",
+            &groups,
+            &per_size(&|w| Some(kbit(w.world.idle.bytes_per_member_s))),
+        ),
+    ));
+    let conds: Vec<String> = FalseAlarmCondition::ALL
+        .iter()
+        .map(|c| c.label().to_owned())
+        .collect();
+    let fa_series: Vec<BarSeries> = systems(r)
+        .into_iter()
+        .map(|k| BarSeries {
+            name: k.label().to_owned(),
+            values: FalseAlarmCondition::ALL
+                .iter()
+                .map(|c| r.false_alarm(k, *c).map(|f| f.suspicions_per_member_hour()))
+                .collect(),
+        })
+        .collect();
+    out.push((
+        "false_suspicions.svg".to_owned(),
+        bar_chart(
+            &format!(
+                "False suspicions per member-hour (N = {})",
+                r.config.false_alarm_n
+            ),
+            "suspicions raised / member-hour",
+            &conds,
+            &fa_series,
+        ),
+    ));
+    if !r.sweep.is_empty() {
+        let curve = |y: &dyn Fn(&crate::bench::SweepPoint) -> f64| -> Vec<LineSeries> {
+            systems(r)
+                .into_iter()
+                .map(|k| LineSeries {
+                    name: k.label().to_owned(),
+                    points: r
+                        .sweep
+                        .iter()
+                        .filter(|(kk, _)| *kk == k)
+                        .filter_map(|(_, p)| {
+                            p.crash_down
+                                .p50()
+                                .map(|x| (x, y(p), format!("m={}", p.mult)))
+                        })
+                        .collect(),
+                })
+                .collect()
+        };
+        out.push((
+            "tradeoff_suspicions.svg".to_owned(),
+            line_chart(
+                "Detection time vs false suspicions (sweep of the suspicion multiplier m)",
+                "crash → Down everywhere, p50 (s)",
+                "false suspicions / member-hour (pauses)",
+                &curve(&|p| p.pauses.suspicions_per_member_hour()),
+            ),
+        ));
+        out.push((
+            "tradeoff_false_down.svg".to_owned(),
+            line_chart(
+                "Detection time vs false Down (sweep of the suspicion multiplier m)",
+                "crash → Down everywhere, p50 (s)",
+                "false Down events / member-hour (pauses)",
+                &curve(&|p| p.pauses.false_down_events as f64 / p.pauses.member_hours().max(1e-9)),
+            ),
+        ));
+    }
+    out
+}
+
+/// BENCHMARKS.md.
+pub fn markdown(r: &SuiteResults, wall: &WallFigures) -> String {
+    let mut m = String::new();
+    let _ = writeln!(m, "# Benchmarks\n");
+    let _ = writeln!(
+        m,
+        "Generated by `{}` (mode **{}**, seed {}) in {:.0} s of wall time on {} worker threads. \
+         Every figure below except the wall-clock ones (throughput, memory) is computed in \
+         virtual time from the seed and is the same on every machine.\n",
+        command(&r.config.mode, r.config.seed),
+        r.config.mode,
+        r.config.seed,
+        wall.total.as_secs_f64(),
+        wall.threads
+    );
+    let _ = writeln!(
+        m,
+        "Systems, on the same simulated network, driven by the same harness:\n"
+    );
+    for k in systems(r) {
+        let d = match k {
+            SystemKind::Ours => "our core (`actix-cluster-proto`) with `Config::lan()`: SWIM + Lifeguard",
+            SystemKind::PlainSwim => "our core with `Config::lan()` and `lifeguard = false` (plain SWIM)",
+            SystemKind::Foca => "foca 2.0 with `Config::new_lan(N)`, through the adapter in `src/bench/foca_node.rs`",
+        };
+        let _ = writeln!(m, "- **{}**: {d}", k.label());
+    }
+    let _ = writeln!(
+        m,
+        "\nNetwork: one-way latency 0.5 ms + uniform jitter 0–0.5 ms, no loss unless stated. \
+         Percentiles are nearest-rank over trials (with fewer than 100 trials p99 is the maximum). \
+         Cells read p50 / p99 / max; \"—\" means not reached within the scenario's limit.\n"
+    );
+
+    let _ = writeln!(m, "## Goals\n");
+    let _ = writeln!(
+        m,
+        "| goal | measured (ours lan()) | status |\n|---|---|---|"
+    );
+    for g in goals(r, wall) {
+        let _ = writeln!(m, "| {} | {} | {} |", g.goal, g.figure, g.status.label());
+    }
+
+    // Crash detection.
+    let _ = writeln!(m, "\n## Crash detection\n");
+    let _ = writeln!(
+        m,
+        "One member stops dead (no leave). Time until every live member has published `Down` \
+         for it, and until every live member has published `Unreachable` for it (or `Down`, if \
+         that came first). Trials per N: {}. foca publishes no suspicion event; its \
+         \"unreachable\" is read from its member table (the member's state becomes `Suspect`) \
+         after every input.\n\n![crash detection](docs/bench/crash_detection.svg)\n",
+        r.config
+            .sizes
+            .iter()
+            .map(|p| format!("{} at N = {}", p.trials, p.n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    table_per_size(&mut m, r, "crash → Down everywhere", |w| {
+        &w.world.crash_down
+    });
+    table_per_size(&mut m, r, "crash → Unreachable everywhere", |w| {
+        &w.world.crash_unreachable
+    });
+
+    // False alarms.
+    let _ = writeln!(m, "\n## False alarms\n");
+    let fa_len = r.config.false_alarm.as_secs_f64() / 60.0;
+    let _ = writeln!(
+        m,
+        "N = {} members, {} min of virtual time per run, every member live the whole time. \
+         \"False Down\" counts `Down(failed)` events about live members (observer, subject \
+         pairs; in brackets the distinct members). \"Suspicions\" counts suspicions raised by \
+         members whose own probe of a live member failed (our `Stats::suspicions_raised`, foca's \
+         `ProbeFailed` notification), per member-hour. Bursty loss: each directed link \
+         alternates between good (no loss) and bad (total loss) with exponential sojourns, 500 ms \
+         mean in bad, 20% average loss. Pauses: 5% of the members each pause for 1–4 s \
+         (uniform) at exponential intervals with a 60 s mean; all inputs and timers queue \
+         while paused.\n\n![false suspicions](docs/bench/false_suspicions.svg)\n",
+        r.config.false_alarm_n, fa_len
+    );
+    let _ = write!(m, "| condition |");
+    for k in systems(r) {
+        let _ = write!(
+            m,
+            " {} false Down | {} suspicions/member-h |",
+            k.label(),
+            k.label()
+        );
+    }
+    let _ = writeln!(m, " ratio ours/foca (suspicions) |");
+    let _ = write!(m, "|---|");
+    for _ in systems(r) {
+        let _ = write!(m, "---|---|");
+    }
+    let _ = writeln!(m, "---|");
+    for c in FalseAlarmCondition::ALL {
+        let _ = write!(m, "| {} |", c.label());
+        for k in systems(r) {
+            match r.false_alarm(k, c) {
+                Some(f) => {
+                    let _ = write!(
+                        m,
+                        " {} ({}) | {:.2} ({} raised) |",
+                        f.false_down_events,
+                        f.false_down_members,
+                        f.suspicions_per_member_hour(),
+                        f.suspicions_raised
+                    );
+                }
+                None => {
+                    let _ = write!(m, " n/a | n/a |");
+                }
+            }
+        }
+        let o = r
+            .false_alarm(SystemKind::Ours, c)
+            .map(|f| f.suspicions_per_member_hour());
+        let f = r
+            .false_alarm(SystemKind::Foca, c)
+            .map(|f| f.suspicions_per_member_hour());
+        let _ = writeln!(m, " {} |", ratio(o, f));
+    }
+
+    // Join.
+    let _ = writeln!(m, "\n## Join convergence\n");
+    let _ = writeln!(
+        m,
+        "A new member joins through one random member: time until every other live member has \
+         published its `Up` (trials as for crashes, alternating with them so N stays \
+         constant). Cold start: all N members start at once, each joining through the first; \
+         time until every member has published `Up` for every other (trials per N: {}).\n\n\
+         ![join](docs/bench/join.svg)\n",
+        r.config
+            .sizes
+            .iter()
+            .map(|p| format!("{} at N = {}", p.extra_cold + 1, p.n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    table_per_size(&mut m, r, "join → Up everywhere", |w| &w.world.join);
+    table_per_size(&mut m, r, "cold start → everyone sees everyone", |w| {
+        &w.cold_start
+    });
+
+    // Partition.
+    let _ = writeln!(m, "\n## Partition\n");
+    let _ = writeln!(
+        m,
+        "After the trials, the live members are cut into two halves for {} s, then healed: \
+         time from the heal until every live member sees every other `Up` again \
+         (limit 180 s).\n",
+        r.config.partition.as_secs()
+    );
+    let _ = write!(m, "| N |");
+    for k in systems(r) {
+        let _ = write!(m, " {} |", k.label());
+    }
+    let _ = writeln!(m, " ratio ours/foca |");
+    let _ = writeln!(m, "|---|{}---|", "---|".repeat(systems(r).len()));
+    for n in sizes(r) {
+        let _ = write!(m, "| {n} |");
+        for k in systems(r) {
+            let v = r.world(k, n).map(|w| w.world.partition_heal);
+            let _ = write!(
+                m,
+                " {} |",
+                match v {
+                    Some(Some(d)) => s(Some(d.as_secs_f64())),
+                    Some(None) => "not healed in 180 s".to_owned(),
+                    None => "n/a".to_owned(),
+                }
+            );
+        }
+        let o = r
+            .world(SystemKind::Ours, n)
+            .and_then(|w| w.world.partition_heal.map(|d| d.as_secs_f64()));
+        let f = r
+            .world(SystemKind::Foca, n)
+            .and_then(|w| w.world.partition_heal.map(|d| d.as_secs_f64()));
+        let _ = writeln!(m, " {} |", ratio(o, f));
+    }
+
+    // Cost.
+    let _ = writeln!(m, "\n## Cost\n");
+    let _ = writeln!(
+        m,
+        "Bytes and messages sent per member per second (datagrams and stream frames, payload \
+         only, no IP/UDP headers), idle over {} s and under churn (one join and one leave per \
+         second) over {} s.\n\n![idle traffic](docs/bench/idle_traffic.svg)\n",
+        r.config.idle.as_secs(),
+        r.config.churn.as_secs()
+    );
+    let _ = write!(m, "| N | figure |");
+    for k in systems(r) {
+        let _ = write!(m, " {} |", k.label());
+    }
+    let _ = writeln!(m, " ratio ours/foca |");
+    let _ = writeln!(m, "|---|---|{}---|", "---|".repeat(systems(r).len()));
+    type Fig = fn(&crate::bench::SystemWorld) -> f64;
+    let figs: [(&str, Fig); 4] = [
+        ("idle kbit/s", |w| kbit(w.world.idle.bytes_per_member_s)),
+        ("idle msgs/s", |w| w.world.idle.msgs_per_member_s),
+        ("churn kbit/s", |w| kbit(w.world.churn.bytes_per_member_s)),
+        ("churn msgs/s", |w| w.world.churn.msgs_per_member_s),
+    ];
+    for n in sizes(r) {
+        for (name, f) in figs {
+            let _ = write!(m, "| {n} | {name} |");
+            for k in systems(r) {
+                match r.world(k, n) {
+                    Some(w) => {
+                        let _ = write!(m, " {:.2} |", f(w));
+                    }
+                    None => {
+                        let _ = write!(m, " n/a |");
+                    }
+                }
+            }
+            let o = r.world(SystemKind::Ours, n).map(f);
+            let fo = r.world(SystemKind::Foca, n).map(f);
+            let _ = writeln!(m, " {} |", ratio(o, fo));
+        }
+    }
+    let _ = writeln!(m, "\n### Machine-dependent figures\n");
+    let _ = writeln!(
+        m,
+        "Simulated member-seconds per wall second (idle stretch of each cluster; one worker \
+         thread each), on the machine that generated this file:\n"
+    );
+    let _ = write!(m, "| N |");
+    for k in systems(r) {
+        let _ = write!(m, " {} |", k.label());
+    }
+    let _ = writeln!(m, "\n|---|{}", "---|".repeat(systems(r).len()));
+    for n in sizes(r) {
+        let _ = write!(m, "| {n} |");
+        for k in systems(r) {
+            let p = wall
+                .perf
+                .iter()
+                .find(|p| p.kind == k && p.n == n && p.member_seconds > 0.0);
+            let _ = write!(
+                m,
+                " {} |",
+                p.map_or("n/a".into(), |p| format!("{:.0}", p.rate()))
+            );
+        }
+        let _ = writeln!(m);
+    }
+    if wall.memory.is_empty() {
+        let _ = writeln!(m, "\nMemory per known member: not measured in this run.");
+    } else {
+        let _ = writeln!(
+            m,
+            "\nMemory per known member: a fresh child process builds and converges one cluster \
+             and reports how much its resident set grew, divided by the sum over members of \
+             the entries in their membership tables. This includes each node's fixed overhead \
+             and the simulator's per-node state, so it is an upper bound.\n"
+        );
+        let _ = writeln!(m, "| system | N | RSS growth | table entries | bytes per known member |\n|---|---|---|---|---|");
+        for f in &wall.memory {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {:.1} MiB | {} | {:.0} |",
+                f.kind.label(),
+                f.n,
+                f.rss_growth_bytes as f64 / (1024.0 * 1024.0),
+                f.table_entries,
+                f.bytes_per_member()
+            );
+        }
+    }
+
+    // Sweep.
+    if !r.sweep.is_empty() {
+        let _ = writeln!(m, "\n## The trade-off: suspicion timeout\n");
+        let _ = writeln!(
+            m,
+            "The suspicion multiplier m sets how long a suspected member has to refute before it \
+             is declared down (ours: minimum `m · max(1, log10 N) · probe_interval` with \
+             `probe_interval` = 200 ms, Lifeguard starts at 6× that and shrinks it with \
+             confirmations; foca: `m · max(1, log10 N) · 1 s`). N = {}; each point: {} min of \
+             the pause scenario, then {} crash trials.\n\n\
+             ![trade-off, suspicions](docs/bench/tradeoff_suspicions.svg)\n\n\
+             ![trade-off, false Down](docs/bench/tradeoff_false_down.svg)\n",
+            r.config.sweep_n,
+            r.config.sweep_duration.as_secs() / 60,
+            r.config.sweep_trials
+        );
+        let _ = writeln!(m, "| system | m | crash → Down p50 / p99 / max | false Down (members) | suspicions/member-h |\n|---|---|---|---|---|");
+        for (k, p) in &r.sweep {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} ({}) | {:.2} |",
+                k.label(),
+                p.mult,
+                dist3(&p.crash_down),
+                p.pauses.false_down_events,
+                p.pauses.false_down_members,
+                p.pauses.suspicions_per_member_hour()
+            );
+        }
+    }
+    let _ = writeln!(m, "\n## Where a peer cannot do a scenario\n");
+    let _ = writeln!(
+        m,
+        "- foca has no stream transport and no push-pull state exchange: it joins with an \
+         announce datagram (the adapter repeats it every second while the node knows nobody) \
+         and heals partitions through its periodic announces.\n\
+         - foca does not say whether a member left or failed: its graceful leaves appear as \
+         `Down` and are excluded from false alarms because the harness knows who left.\n\
+         - foca publishes no suspicion event: \"unreachable\" figures come from its member \
+         table (see above)."
+    );
+    m
+}
+
+fn table_per_size(
+    m: &mut String,
+    r: &SuiteResults,
+    what: &str,
+    f: impl Fn(&crate::bench::SystemWorld) -> &Dist,
+) {
+    let _ = write!(m, "| {what} | N |");
+    for k in systems(r) {
+        let _ = write!(m, " {} |", k.label());
+    }
+    let _ = writeln!(m, " ratio ours/foca (p99) |");
+    let _ = writeln!(m, "|---|---|{}---|", "---|".repeat(systems(r).len()));
+    for n in sizes(r) {
+        let _ = write!(m, "| | {n} |");
+        for k in systems(r) {
+            let _ = write!(
+                m,
+                " {} |",
+                r.world(k, n).map_or("n/a".into(), |w| dist3(f(w)))
+            );
+        }
+        let o = r.world(SystemKind::Ours, n).and_then(|w| f(w).p99());
+        let fo = r.world(SystemKind::Foca, n).and_then(|w| f(w).p99());
+        let _ = writeln!(m, " {} |", ratio(o, fo));
+    }
+    let _ = writeln!(m);
+}
+
+/// The README section: headline figures and the command.
+pub fn readme_section(r: &SuiteResults, wall: &WallFigures) -> String {
+    let mut m = String::new();
+    let _ = writeln!(m, "## Benchmarks\n");
+    let _ = writeln!(
+        m,
+        "Membership is judged by how fast a dead member is declared dead everywhere, how rarely a \
+         live one is, how fast a newcomer is seen everywhere, and what it costs the network. \
+         [BENCHMARKS.md](BENCHMARKS.md) has every figure for our `lan()` preset, our core with \
+         Lifeguard off (plain SWIM) and foca 2, measured in the same run on the same simulated \
+         network in virtual time, with plots under `docs/bench/`. Headline figures (ours / foca, \
+         p99 over seeded trials):\n"
+    );
+    for n in sizes(r) {
+        let get =
+            |k, f: &dyn Fn(&crate::bench::SystemWorld) -> Option<f64>| r.world(k, n).and_then(f);
+        let _ = writeln!(
+            m,
+            "- N = {n}: crash → `MemberDown` everywhere {} / {}; join → `MemberUp` everywhere {} / {}; idle traffic {} / {} kbit/s per member.",
+            s(get(SystemKind::Ours, &|w| w.world.crash_down.p99())),
+            s(get(SystemKind::Foca, &|w| w.world.crash_down.p99())),
+            s(get(SystemKind::Ours, &|w| w.world.join.p99())),
+            s(get(SystemKind::Foca, &|w| w.world.join.p99())),
+            get(SystemKind::Ours, &|w| Some(kbit(w.world.idle.bytes_per_member_s))).map_or("—".into(), |v| format!("{v:.1}")),
+            get(SystemKind::Foca, &|w| Some(kbit(w.world.idle.bytes_per_member_s))).map_or("—".into(), |v| format!("{v:.1}")),
+        );
+    }
+    if let (Some(o), Some(f)) = (
+        r.false_alarm(SystemKind::Ours, FalseAlarmCondition::Pauses),
+        r.false_alarm(SystemKind::Foca, FalseAlarmCondition::Pauses),
+    ) {
+        let _ = writeln!(
+            m,
+            "- False alarms at N = {} with 5% of members pausing 1–4 s: {} / {} false `MemberDown`, {:.2} / {:.2} false suspicions per member-hour.",
+            o.n,
+            o.false_down_events,
+            f.false_down_events,
+            o.suspicions_per_member_hour(),
+            f.suspicions_per_member_hour()
+        );
+    }
+    let _ = writeln!(
+        m,
+        "\nReproduce (about {:.0} s on a 2-core machine; `--quick` runs N = 10 and 100 only, in under a minute):\n\n```sh\n{}\n```",
+        wall.total.as_secs_f64(),
+        command("full", crate::bench::DEFAULT_SEED)
+    );
+    m
+}

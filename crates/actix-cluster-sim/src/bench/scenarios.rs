@@ -1,0 +1,308 @@
+//! The scenarios, each one job that builds its own world from a seed.
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::bench::stats::Dist;
+use crate::bench::system::BenchSystem;
+use crate::bench::world::{Traffic, World};
+use crate::bench::{FalseAlarmCondition, Perf, SuiteConfig};
+use crate::{derive_seed, GilbertElliott, Loss, NetConfig, SimError};
+
+/// Results of the per-size world: cold start, cost, crash and join trials,
+/// partition, in that order on one cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorldResult {
+    /// Cluster size.
+    pub n: usize,
+    /// Cold start of all N at once until everyone sees everyone Up.
+    pub cold_start: Option<Duration>,
+    /// Idle traffic.
+    pub idle: Traffic,
+    /// Traffic under churn (one join and one leave per second).
+    pub churn: Traffic,
+    /// Crash -> every live member published Down.
+    pub crash_down: Dist,
+    /// Crash -> every live member published Unreachable (or Down first).
+    pub crash_unreachable: Dist,
+    /// Join through one member -> every member published its Up.
+    pub join: Dist,
+    /// Two halves cut for the configured time, healed -> everyone sees everyone Up.
+    pub partition_heal: Option<Duration>,
+    /// False `Down(failed)` events about live members seen during the whole run
+    /// (churn and trials included; partitions excluded).
+    pub false_downs: u64,
+}
+
+/// Limits per scenario (virtual time).
+fn cold_limit(n: usize) -> Duration {
+    if n >= 1000 {
+        Duration::from_secs(180)
+    } else {
+        Duration::from_secs(90)
+    }
+}
+const CRASH_LIMIT: Duration = Duration::from_secs(90);
+const JOIN_LIMIT: Duration = Duration::from_secs(60);
+const HEAL_LIMIT: Duration = Duration::from_secs(180);
+
+pub(crate) fn run_world<S: BenchSystem>(
+    sys: S,
+    n: usize,
+    cfg: &SuiteConfig,
+) -> Result<(WorldResult, Perf), SimError> {
+    let kind = sys.kind();
+    let seed = derive_seed(cfg.seed, 0x3001, n as u64);
+    let mut w = World::new(sys, seed, NetConfig::default(), n)?;
+    w.cold_start(n)?;
+    let cold_start = w.converge(cold_limit(n));
+    w.run_for(Duration::from_secs(5));
+
+    // Idle cost (also the throughput figure).
+    w.sim.reset_stats();
+    let members = w.sim.live().len() as f64;
+    let (ms0, wall0) = (w.member_seconds, w.wall);
+    w.run_for(cfg.idle);
+    let idle = w.traffic(cfg.idle.as_secs_f64(), members);
+    let perf = Perf {
+        kind,
+        n,
+        member_seconds: w.member_seconds - ms0,
+        wall: w.wall - wall0,
+    };
+
+    // Churn: one join and one leave per second.
+    w.sim.reset_stats();
+    for _ in 0..cfg.churn.as_secs() {
+        let seed = w.sim.live()[w.rng.gen_range(0..w.sim.live().len())];
+        let a = w.spawn(&[seed])?;
+        w.last_joined = Some(a);
+        w.leave_one()?;
+        w.run_for(Duration::from_secs(1));
+    }
+    let churn = w.traffic(cfg.churn.as_secs_f64(), members);
+    w.run_for(Duration::from_secs(10));
+
+    // Crash and join trials, alternating so the size stays N.
+    let trials = cfg.trials_for(n);
+    let mut downs = Vec::with_capacity(trials);
+    let mut unreach = Vec::with_capacity(trials);
+    let mut joins = Vec::with_capacity(trials);
+    for _ in 0..trials {
+        let c = w.crash_trial(CRASH_LIMIT)?;
+        downs.push(c.down);
+        unreach.push(c.unreachable);
+        w.run_for(Duration::from_secs(2));
+        joins.push(w.join_trial(JOIN_LIMIT)?);
+        w.run_for(Duration::from_secs(3));
+    }
+    let false_downs = w.tr.borrow().false_downs;
+
+    // Partition in two halves, heal.
+    let live = w.sim.live();
+    let (a, b) = live.split_at(live.len() / 2);
+    w.sim.partition(a, b)?;
+    w.run_for(cfg.partition);
+    w.sim.heal();
+    let partition_heal = w.converge(HEAL_LIMIT);
+
+    Ok((
+        WorldResult {
+            n,
+            cold_start,
+            idle,
+            churn,
+            crash_down: Dist::from_outcomes(downs),
+            crash_unreachable: Dist::from_outcomes(unreach),
+            join: Dist::from_outcomes(joins),
+            partition_heal,
+            false_downs,
+        },
+        perf,
+    ))
+}
+
+/// Extra cold-start trials (small N).
+pub(crate) fn run_cold<S: BenchSystem>(
+    sys: S,
+    n: usize,
+    trial: usize,
+    cfg: &SuiteConfig,
+) -> Result<Option<Duration>, SimError> {
+    let seed = derive_seed(cfg.seed, 0x3002, (n as u64) << 16 | trial as u64);
+    let mut w = World::new(sys, seed, NetConfig::default(), n)?;
+    w.cold_start(n)?;
+    Ok(w.converge(cold_limit(n)))
+}
+
+/// Result of one false-alarm run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FalseAlarmResult {
+    /// The condition.
+    pub condition: FalseAlarmCondition,
+    /// Cluster size.
+    pub n: usize,
+    /// Virtual time measured.
+    pub duration: Duration,
+    /// `Down(failed)` events about live members (observer, subject pairs).
+    pub false_down_events: u64,
+    /// Distinct live members declared failed.
+    pub false_down_members: u64,
+    /// Suspicions raised (a node's probe of a live member failed).
+    pub suspicions_raised: u64,
+    /// `Unreachable` events about live members (observer, subject pairs).
+    pub unreachable_events: u64,
+    /// Pauses injected.
+    pub pauses: u64,
+}
+
+impl FalseAlarmResult {
+    /// Member-hours measured.
+    pub fn member_hours(&self) -> f64 {
+        self.n as f64 * self.duration.as_secs_f64() / 3600.0
+    }
+
+    /// Suspicions raised per member-hour.
+    pub fn suspicions_per_member_hour(&self) -> f64 {
+        self.suspicions_raised as f64 / self.member_hours().max(1e-9)
+    }
+}
+
+fn false_alarm_net(condition: FalseAlarmCondition) -> NetConfig {
+    let loss = match condition {
+        FalseAlarmCondition::UniformLoss => Loss::Uniform(0.05),
+        FalseAlarmCondition::BurstyLoss => Loss::Bursty(GilbertElliott::with_average(
+            0.2,
+            Duration::from_millis(500),
+        )),
+        FalseAlarmCondition::Pauses => Loss::None,
+    };
+    NetConfig {
+        loss,
+        ..NetConfig::default()
+    }
+}
+
+/// Builds a converged cluster of `n`, then measures false alarms for `duration`
+/// under `condition`. Returns the world for further trials.
+pub(crate) fn false_alarms_in<S: BenchSystem>(
+    sys: S,
+    n: usize,
+    condition: FalseAlarmCondition,
+    duration: Duration,
+    seed: u64,
+) -> Result<(FalseAlarmResult, World<S>), SimError> {
+    let mut w = World::new(sys, seed, NetConfig::default(), n)?;
+    w.cold_start(n)?;
+    w.converge(cold_limit(n));
+    w.run_for(Duration::from_secs(10));
+    w.sim.set_net(false_alarm_net(condition))?;
+    let s0 = w.suspicions_raised();
+    w.tr.borrow_mut().reset_false_alarms();
+    let t0 = w.sim.now();
+    let end = t0 + duration;
+    let mut pauses = 0u64;
+    if condition == FalseAlarmCondition::Pauses {
+        // 5% of the members pause for 1..4 s, each at exponential intervals
+        // (mean 60 s), independently.
+        let mut rng = SmallRng::seed_from_u64(derive_seed(seed, 0x9a05e, 0));
+        let live = w.sim.live();
+        let k = ((n as f64) * 0.05).round().max(1.0) as usize;
+        let mut schedule: Vec<(Duration, usize, Duration)> = Vec::new();
+        for (i, _) in live.iter().enumerate().skip(1).take(k) {
+            let mut t = t0;
+            loop {
+                let u: f64 = rng.gen::<f64>();
+                t += Duration::from_secs_f64(-(1.0 - u).ln() * 60.0);
+                if t >= end {
+                    break;
+                }
+                let d = Duration::from_millis(rng.gen_range(1000..=4000));
+                schedule.push((t, i, d));
+            }
+        }
+        schedule.sort();
+        for (t, i, d) in schedule {
+            w.run_until(t);
+            if w.sim.pause(live[i], d).is_ok() {
+                pauses += 1;
+            }
+        }
+    }
+    w.run_until(end);
+    let s1 = w.suspicions_raised();
+    let tr = w.tr.borrow();
+    let r = FalseAlarmResult {
+        condition,
+        n,
+        duration,
+        false_down_events: tr.false_downs,
+        false_down_members: tr.false_down_members.len() as u64,
+        suspicions_raised: s1.saturating_sub(s0),
+        unreachable_events: tr.false_unreachable_events,
+        pauses,
+    };
+    drop(tr);
+    w.sim.set_net(NetConfig::default())?;
+    Ok((r, w))
+}
+
+/// One false-alarm run at the suite's size and duration.
+pub(crate) fn run_false_alarm<S: BenchSystem>(
+    sys: S,
+    condition: FalseAlarmCondition,
+    cfg: &SuiteConfig,
+) -> Result<(FalseAlarmResult, Perf), SimError> {
+    let kind = sys.kind();
+    let seed = derive_seed(cfg.seed, 0x3003, condition as u64);
+    let wall0 = Instant::now();
+    let (r, w) = false_alarms_in(sys, cfg.false_alarm_n, condition, cfg.false_alarm, seed)?;
+    let perf = Perf {
+        kind,
+        n: cfg.false_alarm_n,
+        member_seconds: w.member_seconds,
+        wall: wall0.elapsed(),
+    };
+    Ok((r, perf))
+}
+
+/// One point of the suspicion-timeout sweep.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepPoint {
+    /// The suspicion multiplier used.
+    pub mult: u32,
+    /// False alarms under the pause scenario.
+    pub pauses: FalseAlarmResult,
+    /// Crash -> Down everywhere.
+    pub crash_down: Dist,
+}
+
+pub(crate) fn run_sweep_point<S: BenchSystem>(
+    sys: S,
+    mult: u32,
+    cfg: &SuiteConfig,
+) -> Result<SweepPoint, SimError> {
+    let seed = derive_seed(cfg.seed, 0x3004, u64::from(mult));
+    let (pauses, mut w) = false_alarms_in(
+        sys,
+        cfg.sweep_n,
+        FalseAlarmCondition::Pauses,
+        cfg.sweep_duration,
+        seed,
+    )?;
+    w.run_for(Duration::from_secs(10));
+    let mut downs = Vec::new();
+    for _ in 0..cfg.sweep_trials {
+        downs.push(w.crash_trial(CRASH_LIMIT)?.down);
+        w.run_for(Duration::from_secs(2));
+        w.join_trial(JOIN_LIMIT)?;
+        w.run_for(Duration::from_secs(3));
+    }
+    Ok(SweepPoint {
+        mult,
+        pauses,
+        crash_down: Dist::from_outcomes(downs),
+    })
+}

@@ -1,0 +1,211 @@
+//! The benchmark command: runs the suite in virtual time and writes
+//! BENCHMARKS.md, the plots under docs/bench/ and docs/readme/benchmarks.md.
+//!
+//! ```text
+//! cargo run --release -p actix-cluster-sim --bin bench -- --out . [--quick] [--seed N] [--threads N] [--no-memory]
+//! ```
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use actix_cluster_sim::bench::{
+    memory_probe, report, run_suite, JobDone, MemoryFigure, SuiteConfig, SystemKind, DEFAULT_SEED,
+};
+use anyhow::{bail, Context};
+
+struct Args {
+    out: PathBuf,
+    quick: bool,
+    seed: u64,
+    threads: usize,
+    memory: bool,
+    probe: Option<(SystemKind, usize)>,
+    sizes: Option<Vec<usize>>,
+    systems: Option<Vec<SystemKind>>,
+    no_false_alarms: bool,
+    no_sweep: bool,
+}
+
+const USAGE: &str = "usage: bench [--out DIR] [--quick] [--seed N] [--threads N] [--no-memory]
+  --out DIR     where to write BENCHMARKS.md, docs/bench/*.svg and docs/readme/benchmarks.md (default .)
+  --quick       N = 10 and 100 only, fewer trials, shorter runs (CI)
+  --seed N      master seed (default 20251126)
+  --threads N   worker threads (default: available cores)
+  --no-memory   skip the memory-per-member measurement (child processes)
+  partial runs (the report then says what was not measured):
+  --sizes LIST  only these of the mode's cluster sizes, e.g. 10,100
+  --systems L   only these systems: ours, plain, foca
+  --no-false-alarms, --no-sweep  skip those scenarios";
+
+fn parse() -> anyhow::Result<Args> {
+    let mut a = Args {
+        out: PathBuf::from("."),
+        quick: false,
+        seed: DEFAULT_SEED,
+        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        memory: true,
+        probe: None,
+        sizes: None,
+        systems: None,
+        no_false_alarms: false,
+        no_sweep: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .with_context(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--out" => a.out = PathBuf::from(value("--out")?),
+            "--quick" => a.quick = true,
+            "--seed" => {
+                a.seed = value("--seed")?
+                    .parse()
+                    .context("--seed must be an unsigned integer")?
+            }
+            "--threads" => {
+                a.threads = value("--threads")?
+                    .parse()
+                    .context("--threads must be a positive integer")?;
+                if a.threads == 0 {
+                    bail!("--threads must be at least 1");
+                }
+            }
+            "--no-memory" => a.memory = false,
+            "--no-false-alarms" => a.no_false_alarms = true,
+            "--no-sweep" => a.no_sweep = true,
+            "--sizes" => {
+                let v = value("--sizes")?;
+                let sizes = v
+                    .split(',')
+                    .map(|x| x.trim().parse::<usize>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .with_context(|| format!("--sizes wants a list like 10,100, not {v:?}"))?;
+                a.sizes = Some(sizes);
+            }
+            "--systems" => {
+                let v = value("--systems")?;
+                let systems = v
+                    .split(',')
+                    .map(|x| {
+                        SystemKind::from_short(x.trim())
+                            .with_context(|| format!("unknown system {x:?} (ours, plain, foca)"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                a.systems = Some(systems);
+            }
+            "--memory-probe" => {
+                let kind = value("--memory-probe")?;
+                let kind = SystemKind::from_short(&kind)
+                    .with_context(|| format!("unknown system {kind:?} (ours, plain, foca)"))?;
+                let n = value("--memory-probe")?
+                    .parse()
+                    .context("--memory-probe needs a cluster size")?;
+                a.probe = Some((kind, n));
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    Ok(a)
+}
+
+/// Runs one memory probe in a child process (a fresh heap).
+fn probe_in_child(kind: SystemKind, n: usize, seed: u64) -> anyhow::Result<MemoryFigure> {
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let out = Command::new(exe)
+        .args([
+            "--memory-probe",
+            kind.short(),
+            &n.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .output()
+        .context("cannot run the memory probe")?;
+    if !out.status.success() {
+        bail!(
+            "memory probe failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut nums = text.split_whitespace().map(str::parse::<u64>);
+    match (nums.next(), nums.next()) {
+        (Some(Ok(rss)), Some(Ok(entries))) => Ok(MemoryFigure {
+            kind,
+            n,
+            rss_growth_bytes: rss,
+            table_entries: entries,
+        }),
+        _ => bail!("memory probe printed {text:?}"),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = parse()?;
+    if let Some((kind, n)) = args.probe {
+        let f = memory_probe(kind, n, args.seed)?;
+        println!("{} {}", f.rss_growth_bytes, f.table_entries);
+        return Ok(());
+    }
+    let start = Instant::now();
+    let mut cfg = if args.quick {
+        SuiteConfig::quick(args.seed)
+    } else {
+        SuiteConfig::full(args.seed)
+    };
+    if let Some(sizes) = &args.sizes {
+        cfg.sizes.retain(|p| sizes.contains(&p.n));
+    }
+    if let Some(systems) = &args.systems {
+        cfg.systems.clone_from(systems);
+    }
+    if args.no_false_alarms {
+        cfg.false_alarm = std::time::Duration::ZERO;
+    }
+    if args.no_sweep {
+        cfg.sweep_mults.clear();
+    }
+    eprintln!(
+        "bench: {} mode, seed {}, {} threads",
+        cfg.mode, cfg.seed, args.threads
+    );
+    let progress = |j: JobDone<'_>| {
+        eprintln!(
+            "bench: [{}/{}] {} took {:.1} s ({:.1} s elapsed)",
+            j.done,
+            j.total,
+            j.label,
+            j.took.as_secs_f64(),
+            j.elapsed.as_secs_f64()
+        );
+    };
+    let (results, mut wall) = run_suite(&cfg, args.threads, &progress)?;
+    if args.memory {
+        let n = if args.quick { 100 } else { 500 };
+        for kind in cfg.systems.clone() {
+            match probe_in_child(kind, n, args.seed) {
+                Ok(f) => wall.memory.push(f),
+                Err(e) => eprintln!("bench: memory probe of {} skipped: {e:#}", kind.label()),
+            }
+        }
+    }
+    wall.total = start.elapsed();
+    report::write_all(&args.out, &results, &wall)
+        .with_context(|| format!("cannot write the report under {}", args.out.display()))?;
+    for g in report::goals(&results, &wall) {
+        eprintln!("goal: {} -> {} [{:?}]", g.goal, g.figure, g.status);
+    }
+    println!(
+        "bench: wrote {} (and docs/bench/*.svg, docs/readme/benchmarks.md) in {:.1} s wall time",
+        args.out.join("BENCHMARKS.md").display(),
+        wall.total.as_secs_f64()
+    );
+    Ok(())
+}
