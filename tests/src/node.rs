@@ -267,6 +267,17 @@ impl Node {
     /// the node says it deregistered, then waits for the process to exit.
     pub fn leave(&mut self) {
         self.ask("leave", "deregistered");
+        self.wait_exit();
+    }
+
+    /// Stops the node's actix `System` (no explicit leave) and waits for the
+    /// process to exit.
+    pub fn stop_system(&mut self) {
+        self.ask("stop", "stopping");
+        self.wait_exit();
+    }
+
+    fn wait_exit(&mut self) {
         if let Some(mut c) = self.child.take() {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use actix_cluster_tests::etcd::{fresh_prefix, Etcd};
+use actix_cluster_tests::etcd::{free_port, fresh_prefix, Etcd};
 use actix_cluster_tests::node::{wait_until, Node, NodeSpec};
 use serde_json::Value;
 
@@ -122,8 +122,10 @@ fn killed_node_key_expires_within_ttl_and_others_see_it_down() {
 fn graceful_leave_removes_the_key_at_once() {
     let etcd = Etcd::start();
     let prefix = fresh_prefix("leave");
-    let mut nodes = start_cluster(&etcd, &prefix, 3);
-    let mut leaver = nodes.pop().unwrap();
+    let mut nodes = start_cluster(&etcd, &prefix, 2);
+    // A long TTL: only the revoke can make its keys vanish during this test.
+    let mut leaver = Node::spawn(&spec(&etcd, &prefix, "leaver").with_env("ETCD_LEASE_TTL", "60"));
+    wait_all_up(&nodes, std::slice::from_ref(&leaver));
     let key = member_key(&prefix, &leaver.id);
     leaver.wait_status(LONG, |s| s["registered"] == true);
     assert!(etcd.keys(&members_prefix(&prefix)).contains(&key));
@@ -141,6 +143,23 @@ fn graceful_leave_removes_the_key_at_once() {
             })
             .is_some());
     }
+}
+
+#[test]
+fn stopping_the_actix_system_revokes_the_lease() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("sysstop");
+    let mut node = Node::spawn(&spec(&etcd, &prefix, "n0").with_env("ETCD_LEASE_TTL", "60"));
+    node.wait_status(LONG, |s| s["registered"] == true && s["member_up"] == true);
+    let key = member_key(&prefix, &node.id);
+    assert!(etcd.keys(&members_prefix(&prefix)).contains(&key));
+    node.stop_system();
+    // The process has exited; with a 60 s TTL only a revoke removes the keys.
+    let keys = etcd.keys(&format!("{prefix}/etcd-test/"));
+    assert!(
+        !keys.iter().any(|k| k.contains(&node.id)),
+        "keys still there after the System stopped: {keys:?}"
+    );
 }
 
 #[test]
@@ -307,6 +326,70 @@ fn cold_restart_forms_one_cluster_and_stale_registrations_never_become_members()
         "cold restart: one cluster again after {:?} (TTL {TTL}s)",
         t.elapsed()
     );
+    let mut formers = 0;
+    for n in &mut new {
+        for id in n.events("up") {
+            assert!(
+                !stale.contains(&id),
+                "{}: stale member {id} became Up",
+                n.name
+            );
+        }
+        assert_eq!(n.up_members().len(), 3);
+        if n.status()["formed"] == true {
+            formers += 1;
+        }
+    }
+    assert_eq!(formers, 1, "exactly one node formed the new cluster");
+}
+
+#[test]
+fn cold_restart_on_the_same_addresses_removes_the_stale_registrations() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("coldsame");
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let specs: Vec<NodeSpec> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            spec(&etcd, &prefix, &format!("n{i}"))
+                .with_env("NODE_BIND", &format!("127.0.0.1:{p}"))
+                .with_env("ETCD_LEASE_TTL", "20")
+        })
+        .collect();
+    let mut old: Vec<Node> = specs.iter().map(Node::spawn).collect();
+    wait_all_up(&old, &old);
+    for n in &mut old {
+        n.wait_status(LONG, |s| s["registered"] == true && s["member_up"] == true);
+    }
+    let up_keys = format!("{prefix}/etcd-test/up/");
+    wait_until(LONG, "all up keys written", || {
+        etcd.keys(&up_keys).len() == 3
+    });
+    let stale: Vec<String> = old.iter().map(|n| n.id.clone()).collect();
+    for n in &mut old {
+        n.kill();
+    }
+    let t = Instant::now();
+    let handles: Vec<_> = specs
+        .into_iter()
+        .map(|s| std::thread::spawn(move || Node::spawn(&s)))
+        .collect();
+    let mut new: Vec<Node> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    // With a 20 s TTL, a quick formation shows the stale keys were removed by
+    // the processes that now own their addresses, not expired.
+    wait_all_up(&new, &new);
+    eprintln!(
+        "cold restart on the same addresses: one cluster after {:?} (TTL 20s)",
+        t.elapsed()
+    );
+    let keys = etcd.keys(&format!("{prefix}/etcd-test/"));
+    for id in &stale {
+        assert!(
+            !keys.iter().any(|k| k.contains(id.as_str())),
+            "stale key of {id}: {keys:?}"
+        );
+    }
     let mut formers = 0;
     for n in &mut new {
         for id in n.events("up") {

@@ -177,7 +177,7 @@ impl DiscoveryActor {
     fn start_children(&mut self, info: SelfInfo, ctx: &mut Context<Self>) {
         let me = ctx.address();
         let registration = Registration::for_self(&info);
-        let id = info.id.to_string();
+        let id = info.id.clone();
         self.me = Some(info.id);
         let (config, control) = (self.config.clone(), self.control.clone());
         let parent = me.clone();
@@ -246,32 +246,6 @@ pub(crate) fn jittered_backoff(
         .min(max_ms)
         .max(1);
     Duration::from_millis(rng.gen_range(exp / 2..=exp).max(1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_exponentially_with_jitter_up_to_the_cap() {
-        let mut rng = SmallRng::seed_from_u64(7);
-        for attempt in 0..40 {
-            let exp = (100u64 << attempt.min(30)).min(5000);
-            for _ in 0..50 {
-                let d = jittered_backoff(100, 5000, attempt, &mut rng).as_millis() as u64;
-                assert!(
-                    d >= exp / 2 && d <= exp,
-                    "attempt {attempt}: {d} not in [{}, {exp}]",
-                    exp / 2
-                );
-            }
-        }
-        // The jitter really varies.
-        let ds: std::collections::BTreeSet<_> = (0..20)
-            .map(|_| jittered_backoff(100, 5000, 5, &mut rng))
-            .collect();
-        assert!(ds.len() > 5);
-    }
 }
 
 impl Actor for DiscoveryActor {
@@ -469,5 +443,31 @@ impl Handler<Deregister> for DiscoveryActor {
                 let _ = k.send(Revoke).await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_with_jitter_up_to_the_cap() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        for attempt in 0..40 {
+            let exp = (100u64 << attempt.min(30)).min(5000);
+            for _ in 0..50 {
+                let d = jittered_backoff(100, 5000, attempt, &mut rng).as_millis() as u64;
+                assert!(
+                    d >= exp / 2 && d <= exp,
+                    "attempt {attempt}: {d} not in [{}, {exp}]",
+                    exp / 2
+                );
+            }
+        }
+        // The jitter really varies.
+        let ds: std::collections::BTreeSet<_> = (0..20)
+            .map(|_| jittered_backoff(100, 5000, 5, &mut rng))
+            .collect();
+        assert!(ds.len() > 5);
     }
 }

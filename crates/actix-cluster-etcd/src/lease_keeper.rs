@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use etcd_client::{Client, PutOptions};
+use futures::future::{BoxFuture, FutureExt, Shared};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -17,7 +18,7 @@ use crate::keys::{Keys, Registration};
 /// What survives a restart of the keeper (the actor instance is kept by its
 /// supervisor; the session future is not).
 #[derive(Default)]
-struct Shared {
+struct State {
     /// The lease we hold, if any; kept across failures so a short etcd outage
     /// does not change the registration.
     lease: Option<i64>,
@@ -44,8 +45,10 @@ pub struct LeaseKeeper {
     registration: Registration,
     parent: Addr<DiscoveryActor>,
     control: watch::Sender<Control>,
-    shared: Arc<Mutex<Shared>>,
+    shared: Arc<Mutex<State>>,
     session: Option<SpawnHandle>,
+    /// The revoke in progress (or done): every `Revoke` waits for the same one.
+    revoking: Option<Shared<BoxFuture<'static, ()>>>,
 }
 
 impl LeaseKeeper {
@@ -63,10 +66,11 @@ impl LeaseKeeper {
             control,
             shared: Arc::default(),
             session: None,
+            revoking: None,
         }
     }
 
-    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+    fn shared(&self) -> std::sync::MutexGuard<'_, State> {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -183,6 +187,9 @@ impl Handler<Revoke> for LeaseKeeper {
         if let Some(h) = self.session.take() {
             ctx.cancel_future(h);
         }
+        if let Some(r) = &self.revoking {
+            return Box::pin(r.clone());
+        }
         let (lease, client) = {
             let mut s = self.shared();
             s.done = true;
@@ -190,7 +197,7 @@ impl Handler<Revoke> for LeaseKeeper {
         };
         let config = self.config.clone();
         let parent = self.parent.clone();
-        Box::pin(async move {
+        let fut = async move {
             let Some(lease) = lease else {
                 parent.do_send(ChildReport::Revoked);
                 return;
@@ -220,7 +227,11 @@ impl Handler<Revoke> for LeaseKeeper {
                 ),
             }
             parent.do_send(ChildReport::Revoked);
-        })
+        }
+        .boxed()
+        .shared();
+        self.revoking = Some(fut.clone());
+        Box::pin(fut)
     }
 }
 
@@ -231,7 +242,7 @@ fn is_lease_not_found(e: &DiscoveryError) -> bool {
 async fn grant(
     config: &DiscoveryConfig,
     client: &Client,
-    shared: &Mutex<Shared>,
+    shared: &Mutex<State>,
 ) -> Result<i64, DiscoveryError> {
     let mut lc = client.lease_client();
     let ttl = config.lease_ttl_secs as i64;
@@ -265,7 +276,7 @@ async fn session(
     config: Arc<DiscoveryConfig>,
     keys: Keys,
     registration: Registration,
-    shared: Arc<Mutex<Shared>>,
+    shared: Arc<Mutex<State>>,
     mut control: watch::Receiver<Control>,
     parent: Addr<DiscoveryActor>,
 ) -> Result<(), DiscoveryError> {

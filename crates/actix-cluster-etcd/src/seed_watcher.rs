@@ -67,13 +67,13 @@ impl View {
         }
     }
 
-    /// Seeds: members marked Up, oldest registration first, without `me`, at
-    /// most `max`.
-    pub(crate) fn seeds(&self, me: &str, max: usize) -> Vec<SocketAddr> {
+    /// Seeds: members marked Up, oldest registration first, without `me` (nor
+    /// anything on our own address), at most `max`.
+    pub(crate) fn seeds(&self, me: &str, my_addr: SocketAddr, max: usize) -> Vec<SocketAddr> {
         let mut up: Vec<(i64, &str)> = self
             .ups
             .iter()
-            .filter(|(id, _)| id.as_str() != me)
+            .filter(|(id, _)| id.as_str() != me && self.addr_of(id) != Some(my_addr))
             .map(|(id, up_rev)| {
                 let rev = self.members.get(id).map(|(r, _)| *r).unwrap_or(*up_rev);
                 (rev, id.as_str())
@@ -82,16 +82,32 @@ impl View {
         up.sort();
         let mut seeds = Vec::new();
         for (_, id) in up {
+            if seeds.len() >= max {
+                break;
+            }
             if let Some(a) = self.addr_of(id) {
                 if !seeds.contains(&a) {
                     seeds.push(a);
                 }
             }
-            if seeds.len() >= max {
-                break;
-            }
         }
         seeds
+    }
+
+    /// Ids of other members registered on our own address: earlier processes
+    /// on this address, certainly dead since we hold the address now.
+    pub(crate) fn stale_on(&self, me: &str, my_addr: SocketAddr) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .members
+            .keys()
+            .chain(self.ups.keys())
+            .chain(self.formation.iter().map(|(id, _)| id))
+            .filter(|id| id.as_str() != me && self.addr_of(id) == Some(my_addr))
+            .cloned()
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
     }
 }
 
@@ -124,6 +140,7 @@ pub struct SeedWatcher {
     config: Arc<DiscoveryConfig>,
     keys: Keys,
     me: String,
+    my_addr: SocketAddr,
     cluster: Addr<Cluster>,
     parent: Addr<DiscoveryActor>,
     control: watch::Sender<Control>,
@@ -134,7 +151,7 @@ pub struct SeedWatcher {
 impl SeedWatcher {
     pub(crate) fn new(
         config: Arc<DiscoveryConfig>,
-        me: String,
+        me: MemberId,
         cluster: Addr<Cluster>,
         parent: Addr<DiscoveryActor>,
         control: watch::Sender<Control>,
@@ -142,7 +159,8 @@ impl SeedWatcher {
         SeedWatcher {
             keys: Keys::new(&config),
             config,
-            me,
+            my_addr: me.addr,
+            me: me.to_string(),
             cluster,
             parent,
             control,
@@ -174,6 +192,7 @@ impl Handler<Run> for SeedWatcher {
             config: self.config.clone(),
             keys: self.keys.clone(),
             me: self.me.clone(),
+            my_addr: self.my_addr,
             cluster: self.cluster.clone(),
             parent: self.parent.clone(),
             shared: self.shared.clone(),
@@ -210,6 +229,7 @@ struct Session {
     config: Arc<DiscoveryConfig>,
     keys: Keys,
     me: String,
+    my_addr: SocketAddr,
     cluster: Addr<Cluster>,
     parent: Addr<DiscoveryActor>,
     shared: Arc<Mutex<Shared>>,
@@ -227,6 +247,7 @@ impl Session {
             if self.lock().revision.is_none() {
                 self.list(&client).await?;
             }
+            self.reap(&client).await?;
             let c = control.borrow_and_update().clone();
             self.decide(&client, &c).await?;
 
@@ -281,6 +302,7 @@ impl Session {
                             }
                         }
                         self.report();
+                        self.reap(&client).await?;
                         let c = control.borrow_and_update().clone();
                         self.decide(&client, &c).await?;
                     }
@@ -328,11 +350,46 @@ impl Session {
         Ok(())
     }
 
+    /// Removes the keys of earlier processes on our own address (a restart on
+    /// the same address): they are certainly dead, and waiting for their
+    /// leases to expire would only delay forming after a cold restart.
+    async fn reap(&self, client: &Client) -> Result<(), DiscoveryError> {
+        let stale = self.lock().view.stale_on(&self.me, self.my_addr);
+        for id in stale {
+            info!(stale = %id, "removing the registration of an earlier process on our address");
+            let mut kv = client.kv_client();
+            let formation = self.keys.formation();
+            let txn = Txn::new()
+                .when(vec![Compare::value(
+                    formation.clone(),
+                    CompareOp::Equal,
+                    id.clone(),
+                )])
+                .and_then(vec![
+                    TxnOp::delete(formation, None),
+                    TxnOp::delete(self.keys.member(&id), None),
+                    TxnOp::delete(self.keys.up(&id), None),
+                ])
+                .or_else(vec![
+                    TxnOp::delete(self.keys.member(&id), None),
+                    TxnOp::delete(self.keys.up(&id), None),
+                ]);
+            bounded(&self.config, "remove stale registration", kv.txn(txn)).await?;
+            let mut s = self.lock();
+            s.view.members.remove(&id);
+            s.view.ups.remove(&id);
+            if s.view.formation.as_ref().is_some_and(|(f, _)| *f == id) {
+                s.view.formation = None;
+            }
+        }
+        Ok(())
+    }
+
     fn report(&self) {
         let s = self.lock();
         self.parent.do_send(ChildReport::Watched {
             revision: s.revision.unwrap_or(0),
-            seeds: s.view.seeds(&self.me, self.config.max_seeds),
+            seeds: s.view.seeds(&self.me, self.my_addr, self.config.max_seeds),
             members: s.view.members.len(),
         });
     }
@@ -350,7 +407,7 @@ impl Session {
                 .as_ref()
                 .map(|(id, _)| (id.clone(), s.view.addr_of(id)));
             (
-                s.view.seeds(&self.me, self.config.max_seeds),
+                s.view.seeds(&self.me, self.my_addr, self.config.max_seeds),
                 formation,
                 s.sent.clone(),
             )

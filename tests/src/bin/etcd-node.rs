@@ -9,7 +9,8 @@
 //! `{"kind":"event",...}` for every cluster event, `{"kind":"up_self","ms":..}`
 //! when this member is Up (milliseconds since the process started), and answers
 //! to the commands read from stdin, one per line: `status`, `members`,
-//! `fail lease_keeper|seed_watcher`, `leave` (graceful leave, deregister, exit 0).
+//! `fail lease_keeper|seed_watcher`, `leave` (graceful leave, deregister, exit 0),
+//! `stop` (stop the actix System, nothing else).
 //! End of stdin exits at once without leaving (like a crash).
 
 use std::io::{BufRead, Write};
@@ -125,6 +126,11 @@ impl Handler<Command> for Reporter {
                         let _ = cluster.send(Leave).await;
                         let _ = discovery.send(Deregister).await;
                         emit(json!({"kind": "deregistered"}));
+                        System::current().stop();
+                    }
+                    ["stop"] => {
+                        // Stop the System without an explicit leave or deregister.
+                        emit(json!({"kind": "stopping"}));
                         System::current().stop();
                     }
                     _ => {
