@@ -94,6 +94,12 @@ impl Cluster {
     /// running system, or a cluster already running in this system.
     pub async fn start(config: ClusterConfig) -> Result<Addr<Cluster>, ClusterError> {
         let system = System::try_current().ok_or(ClusterError::NoSystem)?;
+        if actix_rt::Arbiter::try_current().is_none()
+            || tokio::runtime::Handle::try_current().is_err()
+        {
+            // A system was registered on this thread but is not running here.
+            return Err(ClusterError::NoSystem);
+        }
         if let Some(addr) = Self::current() {
             let _ = addr;
             return Err(ClusterError::AlreadyRunning);
@@ -105,21 +111,22 @@ impl Cluster {
                 reason: "the member name must not be empty".into(),
             });
         }
+        let advertised_ip = config.advertise.map_or(config.bind.ip(), |a| a.ip());
+        if advertised_ip.is_unspecified() {
+            return Err(ClusterError::InvalidConfig {
+                field: "advertise",
+                reason: format!(
+                    "{advertised_ip} cannot be reached by others: with `bind` on the unspecified \
+                     address, set `advertise` to this node's reachable address (port 0: the bound port)"
+                ),
+            });
+        }
         let bound = transport::bind(config.bind)?;
         let advertise = match config.advertise {
             Some(a) if a.port() == 0 => SocketAddr::new(a.ip(), bound.local.port()),
             Some(a) => a,
             None => bound.local,
         };
-        if advertise.ip().is_unspecified() {
-            return Err(ClusterError::InvalidConfig {
-                field: "advertise",
-                reason: format!(
-                    "bound to {} (unspecified address): set `advertise` to an address others can reach",
-                    bound.local
-                ),
-            });
-        }
         let id = MemberId::new(config.name.clone(), advertise, new_generation());
         let local = LocalMember {
             id: id.clone(),

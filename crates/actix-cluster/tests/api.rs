@@ -1,0 +1,128 @@
+//! The actor's API: start, the system extension, queries, config errors.
+
+mod common;
+
+use std::time::Instant;
+
+use actix::System;
+use actix_cluster::{
+    Cluster, ClusterConfig, ClusterError, Form, GetLeader, GetMembers, GetSelf, Leave,
+    ProtocolConfig, Status, UpdateMetadata,
+};
+use common::*;
+
+#[test]
+fn start_registers_one_cluster_per_system_and_reports_the_bound_port() {
+    let _serial = serial();
+    let system = System::new();
+    system.block_on(async {
+        assert!(Cluster::current().is_none());
+        let cluster = Cluster::start(config("api-0", local0())).await.unwrap();
+        let me = cluster.send(GetSelf).await.unwrap();
+        assert_ne!(me.bound.port(), 0);
+        assert_eq!(me.id.addr, me.bound);
+        assert_eq!(me.id.name, "api-0");
+        // TCP listens on the same port as UDP.
+        std::net::TcpStream::connect(me.bound).unwrap();
+
+        let current = Cluster::current().expect("registered");
+        assert_eq!(current.send(GetSelf).await.unwrap(), me);
+        assert!(matches!(
+            Cluster::start(config("api-1", local0())).await,
+            Err(ClusterError::AlreadyRunning)
+        ));
+
+        // Alone: forms, is Up, is the leader; leaving alone answers at once.
+        cluster.send(Form).await.unwrap();
+        let members = cluster.send(GetMembers).await.unwrap();
+        assert_eq!(members.len(), 1);
+        assert_eq!(members[0].status, Status::Up);
+        assert_eq!(cluster.send(GetLeader).await.unwrap(), Some(me.id.clone()));
+        cluster.send(Leave).await.unwrap();
+        let members = cluster.send(GetMembers).await.unwrap();
+        assert!(matches!(members[0].status, Status::Down(_)));
+    });
+}
+
+#[test]
+fn config_errors_name_the_field_and_bind_nothing() {
+    let _serial = serial();
+    let system = System::new();
+    system.block_on(async {
+        let bad = ClusterConfig::new("n", "0.0.0.0:0".parse().unwrap());
+        match Cluster::start(bad).await {
+            Err(ClusterError::InvalidConfig { field, .. }) => assert_eq!(field, "advertise"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        let bad = config("n", local0()).with_cluster_name("");
+        match Cluster::start(bad).await {
+            Err(ClusterError::Config(e)) => assert_eq!(e.field, "cluster_name"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        let bad = ClusterConfig::new("", local0()).with_protocol(ProtocolConfig::local());
+        assert!(matches!(
+            Cluster::start(bad).await,
+            Err(ClusterError::InvalidConfig { field: "name", .. })
+        ));
+        // A taken port is a bind error.
+        let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let bad = config("n", taken.local_addr().unwrap());
+        assert!(matches!(
+            Cluster::start(bad).await,
+            Err(ClusterError::Bind { .. })
+        ));
+        assert!(Cluster::current().is_none());
+    });
+    // After the system, on the same thread, and on a thread that never had one.
+    assert!(matches!(
+        futures::executor::block_on(Cluster::start(config("n", local0()))),
+        Err(ClusterError::NoSystem)
+    ));
+    std::thread::spawn(|| {
+        assert!(matches!(
+            futures::executor::block_on(Cluster::start(config("n", local0()))),
+            Err(ClusterError::NoSystem)
+        ));
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn advertise_port_zero_means_the_bound_port() {
+    let _serial = serial();
+    let system = System::new();
+    system.block_on(async {
+        let cfg = config("adv", local0()).with_advertise("127.0.0.1:0".parse().unwrap());
+        let cluster = Cluster::start(cfg).await.unwrap();
+        let me = cluster.send(GetSelf).await.unwrap();
+        assert_eq!(me.id.addr, me.bound);
+    });
+}
+
+#[test]
+fn metadata_updates_reach_the_other_members() {
+    let _serial = serial();
+    let nodes = cluster("meta", 2);
+    wait_all_up(&nodes, &ids(&nodes));
+    let meta: std::collections::BTreeMap<String, String> =
+        [("http".to_string(), "127.0.0.1:8080".to_string())].into();
+    nodes[0].ask(UpdateMetadata(meta.clone()));
+    assert_eq!(nodes[0].ask(GetSelf).metadata, meta);
+    let deadline = Instant::now() + DEADLINE;
+    let id = nodes[0].id();
+    loop {
+        let members = nodes[1].members();
+        if members.iter().any(|m| m.id == id && m.metadata == meta) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metadata never arrived: {members:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for node in nodes {
+        node.leave();
+    }
+}
