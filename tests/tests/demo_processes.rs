@@ -197,7 +197,8 @@ fn the_event_stream_starts_with_the_state_then_follows() {
     wait_for("a down(left) event for the backend", T, || {
         let e = stream.next(Duration::from_secs(5))?;
         if e["type"] == "down" && e["member"]["id"] == back_id.as_str() {
-            Ok(assert_eq!(e["reason"], "left", "{e}"))
+            assert_eq!(e["reason"], "left", "{e}");
+            Ok(())
         } else {
             Err(e.to_string())
         }

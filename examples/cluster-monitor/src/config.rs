@@ -75,7 +75,8 @@ pub(crate) struct Args {
     pub(crate) cluster_name: String,
 
     /// Member name shown in the page. Default: the host name, followed by
-    /// `-<http port>` when the HTTP port is not 8080 (several nodes on one host).
+    /// `-<http port>` when the HTTP port is not 8080 (several nodes on one host);
+    /// a docker container id as host name becomes `<role>-<first 6 hex digits>`.
     #[arg(long, env = "NODE_NAME", value_name = "NODE_NAME")]
     pub(crate) node_name: Option<String>,
 
@@ -401,6 +402,9 @@ impl Settings {
             .collect();
         let host = if host.is_empty() {
             "node".to_owned()
+        } else if host.len() == 12 && host.bytes().all(|b| b.is_ascii_hexdigit()) {
+            // Docker names containers' hosts by their id: say the role instead.
+            format!("{}-{}", self.role.as_str(), &host[..6])
         } else {
             host
         };
