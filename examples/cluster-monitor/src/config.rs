@@ -62,7 +62,7 @@ Logging: RUST_LOG (default info).";
 pub(crate) struct Args {
     /// Role of this node: `frontend` or `backend`.
     #[arg(long, env = "CLUSTER_ROLE", value_name = "CLUSTER_ROLE", value_enum, default_value_t = Role::Backend)]
-    pub(crate) role: Role,
+    pub(crate) cluster_role: Role,
 
     /// Name of the cluster; nodes with another name ignore this one. Also the
     /// cluster name under the etcd key prefix.
@@ -369,7 +369,7 @@ impl Settings {
         };
 
         Ok(Settings {
-            role: args.role,
+            role: args.cluster_role,
             cluster_name: args.cluster_name,
             node_name: args.node_name,
             cluster_bind: args.cluster_bind,
@@ -534,7 +534,7 @@ mod tests {
             parse(&["--etcd-endpoints", "nonsense"]).unwrap_err()
         );
         assert!(err.contains("endpoints"), "{err}");
-        let err = Args::try_parse_from(["cluster-monitor", "--role", "boss"])
+        let err = Args::try_parse_from(["cluster-monitor", "--cluster-role", "boss"])
             .unwrap_err()
             .to_string();
         assert!(err.contains("CLUSTER_ROLE"), "{err}");
