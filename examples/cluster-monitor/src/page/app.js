@@ -153,7 +153,7 @@
 
   function describe(e) {
     const who = e.member ? e.member.name : nameOf(e.id);
-    const roles = e.member && e.member.roles.length ? ` (${e.member.roles.join(", ")})` : "";
+    const roles = "";
     switch (e.type) {
       case "joined": return [`${who}${roles} is joining`, "joined"];
       case "up": return [`${who}${roles} is up`, "up"];
@@ -195,7 +195,8 @@
     if (m.reachable === false && m.status !== "down") badges.push(el("span", { class: "chip s-unreachable", text: "unreachable" }));
     if (isLeader) badges.push(el("span", { class: "chip leader", text: "★ leader" }));
     if (isSelf) badges.push(el("span", { class: "chip me", text: "this node" }));
-    const roles = m.roles.map((r) => el("span", { class: `chip role ${r}`, text: r }));
+    const roles = el("div", { class: "roles", text: m.roles.join(" · ") || "no role" });
+    if (m.roles.includes("frontend")) roles.classList.add("frontend");
     const button = el("button", {
       class: "ghost small leave",
       type: "button",
@@ -217,7 +218,8 @@
       "data-leader": isLeader ? "true" : null,
       title: m.id,
     }, [
-      el("div", { class: "tile-head" }, [el("span", { class: "name", text: m.name }), el("span", { class: "roles" }, roles)]),
+      roles,
+      el("div", { class: "tile-head" }, [el("span", { class: "name", text: m.name })]),
       el("div", { class: "badges" }, badges),
       el("div", { class: "addr" }, [el("b", { text: "gossip" }), document.createTextNode(m.address)]),
       m.http ? el("div", { class: "addr http" }, [el("b", { text: "http" }), document.createTextNode(m.http)]) : null,
