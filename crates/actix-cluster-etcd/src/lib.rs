@@ -53,15 +53,9 @@
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     // ETCD_ENDPOINTS=http://10.0.0.1:2379,http://10.0.0.2:2379 CLUSTER_NAME=shop ...
 //!     let discovery_config = DiscoveryConfig::from_env()?;
-//!     let mut cluster_config = ClusterConfig {
-//!         name: "node-1".into(),
-//!         bind: "0.0.0.0:7946".parse()?,
-//!         advertise: None,
-//!         roles: ["backend".to_owned()].into(),
-//!         metadata: Default::default(),
-//!         protocol: Default::default(),
-//!     };
-//!     cluster_config.protocol.cluster_name = discovery_config.cluster_name.clone();
+//!     let cluster_config = ClusterConfig::new("node-1", "10.0.0.5:7946".parse()?)
+//!         .with_role("backend")
+//!         .with_cluster_name(discovery_config.cluster_name.clone());
 //!     let cluster = Cluster::start(cluster_config).await?;
 //!     let discovery = ClusterDiscovery::start(cluster, discovery_config)?;
 //!     let status = discovery.send(GetStatus).await?;
