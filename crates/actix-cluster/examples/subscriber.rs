@@ -12,12 +12,13 @@
 //! cargo run -p actix-cluster --example subscriber -- 127.0.0.1:0 127.0.0.1:7946
 //! ```
 //!
+//! Ctrl-C leaves gracefully: the other nodes print `down: ... (Left)`.
 //! Without arguments (as under `cargo test`) it forms a one-node cluster on a
 //! free port, waits for its own `MemberUp`, leaves, and exits.
 
 use actix::prelude::*;
 use actix_cluster::{
-    Cluster, ClusterConfig, Form, Join, MemberDown, MemberUp, ProtocolConfig, Subscribe,
+    Cluster, ClusterConfig, Form, Join, Leave, MemberDown, MemberUp, ProtocolConfig, Subscribe,
 };
 
 /// Logs members coming and going.
@@ -78,6 +79,14 @@ fn main() {
             cluster.do_send(Form);
         } else {
             cluster.do_send(Join(seeds));
+        }
+        if !once {
+            // Ctrl-C: leave gracefully (the others see `Left` at once), then stop.
+            actix_rt::spawn(async move {
+                let _ = actix_rt::signal::ctrl_c().await;
+                let _ = cluster.send(Leave).await;
+                System::current().stop();
+            });
         }
     });
     // Stopping the System (here: after the first MemberUp when run without
