@@ -50,7 +50,7 @@ wait_up() { # wanted number of Up members
     say "waiting for $want members Up at $URL (at most ${TIMEOUT}s)"
     while [ $SECONDS -lt $deadline ]; do
         got="$(members)"
-        if [ -n "$got" ] && [ "${got%% *}" -ge "$want" ]; then
+        if [ -n "$got" ] && [ "${got%% *}" -eq "$want" ]; then
             return 0
         fi
         sleep 1
@@ -80,7 +80,14 @@ scale)
     say "$((n + 1)) members Up: $URL"
     ;;
 status)
-    python3 -c 'import json,sys,urllib.request; d=json.load(urllib.request.urlopen(sys.argv[1]+"api/members",timeout=3)); [print(f"{m[\"status\"]:8} {\"reachable\" if m[\"reachable\"] else \"UNREACHABLE\":11} {\",\".join(m[\"roles\"]):9} {m[\"id\"]}") for m in d["members"]]' "$URL"
+    python3 - "$URL" <<'PY' || die "no answer from $URL (is the demo up?)"
+import json, sys, urllib.request
+d = json.load(urllib.request.urlopen(sys.argv[1] + "api/members", timeout=3))
+for m in d["members"]:
+    reach = "reachable" if m["reachable"] else "UNREACHABLE"
+    leader = "leader" if m["id"] == d["leader"] else ""
+    print(f'{m["status"]:8} {reach:11} {",".join(m["roles"]):9} {m["id"]} {leader}')
+PY
     ;;
 logs)
     compose logs -f
