@@ -1547,7 +1547,7 @@ impl Core {
         self.schedule(T_RECONNECT, t, d);
         // Ping one random failed tombstone: if it answers, a partition healed
         // (the zombie check on either side then starts the merge).
-        let failed: Vec<MemberId> = self
+        let mut failed: Vec<MemberId> = self
             .table
             .entries()
             .filter(|e| {
@@ -1557,6 +1557,8 @@ impl Core {
             })
             .map(|e| e.id.clone())
             .collect();
+        // The table is a HashMap: sort so the seeded pick is deterministic.
+        failed.sort();
         if failed.is_empty() {
             return;
         }
