@@ -180,6 +180,18 @@ fn hostile_input_is_rejected_and_counted_and_the_cluster_keeps_working() {
         assert_closed_by_peer(s);
     }
 
+    // A connection flood: beyond 64 open connections, new ones are closed at
+    // once (and counted) instead of piling up.
+    let flood: Vec<TcpStream> = (0..80)
+        .map(|_| TcpStream::connect(targets[0]).unwrap())
+        .collect();
+    let deadline = Instant::now() + DEADLINE;
+    while nodes[0].stats().transport.connections_rejected < 16 {
+        assert!(Instant::now() < deadline, "{:?}", nodes[0].stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(flood);
+
     // The cluster still works: a new member joins and everyone sees it.
     let newcomer = Node::join(config("hostile-3", local0()), &targets);
     nodes.push(newcomer);

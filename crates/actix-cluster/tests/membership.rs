@@ -238,3 +238,41 @@ fn stopped_subscribers_are_dropped() {
         node.leave();
     }
 }
+
+#[test]
+fn a_stuck_subscriber_neither_blocks_the_cluster_nor_loses_events() {
+    let _serial = serial();
+    let mut nodes = cluster("slow", 2);
+    wait_all_up(&nodes, &ids(&nodes));
+    let (log, gate, arbiter) = nodes[0].stuck_subscriber();
+    log.wait("the stuck subscriber to be stuck", |recs| !recs.is_empty());
+
+    // While it is stuck, the cluster goes on: a member joins, one leaves.
+    let third = Node::join(config("slow-2", local0()), &[nodes[0].addr()]);
+    nodes.push(third);
+    wait_all_up(&nodes, &ids(&nodes));
+    let leaver = nodes.remove(1);
+    let leaver_id = leaver.id();
+    leaver.leave();
+    wait_all_down(&nodes, &leaver_id);
+
+    // Released, it gets everything, in order.
+    gate.open();
+    let expected_ups = {
+        let mut v = vec![nodes[0].id(), leaver_id.clone()];
+        v.sort();
+        v.push(nodes[1].id());
+        v
+    };
+    log.wait("the backlog", |recs| recs.len() >= 4);
+    let recs = log.snapshot();
+    let mut ups = common::ups(&recs);
+    ups[..2].sort();
+    assert_eq!(ups, expected_ups, "{recs:#?}");
+    assert_eq!(common::downs(&recs), vec![(leaver_id, DownReason::Left)]);
+    assert!(matches!(recs.last(), Some(Rec::Down(..))));
+    arbiter.stop();
+    for node in nodes {
+        node.leave();
+    }
+}

@@ -185,6 +185,53 @@ async fn subscribe(cluster: &Addr<Cluster>) -> Subscriber {
     }
 }
 
+/// A gate a blocked subscriber waits at.
+#[derive(Default)]
+pub struct Gate {
+    open: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Gate {
+    pub fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.changed.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.changed.wait(open).unwrap();
+        }
+    }
+}
+
+/// A subscriber whose thread is stuck in its first `MemberUp` until the gate
+/// opens: the slowest subscriber there is.
+struct Stuck {
+    log: Arc<Log>,
+    gate: Arc<Gate>,
+}
+
+impl Actor for Stuck {
+    type Context = Context<Self>;
+}
+
+impl Handler<MemberUp> for Stuck {
+    type Result = ();
+    fn handle(&mut self, MemberUp(m): MemberUp, _: &mut Context<Self>) {
+        self.log.push(Rec::Up(m));
+        self.gate.wait();
+    }
+}
+
+impl Handler<MemberDown> for Stuck {
+    type Result = ();
+    fn handle(&mut self, d: MemberDown, _: &mut Context<Self>) {
+        self.log.push(Rec::Down(d.member, d.reason));
+    }
+}
+
 /// A node: its own thread, its own actix `System`, a `Cluster` and a recorder.
 pub struct Node {
     pub cluster: Addr<Cluster>,
@@ -284,6 +331,29 @@ impl Node {
             tx.send(subscribe(&cluster).await).unwrap();
         });
         rx.recv().unwrap()
+    }
+
+    /// A subscriber on its own arbiter (thread) that blocks in its first
+    /// message until the returned gate opens. Stop the arbiter when done.
+    pub fn stuck_subscriber(&self) -> (Arc<Log>, Arc<Gate>, actix::Arbiter) {
+        let log = Arc::new(Log::default());
+        let gate = Arc::new(Gate::default());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (l, g) = (log.clone(), gate.clone());
+        // Arbiters are made inside the node's system.
+        self.system.arbiter().spawn_fn(move || {
+            let arbiter = actix::Arbiter::new();
+            let stuck =
+                Stuck::start_in_arbiter(&arbiter.handle(), move |_| Stuck { log: l, gate: g });
+            tx.send((stuck, arbiter)).unwrap();
+        });
+        let (stuck, arbiter) = rx.recv().unwrap();
+        self.ask(Subscribe {
+            member_up: Some(stuck.clone().recipient()),
+            member_down: Some(stuck.recipient()),
+            events: None,
+        });
+        (log, gate, arbiter)
     }
 
     /// Crash: stop the cluster without a leave, then the whole system.
