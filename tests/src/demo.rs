@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -483,7 +484,10 @@ impl Browser {
             .expect("chromium not found: apt-get install chromium (or set CHROMIUM)");
         let profile = TempDir::new("chromium");
         let port = free_port();
+        // Its own process group: the launcher is a shell script and Chromium
+        // runs several processes; the whole group is killed on drop.
         let child = Command::new(bin)
+            .process_group(0)
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -597,6 +601,10 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.socket.close(None);
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -308,3 +308,26 @@ fn help_documents_every_variable() {
         assert!(text.contains(v), "--help does not mention {v}:\n{text}");
     }
 }
+
+#[test]
+fn not_ready_before_joining_and_still_stops_cleanly() {
+    // etcd unreachable: discovery keeps retrying, the node never becomes Up.
+    let dead = format!(
+        "http://127.0.0.1:{}",
+        actix_cluster_tests::etcd::free_port()
+    );
+    let logs = TempDir::new("unready");
+    let mut node = Monitor::start("backend", "lonely", "unready", &dead, &logs.0);
+    wait_for("/healthz to answer 200", T, || {
+        let r = http("GET", node.http, "/healthz")?;
+        (r.status == 200).then_some(()).ok_or(format!("{r:?}"))
+    });
+    let r = http("GET", node.http, "/readyz").unwrap();
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(r.json()["status"], "not-up");
+    let api = members(node.http).unwrap();
+    assert!(with_status(&api, "up", None).is_empty(), "{api}");
+    node.signal("TERM");
+    let status = node.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "exit {status}; log:\n{}", node.log());
+}
