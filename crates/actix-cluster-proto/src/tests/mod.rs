@@ -1,6 +1,7 @@
 //! In-crate tests: a tiny deterministic network that passes bytes between
 //! cores in virtual time, and the scenarios built on it.
 
+mod bench;
 mod cluster;
 mod codec;
 mod rules;
@@ -66,6 +67,8 @@ pub(crate) struct Net {
     pub(crate) cut: HashSet<(usize, usize)>,
     pub(crate) config: Config,
     pub(crate) datagrams: u64,
+    /// Datagrams larger than the configured limit (must stay 0).
+    pub(crate) oversize_datagrams: u64,
 }
 
 impl Net {
@@ -96,6 +99,7 @@ impl Net {
             cut: HashSet::new(),
             config,
             datagrams: 0,
+            oversize_datagrams: 0,
         }
     }
 
@@ -117,6 +121,9 @@ impl Net {
                 Output::Send { to, channel, bytes } => {
                     if channel == Channel::Datagram {
                         self.datagrams += 1;
+                        if bytes.len() > self.config.max_datagram_size {
+                            self.oversize_datagrams += 1;
+                        }
                         if self.loss > 0.0 && self.rng.gen_bool(self.loss) {
                             continue;
                         }

@@ -1,0 +1,181 @@
+//! Rough figures (ignored by default; run with
+//! `cargo test -p actix-cluster-proto --release -- --ignored --nocapture bench`).
+//! The simulator crate has the real benchmarks; these are for tuning.
+
+#![allow(clippy::needless_range_loop)]
+
+use std::time::Duration;
+
+use super::*;
+use crate::{DownReason, Event};
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i]
+}
+
+fn up_everywhere(net: &Net) -> bool {
+    let n = net.cores.len();
+    (0..n).all(|i| {
+        !net.alive[i]
+            || net.cores[i]
+                .members()
+                .iter()
+                .filter(|m| m.status == Status::Up)
+                .count()
+                == net.alive.iter().filter(|a| **a).count()
+    }) && n > 0
+}
+
+fn run(n: usize, trials: usize, loss: f64, config: Config, seed: u64) {
+    let mut net = Net::new(n, config, seed);
+    net.loss = loss;
+    net.command(0, Command::Form);
+    for i in 1..n {
+        net.command(
+            i,
+            Command::Join {
+                seeds: vec![addr(0)],
+            },
+        );
+        if i % 20 == 0 {
+            net.run_for(Duration::from_millis(50));
+        }
+    }
+    let t0 = net.now;
+    let mut ok = false;
+    while net.now < t0 + Duration::from_secs(120) {
+        net.run_for(Duration::from_secs(1));
+        if up_everywhere(&net) {
+            ok = true;
+            break;
+        }
+    }
+    println!("N={n}: converged={ok} after {:?}", net.now - t0);
+    // Idle traffic.
+    net.run_for(Duration::from_secs(10));
+    let b0: u64 = net.cores.iter().map(|c| c.stats().bytes_sent).sum();
+    let m0: u64 = net.cores.iter().map(|c| c.stats().messages_sent).sum();
+    let idle = Duration::from_secs(30);
+    net.run_for(idle);
+    let b1: u64 = net.cores.iter().map(|c| c.stats().bytes_sent).sum();
+    let m1: u64 = net.cores.iter().map(|c| c.stats().messages_sent).sum();
+    let per = (b1 - b0) as f64 / n as f64 / idle.as_secs_f64();
+    println!(
+        "N={n}: idle {:.0} B/s = {:.2} kbit/s per member ({:.1} msg/s; +28 B/datagram IP/UDP: {:.2} kbit/s)",
+        per,
+        per * 8.0 / 1000.0,
+        (m1 - m0) as f64 / n as f64 / idle.as_secs_f64(),
+        (per + 28.0 * (m1 - m0) as f64 / n as f64 / idle.as_secs_f64()) * 8.0 / 1000.0
+    );
+    let sus0: u64 = net.cores.iter().map(|c| c.stats().suspicions_raised).sum();
+    println!("N={n}: suspicions so far {sus0}");
+    // Crashes.
+    let mut down_all = Vec::new();
+    let mut unreach_all = Vec::new();
+    let mut victim = n - 1;
+    let mut joins = Vec::new();
+    for _ in 0..trials {
+        while !net.alive[victim] || victim == 0 {
+            victim = (victim + 7) % n;
+        }
+        let dead = net.cores[victim].local_id().clone();
+        let start = net.now;
+        let marks: Vec<usize> = net.events.iter().map(Vec::len).collect();
+        net.crash(victim);
+        let mut done = false;
+        while net.now < start + Duration::from_secs(60) {
+            net.run_for(Duration::from_millis(100));
+            done = (0..n).all(|i| !net.alive[i] || net.status(i, &dead) != Some(Status::Up));
+            if done {
+                net.run_for(Duration::from_millis(500));
+                break;
+            }
+        }
+        let mut worst_down = 0.0f64;
+        let mut worst_unr = 0.0f64;
+        for i in 0..n {
+            if !net.alive[i] {
+                continue;
+            }
+            for (t, e) in &net.events[i][marks[i]..] {
+                match e {
+                    Event::Down {
+                        member,
+                        reason: DownReason::Failed,
+                    } if member.id == dead => {
+                        worst_down = worst_down.max((*t - start).as_secs_f64())
+                    }
+                    Event::Unreachable(m) if m.id == dead => {
+                        worst_unr = worst_unr.max((*t - start).as_secs_f64())
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if !done {
+            println!("  trial: not detected everywhere in 60 s");
+        }
+        down_all.push(worst_down);
+        unreach_all.push(worst_unr);
+        // Bring it back as a new process and let it join again.
+        let g = net.cores[victim].local_id().generation + 1;
+        net.restart(victim, g);
+        net.command(
+            victim,
+            Command::Join {
+                seeds: vec![addr(0)],
+            },
+        );
+        let back = net.now;
+        while net.now < back + Duration::from_secs(30) {
+            net.run_for(Duration::from_millis(100));
+            let me = net.cores[victim].local_id().clone();
+            if (0..n).all(|i| net.status(i, &me) == Some(Status::Up)) {
+                joins.push((net.now - back).as_secs_f64());
+                break;
+            }
+        }
+        victim = (victim * 31 + 17) % n;
+        net.run_for(Duration::from_secs(1));
+    }
+    if !joins.is_empty() {
+        println!(
+            "N={n}: join->Up everywhere p50 {:.2}s max {:.2}s ({} joins)",
+            pct(&mut joins.clone(), 0.5),
+            pct(&mut joins.clone(), 1.0),
+            joins.len()
+        );
+    }
+    let falsedown: usize = (0..n)
+        .filter(|&i| net.alive[i])
+        .map(|i| net.events[i].iter().filter(|(_, e)| matches!(e, Event::Down { member, reason: DownReason::Failed } if net.alive[member.id.addr.port() as usize - 7000] && member.id == *net.cores[member.id.addr.port() as usize - 7000].local_id())).count())
+        .sum();
+    println!(
+        "N={n}: crash->Down everywhere p50 {:.2}s p99 {:.2}s max {:.2}s; unreachable everywhere p50 {:.2}s max {:.2}s; false downs {falsedown}",
+        pct(&mut down_all.clone(), 0.5),
+        pct(&mut down_all.clone(), 0.99),
+        pct(&mut down_all.clone(), 1.0),
+        pct(&mut unreach_all.clone(), 0.5),
+        pct(&mut unreach_all.clone(), 1.0),
+    );
+}
+
+#[test]
+#[ignore]
+fn bench_lan() {
+    let n: Vec<usize> = std::env::var("BENCH_N")
+        .unwrap_or_else(|_| "10,100".into())
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let trials: usize = std::env::var("BENCH_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let lifeguard = std::env::var("BENCH_PLAIN").is_err();
+    for n in n {
+        run(n, trials, 0.0, Config::lan().with_lifeguard(lifeguard), 42);
+    }
+}
