@@ -122,7 +122,7 @@ fn killed_node_key_expires_within_ttl_and_others_see_it_down() {
 fn graceful_leave_removes_the_key_at_once() {
     let etcd = Etcd::start();
     let prefix = fresh_prefix("leave");
-    let mut nodes = start_cluster(&etcd, &prefix, 2);
+    let nodes = start_cluster(&etcd, &prefix, 2);
     // A long TTL: only the revoke can make its keys vanish during this test.
     let mut leaver = Node::spawn(&spec(&etcd, &prefix, "leaver").with_env("ETCD_LEASE_TTL", "60"));
     wait_all_up(&nodes, std::slice::from_ref(&leaver));
@@ -495,4 +495,27 @@ fn bad_config_fails_at_start_naming_the_field() {
         let msg = line["error"].as_str().unwrap();
         assert!(msg.contains(field), "{var}={value}: {msg:?} names {field}");
     }
+}
+
+#[test]
+fn lost_lease_registers_again_with_a_new_lease() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("release");
+    let mut node = Node::spawn(&spec(&etcd, &prefix, "n0"));
+    let st = node.wait_status(LONG, |s| s["registered"] == true && s["member_up"] == true);
+    let old = st["lease_id"].as_i64().unwrap();
+    let up_key = format!("{prefix}/etcd-test/up/{}", node.id);
+    wait_until(LONG, "up key written", || etcd.keys(&up_key).len() == 1);
+    // Someone revokes our lease behind our back: both keys vanish...
+    etcd.ctl(&["lease", "revoke", &format!("{old:x}")]).unwrap();
+    // ...and come back under a new lease.
+    let st = node.wait_status(LONG, |s| {
+        s["registered"] == true && s["lease_id"].as_i64().is_some_and(|l| l != old)
+    });
+    let new = st["lease_id"].as_i64().unwrap();
+    wait_until(LONG, "keys back under the new lease", || {
+        etcd.ctl(&["lease", "timetolive", &format!("{new:x}"), "--keys"])
+            .is_ok_and(|out| out.contains(&up_key) && out.contains(&member_key(&prefix, &node.id)))
+    });
+    assert!(downs(&node).is_empty());
 }
