@@ -79,7 +79,8 @@ pub(crate) fn run_world<S: BenchSystem>(
         let seed = w.sim.live()[w.rng.gen_range(0..w.sim.live().len())];
         let a = w.spawn(&[seed])?;
         w.last_joined = Some(a);
-        w.leave_one()?;
+        // Not the seed the newcomer is joining through.
+        w.leave_one(seed)?;
         w.run_for(Duration::from_secs(1));
     }
     let churn = w.traffic(cfg.churn.as_secs_f64(), members);

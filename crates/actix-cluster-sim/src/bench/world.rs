@@ -292,9 +292,11 @@ impl<S: BenchSystem> World<S> {
         Ok(out)
     }
 
-    /// A random member (not the first) leaves gracefully and stops a second later.
-    pub(crate) fn leave_one(&mut self) -> Result<(), SimError> {
-        if let Some(a) = self.pick_victim() {
+    /// A random member (not the first, the last joined nor `keep`) leaves
+    /// gracefully and stops a second later.
+    pub(crate) fn leave_one(&mut self, keep: SocketAddr) -> Result<(), SimError> {
+        let ex = [self.first, self.last_joined, Some(keep)];
+        if let Some(a) = self.pick_live(&ex) {
             self.tr.borrow_mut().dead.insert(a);
             self.sim.leave_and_stop(a, Duration::from_secs(1))?;
         }

@@ -178,11 +178,13 @@ fn main() -> anyhow::Result<()> {
     );
     let progress = |j: JobDone<'_>| {
         eprintln!(
-            "bench: [{}/{}] {} took {:.1} s ({:.1} s elapsed)",
+            "bench: [{}/{}] {} took {:.1} s wall, {} CPU ({:.1} s elapsed)",
             j.done,
             j.total,
             j.label,
             j.took.as_secs_f64(),
+            j.cpu
+                .map_or("?".to_owned(), |c| format!("{:.1} s", c.as_secs_f64())),
             j.elapsed.as_secs_f64()
         );
     };
