@@ -343,7 +343,19 @@ impl Monitor {
         logs: &Path,
     ) -> Monitor {
         let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let log = logs.join(format!("{name}.log"));
+        Self::start_on(role, name, cluster, etcd_endpoints, logs, http)
+    }
+
+    /// Like [`Monitor::start`], with HTTP on the given address.
+    pub fn start_on(
+        role: &str,
+        name: &str,
+        cluster: &str,
+        etcd_endpoints: &str,
+        logs: &Path,
+        http: SocketAddr,
+    ) -> Monitor {
+        let log = logs.join(format!("{name}-{}.log", http.port()));
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(monitor_binary())
             .env_clear()

@@ -114,5 +114,37 @@ fn the_page_shows_every_member_and_a_click_makes_one_leave() {
         "{log}"
     );
     browser.screenshot(&artifacts_dir().join("cluster-monitor-browser-after-leave.png"));
+
+    // The stream drops when the frontend stops; the page says so, and
+    // reconnects by itself once a frontend serves that address again.
+    nodes[0].signal("TERM");
+    assert!(nodes[0].wait_exit(Duration::from_secs(15)).success());
+    wait_for("the page to notice the stream dropped", T, || {
+        let s = browser.eval("document.getElementById('conn').dataset.state");
+        (s != "live").then_some(()).ok_or(s.to_string())
+    });
+    let mut again = Monitor::start_on(
+        "frontend",
+        "frontend-again",
+        &cluster,
+        &endpoints,
+        &logs.0,
+        front,
+    );
+    let again_id = again.wait_ready(T);
+    wait_for("the page to reconnect to the new frontend", T, || {
+        let s = browser.eval(
+            "document.getElementById('conn').dataset.state + ' ' + document.getElementById('self-name').textContent",
+        );
+        (s == "live frontend-again")
+            .then_some(())
+            .ok_or(s.to_string())
+    });
+    wait_for("the new frontend's tile", T, || {
+        let n = browser.eval(&format!(
+            "[...document.querySelectorAll('#grid .tile')].filter(t => t.dataset.id === {again_id:?} && t.dataset.status === 'up').length"
+        ));
+        (n == 1).then_some(()).ok_or(n.to_string())
+    });
     drop(etcd);
 }

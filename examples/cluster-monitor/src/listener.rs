@@ -159,8 +159,11 @@ impl Handler<Connect> for Listener {
 
     fn handle(&mut self, _: Connect, _: &mut Self::Context) -> Self::Result {
         let (mut tx, rx) = mpsc::channel(self.buffer);
-        // A new channel has room for at least one frame.
-        let _ = tx.try_send(sse_frame(&self.snapshot()));
+        // A new channel has room for at least one frame. `retry` makes the
+        // browser reconnect 1 s after the stream drops.
+        let mut first = b"retry: 1000\n".to_vec();
+        first.extend_from_slice(&sse_frame(&self.snapshot()));
+        let _ = tx.try_send(Bytes::from(first));
         self.clients.push(tx);
         MessageResult(rx)
     }
@@ -213,7 +216,7 @@ mod tests {
         let slow = listener.send(Connect).await.unwrap();
         let first = fast.next().await.unwrap();
         let text = std::str::from_utf8(&first).unwrap();
-        assert!(text.starts_with("data: {\"type\":\"snapshot\""), "{text}");
+        assert!(text.starts_with("retry: 1000\ndata: {\"type\":\"snapshot\""), "{text}");
         assert!(text.contains("\"self\":\"me@127.0.0.1:1-1\""), "{text}");
 
         for port in 2..10 {
