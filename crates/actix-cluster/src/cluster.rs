@@ -100,8 +100,7 @@ impl Cluster {
             // A system was registered on this thread but is not running here.
             return Err(ClusterError::NoSystem);
         }
-        if let Some(addr) = Self::current() {
-            let _ = addr;
+        if Self::current().is_some() {
             return Err(ClusterError::AlreadyRunning);
         }
         config.protocol.validate()?;

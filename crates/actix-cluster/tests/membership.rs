@@ -276,3 +276,31 @@ fn a_stuck_subscriber_neither_blocks_the_cluster_nor_loses_events() {
         node.leave();
     }
 }
+
+#[test]
+fn ipv6_loopback_works_too() {
+    let _serial = serial();
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    }
+    let any6: std::net::SocketAddr = "[::1]:0".parse().unwrap();
+    let first = Node::join(config("v6-0", any6), &[]);
+    let seed = first.addr();
+    let mut nodes = vec![first];
+    for i in 1..3 {
+        nodes.push(Node::join(config(&format!("v6-{i}"), any6), &[seed]));
+    }
+    wait_all_up(&nodes, &ids(&nodes));
+    assert!(nodes.iter().all(|n| n.addr().is_ipv6()));
+    let leaver = nodes.remove(2);
+    let leaver_id = leaver.id();
+    leaver.leave();
+    assert_eq!(
+        wait_all_down(&nodes, &leaver_id),
+        vec![DownReason::Left, DownReason::Left]
+    );
+    for node in nodes {
+        node.leave();
+    }
+}
