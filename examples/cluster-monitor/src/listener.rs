@@ -216,7 +216,10 @@ mod tests {
         let slow = listener.send(Connect).await.unwrap();
         let first = fast.next().await.unwrap();
         let text = std::str::from_utf8(&first).unwrap();
-        assert!(text.starts_with("retry: 1000\ndata: {\"type\":\"snapshot\""), "{text}");
+        assert!(
+            text.starts_with("retry: 1000\ndata: {\"type\":\"snapshot\""),
+            "{text}"
+        );
         assert!(text.contains("\"self\":\"me@127.0.0.1:1-1\""), "{text}");
 
         for port in 2..10 {
