@@ -31,10 +31,11 @@ pub struct Config {
     /// to probe. Multiplied by the local-health multiplier. Must be less than
     /// `probe_interval`. lan: 100 ms.
     pub probe_timeout: Duration,
-    /// Number of members asked to probe indirectly (SWIM's k). lan: 3.
+    /// Number of members asked to probe indirectly (SWIM's k). lan: 4.
     pub indirect_checks: usize,
     /// Suspicion timeout, minimum:
-    /// `suspicion_mult * max(1, log10(N)) * probe_interval`. lan: 3.
+    /// `suspicion_mult * max(1, log10(N)) * probe_interval`; Lifeguard expects
+    /// `suspicion_mult - 2` confirmations to reach it. lan: 5.
     pub suspicion_mult: u32,
     /// Suspicion timeout, maximum (before confirmations shrink it):
     /// `suspicion_max_timeout_mult * min`. lan: 6.
@@ -90,8 +91,8 @@ impl Config {
             cluster_name: "default".to_owned(),
             probe_interval: Duration::from_millis(200),
             probe_timeout: Duration::from_millis(100),
-            indirect_checks: 3,
-            suspicion_mult: 3,
+            indirect_checks: 4,
+            suspicion_mult: 5,
             suspicion_max_timeout_mult: 6,
             awareness_max_multiplier: 8,
             retransmit_mult: 4,
@@ -111,7 +112,7 @@ impl Config {
         Config {
             probe_interval: Duration::from_secs(3),
             probe_timeout: Duration::from_millis(1500),
-            suspicion_mult: 5,
+            suspicion_mult: 4,
             retransmit_mult: 4,
             gossip_interval: Duration::from_millis(500),
             gossip_nodes: 4,

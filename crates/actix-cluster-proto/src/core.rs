@@ -124,6 +124,9 @@ const HEAD_ROOM: usize = 400;
 struct Probe {
     seq: u32,
     target: MemberId,
+    /// When the ping went out, and when the verdict was due.
+    sent: Duration,
+    due: Duration,
     /// Direct ack deadline (for local health).
     direct_deadline: Duration,
     acked: bool,
@@ -1337,7 +1340,15 @@ impl Core {
         self.schedule(T_PROBE, t, interval);
         if let Some(p) = self.probe.take() {
             if !p.acked {
-                self.probe_failed(now, p);
+                if now > p.due + (p.due - p.sent) {
+                    // This timer fired far too late: this node (or its
+                    // driver) stalled, so the silence proves nothing about
+                    // the target. Count it against our own health only.
+                    debug!(member = %self.local, target = %p.target, late = ?(now - p.due), "stalled: probe verdict skipped");
+                    self.awareness.apply(1);
+                } else {
+                    self.probe_failed(now, p);
+                }
             }
         }
         let target = match self.priority_probe.take() {
@@ -1362,6 +1373,8 @@ impl Core {
         self.probe = Some(Probe {
             seq,
             target,
+            sent: now,
+            due: now + interval,
             direct_deadline: now + timeout,
             acked: false,
             indirect: 0,

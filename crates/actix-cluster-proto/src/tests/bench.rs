@@ -6,6 +6,9 @@
 
 use std::time::Duration;
 
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
 use super::*;
 use crate::{DownReason, Event};
 
@@ -57,7 +60,12 @@ fn run(n: usize, trials: usize, loss: f64, config: Config, seed: u64) {
     net.run_for(Duration::from_secs(10));
     let b0: u64 = net.cores.iter().map(|c| c.stats().bytes_sent).sum();
     let m0: u64 = net.cores.iter().map(|c| c.stats().messages_sent).sum();
-    let idle = Duration::from_secs(30);
+    let idle = Duration::from_secs(
+        std::env::var("BENCH_IDLE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30),
+    );
     net.run_for(idle);
     let b1: u64 = net.cores.iter().map(|c| c.stats().bytes_sent).sum();
     let m1: u64 = net.cores.iter().map(|c| c.stats().messages_sent).sum();
@@ -178,4 +186,84 @@ fn bench_lan() {
     for n in n {
         run(n, trials, 0.0, Config::lan().with_lifeguard(lifeguard), 42);
     }
+}
+
+/// False alarms: N members, `loss` uniform loss, and optionally a pause of
+/// `pause_ms` of a random member every `pause_every` seconds.
+fn false_alarms(
+    n: usize,
+    minutes: u64,
+    loss: f64,
+    pauses: Option<(u64, u64, u64)>,
+    config: Config,
+) {
+    let mut net = Net::new(n, config, 77);
+    net.form_and_join();
+    assert!(net.run_until_cond(Duration::from_secs(60), up_everywhere));
+    net.loss = loss;
+    let sus0: u64 = net.cores.iter().map(|c| c.stats().suspicions_raised).sum();
+    let mut rng = SmallRng::seed_from_u64(5);
+    let end = net.now + Duration::from_secs(60 * minutes);
+    let mut paused = 0;
+    while net.now < end {
+        match pauses {
+            Some((every, lo, hi)) => {
+                net.run_for(Duration::from_secs(every));
+                let v = rng.gen_range(1..n);
+                net.pause(v, Duration::from_millis(rng.gen_range(lo..=hi)));
+                paused += 1;
+            }
+            None => net.run_for(Duration::from_secs(10)),
+        }
+    }
+    let sus: u64 = net
+        .cores
+        .iter()
+        .map(|c| c.stats().suspicions_raised)
+        .sum::<u64>()
+        - sus0;
+    let unreach: usize = net
+        .events
+        .iter()
+        .map(|ev| {
+            ev.iter()
+                .filter(|(_, e)| matches!(e, Event::Unreachable(_)))
+                .count()
+        })
+        .sum();
+    let downs: usize = net
+        .events
+        .iter()
+        .map(|ev| {
+            ev.iter()
+                .filter(|(_, e)| {
+                    matches!(
+                        e,
+                        Event::Down {
+                            reason: DownReason::Failed,
+                            ..
+                        }
+                    )
+                })
+                .count()
+        })
+        .sum();
+    let hours = minutes as f64 / 60.0;
+    println!(
+        "N={n} loss={loss} pauses={pauses:?} ({paused}) {minutes} min: suspicions raised {sus} ({:.2}/member-hour), unreachable events {unreach}, false Down events {downs}",
+        sus as f64 / n as f64 / hours
+    );
+}
+
+#[test]
+#[ignore]
+fn bench_false_alarms() {
+    let minutes: u64 = std::env::var("BENCH_MIN")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let lifeguard = std::env::var("BENCH_PLAIN").is_err();
+    let c = Config::lan().with_lifeguard(lifeguard);
+    false_alarms(100, minutes, 0.05, None, c.clone());
+    false_alarms(100, minutes, 0.0, Some((20, 1000, 4000)), c);
 }

@@ -227,3 +227,41 @@ fn same_seed_same_run() {
     };
     assert_eq!(run(11), run(11));
 }
+
+#[test]
+fn short_pause_is_refuted_not_downed() {
+    let mut net = Net::new(10, Config::lan(), 12);
+    net.form_and_join();
+    assert!(net.run_until_cond(secs(5.0), Net::converged));
+    // Paused well below the unconfirmed... and the confirmed minimum
+    // suspicion timeout (3 * 1 * 200 ms at N = 10).
+    net.pause(4, Duration::from_millis(450));
+    net.run_for(secs(5.0));
+    assert!(
+        net.converged(),
+        "paused member back to Up and reachable everywhere"
+    );
+    let me = id(4, 1);
+    for i in 0..10 {
+        assert!(!net.names(i, &me).contains(&"down-failed"), "node {i}");
+    }
+    assert_event_order(&net);
+}
+
+#[test]
+fn lossy_network_no_false_down() {
+    let mut net = Net::new(12, Config::lan(), 13);
+    net.loss = 0.05;
+    net.form_and_join();
+    assert!(net.run_until_cond(secs(10.0), Net::converged));
+    net.run_for(secs(120.0));
+    for i in 0..12 {
+        for j in 0..12 {
+            assert!(
+                !net.names(i, &id(j, 1)).contains(&"down-failed"),
+                "{i} downed {j}"
+            );
+        }
+    }
+    assert!(net.converged());
+}

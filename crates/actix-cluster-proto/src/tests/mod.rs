@@ -67,6 +67,8 @@ pub(crate) struct Net {
     pub(crate) cut: HashSet<(usize, usize)>,
     pub(crate) config: Config,
     pub(crate) datagrams: u64,
+    /// A paused node handles nothing before this time (its inputs wait).
+    pub(crate) paused_until: Vec<Duration>,
     /// Datagrams larger than the configured limit (must stay 0).
     pub(crate) oversize_datagrams: u64,
 }
@@ -99,6 +101,7 @@ impl Net {
             cut: HashSet::new(),
             config,
             datagrams: 0,
+            paused_until: vec![Duration::ZERO; n],
             oversize_datagrams: 0,
         }
     }
@@ -177,6 +180,17 @@ impl Net {
             let Some(ev) = self.pending.remove(&s) else {
                 continue;
             };
+            let target = match &ev {
+                Ev::Deliver { to, .. } => self.node_of(*to),
+                Ev::Timer { node, .. } => Some(*node),
+            };
+            if let Some(j) = target {
+                if self.paused_until[j] > at {
+                    let until = self.paused_until[j];
+                    self.push(until, ev);
+                    continue;
+                }
+            }
             match ev {
                 Ev::Deliver {
                     to,
@@ -246,6 +260,11 @@ impl Net {
                 },
             );
         }
+    }
+
+    /// Stalls node `i` for `d` (a GC pause): it handles nothing meanwhile.
+    pub(crate) fn pause(&mut self, i: usize, d: Duration) {
+        self.paused_until[i] = self.now + d;
     }
 
     pub(crate) fn crash(&mut self, i: usize) {
