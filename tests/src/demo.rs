@@ -65,21 +65,28 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
-/// The `cluster-monitor` binary, built once per test process. The tests crate
-/// cannot depend on a binary of another package, so it asks cargo; where the
-/// build lock is held by the `cargo test` running us, cargo waits for nothing
-/// because the binary is already fresh (CI builds the workspace first).
+/// The `cluster-monitor` binary. The tests crate cannot depend on a binary of
+/// another package, so this uses `target/debug/cluster-monitor` when it is newer
+/// than every source it is built from (CI builds the workspace first), and
+/// otherwise runs `cargo build -p cluster-monitor` once per test process.
 pub fn monitor_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let bin = target_dir().join("debug/cluster-monitor");
-        if std::env::var("CLUSTER_MONITOR_NO_BUILD").is_ok_and(|v| v == "1") && bin.exists() {
+        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        let root = repo_root();
+        let mut newest = std::time::SystemTime::UNIX_EPOCH;
+        for dir in ["examples/cluster-monitor", "crates"] {
+            newest_mtime(&root.join(dir), &mut newest);
+        }
+        newest_mtime(&root.join("Cargo.lock"), &mut newest);
+        if built.is_some_and(|b| b >= newest) {
             return bin;
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
             .args(["build", "-q", "-p", "cluster-monitor"])
-            .current_dir(repo_root())
+            .current_dir(&root)
             .status()
             .expect("cargo runs");
         assert!(status.success(), "cargo build -p cluster-monitor failed");
@@ -87,6 +94,22 @@ pub fn monitor_binary() -> PathBuf {
         bin
     })
     .clone()
+}
+
+fn newest_mtime(path: &Path, newest: &mut std::time::SystemTime) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    if meta.is_dir() {
+        if path.file_name().is_some_and(|n| n == "target") {
+            return;
+        }
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            newest_mtime(&entry.path(), newest);
+        }
+    } else if let Ok(m) = meta.modified() {
+        *newest = (*newest).max(m);
+    }
 }
 
 /// Where tests keep artifacts (screenshots): `tests/artifacts/`.
