@@ -519,3 +519,43 @@ fn lost_lease_registers_again_with_a_new_lease() {
     });
     assert!(downs(&node).is_empty());
 }
+
+#[test]
+fn deleted_registration_comes_back_and_a_stray_cluster_is_merged() {
+    let etcd = Etcd::start();
+    let p1 = fresh_prefix("merge1");
+    let p2 = fresh_prefix("merge2");
+    // Two separate one-node clusters with the same cluster name.
+    let mut a = Node::spawn(&spec(&etcd, &p1, "a"));
+    let mut b = Node::spawn(&spec(&etcd, &p2, "b"));
+    a.wait_status(LONG, |s| s["member_up"] == true && s["registered"] == true);
+    b.wait_status(LONG, |s| s["member_up"] == true && s["registered"] == true);
+    assert!(!a.events("up").contains(&b.id));
+    let a_keys = vec![
+        member_key(&p1, &a.id),
+        format!("{p1}/etcd-test/up/{}", a.id),
+    ];
+    wait_until(LONG, "a's keys written", || {
+        let keys = etcd.keys(&format!("{p1}/etcd-test/"));
+        a_keys.iter().all(|k| keys.contains(k))
+    });
+
+    // etcd loses a's keys (its lease survives): a puts them back.
+    etcd.ctl(&["del", "--prefix", &format!("{p1}/etcd-test/")])
+        .unwrap();
+    wait_until(LONG, "a's keys restored", || {
+        let keys = etcd.keys(&format!("{p1}/etcd-test/"));
+        a_keys.iter().all(|k| keys.contains(k))
+    });
+
+    // b's cluster shows up under a's prefix: a joins it and the two merge.
+    let reg = etcd
+        .ctl(&["get", &member_key(&p2, &b.id), "--print-value-only"])
+        .unwrap();
+    etcd.ctl(&["put", &member_key(&p1, &b.id), reg.trim()])
+        .unwrap();
+    etcd.ctl(&["put", &format!("{p1}/etcd-test/up/{}", b.id), &b.id])
+        .unwrap();
+    assert!(a.wait_event("up", &b.id, LONG), "a never merged with b");
+    assert!(b.wait_event("up", &a.id, LONG), "b never merged with a");
+}

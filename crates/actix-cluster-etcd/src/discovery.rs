@@ -69,6 +69,7 @@ pub(crate) enum ChildReport {
     },
     Formed,
     Compacted,
+    OwnKeysDeleted,
     Failed {
         child: Child,
         error: String,
@@ -341,6 +342,12 @@ impl Handler<ChildReport> for DiscoveryActor {
             }
             ChildReport::Formed => self.status.formed = true,
             ChildReport::Compacted => self.status.compacted_relists += 1,
+            ChildReport::OwnKeysDeleted => {
+                // A new keeper session puts our keys again (same lease if alive).
+                if let Some(k) = &self.keeper {
+                    k.do_send(Run);
+                }
+            }
             ChildReport::Failed { child, error } => {
                 let delay = self.backoff_delay(child);
                 self.status.restarts += 1;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
-use actix_cluster::{Cluster, Form, Join, MemberId};
+use actix_cluster::{Cluster, Form, GetMembers, Join, MemberId};
 use etcd_client::{
     Client, Compare, CompareOp, EventType, GetOptions, KeyValue, PutOptions, Txn, TxnOp,
     WatchOptions,
@@ -124,6 +124,8 @@ struct Shared {
     /// Last revision seen (listed or watched); `None` forces a fresh list.
     revision: Option<i64>,
     sent: Option<Sent>,
+    /// Members Up in etcd but unknown to our cluster that we already joined.
+    merged: std::collections::BTreeSet<String>,
 }
 
 /// Lists the registrations under `<prefix>/<cluster>/`, hands seed addresses
@@ -285,13 +287,18 @@ impl Session {
                             )));
                         }
                         let progress = !resp.created() && resp.events().is_empty();
+                        let mut own_deleted = false;
                         {
                             let mut s = self.lock();
                             for ev in resp.events() {
                                 let Some(kv) = ev.kv() else { continue };
                                 match ev.event_type() {
                                     EventType::Put => s.view.apply_put(&self.keys, kv),
-                                    EventType::Delete => s.view.apply_delete(&self.keys, kv),
+                                    EventType::Delete => {
+                                        s.view.apply_delete(&self.keys, kv);
+                                        own_deleted |= kv.key() == self.keys.member(&self.me).as_bytes()
+                                            || kv.key() == self.keys.up(&self.me).as_bytes();
+                                    }
                                 }
                                 s.revision = Some(s.revision.unwrap_or(0).max(kv.mod_revision()));
                             }
@@ -304,6 +311,10 @@ impl Session {
                         self.report();
                         self.reap(&client).await?;
                         let c = control.borrow_and_update().clone();
+                        if own_deleted && !c.leaving {
+                            warn!("our registration was deleted from etcd; registering again");
+                            self.parent.do_send(ChildReport::OwnKeysDeleted);
+                        }
                         self.decide(&client, &c).await?;
                     }
                     changed = control.changed() => {
@@ -396,7 +407,11 @@ impl Session {
 
     /// Joins the seeds, or forms the cluster when nobody is there.
     async fn decide(&self, client: &Client, c: &Control) -> Result<(), DiscoveryError> {
-        if c.up || c.leaving {
+        if c.leaving {
+            return Ok(());
+        }
+        if c.up {
+            self.merge_strangers().await;
             return Ok(());
         }
         let (seeds, formation, sent) = {
@@ -447,6 +462,47 @@ impl Session {
                 Ok(())
             }
         }
+    }
+
+    /// Safety net once we are Up: members marked Up in etcd that our cluster
+    /// does not know belong to another cluster under the same name (possible
+    /// only after etcd lost its data while nodes were starting). Joining them
+    /// makes the two merge.
+    async fn merge_strangers(&self) {
+        let candidates: Vec<(String, SocketAddr)> = {
+            let s = self.lock();
+            s.view
+                .ups
+                .keys()
+                .filter(|id| *id != &self.me && !s.merged.contains(*id))
+                .filter_map(|id| s.view.addr_of(id).map(|a| (id.clone(), a)))
+                .filter(|(_, a)| *a != self.my_addr)
+                .collect()
+        };
+        if candidates.is_empty() {
+            return;
+        }
+        let Ok(members) = self.cluster.send(GetMembers).await else {
+            return;
+        };
+        let known: std::collections::HashSet<String> =
+            members.iter().map(|m| m.id.to_string()).collect();
+        let strangers: Vec<(String, SocketAddr)> = candidates
+            .into_iter()
+            .filter(|(id, _)| !known.contains(id))
+            .collect();
+        if strangers.is_empty() {
+            return;
+        }
+        let addrs: Vec<SocketAddr> = strangers.iter().map(|(_, a)| *a).collect();
+        info!(
+            members = ?strangers.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+            "members Up in etcd are unknown to our cluster; joining them so the clusters merge"
+        );
+        self.lock()
+            .merged
+            .extend(strangers.into_iter().map(|(id, _)| id));
+        self.cluster.do_send(Join(addrs));
     }
 
     fn join(&self, seeds: Vec<SocketAddr>, sent: Option<Sent>) {
