@@ -115,6 +115,9 @@ const T_RELAY: u8 = 7;
 const T_TOMBSTONE: u8 = 8;
 const T_RECONNECT: u8 = 9;
 
+/// Removed ids are remembered (not gossiped) this many tombstone periods.
+const REMEMBER_REMOVED: u32 = 10;
+
 /// Room kept for the message head when deciding whether a record can ever
 /// fit a datagram.
 const HEAD_ROOM: usize = 400;
@@ -180,6 +183,12 @@ pub struct Core {
     reconnect_token: u64,
     suspicion_timers: BTreeMap<u64, MemberId>,
     tombstone_timers: BTreeMap<u64, MemberId>,
+    /// Last-call probes of members whose suspicion expired: seq -> member.
+    last_calls: BTreeMap<u32, MemberId>,
+    /// Sender of the message being handled (for direct answers).
+    reply_to: Option<SocketAddr>,
+    /// When we last re-queued our own record for a stale suspicion.
+    last_reassert: Option<Duration>,
 }
 
 impl Core {
@@ -243,6 +252,9 @@ impl Core {
             reconnect_token: 0,
             suspicion_timers: BTreeMap::new(),
             tombstone_timers: BTreeMap::new(),
+            last_calls: BTreeMap::new(),
+            reply_to: None,
+            last_reassert: None,
         })
     }
 
@@ -724,6 +736,12 @@ impl Core {
             return;
         }
         let Message { sender, body } = msg;
+        self.reply_to = Some(sender.addr);
+        self.on_body(now, sender, body);
+        self.reply_to = None;
+    }
+
+    fn on_body(&mut self, now: Duration, sender: MemberId, body: Body) {
         if self.left {
             // Answer probes and requests with our leave, ignore the rest.
             if matches!(
@@ -928,6 +946,10 @@ impl Core {
                 return;
             }
         }
+        if let Some(id) = self.last_calls.remove(&seq) {
+            self.last_call_answered(&id);
+            return;
+        }
         if let Some(r) = self.relays.remove(&seq) {
             self.send_with_updates(
                 r.origin,
@@ -1009,6 +1031,11 @@ impl Core {
                 let newer = rec.incarnation > my_inc;
                 if suspected || newer {
                     self.refute(rec.incarnation, rec.suspect.as_ref());
+                } else if rec.suspect.is_some() {
+                    // An old suspicion still travels: whoever sent it missed
+                    // our refutation. Answer it directly, and gossip our
+                    // record again (at most once per gossip interval).
+                    self.reassert(now);
                 }
             }
         }
@@ -1031,6 +1058,23 @@ impl Core {
                 let me = self.record_bytes(&id);
                 self.send_with_updates(s.addr, Body::Gossip { updates: vec![] }, me);
             }
+        }
+    }
+
+    /// Tells the sender of the current message our current record, and
+    /// re-queues it for gossip (rate-limited).
+    fn reassert(&mut self, now: Duration) {
+        let me = self.local.clone();
+        if let Some(to) = self.reply_to {
+            let rec = self.record_bytes(&me);
+            self.send_with_updates(to, Body::Gossip { updates: vec![] }, rec);
+        }
+        let due = self
+            .last_reassert
+            .map_or(true, |t| now >= t + self.config.gossip_interval);
+        if due {
+            self.last_reassert = Some(now);
+            self.broadcasts.push(&me);
         }
     }
 
@@ -1306,9 +1350,89 @@ impl Core {
             .get(id)
             .and_then(|e| e.suspicion.as_ref())
             .is_some_and(|s| s.timer == token);
-        if current {
-            info!(member = %self.local, suspect = %id, "suspicion timed out: member failed");
-            self.set_down(now, id, DownReason::Failed);
+        if !current {
+            return;
+        }
+        let last_called = self
+            .table
+            .get(id)
+            .and_then(|e| e.suspicion.as_ref())
+            .is_some_and(|s| s.last_call);
+        if self.config.lifeguard && !last_called {
+            self.last_call(now, id);
+            return;
+        }
+        info!(member = %self.local, suspect = %id, "suspicion timed out: member failed");
+        self.set_down(now, id, DownReason::Failed);
+    }
+
+    /// Before declaring a suspect failed, probe it once more, directly (with
+    /// the suspicion, so that it refutes) and through two helpers; an answer
+    /// within one probe timeout withdraws our suspicion. This guards against
+    /// a refutation this node missed (bursty loss).
+    fn last_call(&mut self, now: Duration, id: &MemberId) {
+        let wait = self.awareness.scale(self.config.probe_timeout);
+        let t = self.token();
+        let Some(s) = self.table.get_mut(id).and_then(|e| e.suspicion.as_mut()) else {
+            return;
+        };
+        s.last_call = true;
+        s.timer = t;
+        let _ = now;
+        self.suspicion_timers.retain(|_, m| m != id);
+        self.suspicion_timers.insert(t, id.clone());
+        self.schedule(T_SUSPICION, t, wait);
+        let seq = self.seq();
+        self.last_calls.retain(|_, m| m != id);
+        self.last_calls.insert(seq, id.clone());
+        let first = self.suspicion_news(id);
+        self.send_with_updates(
+            id.addr,
+            Body::Ping {
+                seq,
+                target_gen: id.generation,
+                updates: vec![],
+            },
+            first,
+        );
+        let target = id.clone();
+        let helpers = self.table.random_live(&mut self.rng, 2, |e| {
+            e.id != target && e.suspicion.is_none() && e.status != Status::Joining
+        });
+        for h in helpers {
+            self.send_with_updates(
+                h.addr,
+                Body::PingReq {
+                    seq,
+                    target: target.clone(),
+                    updates: vec![],
+                },
+                None,
+            );
+        }
+        trace!(member = %self.local, suspect = %id, "last call");
+    }
+
+    /// A suspect answered its last call: withdraw our suspicion (its
+    /// incarnation is unchanged; gossip at the same incarnation may suspect it
+    /// again, with a fresh timer).
+    fn last_call_answered(&mut self, id: &MemberId) {
+        let Some(e) = self.table.get_mut(id) else {
+            return;
+        };
+        if e.suspicion.is_none() || !e.is_live() {
+            return;
+        }
+        e.suspicion = None;
+        e.suspecter = None;
+        e.touch();
+        let announce = e.unreachable_emitted;
+        e.unreachable_emitted = false;
+        let info = e.info();
+        self.suspicion_timers.retain(|_, m| m != id);
+        debug!(member = %self.local, suspect = %id, "answered its last call: suspicion withdrawn");
+        if announce {
+            self.emit(Event::Reachable(info));
         }
     }
 
@@ -1320,8 +1444,11 @@ impl Core {
             return;
         }
         let announce = e.joined_emitted;
-        self.table
-            .remove(id, now, now + self.config.tombstone_period);
+        self.table.remove(
+            id,
+            now,
+            now + self.config.tombstone_period * REMEMBER_REMOVED,
+        );
         self.broadcasts.remove(id);
         if announce {
             self.emit(Event::Removed(id.clone()));
@@ -1558,6 +1685,29 @@ impl Core {
         self.reconnect_token = t;
         let d = self.reconnect_interval();
         self.schedule(T_RECONNECT, t, d);
+        // Seeds that are not live members (e.g. forgotten during a long
+        // partition): ask them in again. Their answer tells us if we were
+        // declared down meanwhile (we then rejoin as a new generation).
+        if self.local_status() == Status::Up {
+            let live: std::collections::HashSet<SocketAddr> =
+                self.table.live().iter().map(|m| m.addr).collect();
+            let lost: Vec<SocketAddr> = self
+                .seeds
+                .iter()
+                .copied()
+                .filter(|a| !live.contains(a))
+                .collect();
+            if !lost.is_empty() && !live.is_empty() {
+                let to = lost[self.rng.gen_range(0..lost.len())];
+                let rec = self.local_entry().record();
+                let msg = Message {
+                    sender: self.local.clone(),
+                    body: Body::JoinRequest { record: rec },
+                };
+                let bytes = codec::encode(&self.prefix, &msg);
+                self.send(to, Channel::Stream, bytes);
+            }
+        }
         // Ping one random failed tombstone: if it answers, a partition healed
         // (the zombie check on either side then starts the merge).
         let mut failed: Vec<MemberId> = self

@@ -14,6 +14,9 @@ use crate::id::{Incarnation, MemberId};
 use crate::member::{MemberInfo, Status};
 use crate::suspicion::Suspicion;
 
+/// Most removed ids remembered (oldest forgotten first).
+const MAX_REMOVED: usize = 65_536;
+
 /// One known member.
 #[derive(Debug)]
 pub(crate) struct Entry {
@@ -213,7 +216,7 @@ impl Table {
         self.removed.insert(id.clone());
         self.removed_fifo.push_back((remember_until, id.clone()));
         while let Some((t, _)) = self.removed_fifo.front() {
-            if *t > now {
+            if *t > now && self.removed_fifo.len() <= MAX_REMOVED {
                 break;
             }
             if let Some((_, old)) = self.removed_fifo.pop_front() {

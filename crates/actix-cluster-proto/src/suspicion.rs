@@ -31,6 +31,8 @@ pub(crate) struct Suspicion {
     max: Duration,
     /// Token of the timer now scheduled for it.
     pub(crate) timer: u64,
+    /// The last-call probe was sent (see `Core::last_call`).
+    pub(crate) last_call: bool,
 }
 
 impl Suspicion {
@@ -53,6 +55,7 @@ impl Suspicion {
             min,
             max: max.max(min),
             timer: 0,
+            last_call: false,
         }
     }
 
