@@ -425,3 +425,22 @@ fn partition_longer_than_the_tombstone_period_heals() {
         sim.not_up_pairs().first()
     );
 }
+
+#[test]
+#[ignore = "core: after a join storm a member can miss another's Up until push-pull"]
+fn join_storm_converges_without_waiting_for_push_pull() {
+    // Lossless network; 50 members start together (n0 forms, the rest join
+    // through n0..n2). Seed 10: a few members keep others in Joining for
+    // ~20 s although everybody else saw them Up within a second.
+    let mut slow = Vec::new();
+    for seed in [6, 10, 16, 21, 40] {
+        let mut sim: Sim<CoreNode> = Sim::new(seed, NetConfig::default()).unwrap();
+        sim.start_cluster(50, 3, &CoreOpts::with_config(Config::lan()))
+            .unwrap();
+        let t = sim.run_until_condition(secs(5), |s| s.all_see_up());
+        if t.is_none() {
+            slow.push((seed, sim.not_up_pairs().first().copied()));
+        }
+    }
+    assert!(slow.is_empty(), "not converged within 5 s: {slow:?}");
+}
