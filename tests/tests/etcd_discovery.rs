@@ -531,7 +531,7 @@ fn deleted_registration_comes_back_and_a_stray_cluster_is_merged() {
     a.wait_status(LONG, |s| s["member_up"] == true && s["registered"] == true);
     b.wait_status(LONG, |s| s["member_up"] == true && s["registered"] == true);
     assert!(!a.events("up").contains(&b.id));
-    let a_keys = vec![
+    let a_keys = [
         member_key(&p1, &a.id),
         format!("{p1}/etcd-test/up/{}", a.id),
     ];
