@@ -340,7 +340,7 @@ fn a_suspect_answering_its_last_call_is_not_downed() {
             Body::Ping { seq, .. } if to == addr(1) => Some(seq),
             _ => None,
         })
-        .last()
+        .next_back()
         .expect("last-call ping");
     let ack = Message {
         sender: id(1, 1),
