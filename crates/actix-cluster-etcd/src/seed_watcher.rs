@@ -542,3 +542,63 @@ impl Session {
         Ok(resp.succeeded())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(port: u16, gen: u64) -> String {
+        format!("n@127.0.0.1:{port}-{gen:x}")
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn view(entries: &[(u16, u64, i64, bool)]) -> View {
+        let mut v = View::default();
+        for &(port, gen, rev, up) in entries {
+            v.members.insert(id(port, gen), (rev, None));
+            if up {
+                v.ups.insert(id(port, gen), rev + 100);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn seeds_are_up_members_oldest_first_without_us_capped() {
+        let v = view(&[
+            (5, 1, 50, true),
+            (3, 1, 30, true),
+            (4, 1, 40, false),
+            (9, 1, 10, true),
+            (7, 1, 70, true),
+        ]);
+        // Registered oldest first; not-Up members are no seeds.
+        assert_eq!(
+            v.seeds(&id(1, 1), addr(1), 10),
+            vec![addr(9), addr(3), addr(5), addr(7)]
+        );
+        // Never ourselves, nor anything on our address (an earlier process).
+        assert_eq!(
+            v.seeds(&id(9, 1), addr(9), 10),
+            vec![addr(3), addr(5), addr(7)]
+        );
+        assert_eq!(
+            v.seeds(&id(9, 2), addr(9), 10),
+            vec![addr(3), addr(5), addr(7)]
+        );
+        // At most max.
+        assert_eq!(v.seeds(&id(1, 1), addr(1), 2), vec![addr(9), addr(3)]);
+    }
+
+    #[test]
+    fn stale_registrations_on_our_address_are_found() {
+        let mut v = view(&[(5, 1, 50, true), (6, 1, 60, true)]);
+        v.formation = Some((id(5, 1), 51));
+        assert_eq!(v.stale_on(&id(5, 2), addr(5)), vec![id(5, 1)]);
+        assert!(v.stale_on(&id(5, 1), addr(5)).is_empty());
+        assert!(v.stale_on(&id(7, 1), addr(7)).is_empty());
+    }
+}
