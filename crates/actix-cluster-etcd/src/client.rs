@@ -13,7 +13,10 @@ pub(crate) async fn connect(config: &DiscoveryConfig) -> Result<Client, Discover
     let mut options = ConnectOptions::new()
         .with_connect_timeout(config.connect_timeout())
         .with_keep_alive(config.lease_ttl() / 3, config.request_timeout())
-        .with_keep_alive_while_idle(true);
+        .with_keep_alive_while_idle(true)
+        // A member cut off from its quorum cancels our watches instead of
+        // keeping them silent, so the watcher moves to another endpoint.
+        .with_require_leader(true);
     if let (Some(user), Some(password)) = (&config.user, &config.password) {
         options = options.with_user(user.clone(), password.clone());
     }
