@@ -141,6 +141,9 @@ pub struct Etcd {
     network: Option<String>,
     initial_cluster: String,
     tmp: PathBuf,
+    /// Directory with `ca.pem`, `server.pem`, `server-key.pem`, `client.pem`,
+    /// `client-key.pem` when etcd serves TLS with client certificates.
+    tls: Option<PathBuf>,
 }
 
 impl Etcd {
@@ -151,6 +154,22 @@ impl Etcd {
 
     /// An etcd cluster of `n` members, ready to answer.
     pub fn start_n(n: usize) -> Etcd {
+        Self::start_opts(n, false)
+    }
+
+    /// A single-member etcd that serves TLS only and requires client
+    /// certificates (generated with `openssl` for this test); see
+    /// [`Etcd::tls_dir`].
+    pub fn start_tls() -> Etcd {
+        Self::start_opts(1, true)
+    }
+
+    /// The directory with the TLS files, when started with [`Etcd::start_tls`].
+    pub fn tls_dir(&self) -> Option<&Path> {
+        self.tls.as_deref()
+    }
+
+    fn start_opts(n: usize, tls: bool) -> Etcd {
         let backend = backend();
         let tag = unique("");
         let tmp = std::env::temp_dir().join(&tag);
@@ -178,12 +197,14 @@ impl Etcd {
             })
             .collect::<Vec<_>>()
             .join(",");
+        let tls = tls.then(|| make_certs(&tmp.join("certs")));
         let mut etcd = Etcd {
             backend,
             members,
             network,
             initial_cluster,
             tmp,
+            tls,
         };
         for i in 0..n {
             etcd.launch(i);
@@ -196,6 +217,19 @@ impl Etcd {
         let n = self.members.len();
         let cluster = self.initial_cluster.clone();
         let network = self.network.clone();
+        let tls = self.tls.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let tls_args: Vec<String> = tls
+            .iter()
+            .flat_map(|d| {
+                [
+                    format!("--cert-file={}", d.join("server.pem").display()),
+                    format!("--key-file={}", d.join("server-key.pem").display()),
+                    format!("--trusted-ca-file={}", d.join("ca.pem").display()),
+                    "--client-cert-auth".to_owned(),
+                ]
+            })
+            .collect();
         let m = &mut self.members[i];
         match self.backend {
             Backend::Docker => {
@@ -220,12 +254,18 @@ impl Etcd {
                 if let Some(net) = &network {
                     args.extend(["--network".into(), net.clone()]);
                 }
+                if let Some(d) = &tls {
+                    args.extend(["-v".into(), format!("{0}:{0}:ro", d.display())]);
+                }
                 args.extend([
                     IMAGE.into(),
                     format!("--name={}", m.name),
                     "--data-dir=/var/lib/etcd/data".into(),
-                    "--listen-client-urls=http://0.0.0.0:2379".into(),
-                    format!("--advertise-client-urls=http://127.0.0.1:{}", m.client_port),
+                    format!("--listen-client-urls={scheme}://0.0.0.0:2379"),
+                    format!(
+                        "--advertise-client-urls={scheme}://127.0.0.1:{}",
+                        m.client_port
+                    ),
                     "--listen-peer-urls=http://0.0.0.0:2380".into(),
                     format!("--initial-advertise-peer-urls=http://{peer_host}:2380"),
                     format!("--initial-cluster={cluster}"),
@@ -233,6 +273,7 @@ impl Etcd {
                     "--heartbeat-interval=100".into(),
                     "--election-timeout=1000".into(),
                 ]);
+                args.extend(tls_args.iter().cloned());
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 docker(&args);
                 m.container = Some(m.name.clone());
@@ -245,13 +286,14 @@ impl Etcd {
                     .arg(format!("--name={}", m.name))
                     .arg(format!("--data-dir={}", m.data_dir.join("data").display()))
                     .arg(format!(
-                        "--listen-client-urls=http://127.0.0.1:{}",
+                        "--listen-client-urls={scheme}://127.0.0.1:{}",
                         m.client_port
                     ))
                     .arg(format!(
-                        "--advertise-client-urls=http://127.0.0.1:{}",
+                        "--advertise-client-urls={scheme}://127.0.0.1:{}",
                         m.client_port
                     ))
+                    .args(&tls_args)
                     .arg(format!(
                         "--listen-peer-urls=http://127.0.0.1:{}",
                         m.peer_port
@@ -283,9 +325,30 @@ impl Etcd {
     pub fn endpoints(&self) -> String {
         self.members
             .iter()
-            .map(|m| format!("http://127.0.0.1:{}", m.client_port))
+            .map(|m| format!("{}://127.0.0.1:{}", self.scheme(), m.client_port))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    fn tls_ctl_args(&self) -> Vec<String> {
+        self.tls
+            .iter()
+            .flat_map(|d| {
+                [
+                    format!("--cacert={}", d.join("ca.pem").display()),
+                    format!("--cert={}", d.join("client.pem").display()),
+                    format!("--key={}", d.join("client-key.pem").display()),
+                ]
+            })
+            .collect()
     }
 
     fn ctl_endpoints(&self) -> String {
@@ -304,6 +367,7 @@ impl Etcd {
                 .env("ETCDCTL_API", "3")
                 .arg(format!("--endpoints={}", self.ctl_endpoints()))
                 .arg("--command-timeout=3s")
+                .args(self.tls_ctl_args())
                 .args(args))
         } else {
             let c = self
@@ -313,8 +377,9 @@ impl Etcd {
                 .ok_or("no etcdctl on this machine (apt-get install etcd-client)")?;
             run(Command::new("docker")
                 .args(["exec", "-e", "ETCDCTL_API=3", &c, "etcdctl"])
-                .arg("--endpoints=127.0.0.1:2379")
+                .arg(format!("--endpoints={}://127.0.0.1:2379", self.scheme()))
                 .arg("--command-timeout=3s")
+                .args(self.tls_ctl_args())
                 .args(args))
         }
         .map_err(|e| e.to_string())?;
@@ -425,7 +490,11 @@ impl Etcd {
 
     /// Client endpoint of member `i` (for `etcdctl`-like checks).
     pub fn member_endpoint(&self, i: usize) -> String {
-        format!("http://127.0.0.1:{}", self.members[i].client_port)
+        format!(
+            "{}://127.0.0.1:{}",
+            self.scheme(),
+            self.members[i].client_port
+        )
     }
 }
 
@@ -445,6 +514,33 @@ impl Drop for Etcd {
         }
         let _ = std::fs::remove_dir_all(&self.tmp);
     }
+}
+
+/// Creates a CA, a server certificate for 127.0.0.1 and a client certificate
+/// in `dir` with `openssl`.
+fn make_certs(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("certs dir");
+    let script = r#"
+set -e
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca-key.pem -out ca.pem -days 2 -subj /CN=actix-cluster-test-ca
+openssl req -newkey rsa:2048 -nodes -keyout server-key.pem -out server.csr -subj /CN=etcd
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost
+extendedKeyUsage=serverAuth,clientAuth
+' > server.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out server.pem -days 2 -extfile server.ext
+openssl req -newkey rsa:2048 -nodes -keyout client-key.pem -out client.csr -subj /CN=client
+printf 'extendedKeyUsage=clientAuth
+' > client.ext
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out client.pem -days 2 -extfile client.ext
+chmod 644 *.pem
+"#;
+    let out = run(Command::new("sh").arg("-c").arg(script).current_dir(dir)).expect("sh runs");
+    assert!(
+        out.status.success(),
+        "openssl failed (apt-get install openssl): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.to_owned()
 }
 
 /// A fresh key prefix, unique in this test process.

@@ -559,3 +559,38 @@ fn deleted_registration_comes_back_and_a_stray_cluster_is_merged() {
     assert!(a.wait_event("up", &b.id, LONG), "a never merged with b");
     assert!(b.wait_event("up", &a.id, LONG), "b never merged with a");
 }
+
+#[test]
+fn tls_with_client_certificates() {
+    let etcd = Etcd::start_tls();
+    let dir = etcd.tls_dir().unwrap().to_owned();
+    let prefix = fresh_prefix("tls");
+    let file = |f: &str| dir.join(f).display().to_string();
+    let tls_spec = |name: &str| {
+        spec(&etcd, &prefix, name)
+            .with_env("ETCD_CA_FILE", &file("ca.pem"))
+            .with_env("ETCD_CERT_FILE", &file("client.pem"))
+            .with_env("ETCD_KEY_FILE", &file("client-key.pem"))
+    };
+    assert!(etcd.endpoints().starts_with("https://"));
+    let nodes: Vec<Node> = ["t0", "t1"]
+        .iter()
+        .map(|n| Node::spawn(&tls_spec(n)))
+        .collect();
+    wait_all_up(&nodes, &nodes);
+    let mut keys = etcd.keys(&members_prefix(&prefix));
+    keys.sort();
+    let mut expected: Vec<String> = nodes.iter().map(|n| member_key(&prefix, &n.id)).collect();
+    expected.sort();
+    wait_until(LONG, "both registered over TLS", || {
+        keys = etcd.keys(&members_prefix(&prefix));
+        keys.sort();
+        keys == expected
+    });
+    // Without the client certificate etcd refuses us: the node keeps trying.
+    let mut bare =
+        Node::spawn(&spec(&etcd, &prefix, "bare").with_env("ETCD_CA_FILE", &file("ca.pem")));
+    bare.wait_status(LONG, |s| {
+        s["restarts"].as_u64() >= Some(2) && s["registered"] == false
+    });
+}
