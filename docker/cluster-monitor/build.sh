@@ -54,7 +54,7 @@ if [ "${SKIP_CARGO:-0}" != "1" ] && [ "$in_container" = "1" ]; then
         docker build -q -t "$builder" - >/dev/null <<'DOCKERFILE'
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends gcc libc6-dev protobuf-compiler pkg-config ca-certificates \
+    && apt-get install -y --no-install-recommends gcc libc6-dev protobuf-compiler libprotobuf-dev pkg-config ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 DOCKERFILE
     fi
@@ -68,10 +68,10 @@ elif [ "${SKIP_CARGO:-0}" != "1" ]; then
     command -v "${CARGO:-cargo}" >/dev/null 2>&1 || die "cargo not found: install Rust from https://rustup.rs"
     if ! command -v protoc >/dev/null 2>&1; then
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-            log "protoc (needed to build etcd-client) is missing: apt-get install protobuf-compiler"
-            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler >/dev/null
+            log "protoc (needed to build etcd-client) is missing: apt-get install protobuf-compiler libprotobuf-dev"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler libprotobuf-dev >/dev/null
         else
-            die "protoc (needed to build etcd-client) is missing: sudo apt-get install protobuf-compiler"
+            die "protoc (needed to build etcd-client) is missing: sudo apt-get install protobuf-compiler libprotobuf-dev"
         fi
     fi
     log "cargo build --release -p cluster-monitor"
