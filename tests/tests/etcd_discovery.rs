@@ -594,3 +594,44 @@ fn tls_with_client_certificates() {
         s["restarts"].as_u64() >= Some(2) && s["registered"] == false
     });
 }
+
+#[test]
+fn user_and_password_authentication() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("auth");
+    etcd.ctl(&["user", "add", "root:rootpw"]).unwrap();
+    etcd.ctl(&["auth", "enable"]).unwrap();
+    let auth = "--user=root:rootpw";
+    let node = Node::spawn(
+        &spec(&etcd, &prefix, "a0")
+            .with_env("ETCD_USER", "root")
+            .with_env("ETCD_PASSWORD", "rootpw"),
+    );
+    assert!(node.wait_event("up", &node.id, LONG));
+    let key = member_key(&prefix, &node.id);
+    wait_until(LONG, "registered with user and password", || {
+        etcd.ctl(&[
+            auth,
+            "get",
+            "--prefix",
+            "--keys-only",
+            &members_prefix(&prefix),
+        ])
+        .is_ok_and(|out| out.contains(&key))
+    });
+    // A wrong password is refused: the node keeps trying and never registers.
+    let mut wrong = Node::spawn(
+        &spec(&etcd, &prefix, "a1")
+            .with_env("ETCD_USER", "root")
+            .with_env("ETCD_PASSWORD", "wrong"),
+    );
+    let st = wrong.wait_status(LONG, |s| s["restarts"].as_u64() >= Some(2));
+    assert_eq!(st["registered"], false);
+    assert!(
+        st["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("auth"),
+        "the error says why: {st}"
+    );
+}
