@@ -44,6 +44,7 @@ const KIND_GOSSIP: u8 = 5;
 const KIND_JOIN_REQUEST: u8 = 6;
 const KIND_JOIN_ACK: u8 = 7;
 const KIND_PUSH_PULL: u8 = 8;
+const KIND_WHO_ARE_YOU: u8 = 9;
 
 const STATUS_MASK: u8 = 0x07;
 const RECORD_SUSPECT: u8 = 0x08;
@@ -80,6 +81,9 @@ pub(crate) enum Body {
     Ping {
         seq: u32,
         target_gen: u64,
+        /// The target's incarnation as the sender knows it: a target that is
+        /// further along answers with its own record.
+        target_inc: Incarnation,
         updates: Vec<Record>,
     },
     /// Answer to a ping (or a relayed answer to a ping-req).
@@ -105,6 +109,9 @@ pub(crate) enum Body {
     /// Stream: full-state exchange; the receiver of a request (`reply ==
     /// false`) answers with its own state.
     PushPull { reply: bool, members: Vec<Record> },
+    /// Datagram: "I got a message from you but do not know you": the
+    /// receiver answers with a Gossip carrying its own record.
+    WhoAreYou,
 }
 
 impl Body {
@@ -118,6 +125,7 @@ impl Body {
             Body::JoinRequest { .. } => KIND_JOIN_REQUEST,
             Body::JoinAck { .. } => KIND_JOIN_ACK,
             Body::PushPull { .. } => KIND_PUSH_PULL,
+            Body::WhoAreYou => KIND_WHO_ARE_YOU,
         }
     }
 
@@ -131,6 +139,7 @@ impl Body {
                 | Body::PingReq { .. }
                 | Body::Nack { .. }
                 | Body::Gossip { .. }
+                | Body::WhoAreYou
         )
     }
 
@@ -270,10 +279,14 @@ impl Builder {
         buf.extend_from_slice(sender);
         match head {
             Body::Ping {
-                seq, target_gen, ..
+                seq,
+                target_gen,
+                target_inc,
+                ..
             } => {
                 buf.extend_from_slice(&seq.to_be_bytes());
                 buf.extend_from_slice(&target_gen.to_le_bytes());
+                put_varint(&mut buf, u64::from(*target_inc));
             }
             Body::Ack { seq, .. } | Body::Nack { seq, .. } => {
                 buf.extend_from_slice(&seq.to_be_bytes())
@@ -283,7 +296,10 @@ impl Builder {
                 put_id(&mut buf, target);
             }
             Body::Gossip { .. } => {}
-            Body::JoinRequest { .. } | Body::JoinAck { .. } | Body::PushPull { .. } => {
+            Body::JoinRequest { .. }
+            | Body::JoinAck { .. }
+            | Body::PushPull { .. }
+            | Body::WhoAreYou => {
                 debug_assert!(false, "Builder is for update-carrying messages");
             }
         }
@@ -341,6 +357,7 @@ pub(crate) fn encode(prefix: &[u8], msg: &Message) -> Vec<u8> {
             }
             b.finish()
         }
+        Body::WhoAreYou => start(prefix, &sender, KIND_WHO_ARE_YOU),
         Body::JoinRequest { record } => {
             let mut buf = start(prefix, &sender, KIND_JOIN_REQUEST);
             put_record(&mut buf, record);
@@ -640,9 +657,12 @@ pub(crate) fn decode(
         KIND_PING => {
             let seq = r.u32()?;
             let target_gen = r.u64_le()?;
+            let target_inc = u32::try_from(r.varint()?)
+                .map_err(|_| DecodeError::Malformed("incarnation exceeds 32 bits"))?;
             Body::Ping {
                 seq,
                 target_gen,
+                target_inc,
                 updates: r.updates()?,
             }
         }
@@ -683,6 +703,7 @@ pub(crate) fn decode(
                 members: r.records()?,
             }
         }
+        KIND_WHO_ARE_YOU => Body::WhoAreYou,
         _ => return Err(DecodeError::Malformed("unknown message kind")),
     };
     if r.remaining() != 0 {

@@ -52,7 +52,7 @@ pub struct Config {
     /// Members gossiped to per gossip tick. lan: 3.
     pub gossip_nodes: usize,
     /// Interval of the push-pull full-state exchange with one random member
-    /// (scaled up with cluster size, see PROTOCOL.md). lan: 30 s.
+    /// (scaled up with cluster size, see PROTOCOL.md). lan: 60 s.
     pub push_pull_interval: Duration,
     /// While joining, and when alone (no other live member), how often to retry
     /// the seeds. Ten times this is also the period at which a member pings one
@@ -98,7 +98,7 @@ impl Config {
             retransmit_mult: 4,
             gossip_interval: Duration::from_millis(200),
             gossip_nodes: 3,
-            push_pull_interval: Duration::from_secs(30),
+            push_pull_interval: Duration::from_secs(60),
             join_retry_interval: Duration::from_secs(1),
             tombstone_period: Duration::from_secs(60),
             max_datagram_size: 1400,

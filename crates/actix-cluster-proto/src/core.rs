@@ -114,6 +114,7 @@ const T_SUSPICION: u8 = 6;
 const T_RELAY: u8 = 7;
 const T_TOMBSTONE: u8 = 8;
 const T_RECONNECT: u8 = 9;
+const T_SYNC: u8 = 10;
 
 /// Removed ids are remembered (not gossiped) this many tombstone periods.
 const REMEMBER_REMOVED: u32 = 10;
@@ -189,6 +190,8 @@ pub struct Core {
     reply_to: Option<SocketAddr>,
     /// When we last re-queued our own record for a stale suspicion.
     last_reassert: Option<Duration>,
+    /// Unknown senders we asked who they are, and when.
+    asked: BTreeMap<MemberId, Duration>,
 }
 
 impl Core {
@@ -255,6 +258,7 @@ impl Core {
             last_calls: BTreeMap::new(),
             reply_to: None,
             last_reassert: None,
+            asked: BTreeMap::new(),
         })
     }
 
@@ -303,6 +307,7 @@ impl Core {
             T_PUSH_PULL if timer.token == self.push_pull_token => self.push_pull_tick(now),
             T_JOIN if timer.token == self.join_token => self.join_tick(now),
             T_RECONNECT if timer.token == self.reconnect_token => self.reconnect_tick(now),
+            T_SYNC => self.sync_after_join(now),
             T_SUSPICION => {
                 if let Some(id) = self.suspicion_timers.remove(&timer.token) {
                     self.suspicion_expired(now, &id, timer.token);
@@ -737,8 +742,49 @@ impl Core {
         }
         let Message { sender, body } = msg;
         self.reply_to = Some(sender.addr);
-        self.on_body(now, sender, body);
+        let datagram = body.datagram_ok() && !matches!(body, Body::WhoAreYou);
+        self.on_body(now, sender.clone(), body);
         self.reply_to = None;
+        if datagram && !self.left {
+            self.ask_if_unknown(now, &sender);
+        }
+    }
+
+    /// A datagram came from a member we have never heard of (its news has not
+    /// reached us yet, e.g. in a join storm): ask it for its record, at most
+    /// once per probe interval per member.
+    fn ask_if_unknown(&mut self, now: Duration, sender: &MemberId) {
+        if sender == &self.local
+            || self.table.contains(sender)
+            || self.table.is_removed(sender)
+            || sender.addr == self.local.addr
+            || self
+                .table
+                .newest_at(&sender.addr)
+                .is_some_and(|n| n.generation > sender.generation)
+        {
+            return;
+        }
+        if let Some(t) = self.asked.get(sender) {
+            if now < *t + self.config.probe_interval {
+                return;
+            }
+        }
+        if self.asked.len() >= 1024 {
+            let horizon = now.saturating_sub(self.config.probe_interval);
+            self.asked.retain(|_, t| *t > horizon);
+            if self.asked.len() >= 1024 {
+                return;
+            }
+        }
+        self.asked.insert(sender.clone(), now);
+        let msg = Message {
+            sender: self.local.clone(),
+            body: Body::WhoAreYou,
+        };
+        let bytes = codec::encode(&self.prefix, &msg);
+        trace!(member = %self.local, unknown = %sender, "asking an unknown sender who it is");
+        self.send(sender.addr, Channel::Datagram, bytes);
     }
 
     fn on_body(&mut self, now: Duration, sender: MemberId, body: Body) {
@@ -760,6 +806,7 @@ impl Core {
             Body::Ping {
                 seq,
                 target_gen,
+                target_inc,
                 updates,
             } => {
                 self.apply_all(now, updates);
@@ -770,7 +817,13 @@ impl Core {
                     self.send_with_updates(sender.addr, Body::Gossip { updates: vec![] }, me);
                     return;
                 }
-                let news = self.zombie_news(&sender);
+                // A zombie learns it is gone; a prober with old news about
+                // us gets our current record first.
+                let mut news = self.zombie_news(&sender);
+                if news.is_none() && target_inc < self.local_entry().incarnation {
+                    let me = self.local.clone();
+                    news = self.record_bytes(&me);
+                }
                 self.send_with_updates(
                     sender.addr,
                     Body::Ack {
@@ -815,6 +868,7 @@ impl Core {
                     Body::Ping {
                         seq: rseq,
                         target_gen: target.generation,
+                        target_inc: self.known_inc(&target),
                         updates: vec![],
                     },
                     first,
@@ -831,6 +885,11 @@ impl Core {
                 }
             }
             Body::Gossip { updates } => self.apply_all(now, updates),
+            Body::WhoAreYou => {
+                let me = self.local.clone();
+                let rec = self.record_bytes(&me);
+                self.send_with_updates(sender.addr, Body::Gossip { updates: vec![] }, rec);
+            }
             Body::JoinRequest { record } => {
                 let accepted = self.local_status() == Status::Up;
                 debug!(member = %self.local, joiner = %record.id, accepted, "join request");
@@ -848,6 +907,11 @@ impl Core {
                 self.apply_all(now, members);
                 if accepted && !self.left && self.local_status() == Status::Joining {
                     self.become_up(now);
+                    // Updates that spread while we were joining may have
+                    // missed us: one full-state exchange shortly after.
+                    let d = self.config.gossip_interval * 5;
+                    let d = self.jitter(d) + d / 2;
+                    self.schedule(T_SYNC, 0, d);
                 }
             }
             Body::PushPull { reply, members } => {
@@ -859,6 +923,11 @@ impl Core {
                 self.apply_all(now, members);
             }
         }
+    }
+
+    /// The incarnation we know of `id` (0 if unknown).
+    fn known_inc(&self, id: &MemberId) -> Incarnation {
+        self.table.get(id).map_or(0, |e| e.incarnation)
     }
 
     /// If `target` is suspected, its record (so an indirect prober tells it).
@@ -1391,6 +1460,7 @@ impl Core {
             Body::Ping {
                 seq,
                 target_gen: id.generation,
+                target_inc: self.known_inc(&id),
                 updates: vec![],
             },
             first,
@@ -1492,6 +1562,7 @@ impl Core {
             Body::Ping {
                 seq,
                 target_gen: target.generation,
+                target_inc: self.known_inc(&target),
                 updates: vec![],
             },
             first,
@@ -1559,6 +1630,7 @@ impl Core {
             Body::Ping {
                 seq,
                 target_gen: target.generation,
+                target_inc: self.known_inc(&target),
                 updates: vec![],
             },
             first,
@@ -1636,6 +1708,19 @@ impl Core {
                 let bytes = buf.finish();
                 self.send(to.addr, Channel::Stream, bytes);
             }
+        }
+    }
+
+    fn sync_after_join(&mut self, _now: Duration) {
+        if self.left {
+            return;
+        }
+        let target = self
+            .table
+            .random_live(&mut self.rng, 1, |e| e.status == Status::Up);
+        if let Some(to) = target.first() {
+            let bytes = self.full_state(None, None);
+            self.send(to.addr, Channel::Stream, bytes);
         }
     }
 
@@ -1733,6 +1818,7 @@ impl Core {
             Body::Ping {
                 seq,
                 target_gen: target.generation,
+                target_inc: self.known_inc(&target),
                 updates: vec![],
             },
             rec,

@@ -265,3 +265,37 @@ fn lossy_network_no_false_down() {
     }
     assert!(net.converged());
 }
+
+#[test]
+fn join_storm_converges_quickly() {
+    // 50 members start together: n0 forms, the others join through n0..n2
+    // (n1 and n2 are still joining themselves).
+    for seed in [6, 10, 16, 21, 40] {
+        let mut net = Net::new(50, Config::lan(), seed);
+        net.command(0, Command::Form);
+        for i in 1..50 {
+            net.command(
+                i,
+                Command::Join {
+                    seeds: vec![addr(0), addr(1), addr(2)],
+                },
+            );
+        }
+        let ok = net.run_until_cond(secs(5.0), Net::converged);
+        if !ok {
+            let mut missing = Vec::new();
+            for i in 0..50 {
+                for j in 0..50 {
+                    let st = net.status(i, &id(j, 1));
+                    if st != Some(Status::Up) {
+                        missing.push((i, j, st));
+                    }
+                }
+            }
+            panic!(
+                "seed {seed}: not converged in 5 s: {:?}",
+                &missing[..missing.len().min(10)]
+            );
+        }
+    }
+}

@@ -18,7 +18,10 @@ fn v6() -> MemberId {
 
 fn rec(status: Status, suspect: bool) -> Record {
     Record {
-        id: id(1, 7),
+        // Outside the test clusters' addresses (a valid record about a real
+        // member's address with a newer generation would be a forged
+        // restart, which only authentication can stop).
+        id: MemberId::new("n1", addr(61), 7),
         incarnation: 300,
         status,
         suspect: suspect.then(v6),
@@ -56,6 +59,7 @@ fn all_messages() -> Vec<Message> {
         Body::Ping {
             seq: 7,
             target_gen: u64::MAX,
+            target_inc: 77_777,
             updates: u.clone(),
         },
         Body::Ack {
@@ -91,11 +95,12 @@ fn all_messages() -> Vec<Message> {
             reply: true,
             members: u,
         },
+        Body::WhoAreYou,
     ];
     bodies
         .into_iter()
         .map(|body| Message {
-            sender: id(2, 9),
+            sender: MemberId::new("n2", addr(62), 9),
             body,
         })
         .collect()
