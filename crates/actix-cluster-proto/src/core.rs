@@ -1460,7 +1460,7 @@ impl Core {
             Body::Ping {
                 seq,
                 target_gen: id.generation,
-                target_inc: self.known_inc(&id),
+                target_inc: self.known_inc(id),
                 updates: vec![],
             },
             first,
