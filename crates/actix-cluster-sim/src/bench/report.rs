@@ -436,9 +436,12 @@ pub fn markdown(r: &SuiteResults, wall: &WallFigures) -> String {
     // False alarms.
     let _ = writeln!(m, "\n## False alarms\n");
     let fa_len = r.config.false_alarm.as_secs_f64() / 60.0;
+    let bursty_len = r.config.false_alarm_bursty.as_secs_f64() / 60.0;
     let _ = writeln!(
         m,
-        "N = {} members, {} min of virtual time per run, every member live the whole time. \
+        "N = {} members, {} min of virtual time per run ({} min for bursty loss, where our \
+         core thrashes and a simulated hour costs minutes of CPU; counts are for the run, \
+         rates per member-hour), every member live the whole time. \
          \"False Down\" counts `Down(failed)` events about live members (observer, subject \
          pairs; in brackets the distinct members). \"Suspicions\" counts suspicions raised by \
          members whose own probe of a live member failed (our `Stats::suspicions_raised`, foca's \
@@ -447,7 +450,7 @@ pub fn markdown(r: &SuiteResults, wall: &WallFigures) -> String {
          mean in bad, 20% average loss. Pauses: 5% of the members each pause for 1–4 s \
          (uniform) at exponential intervals with a 60 s mean; all inputs and timers queue \
          while paused.\n\n![false suspicions](docs/bench/false_suspicions.svg)\n",
-        r.config.false_alarm_n, fa_len
+        r.config.false_alarm_n, fa_len, bursty_len
     );
     let _ = write!(m, "| condition |");
     for k in systems(r) {
@@ -512,6 +515,31 @@ pub fn markdown(r: &SuiteResults, wall: &WallFigures) -> String {
     table_per_size(&mut m, r, "cold start → everyone sees everyone", |w| {
         &w.cold_start
     });
+    let _ = writeln!(
+        m,
+        "Cold-start limit: 90 s of virtual time at N ≤ 100, 180 s at N = 1000. The other \
+         scenarios of a size run on the cold-started cluster once it has converged."
+    );
+    for w in &r.worlds {
+        if w.world.cold_start.is_none() {
+            let _ = writeln!(
+                m,
+                "- {} at N = {}: the cold start did not converge within its limit; {}.",
+                w.kind.label(),
+                w.world.n,
+                match w.world.warmed_up {
+                    Some(t) => format!(
+                        "everyone saw everyone after {} (the later scenarios started then)",
+                        s(Some(t.as_secs_f64()))
+                    ),
+                    None => "it had still not converged after another 600 s, so the later \
+                             scenarios ran on a partly converged cluster"
+                        .to_owned(),
+                }
+            );
+        }
+    }
+    let _ = writeln!(m);
 
     // Partition.
     let _ = writeln!(m, "\n## Partition\n");

@@ -19,6 +19,10 @@ pub struct WorldResult {
     pub n: usize,
     /// Cold start of all N at once until everyone sees everyone Up.
     pub cold_start: Option<Duration>,
+    /// When the cold start missed its limit: when the cluster converged after
+    /// all (the other scenarios start only then), if it did within the warm-up
+    /// limit.
+    pub warmed_up: Option<Duration>,
     /// Idle traffic.
     pub idle: Traffic,
     /// Traffic under churn (one join and one leave per second).
@@ -44,6 +48,8 @@ fn cold_limit(n: usize) -> Duration {
         Duration::from_secs(90)
     }
 }
+/// How much longer to wait for convergence before the other scenarios.
+const WARM_UP_LIMIT: Duration = Duration::from_secs(600);
 const CRASH_LIMIT: Duration = Duration::from_secs(90);
 const JOIN_LIMIT: Duration = Duration::from_secs(60);
 const HEAL_LIMIT: Duration = Duration::from_secs(180);
@@ -58,6 +64,12 @@ pub(crate) fn run_world<S: BenchSystem>(
     let mut w = World::new(sys, seed, NetConfig::default(), n)?;
     w.cold_start(n)?;
     let cold_start = w.converge(cold_limit(n));
+    // The other scenarios need a converged cluster: keep waiting if the cold
+    // start did not get there within its limit.
+    let warmed_up = match cold_start {
+        Some(t) => Some(t),
+        None => w.converge(WARM_UP_LIMIT).map(|t| t + cold_limit(n)),
+    };
     w.run_for(Duration::from_secs(5));
 
     // Idle cost (also the throughput figure).
@@ -113,6 +125,7 @@ pub(crate) fn run_world<S: BenchSystem>(
         WorldResult {
             n,
             cold_start,
+            warmed_up,
             idle,
             churn,
             crash_down: Dist::from_outcomes(downs),
@@ -259,7 +272,12 @@ pub(crate) fn run_false_alarm<S: BenchSystem>(
     let kind = sys.kind();
     let seed = derive_seed(cfg.seed, 0x3003, condition as u64);
     let wall0 = Instant::now();
-    let (r, w) = false_alarms_in(sys, cfg.false_alarm_n, condition, cfg.false_alarm, seed)?;
+    let duration = if condition == FalseAlarmCondition::BurstyLoss {
+        cfg.false_alarm_bursty
+    } else {
+        cfg.false_alarm
+    };
+    let (r, w) = false_alarms_in(sys, cfg.false_alarm_n, condition, duration, seed)?;
     let perf = Perf {
         kind,
         n: cfg.false_alarm_n,

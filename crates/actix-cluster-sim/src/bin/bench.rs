@@ -6,7 +6,7 @@
 //! ```
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use actix_cluster_sim::bench::{
@@ -115,10 +115,10 @@ fn parse() -> anyhow::Result<Args> {
     Ok(a)
 }
 
-/// Runs one memory probe in a child process (a fresh heap).
-fn probe_in_child(kind: SystemKind, n: usize, seed: u64) -> anyhow::Result<MemoryFigure> {
+/// Starts one memory probe in a child process (a fresh heap).
+fn spawn_probe(kind: SystemKind, n: usize, seed: u64) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("cannot find this executable")?;
-    let out = Command::new(exe)
+    Command::new(exe)
         .args([
             "--memory-probe",
             kind.short(),
@@ -126,8 +126,17 @@ fn probe_in_child(kind: SystemKind, n: usize, seed: u64) -> anyhow::Result<Memor
             "--seed",
             &seed.to_string(),
         ])
-        .output()
-        .context("cannot run the memory probe")?;
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run the memory probe")
+}
+
+/// Waits for a memory probe and reads its figure.
+fn probe_result(kind: SystemKind, n: usize, child: Child) -> anyhow::Result<MemoryFigure> {
+    let out = child
+        .wait_with_output()
+        .context("cannot wait for the memory probe")?;
     if !out.status.success() {
         bail!(
             "memory probe failed: {}",
@@ -190,13 +199,23 @@ fn main() -> anyhow::Result<()> {
     };
     let (results, mut wall) = run_suite(&cfg, args.threads, &progress)?;
     if args.memory {
-        let n = if args.quick { 100 } else { 500 };
-        for kind in cfg.systems.clone() {
-            match probe_in_child(kind, n, args.seed) {
+        // All at once: each measures only its own process.
+        let n = if args.quick { 100 } else { 300 };
+        let children: Vec<_> = cfg
+            .systems
+            .iter()
+            .map(|&kind| (kind, spawn_probe(kind, n, args.seed)))
+            .collect();
+        for (kind, child) in children {
+            match child.and_then(|c| probe_result(kind, n, c)) {
                 Ok(f) => wall.memory.push(f),
                 Err(e) => eprintln!("bench: memory probe of {} skipped: {e:#}", kind.label()),
             }
         }
+        eprintln!(
+            "bench: memory probes done ({:.1} s elapsed)",
+            start.elapsed().as_secs_f64()
+        );
     }
     wall.total = start.elapsed();
     report::write_all(&args.out, &results, &wall)
