@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use crate::config::DiscoveryConfig;
+use crate::error::DiscoveryError;
 use crate::keys::Registration;
 use crate::lease_keeper::{LeaseKeeper, Revoke};
 use crate::seed_watcher::SeedWatcher;
@@ -72,7 +73,7 @@ pub(crate) enum ChildReport {
     OwnKeysDeleted,
     Failed {
         child: Child,
-        error: String,
+        error: DiscoveryError,
     },
 }
 
@@ -221,7 +222,7 @@ impl DiscoveryActor {
         self.me.as_ref() == Some(id)
     }
 
-    fn leave(&mut self, ctx: &mut Context<Self>) {
+    fn leave(&mut self) {
         if self.control.borrow().leaving {
             return;
         }
@@ -229,7 +230,6 @@ impl DiscoveryActor {
         if let Some(k) = &self.keeper {
             k.do_send(Revoke);
         }
-        let _ = ctx;
     }
 }
 
@@ -283,7 +283,7 @@ impl Actor for DiscoveryActor {
 impl Handler<ClusterEvent> for DiscoveryActor {
     type Result = ();
 
-    fn handle(&mut self, ClusterEvent(event): ClusterEvent, ctx: &mut Context<Self>) {
+    fn handle(&mut self, ClusterEvent(event): ClusterEvent, _: &mut Context<Self>) {
         match &event {
             Event::Up(m) if self.is_me(&m.id) => {
                 info!("this member is Up");
@@ -292,14 +292,14 @@ impl Handler<ClusterEvent> for DiscoveryActor {
             }
             Event::Leaving(m) if self.is_me(&m.id) => {
                 self.status.member_up = false;
-                self.leave(ctx);
+                self.leave();
             }
             Event::Down {
                 member,
                 reason: DownReason::Left,
             } if self.is_me(&member.id) => {
                 self.status.member_up = false;
-                self.leave(ctx);
+                self.leave();
             }
             _ => {}
         }
@@ -354,7 +354,7 @@ impl Handler<ChildReport> for DiscoveryActor {
                 match child {
                     Child::LeaseKeeper => {
                         self.status.lease_keeper_restarts += 1;
-                        if error.contains("is gone") {
+                        if matches!(error, DiscoveryError::LeaseLost(_)) {
                             self.status.registered = false;
                             self.status.lease_id = None;
                             self.set_control(|c| c.lease = None);
@@ -362,7 +362,7 @@ impl Handler<ChildReport> for DiscoveryActor {
                     }
                     Child::SeedWatcher => self.status.seed_watcher_restarts += 1,
                 }
-                if !error.contains("injected") {
+                if !matches!(error, DiscoveryError::Injected) {
                     self.status.etcd_reachable = false;
                 }
                 warn!(
@@ -372,7 +372,7 @@ impl Handler<ChildReport> for DiscoveryActor {
                     retry_in_ms = delay.as_millis() as u64,
                     "etcd discovery child failed; restarting it after backoff"
                 );
-                self.status.last_error = Some(error);
+                self.status.last_error = Some(error.to_string());
                 if child == Child::SeedWatcher
                     && !self.listed_once
                     && !self.fallback_sent

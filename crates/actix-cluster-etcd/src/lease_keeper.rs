@@ -152,7 +152,7 @@ impl Handler<Run> for LeaseKeeper {
                 Err(e) => {
                     act.parent.do_send(ChildReport::Failed {
                         child: Child::LeaseKeeper,
-                        error: e.to_string(),
+                        error: e,
                     });
                     ctx.stop(); // the supervisor restarts us
                 }
@@ -169,7 +169,7 @@ impl Handler<InjectFailure> for LeaseKeeper {
         warn!("lease keeper: failure injected for testing");
         self.parent.do_send(ChildReport::Failed {
             child: Child::LeaseKeeper,
-            error: DiscoveryError::Injected.to_string(),
+            error: DiscoveryError::Injected,
         });
         ctx.stop();
     }

@@ -205,7 +205,7 @@ impl Handler<Run> for SeedWatcher {
             if let Err(e) = res {
                 act.parent.do_send(ChildReport::Failed {
                     child: Child::SeedWatcher,
-                    error: e.to_string(),
+                    error: e,
                 });
                 ctx.stop(); // the supervisor restarts us
             }
@@ -221,7 +221,7 @@ impl Handler<InjectFailure> for SeedWatcher {
         warn!("seed watcher: failure injected for testing");
         self.parent.do_send(ChildReport::Failed {
             child: Child::SeedWatcher,
-            error: DiscoveryError::Injected.to_string(),
+            error: DiscoveryError::Injected,
         });
         ctx.stop();
     }
