@@ -143,7 +143,9 @@ impl SuiteConfig {
             false_alarm_n: 100,
             false_alarm: Duration::from_secs(3600),
             false_alarm_bursty: Duration::from_secs(600),
-            sweep_mults: vec![1, 2, 3, 4, 6, 8],
+            // Wide enough that our core's minimum suspicion timeout
+            // (m · 2 · 200 ms at N = 100) passes the longest pause (4 s).
+            sweep_mults: vec![1, 2, 4, 8, 12, 16, 24],
             sweep_n: 100,
             sweep_duration: Duration::from_secs(600),
             sweep_trials: 10,
@@ -170,7 +172,7 @@ impl SuiteConfig {
             churn: Duration::from_secs(20),
             false_alarm: Duration::from_secs(300),
             false_alarm_bursty: Duration::from_secs(120),
-            sweep_mults: vec![1, 2, 4, 8],
+            sweep_mults: vec![2, 8, 16],
             sweep_duration: Duration::from_secs(120),
             sweep_trials: 3,
             ..SuiteConfig::full(seed)

@@ -785,9 +785,12 @@ pub fn readme_section(r: &SuiteResults, wall: &WallFigures) -> String {
     }
     let _ = writeln!(
         m,
-        "\nReproduce (about {:.0} s on a 2-core machine; `--quick` runs N = 10 and 100 only, in under a minute):\n\n```sh\n{}\n```",
+        "\nThese figures come from a {} run that took {:.0} s of wall time on a 2-core machine. \
+         Reproduce them with the command below (`--quick` runs N = 10 and 100 only, with fewer \
+         trials, in about a minute; CI runs it):\n\n```sh\n{}\n```",
+        r.config.mode,
         wall.total.as_secs_f64(),
-        command("full", crate::bench::DEFAULT_SEED)
+        command(&r.config.mode, r.config.seed)
     );
     m
 }
