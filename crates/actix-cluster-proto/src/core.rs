@@ -192,6 +192,10 @@ pub struct Core {
     last_reassert: Option<Duration>,
     /// Unknown senders we asked who they are, and when.
     asked: BTreeMap<MemberId, Duration>,
+    /// Urgent news (a suspicion, a refutation, a member down) is queued: gossip
+    /// it now rather than at the next tick.
+    eager: bool,
+    last_eager: Option<Duration>,
 }
 
 impl Core {
@@ -259,6 +263,8 @@ impl Core {
             reply_to: None,
             last_reassert: None,
             asked: BTreeMap::new(),
+            eager: false,
+            last_eager: None,
         })
     }
 
@@ -280,6 +286,7 @@ impl Core {
             ),
             Err(e) => self.reject(from, e),
         }
+        self.flush_eager(now);
     }
 
     /// Handles one received stream frame from `from` (the peer's TCP address,
@@ -296,6 +303,7 @@ impl Core {
             ),
             Err(e) => self.reject(from, e),
         }
+        self.flush_eager(now);
     }
 
     /// Handles a timer previously requested through [`Output::Schedule`].
@@ -334,6 +342,7 @@ impl Core {
             }
             _ => trace!(?timer, "stale timer ignored"),
         }
+        self.flush_eager(now);
     }
 
     /// Handles an application command.
@@ -344,6 +353,7 @@ impl Core {
             Command::Leave => self.leave(now),
             Command::UpdateMetadata(m) => self.update_metadata(m),
         }
+        self.flush_eager(now);
     }
 
     /// Takes the next pending effect, in order. Drivers loop until `None`
@@ -396,6 +406,20 @@ impl Core {
     }
 
     // ------------------------------------------------------------ plumbing
+
+    /// Gossips urgent news at once (at most every gossip_interval / 8).
+    fn flush_eager(&mut self, now: Duration) {
+        if !self.eager || !self.started {
+            return;
+        }
+        let spacing = self.config.gossip_interval / 8;
+        if self.last_eager.is_some_and(|t| now < t + spacing) {
+            return;
+        }
+        self.eager = false;
+        self.last_eager = Some(now);
+        self.gossip_round();
+    }
 
     fn reject(&mut self, from: SocketAddr, e: DecodeError) {
         match e {
@@ -1119,6 +1143,7 @@ impl Core {
             e.touch();
         }
         self.stats.refutations += 1;
+        self.eager = true;
         self.awareness.apply(1);
         debug!(member = %self.local, inc, "refuting suspicion");
         self.broadcasts.push(&id);
@@ -1241,10 +1266,12 @@ impl Core {
             e.up_number = rec.up_number;
         }
         let mut refuted = false;
+        let mut refuted_any = false;
         if e.suspicion
             .as_ref()
             .is_some_and(|s| rec.incarnation > s.incarnation)
         {
+            refuted_any = true;
             e.suspicion = None;
             e.suspecter = None;
             refuted = e.unreachable_emitted;
@@ -1265,6 +1292,9 @@ impl Core {
             events.push(Event::Leaving(e.info()));
         }
         self.table.reindex(&id, true, was_up, false);
+        if refuted_any {
+            self.eager = true;
+        }
         for ev in events {
             self.emit(ev);
         }
@@ -1338,6 +1368,7 @@ impl Core {
         self.suspicion_timers.insert(t, id.clone());
         self.schedule(T_SUSPICION, t, deadline.saturating_sub(now));
         debug!(member = %self.local, suspect = %id, %from, inc, "suspect");
+        self.eager = true;
         if announce {
             self.emit(Event::Unreachable(info));
         }
@@ -1397,6 +1428,7 @@ impl Core {
         }
         self.table.reindex(id, true, was_up, local);
         info!(member = %self.local, down = %id, ?reason, "member down");
+        self.eager = true;
         for ev in events {
             self.emit(ev);
         }
@@ -1673,6 +1705,11 @@ impl Core {
         let t = self.token();
         self.gossip_token = t;
         self.schedule(T_GOSSIP, t, self.config.gossip_interval);
+        self.gossip_round();
+    }
+
+    /// Sends queued updates to `gossip_nodes` random live members.
+    fn gossip_round(&mut self) {
         if self.broadcasts.is_empty() {
             return;
         }
