@@ -51,12 +51,18 @@ if [ "${SKIP_CARGO:-0}" != "1" ] && [ "$in_container" = "1" ]; then
         die "building in a container needs a rustup toolchain ($cargo_home/bin/cargo, $rustup_home); install Rust from https://rustup.rs"
     if ! docker image inspect "$builder" >/dev/null 2>&1; then
         log "building $builder (gcc, protoc from Debian bookworm)"
-        docker build -q -t "$builder" - >/dev/null <<'DOCKERFILE'
+        if ! docker build -q -t "$builder" - >/dev/null 2>/tmp/rust-builder-build.$$.log <<'DOCKERFILE'
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev protobuf-compiler libprotobuf-dev pkg-config ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 DOCKERFILE
+        then
+            cat /tmp/rust-builder-build.$$.log >&2
+            rm -f /tmp/rust-builder-build.$$.log
+            die "building $builder failed"
+        fi
+        rm -f /tmp/rust-builder-build.$$.log
     fi
     log "cargo build --release -p cluster-monitor (in $builder)"
     docker run --rm --user "$(id -u):$(id -g)" \
@@ -91,5 +97,8 @@ trap 'rm -rf "$ctx"' EXIT
 cp "$here/Dockerfile" "$ctx/Dockerfile"
 cp "$bin" "$ctx/cluster-monitor"
 log "docker build -t $IMAGE"
-docker build -q -t "$IMAGE" "$ctx" >/dev/null
+if ! docker build -q -t "$IMAGE" "$ctx" >/dev/null 2>"$ctx/build.log"; then
+    cat "$ctx/build.log" >&2
+    die "docker build failed"
+fi
 log "built $IMAGE"
