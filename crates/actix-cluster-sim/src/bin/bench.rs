@@ -15,7 +15,7 @@ use actix_cluster_sim::bench::{
 use anyhow::{bail, Context};
 
 struct Args {
-    out: PathBuf,
+    out: Option<PathBuf>,
     quick: bool,
     seed: u64,
     threads: usize,
@@ -28,7 +28,9 @@ struct Args {
 }
 
 const USAGE: &str = "usage: bench [--out DIR] [--quick] [--seed N] [--threads N] [--no-memory]
-  --out DIR     where to write BENCHMARKS.md, docs/bench/*.svg and docs/readme/benchmarks.md (default .)
+  --out DIR     where to write BENCHMARKS.md, docs/bench/*.svg and docs/readme/benchmarks.md
+                (default: . for the full suite, target/bench-quick with --quick, so a
+                quick run never overwrites the committed full report)
   --quick       N = 10 and 100 only, fewer trials, shorter runs (CI)
   --seed N      master seed (default 20251126)
   --threads N   worker threads (default: available cores)
@@ -40,7 +42,7 @@ const USAGE: &str = "usage: bench [--out DIR] [--quick] [--seed N] [--threads N]
 
 fn parse() -> anyhow::Result<Args> {
     let mut a = Args {
-        out: PathBuf::from("."),
+        out: None,
         quick: false,
         seed: DEFAULT_SEED,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -58,7 +60,7 @@ fn parse() -> anyhow::Result<Args> {
                 .with_context(|| format!("{name} needs a value\n{USAGE}"))
         };
         match arg.as_str() {
-            "--out" => a.out = PathBuf::from(value("--out")?),
+            "--out" => a.out = Some(PathBuf::from(value("--out")?)),
             "--quick" => a.quick = true,
             "--seed" => {
                 a.seed = value("--seed")?
@@ -164,6 +166,13 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let start = Instant::now();
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(if args.quick {
+            "target/bench-quick"
+        } else {
+            "."
+        })
+    });
     let mut cfg = if args.quick {
         SuiteConfig::quick(args.seed)
     } else {
@@ -218,14 +227,14 @@ fn main() -> anyhow::Result<()> {
         );
     }
     wall.total = start.elapsed();
-    report::write_all(&args.out, &results, &wall)
-        .with_context(|| format!("cannot write the report under {}", args.out.display()))?;
+    report::write_all(&out, &results, &wall)
+        .with_context(|| format!("cannot write the report under {}", out.display()))?;
     for g in report::goals(&results, &wall) {
         eprintln!("goal: {} -> {} [{:?}]", g.goal, g.figure, g.status);
     }
     println!(
         "bench: wrote {} (and docs/bench/*.svg, docs/readme/benchmarks.md) in {:.1} s wall time",
-        args.out.join("BENCHMARKS.md").display(),
+        out.join("BENCHMARKS.md").display(),
         wall.total.as_secs_f64()
     );
     Ok(())
