@@ -23,6 +23,8 @@ done
 # 1. Debian packages the build and tests use.
 need_pkgs=()
 command -v protoc   >/dev/null || need_pkgs+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/empty.proto ] || need_pkgs+=(libprotobuf-dev)
+command -v openssl  >/dev/null || need_pkgs+=(openssl)
 command -v etcd     >/dev/null || need_pkgs+=(etcd-server)
 command -v etcdctl  >/dev/null || need_pkgs+=(etcd-client)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
