@@ -34,7 +34,9 @@ use crate::{derive_seed, NetConfig, SimError};
 pub const DEFAULT_SEED: u64 = 20_251_126;
 
 /// The three false-alarm conditions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum FalseAlarmCondition {
     /// 5% uniform datagram loss.
     UniformLoss = 1,
@@ -65,7 +67,7 @@ impl FalseAlarmCondition {
 
 /// What to run. [`SuiteConfig::full`] and [`SuiteConfig::quick`] are the two
 /// modes of the command; [`SuiteConfig::tiny`] is for tests.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SuiteConfig {
     /// Master seed; every job derives its own from it.
     pub seed: u64,
@@ -102,7 +104,7 @@ pub struct SuiteConfig {
 }
 
 /// Trials at one cluster size.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SizePlan {
     /// N.
     pub n: usize,
@@ -209,7 +211,7 @@ impl SuiteConfig {
 
 /// Wall-clock cost of a stretch of simulation (machine-dependent, not part of
 /// [`SuiteResults`]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Perf {
     /// System.
     pub kind: SystemKind,
@@ -229,7 +231,7 @@ impl Perf {
 }
 
 /// Figures of one system at one size.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SystemWorld {
     /// System.
     pub kind: SystemKind,
@@ -240,7 +242,7 @@ pub struct SystemWorld {
 }
 
 /// Every deterministic figure of a run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SuiteResults {
     /// The configuration it ran with.
     pub config: SuiteConfig,
@@ -274,7 +276,7 @@ impl SuiteResults {
 }
 
 /// Machine-dependent figures.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WallFigures {
     /// Wall time of the whole run.
     pub total: Duration,
@@ -288,7 +290,7 @@ pub struct WallFigures {
 }
 
 /// Resident memory of a converged cluster, per known member.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MemoryFigure {
     /// System.
     pub kind: SystemKind,

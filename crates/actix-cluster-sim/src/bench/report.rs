@@ -59,6 +59,22 @@ fn kbit(bytes_per_s: f64) -> f64 {
     bytes_per_s * 8.0 / 1000.0
 }
 
+/// Everything a report is made from; written as `docs/bench/results.json` so
+/// the report can be regenerated (`bench --report-from`) or checked by others.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Saved {
+    /// The deterministic figures.
+    pub results: SuiteResults,
+    /// The machine-dependent ones.
+    pub wall: WallFigures,
+}
+
+/// Reads a `results.json` written by [`write_all`].
+pub fn load(path: &Path) -> std::io::Result<Saved> {
+    let text = std::fs::read_to_string(path)?;
+    serde_json::from_str(&text).map_err(std::io::Error::other)
+}
+
 /// A goal and where we stand.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Goal {
@@ -249,6 +265,12 @@ pub fn write_all(out: &Path, r: &SuiteResults, wall: &WallFigures) -> std::io::R
         std::fs::write(plots.join(name), svg)?;
     }
     std::fs::write(out.join("BENCHMARKS.md"), markdown(r, wall))?;
+    let saved = Saved {
+        results: r.clone(),
+        wall: wall.clone(),
+    };
+    let json = serde_json::to_string_pretty(&saved).map_err(std::io::Error::other)?;
+    std::fs::write(plots.join("results.json"), json + "\n")?;
     let readme = out.join("docs").join("readme");
     std::fs::create_dir_all(&readme)?;
     std::fs::write(readme.join("benchmarks.md"), readme_section(r, wall))?;

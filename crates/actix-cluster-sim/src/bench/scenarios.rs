@@ -13,7 +13,7 @@ use crate::{derive_seed, GilbertElliott, Loss, NetConfig, SimError};
 
 /// Results of the per-size world: cold start, cost, crash and join trials,
 /// partition, in that order on one cluster.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WorldResult {
     /// Cluster size.
     pub n: usize,
@@ -152,7 +152,7 @@ pub(crate) fn run_cold<S: BenchSystem>(
 }
 
 /// Result of one false-alarm run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FalseAlarmResult {
     /// The condition.
     pub condition: FalseAlarmCondition,
@@ -288,7 +288,7 @@ pub(crate) fn run_false_alarm<S: BenchSystem>(
 }
 
 /// One point of the suspicion-timeout sweep.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SweepPoint {
     /// The suspicion multiplier used.
     pub mult: u32,

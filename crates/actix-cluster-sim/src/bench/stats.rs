@@ -6,7 +6,7 @@ use std::time::Duration;
 ///
 /// Percentiles use the nearest-rank method: with fewer than 100 trials, p99 is
 /// the maximum.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Dist {
     /// Completed trials, sorted, in ms.
     pub samples_ms: Vec<u64>,

@@ -10,7 +10,9 @@ use crate::bench::foca_node::{self, FocaNode, Watch};
 use crate::{CoreNode, CoreOpts, Sim, SimError, SimNode, Start};
 
 /// Which system a figure is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum SystemKind {
     /// Our core with `Config::lan()`.
     Ours,

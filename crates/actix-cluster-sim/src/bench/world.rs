@@ -93,7 +93,7 @@ pub(crate) struct CrashOutcome {
 }
 
 /// Traffic per member per second over a measured stretch.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Traffic {
     /// Bytes sent per member per second (datagrams and stream frames).
     pub bytes_per_member_s: f64,

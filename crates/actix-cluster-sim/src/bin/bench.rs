@@ -25,6 +25,7 @@ struct Args {
     systems: Option<Vec<SystemKind>>,
     no_false_alarms: bool,
     no_sweep: bool,
+    report_from: Option<PathBuf>,
 }
 
 const USAGE: &str = "usage: bench [--out DIR] [--quick] [--seed N] [--threads N] [--no-memory]
@@ -38,7 +39,9 @@ const USAGE: &str = "usage: bench [--out DIR] [--quick] [--seed N] [--threads N]
   partial runs (the report then says what was not measured):
   --sizes LIST  only these of the mode's cluster sizes, e.g. 10,100
   --systems L   only these systems: ours, plain, foca
-  --no-false-alarms, --no-sweep  skip those scenarios";
+  --no-false-alarms, --no-sweep  skip those scenarios
+  --report-from FILE  rewrite the report from a saved docs/bench/results.json
+                (no simulation; the text and plots of this build, the figures of that run)";
 
 fn parse() -> anyhow::Result<Args> {
     let mut a = Args {
@@ -52,6 +55,7 @@ fn parse() -> anyhow::Result<Args> {
         systems: None,
         no_false_alarms: false,
         no_sweep: false,
+        report_from: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -78,6 +82,7 @@ fn parse() -> anyhow::Result<Args> {
             "--no-memory" => a.memory = false,
             "--no-false-alarms" => a.no_false_alarms = true,
             "--no-sweep" => a.no_sweep = true,
+            "--report-from" => a.report_from = Some(PathBuf::from(value("--report-from")?)),
             "--sizes" => {
                 let v = value("--sizes")?;
                 let sizes = v
@@ -163,6 +168,19 @@ fn main() -> anyhow::Result<()> {
     if let Some((kind, n)) = args.probe {
         let f = memory_probe(kind, n, args.seed)?;
         println!("{} {}", f.rss_growth_bytes, f.table_entries);
+        return Ok(());
+    }
+    if let Some(path) = &args.report_from {
+        let saved = report::load(path)
+            .with_context(|| format!("cannot read results from {}", path.display()))?;
+        let out = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
+        report::write_all(&out, &saved.results, &saved.wall)
+            .with_context(|| format!("cannot write the report under {}", out.display()))?;
+        println!(
+            "bench: rewrote {} from {}",
+            out.join("BENCHMARKS.md").display(),
+            path.display()
+        );
         return Ok(());
     }
     let start = Instant::now();
