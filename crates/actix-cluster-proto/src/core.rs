@@ -1233,10 +1233,13 @@ impl Core {
             if status == Status::Leaving {
                 self.emit(Event::Leaving(info));
             }
-            let pos = self
-                .rng
-                .gen_range(self.probe_idx.min(self.probe_list.len())..=self.probe_list.len());
-            self.probe_list.insert(pos, id.clone());
+            // Into the rest of this probe round at a random place, in O(1):
+            // append, then swap with a random not-yet-probed slot.
+            let start = self.probe_idx.min(self.probe_list.len());
+            self.probe_list.push(id.clone());
+            let last = self.probe_list.len() - 1;
+            let pos = self.rng.gen_range(start..=last);
+            self.probe_list.swap(pos, last);
             self.broadcasts.push(&id);
             self.check_leader();
             return;
