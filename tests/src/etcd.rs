@@ -390,14 +390,23 @@ impl Etcd {
         }
     }
 
-    /// Keys under a prefix.
+    /// Keys under a prefix (`etcdctl` retried for up to 10 s; panics if etcd
+    /// does not answer).
     pub fn keys(&self, prefix: &str) -> Vec<String> {
-        self.ctl(&["get", "--prefix", "--keys-only", prefix])
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect()
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.ctl(&["get", "--prefix", "--keys-only", prefix]) {
+                Ok(out) => {
+                    return out
+                        .lines()
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }
+                Err(e) if Instant::now() > deadline => panic!("etcdctl get {prefix}: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
     }
 
     /// The current revision.

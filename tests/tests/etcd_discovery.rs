@@ -209,8 +209,8 @@ fn compacted_watch_revision_lists_again_and_misses_no_member() {
     let prefix = fresh_prefix("compact");
     // A long backoff leaves time to change and compact etcd while the watcher is down.
     let s = spec(&etcd, &prefix, "n0")
-        .with_env("ETCD_BACKOFF_MIN_MS", "5000")
-        .with_env("ETCD_BACKOFF_MAX_MS", "5000");
+        .with_env("ETCD_BACKOFF_MIN_MS", "8000")
+        .with_env("ETCD_BACKOFF_MAX_MS", "8000");
     let mut node = Node::spawn(&s);
     assert!(node.wait_event("up", &node.id.clone(), LONG));
     let root = format!("{prefix}/etcd-test");
@@ -241,11 +241,12 @@ fn compacted_watch_revision_lists_again_and_misses_no_member() {
     let rev = etcd.revision();
     etcd.ctl(&["compact", &rev.to_string()]).unwrap();
 
-    let st = node.wait_status(LONG, |s| {
-        s["compacted_relists"].as_u64() >= Some(1) && s["seed_watcher_restarts"] == 1
+    // The watcher lists again: A gone, B there, nothing missed.
+    node.wait_status(LONG, |s| {
+        s["compacted_relists"].as_u64() >= Some(1)
+            && s["seeds"] == serde_json::json!(["127.0.0.1:2"])
+            && s["registered_members"] == 2
     });
-    assert_eq!(st["seeds"], serde_json::json!(["127.0.0.1:2"]), "{st}");
-    assert_eq!(st["registered_members"], 2, "ourselves and B: {st}");
     // And the watch goes on from the new list.
     let (c, c_reg) = fake(3);
     etcd.ctl(&["put", &format!("{root}/members/{c}"), &c_reg])
@@ -296,7 +297,12 @@ fn fallback_seeds_are_joined_while_etcd_is_down() {
 fn cold_restart_forms_one_cluster_and_stale_registrations_never_become_members() {
     let etcd = Etcd::start();
     let prefix = fresh_prefix("cold");
-    let mut old = start_cluster(&etcd, &prefix, 3);
+    // A 10 s TTL keeps the old registrations around while the new processes start.
+    let cold_spec = |name: &str| spec(&etcd, &prefix, name).with_env("ETCD_LEASE_TTL", "10");
+    let mut old: Vec<Node> = (0..3)
+        .map(|i| Node::spawn(&cold_spec(&format!("n{i}"))))
+        .collect();
+    wait_all_up(&old, &old);
     for n in &mut old {
         n.wait_status(LONG, |s| s["registered"] == true && s["member_up"] == true);
     }
@@ -308,22 +314,23 @@ fn cold_restart_forms_one_cluster_and_stale_registrations_never_become_members()
     for n in &mut old {
         n.kill();
     }
+    assert_eq!(etcd.keys(&up_keys).len(), 3, "stale registrations present");
     // Restarted at once: the old registrations are still in etcd.
     let t = Instant::now();
     let handles: Vec<_> = (0..3)
         .map(|i| {
-            let s = spec(&etcd, &prefix, &format!("n{i}"));
+            let s = cold_spec(&format!("n{i}"));
             std::thread::spawn(move || Node::spawn(&s))
         })
         .collect();
     let mut new: Vec<Node> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(
         etcd.keys(&members_prefix(&prefix)).len() >= 4,
-        "stale registrations present at restart"
+        "stale registrations present while the new processes start"
     );
     wait_all_up(&new, &new);
     eprintln!(
-        "cold restart: one cluster again after {:?} (TTL {TTL}s)",
+        "cold restart: one cluster again after {:?} (TTL 10s)",
         t.elapsed()
     );
     let mut formers = 0;
@@ -455,22 +462,24 @@ fn failed_children_are_restarted_with_backoff_and_counted() {
     let lease = st["lease_id"].clone();
     for i in 1..=3u64 {
         node.fail_child("lease_keeper");
-        node.wait_status(LONG, |s| s["lease_keeper_restarts"] == i);
+        node.wait_status(LONG, |s| s["lease_keeper_restarts"].as_u64() >= Some(i));
         node.wait_status(LONG, |s| s["registered"] == true);
     }
     for i in 1..=2u64 {
         node.fail_child("seed_watcher");
-        node.wait_status(LONG, |s| s["seed_watcher_restarts"] == i);
+        node.wait_status(LONG, |s| s["seed_watcher_restarts"].as_u64() >= Some(i));
     }
     let st = node.status();
-    assert_eq!(st["restarts"], 5, "{st}");
+    assert!(st["restarts"].as_u64() >= Some(5), "{st}");
     assert_eq!(st["lease_id"], lease, "a restarted keeper keeps its lease");
     // The restarted watcher still watches: a new node is seen as a seed.
     let other = Node::spawn(&spec(&etcd, &prefix, "n1"));
     assert!(other.wait_event("up", &node.id, LONG));
     node.wait_status(LONG, |s| s["registered_members"] == 2);
     let log = std::fs::read_to_string(&node.log).unwrap();
-    assert_eq!(log.matches("restarting it after backoff").count(), 5);
+    assert_eq!(log.matches("lease keeper: failure injected").count(), 3);
+    assert_eq!(log.matches("seed watcher: failure injected").count(), 2);
+    assert!(log.matches("restarting it after backoff").count() >= 5);
 }
 
 #[test]
