@@ -383,3 +383,53 @@ impl SimNode for FocaNode {
         FocaNode::leave(self);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{node_addr, NetConfig, Sim};
+    use foca::Identity;
+
+    #[test]
+    fn renewed_identity_is_newer_and_wins() {
+        let id = FocaId {
+            addr: node_addr(1),
+            generation: 7,
+        };
+        let new = id.renew().expect("renews");
+        assert_eq!(new.addr(), id.addr());
+        assert!(new.win_addr_conflict(&id));
+        assert!(!id.win_addr_conflict(&new));
+    }
+
+    #[test]
+    fn foca_nodes_join_and_see_a_crash() {
+        let mut sim: Sim<FocaNode> = Sim::new(3, NetConfig::default()).expect("sim");
+        let addrs: Vec<SocketAddr> = (0..4).map(node_addr).collect();
+        for (i, &a) in addrs.iter().enumerate() {
+            let mut n = FocaNode::new(a, 1, i as u64, lan_config(4));
+            if i > 0 {
+                n.join(&addrs[..1]);
+            }
+            sim.add_node(a, n).expect("add");
+        }
+        let up = sim.run_until_condition(Duration::from_secs(60), |s| s.all_see_up());
+        assert!(up.is_some(), "not converged: {:?}", sim.not_up_pairs());
+        for &a in &addrs[..3] {
+            sim.with_node(a, |n, _| n.set_watch(Watch::One(addrs[3])))
+                .expect("watch");
+        }
+        sim.crash(addrs[3]).expect("crash");
+        let deadline = sim.now() + Duration::from_secs(60);
+        let down = sim.run_until_condition(deadline, |s| s.all_see_down(addrs[3]));
+        assert!(down.is_some(), "crash not detected");
+        // The watch reported the suspicion before the Down.
+        assert!(sim
+            .log()
+            .iter()
+            .any(|e| e.event == SimEvent::Unreachable(addrs[3])));
+        assert!(addrs[..3].iter().any(|a| sim
+            .node(*a)
+            .is_some_and(|n| n.stats().suspicions_raised > 0)));
+    }
+}
