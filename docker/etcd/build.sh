@@ -5,7 +5,8 @@
 # Debian mirror cannot be reached from inside `docker build`, falls back to an
 # image that copies the host's /usr/bin/etcd and /usr/bin/etcdctl (install them
 # with `apt-get install etcd-server etcd-client`). Idempotent: an existing image
-# is kept unless FORCE=1. Env: ETCD_IMAGE (default actix-cluster/etcd:3.4).
+# is kept unless FORCE=1. Env: ETCD_IMAGE (default actix-cluster/etcd:3.4),
+# ETCD_IMAGE_FROM_HOST=1 (skip apt, use the host's binaries at once).
 set -euo pipefail
 
 IMAGE="${ETCD_IMAGE:-actix-cluster/etcd:3.4}"
@@ -19,15 +20,19 @@ fi
 
 "$here/../base/build-base.sh"
 
-log "building $IMAGE from $here/Dockerfile (etcd-server from Debian)"
-if docker build -q -t "$IMAGE" "$here" >/dev/null 2>"/tmp/etcd-image-build.$$.log"; then
-    rm -f "/tmp/etcd-image-build.$$.log"
-    log "built $IMAGE"
-    exit 0
+buildlog="$(mktemp /tmp/etcd-image-build.XXXXXX)"
+trap 'rm -f "$buildlog"' EXIT
+if [ "${ETCD_IMAGE_FROM_HOST:-0}" = "1" ]; then
+    log "ETCD_IMAGE_FROM_HOST=1: not trying apt in docker build"
+else
+    log "building $IMAGE from $here/Dockerfile (etcd-server from Debian)"
+    if docker build -q -t "$IMAGE" "$here" >"$buildlog" 2>&1; then
+        log "built $IMAGE"
+        exit 0
+    fi
+    log "docker build with apt failed (Debian mirror unreachable from builds?); last lines:"
+    tail -n 5 "$buildlog" >&2 || true
 fi
-log "docker build with apt failed (Debian mirror unreachable from builds?); last lines:"
-tail -n 5 "/tmp/etcd-image-build.$$.log" >&2 || true
-rm -f "/tmp/etcd-image-build.$$.log"
 
 if [ ! -x /usr/bin/etcd ]; then
     log "ERROR: fallback needs the host's /usr/bin/etcd: apt-get install -y etcd-server etcd-client"
@@ -35,7 +40,7 @@ if [ ! -x /usr/bin/etcd ]; then
 fi
 log "fallback: copying the host's /usr/bin/etcd into the image"
 ctx="$(mktemp -d /tmp/actix-cluster-etcd-ctx.XXXXXX)"
-trap 'rm -rf "$ctx"' EXIT
+trap 'rm -rf "$ctx" "$buildlog"' EXIT
 cp /usr/bin/etcd "$ctx/etcd"
 if [ -x /usr/bin/etcdctl ]; then cp /usr/bin/etcdctl "$ctx/etcdctl"; else touch "$ctx/etcdctl"; fi
 cat >"$ctx/Dockerfile" <<'DOCKERFILE'
@@ -45,5 +50,9 @@ EXPOSE 2379 2380
 ENTRYPOINT ["/usr/bin/etcd"]
 CMD ["--name=etcd0", "--data-dir=/var/lib/etcd/data", "--listen-client-urls=http://0.0.0.0:2379", "--advertise-client-urls=http://127.0.0.1:2379", "--listen-peer-urls=http://0.0.0.0:2380"]
 DOCKERFILE
-docker build -q -t "$IMAGE" "$ctx" >/dev/null
+if ! docker build -q -t "$IMAGE" "$ctx" >"$buildlog" 2>&1; then
+    log "ERROR: docker build of the fallback image failed:"
+    cat "$buildlog" >&2
+    exit 1
+fi
 log "built $IMAGE (host binary fallback)"
