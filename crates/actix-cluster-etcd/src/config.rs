@@ -121,6 +121,12 @@ impl DiscoveryConfig {
         Self::default().with_env_from(|k| std::env::var(k).ok())
     }
 
+    /// These settings (e.g. from a TOML file) overridden by the environment
+    /// variables in [`ENV_VARS`], validated.
+    pub fn with_env(self) -> Result<Self, ConfigError> {
+        self.with_env_from(|k| std::env::var(k).ok())
+    }
+
     /// Overrides fields from variables looked up by `get` (same names as
     /// [`from_env`](Self::from_env)), then validates. Empty values are ignored.
     pub fn with_env_from(
