@@ -1177,6 +1177,9 @@ impl Core {
     fn rebirth(&mut self, now: Duration) {
         let old = self.local.clone();
         self.set_down(now, &old, DownReason::Failed);
+        let t = self.token();
+        self.tombstone_timers.insert(t, old.clone());
+        self.schedule(T_TOMBSTONE, t, self.config.tombstone_period);
         let mut new = old.clone();
         new.generation = old.generation.wrapping_add(1);
         let (roles, metadata) = {
