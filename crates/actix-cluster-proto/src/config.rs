@@ -69,7 +69,9 @@ pub struct Config {
     /// Lifeguard on (the default) or off (plain SWIM, for comparison): when
     /// off, the local-health multiplier stays 1, indirect probers send no
     /// nacks, the suspicion timeout is fixed at its minimum (no confirmations),
-    /// and a suspected member is not told directly.
+    /// a suspected member is not told directly, and our refinements of the
+    /// same spirit are off too (confirmation probes, the last call before
+    /// `Down`, skipping the verdict of a probe whose timer fired late).
     pub lifeguard: bool,
 }
 

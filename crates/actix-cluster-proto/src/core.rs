@@ -1575,7 +1575,7 @@ impl Core {
         self.schedule(T_PROBE, t, interval);
         if let Some(p) = self.probe.take() {
             if !p.acked {
-                if now > p.due + (p.due - p.sent) {
+                if self.config.lifeguard && now > p.due + (p.due - p.sent) {
                     // This timer fired far too late: this node (or its
                     // driver) stalled, so the silence proves nothing about
                     // the target. Count it against our own health only.
