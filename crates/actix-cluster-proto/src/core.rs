@@ -923,7 +923,24 @@ impl Core {
                 }
                 let news = self.zombie_news(&sender);
                 self.apply_record(now, record);
-                let bytes = self.full_state(Some(accepted), news);
+                let bytes = if accepted {
+                    self.full_state(Some(true), news)
+                } else {
+                    // Not `Up` ourselves (still joining, or leaving): we cannot
+                    // let it in, so spare it our (possibly large) state; our
+                    // own record is enough for it to know us.
+                    let mut buf =
+                        codec::start(&self.prefix, &self.sender, codec::full_state_kind(true));
+                    buf.push(0);
+                    let me = self.local.clone();
+                    let mut recs = vec![self.record_bytes(&me).unwrap_or_default()];
+                    recs.extend(news);
+                    codec::push_varint(&mut buf, recs.len() as u64);
+                    for r in recs {
+                        buf.extend_from_slice(&r);
+                    }
+                    buf
+                };
                 self.send(sender.addr, Channel::Stream, bytes);
             }
             Body::JoinAck { accepted, members } => {
