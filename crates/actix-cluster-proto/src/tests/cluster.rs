@@ -118,6 +118,11 @@ fn join_through_any_member_and_cold_start_with_first_seed_forming() {
         "cold start did not converge"
     );
     assert!((0..5).all(|i| net.cores[i].leader() == Some(id(0, 1))));
+    for i in 0..5 {
+        let s = net.cores[i].stats();
+        assert_eq!(s.rejected_malformed, 0, "node {i}: every answer decodes");
+        assert!(s.messages_received > 0);
+    }
     assert_event_order(&net);
 }
 
