@@ -89,9 +89,9 @@ pub struct SuiteConfig {
     /// Length of each false-alarm run.
     pub false_alarm: Duration,
     /// Length of the bursty-loss false-alarm runs: shorter than the others
-    /// because our core thrashes under that loss (every false `Down` makes the
-    /// member rejoin with a new generation) and a simulated hour of it costs
-    /// minutes of CPU. Rates are per member-hour either way.
+    /// because plain SWIM thrashes under that loss (every false `Down` makes
+    /// the member rejoin with a new generation) and a simulated hour of it
+    /// costs minutes of CPU. Rates are per member-hour either way.
     pub false_alarm_bursty: Duration,
     /// Suspicion multipliers of the trade-off sweep (empty: no sweep).
     pub sweep_mults: Vec<u32>,
@@ -287,6 +287,15 @@ pub struct WallFigures {
     pub memory: Vec<MemoryFigure>,
     /// Worker threads used.
     pub threads: usize,
+    /// CPU time of all simulation jobs (sum over worker threads), when the OS
+    /// tells; divided by the thread count it estimates the wall time on an
+    /// otherwise idle machine.
+    #[serde(default)]
+    pub job_cpu: Option<Duration>,
+    /// The source the run was built from (`git describe --always --dirty`),
+    /// when known; filled in by the binary.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 /// Resident memory of a converged cluster, per known member.
@@ -458,6 +467,7 @@ pub fn run_suite(
     let total = jobs.len();
     let queue: Mutex<Vec<(usize, Job)>> = Mutex::new(jobs.into_iter().enumerate().rev().collect());
     let outs: Mutex<Vec<(usize, Result<JobOut, SimError>)>> = Mutex::new(Vec::new());
+    let cpu_sum: Mutex<Option<Duration>> = Mutex::new(Some(Duration::ZERO));
     let threads = threads.max(1);
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -469,6 +479,9 @@ pub fn run_suite(
                 let r = job();
                 let took = t0.elapsed();
                 let cpu = thread_cpu().zip(c0).map(|(b, a)| b.saturating_sub(a));
+                if let Ok(mut sum) = cpu_sum.lock() {
+                    *sum = sum.zip(cpu).map(|(s, c)| s + c);
+                }
                 if let Ok(mut o) = outs.lock() {
                     o.push((i, r));
                     progress(JobDone {
@@ -492,6 +505,7 @@ pub fn run_suite(
     let mut sweep = Vec::new();
     let mut wall = WallFigures {
         threads,
+        job_cpu: cpu_sum.into_inner().ok().flatten(),
         ..WallFigures::default()
     };
     for (_, out) in outs {

@@ -245,6 +245,13 @@ fn main() -> anyhow::Result<()> {
         );
     }
     wall.total = start.elapsed();
+    wall.source = Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty());
     report::write_all(&out, &results, &wall)
         .with_context(|| format!("cannot write the report under {}", out.display()))?;
     for g in report::goals(&results, &wall) {
