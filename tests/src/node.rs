@@ -263,6 +263,11 @@ impl Node {
         self.ask(&format!("fail {child}"), "failed");
     }
 
+    /// Restarts a failed child now instead of after its backoff.
+    pub fn retry_child(&mut self, child: &str) {
+        self.ask(&format!("retry {child}"), "retried");
+    }
+
     /// Graceful leave: the cluster leave, then the lease revoke; returns once
     /// the node says it deregistered, then waits for the process to exit.
     pub fn leave(&mut self) {

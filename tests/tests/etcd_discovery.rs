@@ -207,10 +207,11 @@ fn etcd_down_for_30s_causes_no_member_down_and_registrations_come_back() {
 fn compacted_watch_revision_lists_again_and_misses_no_member() {
     let etcd = Etcd::start();
     let prefix = fresh_prefix("compact");
-    // A long backoff leaves time to change and compact etcd while the watcher is down.
+    // A backoff far longer than the test holds the watcher down while etcd is
+    // changed and compacted; `retry` then restarts it at a moment the test chooses.
     let s = spec(&etcd, &prefix, "n0")
-        .with_env("ETCD_BACKOFF_MIN_MS", "8000")
-        .with_env("ETCD_BACKOFF_MAX_MS", "8000");
+        .with_env("ETCD_BACKOFF_MIN_MS", "600000")
+        .with_env("ETCD_BACKOFF_MAX_MS", "600000");
     let mut node = Node::spawn(&s);
     assert!(node.wait_event("up", &node.id.clone(), LONG));
     let root = format!("{prefix}/etcd-test");
@@ -231,6 +232,7 @@ fn compacted_watch_revision_lists_again_and_misses_no_member() {
     // The watcher fails; while it waits for its restart, A goes, B comes, and
     // the history is compacted past the watcher's revision.
     node.fail_child("seed_watcher");
+    node.wait_status(LONG, |s| s["seed_watcher_restarts"].as_u64() >= Some(1));
     let (b, b_reg) = fake(2);
     etcd.ctl(&["del", "--prefix", &format!("{root}/up/{a}")])
         .unwrap();
@@ -240,6 +242,7 @@ fn compacted_watch_revision_lists_again_and_misses_no_member() {
     etcd.ctl(&["put", &format!("{root}/up/{b}"), &b]).unwrap();
     let rev = etcd.revision();
     etcd.ctl(&["compact", &rev.to_string()]).unwrap();
+    node.retry_child("seed_watcher");
 
     // The watcher lists again: A gone, B there, nothing missed.
     node.wait_status(LONG, |s| {

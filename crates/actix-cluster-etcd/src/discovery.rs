@@ -90,6 +90,13 @@ pub struct GetStatus;
 #[rtype(result = "()")]
 pub struct FailChild(pub Child);
 
+/// Cuts a child's restart backoff short: a child that failed and is waiting to
+/// be restarted starts again now (e.g. once an operator knows etcd is back). A
+/// child that is running is left alone.
+#[derive(Clone, Copy, Debug, Message)]
+#[rtype(result = "()")]
+pub struct RetryNow(pub Child);
+
 /// Leave etcd now: revoke the lease (the registration vanishes at once) and
 /// never register again. Resolves once the revoke is done or has failed
 /// (bounded by the request timeout). Sent automatically when this member is
@@ -196,6 +203,16 @@ impl DiscoveryActor {
         watcher.do_send(Run);
         self.keeper = Some(keeper);
         self.watcher = Some(watcher);
+    }
+
+    /// Starts a child's next session (after its backoff, or at once on
+    /// [`RetryNow`]).
+    fn resume(&mut self, child: Child) {
+        self.backoff[child as usize].pending = None;
+        match child {
+            Child::LeaseKeeper => self.keeper.iter().for_each(|k| k.do_send(Run)),
+            Child::SeedWatcher => self.watcher.iter().for_each(|w| w.do_send(Run)),
+        }
     }
 
     fn backoff_delay(&mut self, child: Child) -> Duration {
@@ -391,20 +408,8 @@ impl Handler<ChildReport> for DiscoveryActor {
                     ctx.cancel_future(h);
                 }
                 let handle = ctx.run_later(delay, move |act, _| {
-                    act.backoff[child as usize].pending = None;
                     debug!(?child, "resuming child after backoff");
-                    match child {
-                        Child::LeaseKeeper => {
-                            if let Some(k) = &act.keeper {
-                                k.do_send(Run)
-                            }
-                        }
-                        Child::SeedWatcher => {
-                            if let Some(w) = &act.watcher {
-                                w.do_send(Run)
-                            }
-                        }
-                    }
+                    act.resume(child);
                 });
                 self.backoff[child as usize].pending = Some(handle);
             }
@@ -435,6 +440,19 @@ impl Handler<FailChild> for DiscoveryActor {
                     w.do_send(InjectFailure)
                 }
             }
+        }
+    }
+}
+
+impl Handler<RetryNow> for DiscoveryActor {
+    type Result = ();
+
+    fn handle(&mut self, RetryNow(child): RetryNow, ctx: &mut Context<Self>) {
+        // Only a child waiting out its backoff has something to cut short.
+        if let Some(h) = self.backoff[child as usize].pending.take() {
+            ctx.cancel_future(h);
+            info!(?child, "restarting child now instead of after its backoff");
+            self.resume(child);
         }
     }
 }

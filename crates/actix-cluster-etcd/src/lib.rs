@@ -76,7 +76,7 @@ mod seed_watcher;
 
 pub use crate::config::{DiscoveryConfig, TlsConfig, ENV_VARS};
 pub use crate::discovery::{
-    Child, Deregister, DiscoveryActor, DiscoveryStatus, FailChild, GetStatus,
+    Child, Deregister, DiscoveryActor, DiscoveryStatus, FailChild, GetStatus, RetryNow,
 };
 pub use crate::error::{ConfigError, DiscoveryError};
 pub use crate::extension::ClusterDiscovery;

@@ -9,7 +9,7 @@
 //! `{"kind":"event",...}` for every cluster event, `{"kind":"up_self","ms":..}`
 //! when this member is Up (milliseconds since the process started), and answers
 //! to the commands read from stdin, one per line: `status`, `members`,
-//! `fail lease_keeper|seed_watcher`, `leave` (graceful leave, deregister, exit 0),
+//! `fail lease_keeper|seed_watcher`, `retry lease_keeper|seed_watcher` (cut its restart backoff short), `leave` (graceful leave, deregister, exit 0),
 //! `stop` (stop the actix System, nothing else).
 //! End of stdin exits at once without leaving (like a crash).
 
@@ -23,6 +23,7 @@ use actix_cluster::{
 };
 use actix_cluster_etcd::{
     Child, ClusterDiscovery, Deregister, DiscoveryActor, DiscoveryConfig, FailChild, GetStatus,
+    RetryNow,
 };
 use serde_json::json;
 
@@ -115,12 +116,12 @@ impl Handler<Command> for Reporter {
                         }
                     }
                     ["fail", which] => {
-                        let child = match *which {
-                            "lease_keeper" => Child::LeaseKeeper,
-                            _ => Child::SeedWatcher,
-                        };
-                        discovery.do_send(FailChild(child));
+                        discovery.do_send(FailChild(child_named(which)));
                         emit(json!({"kind": "failed", "child": which}));
+                    }
+                    ["retry", which] => {
+                        discovery.do_send(RetryNow(child_named(which)));
+                        emit(json!({"kind": "retried", "child": which}));
                     }
                     ["leave"] => {
                         let _ = cluster.send(Leave).await;
@@ -208,4 +209,12 @@ fn main() {
     });
     let _ = system.run();
     emit(json!({"kind": "exit"}));
+}
+
+/// `lease_keeper` or (anything else) `seed_watcher`.
+fn child_named(which: &str) -> Child {
+    match which {
+        "lease_keeper" => Child::LeaseKeeper,
+        _ => Child::SeedWatcher,
+    }
 }
