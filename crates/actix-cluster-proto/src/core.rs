@@ -1788,10 +1788,20 @@ impl Core {
         if self.left {
             return;
         }
+        // Ticks come every push_pull_interval (jittered); each exchanges
+        // with probability interval / period(N), so that members exchange
+        // once per period(N) on average, follow changes of N at once, and do
+        // not all exchange in the same minute after a cold start.
         let t = self.token();
         self.push_pull_token = t;
+        let base = self.config.push_pull_interval;
+        let d = base.mul_f64(self.rng.gen_range(0.5..1.5));
+        self.schedule(T_PUSH_PULL, t, d);
         let period = self.config.push_pull_period(self.cluster_size());
-        self.schedule(T_PUSH_PULL, t, period);
+        let p = base.as_secs_f64() / period.as_secs_f64().max(1e-9);
+        if p < 1.0 && !self.rng.gen_bool(p) {
+            return;
+        }
         let target = self.table.random_live(&mut self.rng, 1, |_| true);
         if let Some(to) = target.first() {
             let bytes = self.full_state(None, None);
