@@ -375,7 +375,6 @@ fn same_seed_same_run_other_seed_other_run() {
 // Known gaps of the core, kept as ready reproductions (run with `--ignored`).
 
 #[test]
-#[ignore = "core: a Down for an old incarnation overrides a refutation (see the report)"]
 fn bursty_loss_raises_no_false_down() {
     // Seed 1 shows it: a member refutes at once, one observer misses the
     // refutation, its suspicion expires and its Down (old incarnation) wins.
@@ -410,7 +409,6 @@ fn bursty_loss_raises_no_false_down() {
 }
 
 #[test]
-#[ignore = "core: halves forget each other after tombstone_period and never merge"]
 fn partition_longer_than_the_tombstone_period_heals() {
     let (mut sim, addrs) = converged(13, 20, Config::lan());
     let (a, b) = addrs.split_at(10);
@@ -427,7 +425,6 @@ fn partition_longer_than_the_tombstone_period_heals() {
 }
 
 #[test]
-#[ignore = "core: after a join storm a member can miss another's Up until push-pull"]
 fn join_storm_converges_without_waiting_for_push_pull() {
     // Lossless network; 50 members start together (n0 forms, the rest join
     // through n0..n2). Seed 10: a few members keep others in Joining for
