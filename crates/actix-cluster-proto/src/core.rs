@@ -1775,9 +1775,13 @@ impl Core {
         if self.left {
             return;
         }
-        let target = self
-            .table
-            .random_live(&mut self.rng, 1, |e| e.status == Status::Up);
+        self.push_full_state_to_one(|e| e.status == Status::Up);
+    }
+
+    /// Sends our full state over the stream to one random live member that
+    /// `eligible` accepts (its answer is its own full state).
+    fn push_full_state_to_one(&mut self, eligible: impl Fn(&Entry) -> bool) {
+        let target = self.table.random_live(&mut self.rng, 1, eligible);
         if let Some(to) = target.first() {
             let bytes = self.full_state(None, None);
             self.send(to.addr, Channel::Stream, bytes);
@@ -1802,11 +1806,7 @@ impl Core {
         if p < 1.0 && !self.rng.gen_bool(p) {
             return;
         }
-        let target = self.table.random_live(&mut self.rng, 1, |_| true);
-        if let Some(to) = target.first() {
-            let bytes = self.full_state(None, None);
-            self.send(to.addr, Channel::Stream, bytes);
-        }
+        self.push_full_state_to_one(|_| true);
     }
 
     fn join_tick(&mut self, now: Duration) {
