@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::etcd::{free_port, repo_root};
+use crate::etcd::{free_port, image_present, repo_root};
 
 /// Polls `check` until it returns `Some`, or panics after `timeout` with
 /// `what` and the last observation.
@@ -367,6 +367,29 @@ impl Monitor {
     ) -> Monitor {
         let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         Self::start_on(role, name, cluster, etcd_endpoints, logs, http)
+    }
+
+    /// The demo's shape: a frontend named `frontend` and three backends
+    /// `backend-1..=3`, in that order.
+    pub fn start_demo(cluster: &str, etcd_endpoints: &str, logs: &Path) -> Vec<Monitor> {
+        let mut nodes = vec![Monitor::start(
+            "frontend",
+            "frontend",
+            cluster,
+            etcd_endpoints,
+            logs,
+        )];
+        for i in 1..=3 {
+            let name = format!("backend-{i}");
+            nodes.push(Monitor::start(
+                "backend",
+                &name,
+                cluster,
+                etcd_endpoints,
+                logs,
+            ));
+        }
+        nodes
     }
 
     /// Like [`Monitor::start`], with HTTP on the given address.
@@ -774,14 +797,7 @@ impl Drop for Compose {
 /// Makes sure the demo images exist, building them with the scripts under
 /// `docker/` (the cluster-monitor image from the release binary when present).
 pub fn ensure_demo_images() {
-    let present = |img: &str| {
-        Command::new("docker")
-            .args(["image", "inspect", img])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
+    let present = image_present;
     let root = repo_root();
     if !present("actix-cluster/etcd:3.4") {
         let ok = Command::new("bash")

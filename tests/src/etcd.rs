@@ -70,15 +70,18 @@ pub fn backend() -> Backend {
     })
 }
 
+/// Whether the local docker engine has the image `img`.
+pub fn image_present(img: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", img])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn ensure_image() -> bool {
-    let present = |img: &str| {
-        Command::new("docker")
-            .args(["image", "inspect", img])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
+    let present = image_present;
     if present(IMAGE) {
         return true;
     }

@@ -19,18 +19,7 @@ fn the_page_shows_every_member_and_a_click_makes_one_leave() {
     let logs = TempDir::new("browser");
     let cluster = format!("browser-{}", std::process::id());
     let endpoints = etcd.endpoints();
-    let mut nodes = vec![Monitor::start(
-        "frontend", "frontend", &cluster, &endpoints, &logs.0,
-    )];
-    for i in 1..=3 {
-        nodes.push(Monitor::start(
-            "backend",
-            &format!("backend-{i}"),
-            &cluster,
-            &endpoints,
-            &logs.0,
-        ));
-    }
+    let mut nodes = Monitor::start_demo(&cluster, &endpoints, &logs.0);
     let ids: Vec<String> = nodes.iter_mut().map(|n| n.wait_ready(T)).collect();
     let front = nodes[0].http;
     wait_for("the frontend to see 4 members Up", T, || {

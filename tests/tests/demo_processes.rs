@@ -52,18 +52,7 @@ fn frontend_and_three_backends_leave_on_sigterm_and_on_request() {
         .take(60)
         .collect::<String>();
     let endpoints = etcd.endpoints();
-    let mut nodes = vec![Monitor::start(
-        "frontend", "frontend", &cluster, &endpoints, &logs.0,
-    )];
-    for i in 1..=3 {
-        nodes.push(Monitor::start(
-            "backend",
-            &format!("backend-{i}"),
-            &cluster,
-            &endpoints,
-            &logs.0,
-        ));
-    }
+    let mut nodes = Monitor::start_demo(&cluster, &endpoints, &logs.0);
     let ids: Vec<String> = nodes.iter_mut().map(|n| n.wait_ready(T)).collect();
 
     // Every node sees the four members Up, with the documented JSON shape.
