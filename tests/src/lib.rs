@@ -7,3 +7,9 @@
 pub mod demo;
 pub mod etcd;
 pub mod node;
+
+/// The README's Rust examples, compiled (and, unless marked `no_run`, run) as
+/// doctests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
