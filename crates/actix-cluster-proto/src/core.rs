@@ -1182,7 +1182,7 @@ impl Core {
         }
         let due = self
             .last_reassert
-            .map_or(true, |t| now >= t + self.config.gossip_interval);
+            .is_none_or(|t| now >= t + self.config.gossip_interval);
         if due {
             self.last_reassert = Some(now);
             self.broadcasts.push(&me);
