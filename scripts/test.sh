@@ -80,5 +80,5 @@ cargo run --release -q -p actix-cluster-sim --bin bench -- --quick --out target/
 # 6. Summary line counted by CI.
 passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' target/test-output.txt | awk '{p+=$4; f+=$6} END {print p+0}')
 failed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' target/test-output.txt | awk '{p+=$4; f+=$6} END {print f+0}')
-echo "tests: $passed passed, $failed failed"
+echo "tests: $passed passed, $failed failed" | tee target/test-summary.txt
 exit "$status"
