@@ -273,9 +273,10 @@ fn restarted_node_is_a_new_member_and_its_old_self_stays_down() {
     let t = sim.run_until_condition(sim.now() + secs(60), |s| {
         s.all_see_up()
             && s.live().iter().filter(|&&a| a != r).all(|&a| {
-                s.core(a).unwrap().member(&old).map_or(true, |m| {
-                    matches!(m.status, actix_cluster_proto::Status::Down(_))
-                })
+                s.core(a)
+                    .unwrap()
+                    .member(&old)
+                    .is_none_or(|m| matches!(m.status, actix_cluster_proto::Status::Down(_)))
             })
     });
     assert!(t.is_some(), "{:?}", sim.not_up_pairs().first());

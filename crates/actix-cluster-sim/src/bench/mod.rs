@@ -22,7 +22,7 @@ mod world;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub use crate::bench::scenarios::{FalseAlarmResult, SweepPoint, WorldResult};
+pub use crate::bench::scenarios::{FalseAlarmResult, SweepPoint, WorldResult, STALL_GRACE};
 pub use crate::bench::stats::Dist;
 pub use crate::bench::system::{BenchSystem, Foca, Ours, SystemKind};
 pub use crate::bench::world::Traffic;
@@ -80,6 +80,10 @@ pub struct SuiteConfig {
     pub sizes: Vec<SizePlan>,
     /// Idle traffic measured over this long.
     pub idle: Duration,
+    /// Virtual time between convergence and the idle window, so the cold
+    /// start's queued gossip has drained (idle means steady state).
+    #[serde(default = "default_idle_warmup")]
+    pub idle_warmup: Duration,
     /// Churn traffic measured over this long.
     pub churn: Duration,
     /// How long the partition lasts.
@@ -101,6 +105,10 @@ pub struct SuiteConfig {
     pub sweep_duration: Duration,
     /// Crash trials per sweep point.
     pub sweep_trials: usize,
+}
+
+fn default_idle_warmup() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// Trials at one cluster size.
@@ -139,7 +147,8 @@ impl SuiteConfig {
                     extra_cold: 0,
                 },
             ],
-            idle: Duration::from_secs(20),
+            idle: Duration::from_secs(30),
+            idle_warmup: Duration::from_secs(90),
             churn: Duration::from_secs(15),
             partition: Duration::from_secs(30),
             false_alarm_n: 100,
@@ -170,7 +179,6 @@ impl SuiteConfig {
                     extra_cold: 0,
                 },
             ],
-            idle: Duration::from_secs(20),
             churn: Duration::from_secs(20),
             false_alarm: Duration::from_secs(300),
             false_alarm_bursty: Duration::from_secs(120),
@@ -191,6 +199,7 @@ impl SuiteConfig {
                 extra_cold: 1,
             }],
             idle: Duration::from_secs(5),
+            idle_warmup: Duration::from_secs(5),
             churn: Duration::from_secs(3),
             partition: Duration::from_secs(10),
             false_alarm_n: 8,

@@ -70,7 +70,8 @@ pub(crate) fn run_world<S: BenchSystem>(
         Some(t) => Some(t),
         None => w.converge(WARM_UP_LIMIT).map(|t| t + cold_limit(n)),
     };
-    w.run_for(Duration::from_secs(5));
+    // Idle is steady state: let the cold start's queued gossip drain first.
+    w.run_for(cfg.idle_warmup);
 
     // Idle cost (also the throughput figure).
     w.sim.reset_stats();
@@ -170,7 +171,27 @@ pub struct FalseAlarmResult {
     pub unreachable_events: u64,
     /// Pauses injected.
     pub pauses: u64,
+    /// Grace after a pause ends during which events about the paused member
+    /// still count as "of a stalled member" ([`STALL_GRACE`]).
+    #[serde(default)]
+    pub stall_grace: Duration,
+    /// Of `unreachable_events`: those about a member while it was paused or
+    /// within `stall_grace` after it resumed.
+    #[serde(default)]
+    pub stalled_unreachable_events: u64,
+    /// Of `false_down_events`: those about a member while it was paused or
+    /// within `stall_grace` after it resumed.
+    #[serde(default)]
+    pub stalled_down_events: u64,
+    /// Distinct live members declared failed outside their stalls.
+    #[serde(default)]
+    pub healthy_down_members: u64,
 }
+
+/// How long after a pause ends events about the paused member still count as
+/// about a stalled member: ten of our probe intervals (200 ms), enough for its
+/// refutation to spread by gossip (about log2(N) rounds of 200 ms at N = 100).
+pub const STALL_GRACE: Duration = Duration::from_secs(2);
 
 impl FalseAlarmResult {
     /// Member-hours measured.
@@ -181,6 +202,20 @@ impl FalseAlarmResult {
     /// Suspicions raised per member-hour.
     pub fn suspicions_per_member_hour(&self) -> f64 {
         self.suspicions_raised as f64 / self.member_hours().max(1e-9)
+    }
+
+    /// `Unreachable` events about healthy members (not paused, not within the
+    /// grace after a pause).
+    pub fn healthy_unreachable_events(&self) -> u64 {
+        self.unreachable_events
+            .saturating_sub(self.stalled_unreachable_events)
+    }
+
+    /// `Down(failed)` events about healthy members (not paused, not within the
+    /// grace after a pause).
+    pub fn healthy_down_events(&self) -> u64 {
+        self.false_down_events
+            .saturating_sub(self.stalled_down_events)
     }
 }
 
@@ -238,6 +273,15 @@ pub(crate) fn false_alarms_in<S: BenchSystem>(
             }
         }
         schedule.sort();
+        {
+            let mut tr = w.tr.borrow_mut();
+            for &(t, i, d) in &schedule {
+                tr.stalls
+                    .entry(live[i])
+                    .or_default()
+                    .push((t, t + d + STALL_GRACE));
+            }
+        }
         for (t, i, d) in schedule {
             w.run_until(t);
             if w.sim.pause(live[i], d).is_ok() {
@@ -257,6 +301,10 @@ pub(crate) fn false_alarms_in<S: BenchSystem>(
         suspicions_raised: s1.saturating_sub(s0),
         unreachable_events: tr.false_unreachable_events,
         pauses,
+        stall_grace: STALL_GRACE,
+        stalled_unreachable_events: tr.stalled_unreachable_events,
+        stalled_down_events: tr.stalled_downs,
+        healthy_down_members: tr.healthy_down_members.len() as u64,
     };
     drop(tr);
     w.sim.set_net(NetConfig::default())?;

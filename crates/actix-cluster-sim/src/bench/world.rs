@@ -34,6 +34,15 @@ pub(crate) struct Tracker {
     pub(crate) false_down_members: HashSet<SocketAddr>,
     /// `Unreachable` events about live members (observer, subject pairs).
     pub(crate) false_unreachable_events: u64,
+    /// Known stalls: member -> (pause start, pause end + grace) intervals.
+    pub(crate) stalls: HashMap<SocketAddr, Vec<(Duration, Duration)>>,
+    /// Of `false_downs`: those about a member raised while it was stalled
+    /// (paused, or within the grace after it resumed).
+    pub(crate) stalled_downs: u64,
+    /// Distinct live members declared failed by someone outside their stalls.
+    pub(crate) healthy_down_members: HashSet<SocketAddr>,
+    /// Of `false_unreachable_events`: those about a stalled member.
+    pub(crate) stalled_unreachable_events: u64,
 }
 
 impl Tracker {
@@ -58,15 +67,34 @@ impl Tracker {
             }
         }
         if !self.dead.contains(&subject) {
+            let stalled = self.is_stalled(subject, time);
             match event {
                 SimEvent::Down { left: false, .. } => {
                     self.false_downs += 1;
                     self.false_down_members.insert(subject);
+                    if stalled {
+                        self.stalled_downs += 1;
+                    } else {
+                        self.healthy_down_members.insert(subject);
+                    }
                 }
-                SimEvent::Unreachable(_) => self.false_unreachable_events += 1,
+                SimEvent::Unreachable(_) => {
+                    self.false_unreachable_events += 1;
+                    if stalled {
+                        self.stalled_unreachable_events += 1;
+                    }
+                }
                 _ => {}
             }
         }
+    }
+
+    /// Whether `member` was stalled at `time` (inside one of its known pauses
+    /// or the grace after it).
+    fn is_stalled(&self, member: SocketAddr, time: Duration) -> bool {
+        self.stalls
+            .get(&member)
+            .is_some_and(|v| v.iter().any(|&(a, b)| a <= time && time <= b))
     }
 
     fn set_target(&mut self, target: Option<SocketAddr>) {
@@ -80,6 +108,9 @@ impl Tracker {
         self.false_downs = 0;
         self.false_down_members.clear();
         self.false_unreachable_events = 0;
+        self.stalled_downs = 0;
+        self.healthy_down_members.clear();
+        self.stalled_unreachable_events = 0;
     }
 }
 
@@ -321,5 +352,49 @@ impl<S: BenchSystem> World<S> {
             bytes_per_member_s: t.bytes_sent() as f64 / denom,
             msgs_per_member_s: t.messages_sent() as f64 / denom,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_split_by_stall_of_their_subject() {
+        let (obs, paused, healthy) = (node_addr(0), node_addr(1), node_addr(2));
+        let mut tr = Tracker::default();
+        tr.stalls.insert(
+            paused,
+            vec![(Duration::from_secs(10), Duration::from_secs(14))],
+        );
+        let s = Duration::from_secs;
+        // During the stall (and at its grace end): stalled.
+        tr.on_event(s(11), obs, &SimEvent::Unreachable(paused));
+        tr.on_event(
+            s(14),
+            obs,
+            &SimEvent::Down {
+                addr: paused,
+                left: false,
+            },
+        );
+        // Before and after: healthy, as is any event about another member.
+        tr.on_event(s(9), obs, &SimEvent::Unreachable(paused));
+        tr.on_event(
+            s(15),
+            obs,
+            &SimEvent::Down {
+                addr: paused,
+                left: false,
+            },
+        );
+        tr.on_event(s(11), obs, &SimEvent::Unreachable(healthy));
+        assert_eq!(tr.false_unreachable_events, 3);
+        assert_eq!(tr.stalled_unreachable_events, 1);
+        assert_eq!(tr.false_downs, 2);
+        assert_eq!(tr.stalled_downs, 1);
+        assert_eq!(tr.healthy_down_members.len(), 1);
+        tr.reset_false_alarms();
+        assert_eq!(tr.stalled_unreachable_events + tr.stalled_downs, 0);
     }
 }
