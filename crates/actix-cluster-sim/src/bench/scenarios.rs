@@ -23,8 +23,12 @@ pub struct WorldResult {
     /// all (the other scenarios start only then), if it did within the warm-up
     /// limit.
     pub warmed_up: Option<Duration>,
-    /// Idle traffic.
+    /// Idle traffic in steady state (after the configured warm-up).
     pub idle: Traffic,
+    /// Idle traffic over [`EARLY_IDLE`] starting 5 s after convergence, while
+    /// the cold start's queued gossip still drains (the earlier measurement).
+    #[serde(default)]
+    pub idle_after_cold_start: Traffic,
     /// Traffic under churn (one join and one leave per second).
     pub churn: Traffic,
     /// Crash -> every live member published Down.
@@ -48,6 +52,9 @@ fn cold_limit(n: usize) -> Duration {
         Duration::from_secs(90)
     }
 }
+/// The idle window right after the cold start (kept for comparison with the
+/// steady-state figure).
+pub const EARLY_IDLE: Duration = Duration::from_secs(20);
 /// How much longer to wait for convergence before the other scenarios.
 const WARM_UP_LIMIT: Duration = Duration::from_secs(600);
 const CRASH_LIMIT: Duration = Duration::from_secs(90);
@@ -70,8 +77,18 @@ pub(crate) fn run_world<S: BenchSystem>(
         Some(t) => Some(t),
         None => w.converge(WARM_UP_LIMIT).map(|t| t + cold_limit(n)),
     };
-    // Idle is steady state: let the cold start's queued gossip drain first.
-    w.run_for(cfg.idle_warmup);
+    // Idle right after the cold start (its queued gossip still draining).
+    w.run_for(Duration::from_secs(5));
+    w.sim.reset_stats();
+    let early_members = w.sim.live().len() as f64;
+    w.run_for(EARLY_IDLE);
+    let idle_after_cold_start = w.traffic(EARLY_IDLE.as_secs_f64(), early_members);
+    // Idle is steady state: let the cold start's queued gossip drain first
+    // (the warm-up counts from convergence and includes the stretch above).
+    w.run_for(
+        cfg.idle_warmup
+            .saturating_sub(Duration::from_secs(5) + EARLY_IDLE),
+    );
 
     // Idle cost (also the throughput figure).
     w.sim.reset_stats();
@@ -128,6 +145,7 @@ pub(crate) fn run_world<S: BenchSystem>(
             cold_start,
             warmed_up,
             idle,
+            idle_after_cold_start,
             churn,
             crash_down: Dist::from_outcomes(downs),
             crash_unreachable: Dist::from_outcomes(unreach),
