@@ -243,7 +243,7 @@ pub fn with_status<'a>(members: &'a Value, status: &str, role: Option<&str>) -> 
             all.iter()
                 .filter(|m| m["status"] == status)
                 .filter(|m| {
-                    role.map_or(true, |r| {
+                    role.is_none_or(|r| {
                         m["roles"]
                             .as_array()
                             .is_some_and(|rs| rs.iter().any(|x| x == r))

@@ -41,6 +41,12 @@ fn same_seed_same_figures() {
         let text = std::fs::read_to_string(dir.join("docs/bench").join(svg)).expect(svg);
         assert!(text.starts_with("<svg"), "{svg} is not SVG");
     }
-    assert!(dir.join("docs/readme/benchmarks.md").exists());
+    // No README.md in `dir`: the section goes beside the plots.
+    assert!(dir.join("docs/bench/readme-section.md").exists());
+    let readme = "# T\n<!-- benchmarks:begin (written by the bench binary) -->\nold\n<!-- benchmarks:end -->\ntail\n";
+    let spliced = report::splice_readme(readme, "## Benchmarks\nnew").expect("markers");
+    assert!(spliced.contains("## Benchmarks\nnew") && !spliced.contains("old"));
+    assert!(spliced.ends_with("<!-- benchmarks:end -->\ntail\n"));
+    assert!(report::splice_readme("# no markers", "x").is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -224,7 +224,7 @@ impl EtcdArgs {
             None if self
                 .etcd_endpoints
                 .as_deref()
-                .map_or(true, |e| e.trim().is_empty()) =>
+                .is_none_or(|e| e.trim().is_empty()) =>
             {
                 return Ok(None)
             }

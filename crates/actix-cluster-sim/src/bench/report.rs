@@ -1,5 +1,5 @@
 //! BENCHMARKS.md, the SVG plots under `docs/bench/`, and the README section
-//! `docs/readme/benchmarks.md`.
+//! the README's benchmark section.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -315,8 +315,9 @@ fn sizes(r: &SuiteResults) -> Vec<usize> {
     r.config.sizes.iter().map(|p| p.n).collect()
 }
 
-/// Writes BENCHMARKS.md at `out`, the plots under `out/docs/bench/` and the
-/// README section at `out/docs/readme/benchmarks.md`.
+/// Writes BENCHMARKS.md at `out`, the plots under `out/docs/bench/`, and the
+/// README's benchmark section: between its markers in `out/README.md` when
+/// that file has them, else to `out/docs/bench/readme-section.md`.
 pub fn write_all(out: &Path, r: &SuiteResults, wall: &WallFigures) -> std::io::Result<()> {
     let plots = out.join("docs").join("bench");
     std::fs::create_dir_all(&plots)?;
@@ -330,10 +331,33 @@ pub fn write_all(out: &Path, r: &SuiteResults, wall: &WallFigures) -> std::io::R
     };
     let json = serde_json::to_string_pretty(&saved).map_err(std::io::Error::other)?;
     std::fs::write(plots.join("results.json"), json + "\n")?;
-    let readme = out.join("docs").join("readme");
-    std::fs::create_dir_all(&readme)?;
-    std::fs::write(readme.join("benchmarks.md"), readme_section(r, wall))?;
+    let section = readme_section(r, wall);
+    let readme = out.join("README.md");
+    let spliced = std::fs::read_to_string(&readme)
+        .ok()
+        .and_then(|text| splice_readme(&text, &section));
+    match spliced {
+        Some(text) => std::fs::write(readme, text)?,
+        None => std::fs::write(plots.join("readme-section.md"), section)?,
+    }
     Ok(())
+}
+
+/// Where the README's benchmark section starts and ends.
+const README_BEGIN: &str = "<!-- benchmarks:begin (written by the bench binary) -->";
+const README_END: &str = "<!-- benchmarks:end -->";
+
+/// Replaces the text between the README's benchmark markers with `section`;
+/// `None` when the markers are missing or out of order.
+pub fn splice_readme(readme: &str, section: &str) -> Option<String> {
+    let begin = readme.find(README_BEGIN)? + README_BEGIN.len();
+    let end = begin + readme[begin..].find(README_END)?;
+    Some(format!(
+        "{}\n{}\n{}",
+        &readme[..begin],
+        section.trim(),
+        &readme[end..]
+    ))
 }
 
 fn systems(r: &SuiteResults) -> Vec<SystemKind> {

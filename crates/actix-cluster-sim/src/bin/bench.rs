@@ -1,5 +1,5 @@
 //! The benchmark command: runs the suite in virtual time and writes
-//! BENCHMARKS.md, the plots under docs/bench/ and docs/readme/benchmarks.md.
+//! BENCHMARKS.md, the plots under docs/bench/ and the README's benchmark section.
 //!
 //! ```text
 //! cargo run --release -p actix-cluster-sim --bin bench -- --out . [--quick] [--seed N] [--threads N] [--no-memory]
@@ -29,7 +29,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: bench [--out DIR] [--quick] [--seed N] [--threads N] [--no-memory]
-  --out DIR     where to write BENCHMARKS.md, docs/bench/*.svg and docs/readme/benchmarks.md
+  --out DIR     where to write BENCHMARKS.md, docs/bench/*.svg and README.md's benchmark section
                 (default: . for the full suite, target/bench-quick with --quick, so a
                 quick run never overwrites the committed full report)
   --quick       N = 10 and 100 only, fewer trials, shorter runs (CI)
@@ -258,7 +258,7 @@ fn main() -> anyhow::Result<()> {
         eprintln!("goal: {} -> {} [{:?}]", g.goal, g.figure, g.status);
     }
     println!(
-        "bench: wrote {} (and docs/bench/*.svg, docs/readme/benchmarks.md) in {:.1} s wall time",
+        "bench: wrote {} (and docs/bench/*.svg, the README section) in {:.1} s wall time",
         out.join("BENCHMARKS.md").display(),
         wall.total.as_secs_f64()
     );
