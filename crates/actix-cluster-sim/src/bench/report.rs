@@ -767,9 +767,11 @@ pub fn markdown(r: &SuiteResults, wall: &WallFigures) -> String {
         "Bytes and messages sent per member per second (datagrams and stream frames, payload \
          only, no IP/UDP headers). Idle is steady state: measured over {} s starting {} s of \
          virtual time after the cold start converged, so the gossip the cold start queued has \
-         drained (right after convergence it takes about a minute to drain and inflates the \
-         figure). The rows \"right after the cold start\" keep that earlier measurement \
-         (20 s starting 5 s after convergence, inside the warm-up) for comparison. Churn: one \
+         drained (right after convergence it can take about a minute to drain and inflate the \
+         figure). The rows \"right after the cold start\" keep the earlier measurement (20 s \
+         starting 5 s after convergence, inside the warm-up) for comparison; the earlier \
+         report's 10.7 kbit/s at N = 1000 came from an older core (`bed255e`, before commit \
+         `f4a4863` removed the push-pull exchange burst after a cold start). Churn: one \
          join and one leave per second over {} s, right after the idle window on the same \
          cluster.\n\n![idle traffic](docs/bench/idle_traffic.svg)\n",
         r.config.idle.as_secs(),
