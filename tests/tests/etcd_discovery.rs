@@ -336,21 +336,7 @@ fn cold_restart_forms_one_cluster_and_stale_registrations_never_become_members()
         "cold restart: one cluster again after {:?} (TTL 10s)",
         t.elapsed()
     );
-    let mut formers = 0;
-    for n in &mut new {
-        for id in n.events("up") {
-            assert!(
-                !stale.contains(&id),
-                "{}: stale member {id} became Up",
-                n.name
-            );
-        }
-        assert_eq!(n.up_members().len(), 3);
-        if n.status()["formed"] == true {
-            formers += 1;
-        }
-    }
-    assert_eq!(formers, 1, "exactly one node formed the new cluster");
+    assert_one_new_cluster(&mut new, &stale);
 }
 
 #[test]
@@ -400,21 +386,7 @@ fn cold_restart_on_the_same_addresses_removes_the_stale_registrations() {
             "stale key of {id}: {keys:?}"
         );
     }
-    let mut formers = 0;
-    for n in &mut new {
-        for id in n.events("up") {
-            assert!(
-                !stale.contains(&id),
-                "{}: stale member {id} became Up",
-                n.name
-            );
-        }
-        assert_eq!(n.up_members().len(), 3);
-        if n.status()["formed"] == true {
-            formers += 1;
-        }
-    }
-    assert_eq!(formers, 1, "exactly one node formed the new cluster");
+    assert_one_new_cluster(&mut new, &stale);
 }
 
 #[test]
@@ -646,4 +618,24 @@ fn user_and_password_authentication() {
             .contains("auth"),
         "the error says why: {st}"
     );
+}
+
+/// After a cold restart: every new node sees the 3 new members Up, none of the
+/// stale members ever became Up anywhere, and exactly one node formed.
+fn assert_one_new_cluster(new: &mut [Node], stale: &[String]) {
+    let mut formers = 0;
+    for n in new.iter_mut() {
+        for id in n.events("up") {
+            assert!(
+                !stale.contains(&id),
+                "{}: stale member {id} became Up",
+                n.name
+            );
+        }
+        assert_eq!(n.up_members().len(), 3);
+        if n.status()["formed"] == true {
+            formers += 1;
+        }
+    }
+    assert_eq!(formers, 1, "exactly one node formed the new cluster");
 }
