@@ -720,9 +720,9 @@ impl Compose {
         }
     }
 
-    /// Runs `compose <args>`; returns stdout, panics with stderr on failure.
-    pub fn run(&self, args: &[&str]) -> String {
-        let file = repo_root().join("docker/compose.yaml");
+    /// `docker compose` (or `docker-compose`) on our compose file and project,
+    /// with the published frontend port, no stdin.
+    fn command(&self) -> Command {
         let mut cmd = if self.v2 {
             let mut c = Command::new("docker");
             c.arg("compose");
@@ -731,13 +731,21 @@ impl Compose {
             Command::new("docker-compose")
         };
         cmd.arg("-f")
-            .arg(&file)
+            .arg(repo_root().join("docker/compose.yaml"))
             .args(["-p", &self.project])
-            .args(args)
             .env("FRONTEND_PORT", self.frontend.port().to_string())
-            .env("CLUSTER_NAME", &self.project)
             .stdin(Stdio::null());
-        let out = cmd.output().expect("docker compose runs");
+        cmd
+    }
+
+    /// Runs `compose <args>`; returns stdout, panics with stderr on failure.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self
+            .command()
+            .args(args)
+            .env("CLUSTER_NAME", &self.project)
+            .output()
+            .expect("docker compose runs");
         if !out.status.success() {
             panic!(
                 "compose {} failed: {}",
@@ -766,28 +774,9 @@ impl Compose {
 
 impl Drop for Compose {
     fn drop(&mut self) {
-        let file = repo_root().join("docker/compose.yaml");
-        let mut cmd = if self.v2 {
-            let mut c = Command::new("docker");
-            c.arg("compose");
-            c
-        } else {
-            Command::new("docker-compose")
-        };
-        let _ = cmd
-            .arg("-f")
-            .arg(&file)
-            .args([
-                "-p",
-                &self.project,
-                "down",
-                "-v",
-                "--remove-orphans",
-                "-t",
-                "5",
-            ])
-            .env("FRONTEND_PORT", self.frontend.port().to_string())
-            .stdin(Stdio::null())
+        let _ = self
+            .command()
+            .args(["down", "-v", "--remove-orphans", "-t", "5"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();

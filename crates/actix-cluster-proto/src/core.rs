@@ -271,36 +271,41 @@ impl Core {
     /// Handles a received datagram from `from` (the UDP source address).
     /// Invalid input is counted in [`Stats`] and otherwise ignored.
     pub fn handle_datagram(&mut self, now: Duration, from: SocketAddr, bytes: &[u8]) {
-        match codec::decode(
-            bytes,
-            &self.config.cluster_name,
-            self.config.max_datagram_size,
-        ) {
-            Ok(msg) if msg.body.datagram_ok() => {
-                self.stats.messages_received += 1;
-                self.on_message(now, msg);
-            }
-            Ok(_) => self.reject(
-                from,
-                DecodeError::Malformed("stream-only message in a datagram"),
-            ),
-            Err(e) => self.reject(from, e),
-        }
-        self.flush_eager(now);
+        self.receive(now, from, bytes, Channel::Datagram);
     }
 
     /// Handles one received stream frame from `from` (the peer's TCP address,
     /// which may be an ephemeral port: replies go to the sender id inside).
     pub fn handle_stream(&mut self, now: Duration, from: SocketAddr, bytes: &[u8]) {
-        match codec::decode(bytes, &self.config.cluster_name, self.config.max_frame_size) {
-            Ok(msg) if msg.body.stream_ok() => {
-                self.stats.messages_received += 1;
-                self.on_message(now, msg);
-            }
-            Ok(_) => self.reject(
-                from,
-                DecodeError::Malformed("datagram-only message in a stream"),
+        self.receive(now, from, bytes, Channel::Stream);
+    }
+
+    /// Decodes within the channel's size limit, rejects (and counts) what is
+    /// invalid or arrived on the wrong channel, and handles the rest.
+    fn receive(&mut self, now: Duration, from: SocketAddr, bytes: &[u8], channel: Channel) {
+        let (limit, wrong_channel) = match channel {
+            Channel::Datagram => (
+                self.config.max_datagram_size,
+                "stream-only message in a datagram",
             ),
+            Channel::Stream => (
+                self.config.max_frame_size,
+                "datagram-only message in a stream",
+            ),
+        };
+        match codec::decode(bytes, &self.config.cluster_name, limit) {
+            Ok(msg) => {
+                let allowed = match channel {
+                    Channel::Datagram => msg.body.datagram_ok(),
+                    Channel::Stream => msg.body.stream_ok(),
+                };
+                if allowed {
+                    self.stats.messages_received += 1;
+                    self.on_message(now, msg);
+                } else {
+                    self.reject(from, DecodeError::Malformed(wrong_channel));
+                }
+            }
             Err(e) => self.reject(from, e),
         }
         self.flush_eager(now);

@@ -285,6 +285,14 @@ impl Sim<CoreNode> {
         self.spawn_core(node_addr(self.len()), opts, start)
     }
 
+    /// The addresses the next `seeds` nodes will get (at least one, at most
+    /// `n`): the seeds of a group of `n` nodes about to be spawned.
+    fn next_seed_addrs(&self, n: usize, seeds: usize) -> Vec<SocketAddr> {
+        let base = self.len();
+        let k = seeds.clamp(1, n.max(1));
+        (0..k).map(|i| node_addr(base + i)).collect()
+    }
+
     /// Starts `n` cores now: the first forms the cluster, every other joins through
     /// the first `seeds` nodes (at least one). Returns their addresses, the
     /// first `seeds` of them being the seeds.
@@ -294,9 +302,7 @@ impl Sim<CoreNode> {
         seeds: usize,
         opts: &CoreOpts,
     ) -> Result<Vec<SocketAddr>, SimError> {
-        let base = self.len();
-        let k = seeds.clamp(1, n.max(1));
-        let seed_addrs: Vec<SocketAddr> = (0..k).map(|i| node_addr(base + i)).collect();
+        let seed_addrs = self.next_seed_addrs(n, seeds);
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             let start = if i == 0 {
@@ -320,9 +326,7 @@ impl Sim<CoreNode> {
         seeds: usize,
         opts: &CoreOpts,
     ) -> Result<Vec<SocketAddr>, SimError> {
-        let base = self.len();
-        let k = seeds.clamp(1, n.max(1));
-        let seed_addrs: Vec<SocketAddr> = (0..k).map(|i| node_addr(base + i)).collect();
+        let seed_addrs = self.next_seed_addrs(n, seeds);
         (0..n)
             .map(|_| self.spawn_next(opts, Start::Join(seed_addrs.clone())))
             .collect()
