@@ -109,3 +109,31 @@ fn print_reports() {
         }
     }
 }
+
+/// Prints every script's log hash for seeds 1..=5: the fingerprint of a run,
+/// event for event. A behaviour-preserving change leaves these lines unchanged;
+/// compare them before and after with
+/// `cargo test -p actix-cluster-sim --test scripts -- --ignored --nocapture log_hashes`.
+#[test]
+#[ignore]
+fn log_hashes() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "scn"))
+        .collect();
+    files.sort();
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(f).unwrap();
+        for seed in 1..=5 {
+            let r = run_script(&name, &text, seed).unwrap();
+            println!(
+                "log-hash {name} seed {seed}: {:016x} passed={}",
+                r.log_hash,
+                r.passed()
+            );
+        }
+    }
+}
