@@ -542,15 +542,22 @@ impl Handler<Leave> for Cluster {
 }
 
 impl Handler<UpdateMetadata> for Cluster {
-    type Result = ();
+    type Result = Result<(), ClusterError>;
 
-    fn handle(&mut self, UpdateMetadata(metadata): UpdateMetadata, ctx: &mut Context<Self>) {
+    fn handle(
+        &mut self,
+        UpdateMetadata(metadata): UpdateMetadata,
+        ctx: &mut Context<Self>,
+    ) -> Self::Result {
         let _enter = self.span.clone().entered();
+        // Validate before storing: refused metadata must never show in GetSelf.
+        actix_cluster_proto::limits::validate_metadata(&metadata)?;
         self.metadata = metadata.clone();
         let now = self.now();
         self.core
             .handle_command(now, Command::UpdateMetadata(metadata));
         self.drain(ctx);
+        Ok(())
     }
 }
 

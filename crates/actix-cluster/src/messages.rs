@@ -63,9 +63,14 @@ pub struct Form;
 #[rtype(result = "()")]
 pub struct Leave;
 
-/// Replace this member's metadata.
+/// Replace this member's metadata. Metadata over the limits of
+/// `actix_cluster_proto::limits` is refused with [`ClusterError::Config`]
+/// (naming the field): nothing is stored or gossiped, and [`GetSelf`] keeps
+/// answering the metadata in force.
+///
+/// [`ClusterError::Config`]: crate::ClusterError::Config
 #[derive(Clone, Debug, Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<(), crate::ClusterError>")]
 pub struct UpdateMetadata(pub BTreeMap<String, String>);
 
 /// Every known member, sorted by id.

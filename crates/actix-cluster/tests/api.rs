@@ -107,7 +107,13 @@ fn metadata_updates_reach_the_other_members() {
     wait_all_up(&nodes, &ids(&nodes));
     let meta: std::collections::BTreeMap<String, String> =
         [("http".to_string(), "127.0.0.1:8080".to_string())].into();
-    nodes[0].ask(UpdateMetadata(meta.clone()));
+    nodes[0].ask(UpdateMetadata(meta.clone())).unwrap();
+    assert_eq!(nodes[0].ask(GetSelf).metadata, meta);
+    // Metadata over the limits is refused, and GetSelf keeps what is in force.
+    let too_big: std::collections::BTreeMap<String, String> =
+        [(String::new(), "x".to_string())].into();
+    let err = nodes[0].ask(UpdateMetadata(too_big)).unwrap_err();
+    assert!(err.to_string().contains("metadata"), "{err}");
     assert_eq!(nodes[0].ask(GetSelf).metadata, meta);
     let deadline = Instant::now() + DEADLINE;
     let id = nodes[0].id();
