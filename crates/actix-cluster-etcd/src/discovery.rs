@@ -18,64 +18,9 @@ use tracing::{debug, error, info, warn};
 use crate::config::DiscoveryConfig;
 use crate::error::DiscoveryError;
 use crate::keys::Registration;
-use crate::lease_keeper::{LeaseKeeper, Revoke};
+use crate::lease_keeper::LeaseKeeper;
 use crate::seed_watcher::SeedWatcher;
-
-/// One of the two supervised children.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Child {
-    /// The [`LeaseKeeper`].
-    LeaseKeeper,
-    /// The [`SeedWatcher`].
-    SeedWatcher,
-}
-
-/// What the children need to know about this member, shared through a
-/// `tokio::sync::watch` channel with their running sessions.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Control {
-    /// This member is `Up` in the cluster.
-    pub(crate) up: bool,
-    /// This member is leaving (or left).
-    pub(crate) leaving: bool,
-    /// The lease currently held by the keeper.
-    pub(crate) lease: Option<i64>,
-}
-
-/// Parent -> child: start a session (sent at start and after each backoff).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Run;
-
-/// Parent -> child: fail now (test hook, see [`FailChild`]).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct InjectFailure;
-
-/// Child -> parent.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
-pub(crate) enum ChildReport {
-    Registered {
-        lease: i64,
-    },
-    Alive,
-    Revoked,
-    Listed,
-    Watched {
-        revision: i64,
-        seeds: Vec<SocketAddr>,
-        members: usize,
-    },
-    Formed,
-    Compacted,
-    OwnKeysDeleted,
-    Failed {
-        child: Child,
-        error: DiscoveryError,
-    },
-}
+use crate::supervision::{Child, ChildReport, Control, InjectFailure, Revoke, Run};
 
 /// Ask for the [`DiscoveryStatus`].
 #[derive(Clone, Copy, Debug, Message)]
@@ -139,6 +84,24 @@ pub struct DiscoveryStatus {
     pub last_error: Option<String>,
 }
 
+/// What the parent keeps of a started child: the messages it sends it.
+struct ChildHandle {
+    run: Recipient<Run>,
+    fail: Recipient<InjectFailure>,
+}
+
+impl ChildHandle {
+    fn of<A>(addr: &Addr<A>) -> Self
+    where
+        A: Actor<Context = Context<A>> + Handler<Run> + Handler<InjectFailure>,
+    {
+        ChildHandle {
+            run: addr.clone().recipient(),
+            fail: addr.clone().recipient(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Backoff {
     attempt: u32,
@@ -156,8 +119,10 @@ pub struct DiscoveryActor {
     cluster: Addr<Cluster>,
     config: Arc<DiscoveryConfig>,
     me: Option<MemberId>,
-    keeper: Option<Addr<LeaseKeeper>>,
-    watcher: Option<Addr<SeedWatcher>>,
+    /// The started children, indexed by [`Child`].
+    children: [Option<ChildHandle>; 2],
+    /// The keeper's revoke, for a graceful leave.
+    revoke: Option<Recipient<Revoke>>,
     control: watch::Sender<Control>,
     status: DiscoveryStatus,
     backoff: [Backoff; 2],
@@ -172,8 +137,8 @@ impl DiscoveryActor {
             cluster,
             config: Arc::new(config),
             me: None,
-            keeper: None,
-            watcher: None,
+            children: [None, None],
+            revoke: None,
             control: watch::channel(Control::default()).0,
             status: DiscoveryStatus::default(),
             backoff: Default::default(),
@@ -184,12 +149,11 @@ impl DiscoveryActor {
     }
 
     fn start_children(&mut self, info: SelfInfo, ctx: &mut Context<Self>) {
-        let me = ctx.address();
+        let me: Recipient<ChildReport> = ctx.address().recipient();
         let registration = Registration::for_self(&info);
         let id = info.id.clone();
         self.me = Some(info.id);
-        let (config, control) = (self.config.clone(), self.control.clone());
-        let parent = me.clone();
+        let (config, control, parent) = (self.config.clone(), self.control.clone(), me.clone());
         let keeper =
             Supervisor::start(move |_| LeaseKeeper::new(config, registration, parent, control));
         let (config, control, cluster) = (
@@ -199,19 +163,21 @@ impl DiscoveryActor {
         );
         let watcher =
             Supervisor::start(move |_| SeedWatcher::new(config, id, cluster, me, control));
-        keeper.do_send(Run);
-        watcher.do_send(Run);
-        self.keeper = Some(keeper);
-        self.watcher = Some(watcher);
+        self.revoke = Some(keeper.clone().recipient());
+        self.children = [
+            Some(ChildHandle::of(&keeper)),
+            Some(ChildHandle::of(&watcher)),
+        ];
+        self.resume(Child::LeaseKeeper);
+        self.resume(Child::SeedWatcher);
     }
 
-    /// Starts a child's next session (after its backoff, or at once on
-    /// [`RetryNow`]).
+    /// Starts a child's next session (at start, after its backoff, or at once
+    /// on [`RetryNow`]).
     fn resume(&mut self, child: Child) {
         self.backoff[child as usize].pending = None;
-        match child {
-            Child::LeaseKeeper => self.keeper.iter().for_each(|k| k.do_send(Run)),
-            Child::SeedWatcher => self.watcher.iter().for_each(|w| w.do_send(Run)),
+        if let Some(c) = &self.children[child as usize] {
+            c.run.do_send(Run);
         }
     }
 
@@ -244,8 +210,8 @@ impl DiscoveryActor {
             return;
         }
         self.set_control(|c| c.leaving = true);
-        if let Some(k) = &self.keeper {
-            k.do_send(Revoke);
+        if let Some(r) = &self.revoke {
+            r.do_send(Revoke);
         }
     }
 }
@@ -361,8 +327,8 @@ impl Handler<ChildReport> for DiscoveryActor {
             ChildReport::Compacted => self.status.compacted_relists += 1,
             ChildReport::OwnKeysDeleted => {
                 // A new keeper session puts our keys again (same lease if alive).
-                if let Some(k) = &self.keeper {
-                    k.do_send(Run);
+                if let Some(k) = &self.children[Child::LeaseKeeper as usize] {
+                    k.run.do_send(Run);
                 }
             }
             ChildReport::Failed { child, error } => {
@@ -429,17 +395,8 @@ impl Handler<FailChild> for DiscoveryActor {
     type Result = ();
 
     fn handle(&mut self, FailChild(child): FailChild, _: &mut Context<Self>) {
-        match child {
-            Child::LeaseKeeper => {
-                if let Some(k) = &self.keeper {
-                    k.do_send(InjectFailure)
-                }
-            }
-            Child::SeedWatcher => {
-                if let Some(w) = &self.watcher {
-                    w.do_send(InjectFailure)
-                }
-            }
+        if let Some(c) = &self.children[child as usize] {
+            c.fail.do_send(InjectFailure);
         }
     }
 }
@@ -462,10 +419,10 @@ impl Handler<Deregister> for DiscoveryActor {
 
     fn handle(&mut self, _: Deregister, _: &mut Context<Self>) -> Self::Result {
         self.set_control(|c| c.leaving = true);
-        let keeper = self.keeper.clone();
+        let revoke = self.revoke.clone();
         Box::pin(async move {
-            if let Some(k) = keeper {
-                let _ = k.send(Revoke).await;
+            if let Some(r) = revoke {
+                let _ = r.send(Revoke).await;
             }
         })
     }

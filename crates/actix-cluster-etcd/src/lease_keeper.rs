@@ -11,9 +11,12 @@ use tracing::{debug, info, warn};
 
 use crate::client::{bounded, connect};
 use crate::config::DiscoveryConfig;
-use crate::discovery::{Child, ChildReport, Control, DiscoveryActor, InjectFailure, Run};
 use crate::error::DiscoveryError;
 use crate::keys::{Keys, Registration};
+use crate::supervision::{
+    inject_failure, start_session, Child, ChildLink, ChildReport, Control, InjectFailure, Revoke,
+    Run, SupervisedChild,
+};
 
 /// What survives a restart of the keeper (the actor instance is kept by its
 /// supervisor; the session future is not).
@@ -34,19 +37,18 @@ struct State {
 /// keep-alive stream, registers again with a new lease when the lease is lost,
 /// and revokes the lease on a graceful leave so the keys vanish at once.
 ///
-/// Started and supervised by [`DiscoveryActor`]; it does nothing until the
-/// parent sends `Run`, and any error ends the session: the actor stops, its
-/// supervisor restarts it and the parent sends `Run` again after a jittered
-/// backoff. When the actix `System` stops while a lease is held, the lease is
+/// Started and supervised by [`DiscoveryActor`](crate::DiscoveryActor); it
+/// does nothing until the parent sends `Run`, and any error ends the session:
+/// the actor stops, its supervisor restarts it and the parent sends `Run` again
+/// after a jittered backoff. When the actix `System` stops while a lease is held, the lease is
 /// revoked on a helper thread, bounded by the request timeout.
 pub struct LeaseKeeper {
     config: Arc<DiscoveryConfig>,
     keys: Keys,
     registration: Registration,
-    parent: Addr<DiscoveryActor>,
+    link: ChildLink,
     control: watch::Sender<Control>,
     shared: Arc<Mutex<State>>,
-    session: Option<SpawnHandle>,
     /// The revoke in progress (or done): every `Revoke` waits for the same one.
     revoking: Option<Shared<BoxFuture<'static, ()>>>,
 }
@@ -55,17 +57,16 @@ impl LeaseKeeper {
     pub(crate) fn new(
         config: Arc<DiscoveryConfig>,
         registration: Registration,
-        parent: Addr<DiscoveryActor>,
+        parent: Recipient<ChildReport>,
         control: watch::Sender<Control>,
     ) -> Self {
         LeaseKeeper {
             keys: Keys::new(&config),
             config,
             registration,
-            parent,
+            link: ChildLink::new(Child::LeaseKeeper, parent),
             control,
             shared: Arc::default(),
-            session: None,
             revoking: None,
         }
     }
@@ -79,9 +80,15 @@ impl Actor for LeaseKeeper {
     type Context = Context<Self>;
 }
 
+impl SupervisedChild for LeaseKeeper {
+    fn link(&mut self) -> &mut ChildLink {
+        &mut self.link
+    }
+}
+
 impl Supervised for LeaseKeeper {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.session = None;
+        self.link.restarting();
         debug!("lease keeper restarting");
     }
 }
@@ -134,31 +141,15 @@ impl Handler<Run> for LeaseKeeper {
         if self.shared().done {
             return;
         }
-        if let Some(h) = self.session.take() {
-            ctx.cancel_future(h);
-        }
         let fut = session(
             self.config.clone(),
             self.keys.clone(),
             self.registration.clone(),
             self.shared.clone(),
             self.control.subscribe(),
-            self.parent.clone(),
+            self.link.parent(),
         );
-        let handle = ctx.spawn(fut.into_actor(self).map(|res, act, ctx| {
-            act.session = None;
-            match res {
-                Ok(()) => {}
-                Err(e) => {
-                    act.parent.do_send(ChildReport::Failed {
-                        child: Child::LeaseKeeper,
-                        error: e,
-                    });
-                    ctx.stop(); // the supervisor restarts us
-                }
-            }
-        }));
-        self.session = Some(handle);
+        start_session(self, ctx, fut);
     }
 }
 
@@ -166,27 +157,15 @@ impl Handler<InjectFailure> for LeaseKeeper {
     type Result = ();
 
     fn handle(&mut self, _: InjectFailure, ctx: &mut Context<Self>) {
-        warn!("lease keeper: failure injected for testing");
-        self.parent.do_send(ChildReport::Failed {
-            child: Child::LeaseKeeper,
-            error: DiscoveryError::Injected,
-        });
-        ctx.stop();
+        inject_failure(self, ctx);
     }
 }
-
-/// Revoke the lease now and never register again (graceful leave).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Revoke;
 
 impl Handler<Revoke> for LeaseKeeper {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: Revoke, ctx: &mut Context<Self>) -> Self::Result {
-        if let Some(h) = self.session.take() {
-            ctx.cancel_future(h);
-        }
+        self.link.cancel_session(ctx);
         if let Some(r) = &self.revoking {
             return Box::pin(r.clone());
         }
@@ -196,7 +175,7 @@ impl Handler<Revoke> for LeaseKeeper {
             (s.lease.take(), s.client.clone())
         };
         let config = self.config.clone();
-        let parent = self.parent.clone();
+        let parent = self.link.parent();
         let fut = async move {
             let Some(lease) = lease else {
                 parent.do_send(ChildReport::Revoked);
@@ -278,7 +257,7 @@ async fn session(
     registration: Registration,
     shared: Arc<Mutex<State>>,
     mut control: watch::Receiver<Control>,
-    parent: Addr<DiscoveryActor>,
+    parent: Recipient<ChildReport>,
 ) -> Result<(), DiscoveryError> {
     let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
     let client = connect(&config).await?;

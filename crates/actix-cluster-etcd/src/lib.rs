@@ -73,13 +73,15 @@ mod extension;
 mod keys;
 mod lease_keeper;
 mod seed_watcher;
+mod supervision;
 
 pub use crate::config::{DiscoveryConfig, TlsConfig, ENV_VARS};
 pub use crate::discovery::{
-    Child, Deregister, DiscoveryActor, DiscoveryStatus, FailChild, GetStatus, RetryNow,
+    Deregister, DiscoveryActor, DiscoveryStatus, FailChild, GetStatus, RetryNow,
 };
 pub use crate::error::{ConfigError, DiscoveryError};
 pub use crate::extension::ClusterDiscovery;
 pub use crate::keys::Registration;
 pub use crate::lease_keeper::LeaseKeeper;
 pub use crate::seed_watcher::SeedWatcher;
+pub use crate::supervision::Child;

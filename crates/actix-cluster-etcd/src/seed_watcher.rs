@@ -16,9 +16,12 @@ use tracing::{debug, info, warn};
 
 use crate::client::{bounded, connect};
 use crate::config::DiscoveryConfig;
-use crate::discovery::{Child, ChildReport, Control, DiscoveryActor, InjectFailure, Run};
 use crate::error::DiscoveryError;
 use crate::keys::{prefix_end, Keys, Registration};
+use crate::supervision::{
+    inject_failure, start_session, Child, ChildLink, ChildReport, Control, InjectFailure, Run,
+    SupervisedChild,
+};
 
 /// What this node knows of the cluster's keys in etcd.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -144,10 +147,9 @@ pub struct SeedWatcher {
     me: String,
     my_addr: SocketAddr,
     cluster: Addr<Cluster>,
-    parent: Addr<DiscoveryActor>,
+    link: ChildLink,
     control: watch::Sender<Control>,
     shared: Arc<Mutex<Shared>>,
-    session: Option<SpawnHandle>,
 }
 
 impl SeedWatcher {
@@ -155,7 +157,7 @@ impl SeedWatcher {
         config: Arc<DiscoveryConfig>,
         me: MemberId,
         cluster: Addr<Cluster>,
-        parent: Addr<DiscoveryActor>,
+        parent: Recipient<ChildReport>,
         control: watch::Sender<Control>,
     ) -> Self {
         SeedWatcher {
@@ -164,10 +166,9 @@ impl SeedWatcher {
             my_addr: me.addr,
             me: me.to_string(),
             cluster,
-            parent,
+            link: ChildLink::new(Child::SeedWatcher, parent),
             control,
             shared: Arc::default(),
-            session: None,
         }
     }
 }
@@ -176,9 +177,15 @@ impl Actor for SeedWatcher {
     type Context = Context<Self>;
 }
 
+impl SupervisedChild for SeedWatcher {
+    fn link(&mut self) -> &mut ChildLink {
+        &mut self.link
+    }
+}
+
 impl Supervised for SeedWatcher {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.session = None;
+        self.link.restarting();
         debug!("seed watcher restarting");
     }
 }
@@ -187,30 +194,16 @@ impl Handler<Run> for SeedWatcher {
     type Result = ();
 
     fn handle(&mut self, _: Run, ctx: &mut Context<Self>) {
-        if let Some(h) = self.session.take() {
-            ctx.cancel_future(h);
-        }
         let s = Session {
             config: self.config.clone(),
             keys: self.keys.clone(),
             me: self.me.clone(),
             my_addr: self.my_addr,
             cluster: self.cluster.clone(),
-            parent: self.parent.clone(),
+            parent: self.link.parent(),
             shared: self.shared.clone(),
         };
-        let control = self.control.subscribe();
-        let handle = ctx.spawn(s.run(control).into_actor(self).map(|res, act, ctx| {
-            act.session = None;
-            if let Err(e) = res {
-                act.parent.do_send(ChildReport::Failed {
-                    child: Child::SeedWatcher,
-                    error: e,
-                });
-                ctx.stop(); // the supervisor restarts us
-            }
-        }));
-        self.session = Some(handle);
+        start_session(self, ctx, s.run(self.control.subscribe()));
     }
 }
 
@@ -218,12 +211,7 @@ impl Handler<InjectFailure> for SeedWatcher {
     type Result = ();
 
     fn handle(&mut self, _: InjectFailure, ctx: &mut Context<Self>) {
-        warn!("seed watcher: failure injected for testing");
-        self.parent.do_send(ChildReport::Failed {
-            child: Child::SeedWatcher,
-            error: DiscoveryError::Injected,
-        });
-        ctx.stop();
+        inject_failure(self, ctx);
     }
 }
 
@@ -233,7 +221,7 @@ struct Session {
     me: String,
     my_addr: SocketAddr,
     cluster: Addr<Cluster>,
-    parent: Addr<DiscoveryActor>,
+    parent: Recipient<ChildReport>,
     shared: Arc<Mutex<Shared>>,
 }
 
