@@ -70,9 +70,11 @@ mod config;
 mod discovery;
 mod error;
 mod extension;
+mod formation;
 mod keys;
 mod lease_keeper;
 mod seed_watcher;
+mod store;
 mod supervision;
 
 pub use crate::config::{DiscoveryConfig, TlsConfig, ENV_VARS};

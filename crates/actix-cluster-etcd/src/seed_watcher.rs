@@ -1,118 +1,26 @@
 //! `SeedWatcher`: lists and watches the registrations, hands seeds to the
 //! cluster, and forms the cluster exactly once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
 use actix_cluster::{Cluster, Form, GetMembers, Join, MemberId};
-use etcd_client::{
-    Client, Compare, CompareOp, EventType, GetOptions, KeyValue, PutOptions, Txn, TxnOp,
-    WatchOptions,
-};
+use etcd_client::{EventType, WatchOptions};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::client::{bounded, connect};
 use crate::config::DiscoveryConfig;
 use crate::error::DiscoveryError;
-use crate::keys::{prefix_end, Keys, Registration};
+use crate::formation::{decide, Decision, View};
+use crate::keys::Keys;
+use crate::store::{Entry, EtcdStore, FormationStore};
 use crate::supervision::{
     inject_failure, start_session, Child, ChildLink, ChildReport, Control, InjectFailure, Run,
     SupervisedChild,
 };
-
-/// What this node knows of the cluster's keys in etcd.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct View {
-    /// member id -> (create revision, registration)
-    pub(crate) members: BTreeMap<String, (i64, Option<Registration>)>,
-    /// member id -> create revision of its `up/` key
-    pub(crate) ups: BTreeMap<String, i64>,
-    /// the formation key: (member id, create revision)
-    pub(crate) formation: Option<(String, i64)>,
-}
-
-impl View {
-    fn apply_put(&mut self, keys: &Keys, kv: &KeyValue) {
-        let Ok(key) = kv.key_str() else { return };
-        if let Some(id) = key.strip_prefix(&keys.members()) {
-            let reg = serde_json::from_slice::<Registration>(kv.value()).ok();
-            if reg.is_none() {
-                warn!(key, "ignoring a registration that is not valid JSON");
-            }
-            self.members
-                .insert(id.to_owned(), (kv.create_revision(), reg));
-        } else if let Some(id) = key.strip_prefix(&keys.ups()) {
-            self.ups.insert(id.to_owned(), kv.create_revision());
-        } else if key == keys.formation() {
-            let id = String::from_utf8_lossy(kv.value()).into_owned();
-            self.formation = Some((id, kv.create_revision()));
-        }
-    }
-
-    fn apply_delete(&mut self, keys: &Keys, kv: &KeyValue) {
-        let Ok(key) = kv.key_str() else { return };
-        if let Some(id) = key.strip_prefix(&keys.members()) {
-            self.members.remove(id);
-        } else if let Some(id) = key.strip_prefix(&keys.ups()) {
-            self.ups.remove(id);
-        } else if key == keys.formation() {
-            self.formation = None;
-        }
-    }
-
-    fn addr_of(&self, id: &str) -> Option<SocketAddr> {
-        match self.members.get(id) {
-            Some((_, Some(reg))) => Some(reg.address),
-            _ => id.parse::<MemberId>().ok().map(|m| m.addr),
-        }
-    }
-
-    /// Seeds: members marked Up, oldest registration first, without `me` (nor
-    /// anything on our own address), at most `max`.
-    pub(crate) fn seeds(&self, me: &str, my_addr: SocketAddr, max: usize) -> Vec<SocketAddr> {
-        let mut up: Vec<(i64, &str)> = self
-            .ups
-            .iter()
-            .filter(|(id, _)| id.as_str() != me && self.addr_of(id) != Some(my_addr))
-            .map(|(id, up_rev)| {
-                let rev = self.members.get(id).map(|(r, _)| *r).unwrap_or(*up_rev);
-                (rev, id.as_str())
-            })
-            .collect();
-        up.sort();
-        let mut seeds = Vec::new();
-        for (_, id) in up {
-            if seeds.len() >= max {
-                break;
-            }
-            if let Some(a) = self.addr_of(id) {
-                if !seeds.contains(&a) {
-                    seeds.push(a);
-                }
-            }
-        }
-        seeds
-    }
-
-    /// Ids of other members registered on our own address: earlier processes
-    /// on this address, certainly dead since we hold the address now.
-    pub(crate) fn stale_on(&self, me: &str, my_addr: SocketAddr) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .members
-            .keys()
-            .chain(self.ups.keys())
-            .chain(self.formation.iter().map(|(id, _)| id))
-            .filter(|id| id.as_str() != me && self.addr_of(id) == Some(my_addr))
-            .cloned()
-            .collect();
-        ids.sort();
-        ids.dedup();
-        ids
-    }
-}
 
 /// What the watcher last told the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,7 +36,7 @@ struct Shared {
     revision: Option<i64>,
     sent: Option<Sent>,
     /// Members Up in etcd but unknown to our cluster that we already joined.
-    merged: std::collections::BTreeSet<String>,
+    merged: BTreeSet<String>,
 }
 
 /// Lists the registrations under `<prefix>/<cluster>/`, hands seed addresses
@@ -142,14 +50,10 @@ struct Shared {
 /// node's lease only if the key is absent and no `up/` key exists. The winner
 /// sends [`Form`]; everyone else joins the winner (and later the `Up` members).
 pub struct SeedWatcher {
-    config: Arc<DiscoveryConfig>,
-    keys: Keys,
-    me: String,
-    my_addr: SocketAddr,
-    cluster: Addr<Cluster>,
+    /// What every session starts from (a new `Run` clones it).
+    session: Session,
     link: ChildLink,
     control: watch::Sender<Control>,
-    shared: Arc<Mutex<Shared>>,
 }
 
 impl SeedWatcher {
@@ -161,14 +65,17 @@ impl SeedWatcher {
         control: watch::Sender<Control>,
     ) -> Self {
         SeedWatcher {
-            keys: Keys::new(&config),
-            config,
-            my_addr: me.addr,
-            me: me.to_string(),
-            cluster,
+            session: Session {
+                keys: Keys::new(&config),
+                config,
+                my_addr: me.addr,
+                me: me.to_string(),
+                cluster,
+                parent: parent.clone(),
+                shared: Arc::default(),
+            },
             link: ChildLink::new(Child::SeedWatcher, parent),
             control,
-            shared: Arc::default(),
         }
     }
 }
@@ -194,16 +101,8 @@ impl Handler<Run> for SeedWatcher {
     type Result = ();
 
     fn handle(&mut self, _: Run, ctx: &mut Context<Self>) {
-        let s = Session {
-            config: self.config.clone(),
-            keys: self.keys.clone(),
-            me: self.me.clone(),
-            my_addr: self.my_addr,
-            cluster: self.cluster.clone(),
-            parent: self.link.parent(),
-            shared: self.shared.clone(),
-        };
-        start_session(self, ctx, s.run(self.control.subscribe()));
+        let session = self.session.clone().run(self.control.subscribe());
+        start_session(self, ctx, session);
     }
 }
 
@@ -215,6 +114,8 @@ impl Handler<InjectFailure> for SeedWatcher {
     }
 }
 
+/// One session of the watcher: list, watch, decide, until an error.
+#[derive(Clone)]
 struct Session {
     config: Arc<DiscoveryConfig>,
     keys: Keys,
@@ -232,14 +133,15 @@ impl Session {
 
     async fn run(self, mut control: watch::Receiver<Control>) -> Result<(), DiscoveryError> {
         let client = connect(&self.config).await?;
+        let store = EtcdStore::new(client.clone(), self.config.clone(), self.keys.clone());
         let root = self.keys.root.clone();
         loop {
             if self.lock().revision.is_none() {
-                self.list(&client).await?;
+                self.list(&store).await?;
             }
-            self.reap(&client).await?;
+            self.reap(&store).await?;
             let c = control.borrow_and_update().clone();
-            self.decide(&client, &c).await?;
+            self.decide(&store, &c).await?;
 
             let from = self.lock().revision.unwrap_or(0) + 1;
             let mut wc = client.watch_client();
@@ -280,13 +182,14 @@ impl Session {
                             let mut s = self.lock();
                             for ev in resp.events() {
                                 let Some(kv) = ev.kv() else { continue };
-                                match ev.event_type() {
-                                    EventType::Put => s.view.apply_put(&self.keys, kv),
-                                    EventType::Delete => {
-                                        s.view.apply_delete(&self.keys, kv);
-                                        own_deleted |= kv.key() == self.keys.member(&self.me).as_bytes()
-                                            || kv.key() == self.keys.up(&self.me).as_bytes();
+                                match (ev.event_type(), Entry::of(kv)) {
+                                    (EventType::Put, Some(e)) => s.view.apply_put(&self.keys, &e),
+                                    (EventType::Delete, Some(e)) => {
+                                        s.view.apply_delete(&self.keys, &e.key);
+                                        own_deleted |= e.key == self.keys.member(&self.me)
+                                            || e.key == self.keys.up(&self.me);
                                     }
+                                    (_, None) => {}
                                 }
                                 s.revision = Some(s.revision.unwrap_or(0).max(kv.mod_revision()));
                             }
@@ -297,42 +200,29 @@ impl Session {
                             }
                         }
                         self.report();
-                        self.reap(&client).await?;
+                        self.reap(&store).await?;
                         let c = control.borrow_and_update().clone();
                         if own_deleted && !c.leaving {
                             warn!("our registration was deleted from etcd; registering again");
                             self.parent.do_send(ChildReport::OwnKeysDeleted);
                         }
-                        self.decide(&client, &c).await?;
+                        self.decide(&store, &c).await?;
                     }
                     changed = control.changed() => {
                         if changed.is_err() {
                             return Ok(());
                         }
                         let c = control.borrow_and_update().clone();
-                        self.decide(&client, &c).await?;
+                        self.decide(&store, &c).await?;
                     }
                 }
             }
         }
     }
 
-    async fn list(&self, client: &Client) -> Result<(), DiscoveryError> {
-        let mut kv = client.kv_client();
-        let resp = bounded(
-            &self.config,
-            "list",
-            kv.get(
-                self.keys.root.clone(),
-                Some(GetOptions::new().with_prefix()),
-            ),
-        )
-        .await?;
-        let mut view = View::default();
-        for kv in resp.kvs() {
-            view.apply_put(&self.keys, kv);
-        }
-        let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
+    async fn list(&self, store: &impl FormationStore) -> Result<(), DiscoveryError> {
+        let (entries, revision) = store.list().await?;
+        let view = View::from_entries(&self.keys, &entries);
         debug!(
             revision,
             members = view.members.len(),
@@ -352,34 +242,12 @@ impl Session {
     /// Removes the keys of earlier processes on our own address (a restart on
     /// the same address): they are certainly dead, and waiting for their
     /// leases to expire would only delay forming after a cold restart.
-    async fn reap(&self, client: &Client) -> Result<(), DiscoveryError> {
+    async fn reap(&self, store: &impl FormationStore) -> Result<(), DiscoveryError> {
         let stale = self.lock().view.stale_on(&self.me, self.my_addr);
         for id in stale {
             info!(stale = %id, "removing the registration of an earlier process on our address");
-            let mut kv = client.kv_client();
-            let formation = self.keys.formation();
-            let txn = Txn::new()
-                .when(vec![Compare::value(
-                    formation.clone(),
-                    CompareOp::Equal,
-                    id.clone(),
-                )])
-                .and_then(vec![
-                    TxnOp::delete(formation, None),
-                    TxnOp::delete(self.keys.member(&id), None),
-                    TxnOp::delete(self.keys.up(&id), None),
-                ])
-                .or_else(vec![
-                    TxnOp::delete(self.keys.member(&id), None),
-                    TxnOp::delete(self.keys.up(&id), None),
-                ]);
-            bounded(&self.config, "remove stale registration", kv.txn(txn)).await?;
-            let mut s = self.lock();
-            s.view.members.remove(&id);
-            s.view.ups.remove(&id);
-            if s.view.formation.as_ref().is_some_and(|(f, _)| *f == id) {
-                s.view.formation = None;
-            }
+            store.remove(&id).await?;
+            self.lock().view.remove_member(&id);
         }
         Ok(())
     }
@@ -393,63 +261,20 @@ impl Session {
         });
     }
 
-    /// Joins the seeds, or forms the cluster when nobody is there.
-    async fn decide(&self, client: &Client, c: &Control) -> Result<(), DiscoveryError> {
-        if c.leaving {
-            return Ok(());
-        }
-        if c.up {
-            self.merge_strangers().await;
-            return Ok(());
-        }
-        let (seeds, formation, sent) = {
-            let s = self.lock();
-            let formation = s
+    /// Runs the formation rule ([`decide`]) and carries out its decision.
+    async fn decide(&self, store: &impl FormationStore, c: &Control) -> Result<(), DiscoveryError> {
+        let picture = || {
+            self.lock()
                 .view
-                .formation
-                .as_ref()
-                .map(|(id, _)| (id.clone(), s.view.addr_of(id)));
-            (
-                s.view.seeds(&self.me, self.my_addr, self.config.max_seeds),
-                formation,
-                s.sent.clone(),
-            )
+                .picture(&self.me, self.my_addr, self.config.max_seeds)
         };
-        if !seeds.is_empty() {
-            self.join(seeds, sent);
-            return Ok(());
+        match decide(store, &self.me, c, picture).await? {
+            Decision::Wait => {}
+            Decision::MergeStrangers => self.merge_strangers().await,
+            Decision::Join(seeds) => self.join(seeds),
+            Decision::Form => self.form(),
         }
-        match formation {
-            Some((id, _)) if id == self.me => {
-                if sent != Some(Sent::Form) {
-                    self.form();
-                }
-                Ok(())
-            }
-            Some((id, Some(addr))) => {
-                debug!(former = %id, "cluster being formed by another member; joining it");
-                self.join(vec![addr], sent);
-                Ok(())
-            }
-            Some((id, None)) => {
-                warn!(former = %id, "formation key names no usable address; waiting");
-                Ok(())
-            }
-            None => {
-                let Some(lease) = c.lease else {
-                    debug!("nobody is up; waiting for our registration before forming");
-                    return Ok(());
-                };
-                if self.try_form(client, lease).await? {
-                    if sent != Some(Sent::Form) {
-                        self.form();
-                    }
-                } else {
-                    debug!("another member won the formation; waiting for its key");
-                }
-                Ok(())
-            }
-        }
+        Ok(())
     }
 
     /// Safety net once we are Up: members marked Up in etcd that our cluster
@@ -473,8 +298,7 @@ impl Session {
         let Ok(members) = self.cluster.send(GetMembers).await else {
             return;
         };
-        let known: std::collections::HashSet<String> =
-            members.iter().map(|m| m.id.to_string()).collect();
+        let known: HashSet<String> = members.iter().map(|m| m.id.to_string()).collect();
         let strangers: Vec<(String, SocketAddr)> = candidates
             .into_iter()
             .filter(|(id, _)| !known.contains(id))
@@ -493,9 +317,10 @@ impl Session {
         self.cluster.do_send(Join(addrs));
     }
 
-    fn join(&self, seeds: Vec<SocketAddr>, sent: Option<Sent>) {
+    /// Sends `Join(seeds)` unless these seeds were the last thing sent.
+    fn join(&self, seeds: Vec<SocketAddr>) {
         let next = Sent::Join(seeds.clone());
-        if sent.as_ref() == Some(&next) {
+        if self.lock().sent.as_ref() == Some(&next) {
             return;
         }
         info!(?seeds, "joining the cluster through seeds from etcd");
@@ -503,90 +328,14 @@ impl Session {
         self.lock().sent = Some(next);
     }
 
+    /// Sends `Form` once.
     fn form(&self) {
+        if self.lock().sent == Some(Sent::Form) {
+            return;
+        }
         info!("nobody else is up: forming the cluster");
         self.cluster.do_send(Form);
         self.lock().sent = Some(Sent::Form);
         self.parent.do_send(ChildReport::Formed);
-    }
-
-    /// The formation transaction: create the formation key bound to our lease
-    /// only if it is absent and no member is marked Up. True when we won.
-    async fn try_form(&self, client: &Client, lease: i64) -> Result<bool, DiscoveryError> {
-        let mut kv = client.kv_client();
-        let ups = self.keys.ups();
-        let txn = Txn::new()
-            .when(vec![
-                Compare::create_revision(self.keys.formation(), CompareOp::Equal, 0),
-                Compare::create_revision(ups.clone(), CompareOp::Equal, 0)
-                    .with_range(prefix_end(&ups)),
-            ])
-            .and_then(vec![TxnOp::put(
-                self.keys.formation(),
-                self.me.clone(),
-                Some(PutOptions::new().with_lease(lease)),
-            )]);
-        let resp = bounded(&self.config, "formation txn", kv.txn(txn)).await?;
-        Ok(resp.succeeded())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn id(port: u16, gen: u64) -> String {
-        format!("n@127.0.0.1:{port}-{gen:x}")
-    }
-
-    fn addr(port: u16) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], port))
-    }
-
-    fn view(entries: &[(u16, u64, i64, bool)]) -> View {
-        let mut v = View::default();
-        for &(port, gen, rev, up) in entries {
-            v.members.insert(id(port, gen), (rev, None));
-            if up {
-                v.ups.insert(id(port, gen), rev + 100);
-            }
-        }
-        v
-    }
-
-    #[test]
-    fn seeds_are_up_members_oldest_first_without_us_capped() {
-        let v = view(&[
-            (5, 1, 50, true),
-            (3, 1, 30, true),
-            (4, 1, 40, false),
-            (9, 1, 10, true),
-            (7, 1, 70, true),
-        ]);
-        // Registered oldest first; not-Up members are no seeds.
-        assert_eq!(
-            v.seeds(&id(1, 1), addr(1), 10),
-            vec![addr(9), addr(3), addr(5), addr(7)]
-        );
-        // Never ourselves, nor anything on our address (an earlier process).
-        assert_eq!(
-            v.seeds(&id(9, 1), addr(9), 10),
-            vec![addr(3), addr(5), addr(7)]
-        );
-        assert_eq!(
-            v.seeds(&id(9, 2), addr(9), 10),
-            vec![addr(3), addr(5), addr(7)]
-        );
-        // At most max.
-        assert_eq!(v.seeds(&id(1, 1), addr(1), 2), vec![addr(9), addr(3)]);
-    }
-
-    #[test]
-    fn stale_registrations_on_our_address_are_found() {
-        let mut v = view(&[(5, 1, 50, true), (6, 1, 60, true)]);
-        v.formation = Some((id(5, 1), 51));
-        assert_eq!(v.stale_on(&id(5, 2), addr(5)), vec![id(5, 1)]);
-        assert!(v.stale_on(&id(5, 1), addr(5)).is_empty());
-        assert!(v.stale_on(&id(7, 1), addr(7)).is_empty());
     }
 }

@@ -1,0 +1,513 @@
+//! The formation rule: what this node knows of the cluster's keys in etcd
+//! ([`View`]), and [`decide`], which turns that picture into joining the
+//! seeds, forming the cluster (through the formation transaction), or waiting.
+//!
+//! The rule reaches etcd only through a [`FormationStore`], so it is tested
+//! here against an in-memory store with etcd's transaction semantics; the
+//! `SeedWatcher` runs it against the real client.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use actix_cluster::MemberId;
+use tracing::{debug, warn};
+
+use crate::error::DiscoveryError;
+use crate::keys::{Keys, Registration};
+use crate::store::{Entry, FormationStore};
+use crate::supervision::Control;
+
+/// What this node knows of the cluster's keys in etcd.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct View {
+    /// member id -> (create revision, registration)
+    pub(crate) members: BTreeMap<String, (i64, Option<Registration>)>,
+    /// member id -> create revision of its `up/` key
+    pub(crate) ups: BTreeMap<String, i64>,
+    /// the formation key: (member id, create revision)
+    pub(crate) formation: Option<(String, i64)>,
+}
+
+impl View {
+    /// The view of a full listing.
+    pub(crate) fn from_entries(keys: &Keys, entries: &[Entry]) -> View {
+        let mut view = View::default();
+        for e in entries {
+            view.apply_put(keys, e);
+        }
+        view
+    }
+
+    /// A key was put (listed, or seen by the watch).
+    pub(crate) fn apply_put(&mut self, keys: &Keys, e: &Entry) {
+        let key = e.key.as_str();
+        if let Some(id) = key.strip_prefix(&keys.members()) {
+            let reg = serde_json::from_slice::<Registration>(&e.value).ok();
+            if reg.is_none() {
+                warn!(key, "ignoring a registration that is not valid JSON");
+            }
+            self.members.insert(id.to_owned(), (e.create_revision, reg));
+        } else if let Some(id) = key.strip_prefix(&keys.ups()) {
+            self.ups.insert(id.to_owned(), e.create_revision);
+        } else if key == keys.formation() {
+            let id = String::from_utf8_lossy(&e.value).into_owned();
+            self.formation = Some((id, e.create_revision));
+        }
+    }
+
+    /// A key was deleted (seen by the watch).
+    pub(crate) fn apply_delete(&mut self, keys: &Keys, key: &str) {
+        if let Some(id) = key.strip_prefix(&keys.members()) {
+            self.members.remove(id);
+        } else if let Some(id) = key.strip_prefix(&keys.ups()) {
+            self.ups.remove(id);
+        } else if key == keys.formation() {
+            self.formation = None;
+        }
+    }
+
+    /// Forgets every key of `id` (after [`FormationStore::remove`]).
+    pub(crate) fn remove_member(&mut self, id: &str) {
+        self.members.remove(id);
+        self.ups.remove(id);
+        if self.formation.as_ref().is_some_and(|(f, _)| f == id) {
+            self.formation = None;
+        }
+    }
+
+    pub(crate) fn addr_of(&self, id: &str) -> Option<SocketAddr> {
+        match self.members.get(id) {
+            Some((_, Some(reg))) => Some(reg.address),
+            _ => id.parse::<MemberId>().ok().map(|m| m.addr),
+        }
+    }
+
+    /// Seeds: members marked Up, oldest registration first, without `me` (nor
+    /// anything on our own address), at most `max`.
+    pub(crate) fn seeds(&self, me: &str, my_addr: SocketAddr, max: usize) -> Vec<SocketAddr> {
+        let mut up: Vec<(i64, &str)> = self
+            .ups
+            .iter()
+            .filter(|(id, _)| id.as_str() != me && self.addr_of(id) != Some(my_addr))
+            .map(|(id, up_rev)| {
+                let rev = self.members.get(id).map(|(r, _)| *r).unwrap_or(*up_rev);
+                (rev, id.as_str())
+            })
+            .collect();
+        up.sort();
+        let mut seeds = Vec::new();
+        for (_, id) in up {
+            if seeds.len() >= max {
+                break;
+            }
+            if let Some(a) = self.addr_of(id) {
+                if !seeds.contains(&a) {
+                    seeds.push(a);
+                }
+            }
+        }
+        seeds
+    }
+
+    /// Ids of other members registered on our own address: earlier processes
+    /// on this address, certainly dead since we hold the address now.
+    pub(crate) fn stale_on(&self, me: &str, my_addr: SocketAddr) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .members
+            .keys()
+            .chain(self.ups.keys())
+            .chain(self.formation.iter().map(|(id, _)| id))
+            .filter(|id| id.as_str() != me && self.addr_of(id) == Some(my_addr))
+            .cloned()
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// What [`decide`] reads: the seeds, and who holds the formation key.
+    pub(crate) fn picture(&self, me: &str, my_addr: SocketAddr, max_seeds: usize) -> Picture {
+        Picture {
+            seeds: self.seeds(me, my_addr, max_seeds),
+            former: self
+                .formation
+                .as_ref()
+                .map(|(id, _)| (id.clone(), self.addr_of(id))),
+        }
+    }
+}
+
+/// The part of the [`View`] the formation rule reads, small enough to take
+/// out of the watcher's lock before the transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Picture {
+    /// See [`View::seeds`].
+    pub(crate) seeds: Vec<SocketAddr>,
+    /// The member holding the formation key, and its address if known.
+    pub(crate) former: Option<(String, Option<SocketAddr>)>,
+}
+
+/// What the formation rule says to do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Nothing for now: leaving, or waiting (for our lease, for a usable
+    /// formation key, or for the key of the member that won the transaction).
+    Wait,
+    /// We are `Up`: look for members `Up` in etcd our cluster does not know.
+    MergeStrangers,
+    /// Join the cluster through these seeds.
+    Join(Vec<SocketAddr>),
+    /// Form the cluster: we hold the formation key.
+    Form,
+}
+
+/// The formation decision of member `me`, from what it knows (`picture`, read
+/// only when needed) and its [`Control`]. Seeds win: somebody `Up` means join
+/// them. Else the holder of the formation key forms and everyone else joins
+/// it. Else, once we hold a lease, the formation transaction through `store`
+/// decides: the one member whose transaction succeeds forms; a member that
+/// loses waits for the winner's key to show in its view. An etcd error is
+/// returned as is (the watcher fails and is restarted with backoff).
+pub(crate) async fn decide(
+    store: &impl FormationStore,
+    me: &str,
+    c: &Control,
+    picture: impl FnOnce() -> Picture,
+) -> Result<Decision, DiscoveryError> {
+    if c.leaving {
+        return Ok(Decision::Wait);
+    }
+    if c.up {
+        return Ok(Decision::MergeStrangers);
+    }
+    let Picture { seeds, former } = picture();
+    if !seeds.is_empty() {
+        return Ok(Decision::Join(seeds));
+    }
+    match former {
+        Some((id, _)) if id == me => Ok(Decision::Form),
+        Some((id, Some(addr))) => {
+            debug!(former = %id, "cluster being formed by another member; joining it");
+            Ok(Decision::Join(vec![addr]))
+        }
+        Some((id, None)) => {
+            warn!(former = %id, "formation key names no usable address; waiting");
+            Ok(Decision::Wait)
+        }
+        None => {
+            let Some(lease) = c.lease else {
+                debug!("nobody is up; waiting for our registration before forming");
+                return Ok(Decision::Wait);
+            };
+            if store.try_form(me, lease).await? {
+                Ok(Decision::Form)
+            } else {
+                debug!("another member won the formation; waiting for its key");
+                Ok(Decision::Wait)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::store::MemStore;
+
+    fn id(port: u16, gen: u64) -> String {
+        format!("n@127.0.0.1:{port}-{gen:x}")
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn keys() -> Keys {
+        Keys {
+            root: "/actix-cluster/test/".into(),
+        }
+    }
+
+    fn view(entries: &[(u16, u64, i64, bool)]) -> View {
+        let mut v = View::default();
+        for &(port, gen, rev, up) in entries {
+            v.members.insert(id(port, gen), (rev, None));
+            if up {
+                v.ups.insert(id(port, gen), rev + 100);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn seeds_are_up_members_oldest_first_without_us_capped() {
+        let v = view(&[
+            (5, 1, 50, true),
+            (3, 1, 30, true),
+            (4, 1, 40, false),
+            (9, 1, 10, true),
+            (7, 1, 70, true),
+        ]);
+        // Registered oldest first; not-Up members are no seeds.
+        assert_eq!(
+            v.seeds(&id(1, 1), addr(1), 10),
+            vec![addr(9), addr(3), addr(5), addr(7)]
+        );
+        // Never ourselves, nor anything on our address (an earlier process).
+        assert_eq!(
+            v.seeds(&id(9, 1), addr(9), 10),
+            vec![addr(3), addr(5), addr(7)]
+        );
+        assert_eq!(
+            v.seeds(&id(9, 2), addr(9), 10),
+            vec![addr(3), addr(5), addr(7)]
+        );
+        // At most max.
+        assert_eq!(v.seeds(&id(1, 1), addr(1), 2), vec![addr(9), addr(3)]);
+    }
+
+    #[test]
+    fn stale_registrations_on_our_address_are_found() {
+        let mut v = view(&[(5, 1, 50, true), (6, 1, 60, true)]);
+        v.formation = Some((id(5, 1), 51));
+        assert_eq!(v.stale_on(&id(5, 2), addr(5)), vec![id(5, 1)]);
+        assert!(v.stale_on(&id(5, 1), addr(5)).is_empty());
+        assert!(v.stale_on(&id(7, 1), addr(7)).is_empty());
+    }
+
+    /// A starting member: its id, its address and the lease its keeper holds.
+    struct Node {
+        id: String,
+        addr: SocketAddr,
+        lease: i64,
+    }
+
+    fn node(port: u16) -> Node {
+        Node {
+            id: id(port, 1),
+            addr: addr(port),
+            lease: i64::from(port) * 1000,
+        }
+    }
+
+    /// What the node's `LeaseKeeper` puts: its registration, and `up/` once Up.
+    fn register(store: &MemStore, n: &Node, up: bool) {
+        let reg = Registration {
+            id: n.id.clone(),
+            name: "n".into(),
+            address: n.addr,
+            roles: BTreeSet::new(),
+            metadata: BTreeMap::new(),
+            version: "test".into(),
+            started_at_ms: 0,
+        };
+        let json = serde_json::to_vec(&reg).expect("serializes");
+        store.put(keys().member(&n.id), &json, n.lease);
+        if up {
+            store.put(keys().up(&n.id), n.id.as_bytes(), n.lease);
+        }
+    }
+
+    /// Two members starting, registered, nobody Up.
+    fn two_starting() -> (MemStore, Node, Node) {
+        let store = MemStore::new(keys());
+        let (a, b) = (node(1), node(2));
+        register(&store, &a, false);
+        register(&store, &b, false);
+        (store, a, b)
+    }
+
+    /// `n` wins the formation transaction.
+    fn form(store: &MemStore, n: &Node) {
+        assert!(block_on(store.try_form(&n.id, n.lease)).expect("store is up"));
+    }
+
+    /// What the node's `SeedWatcher` lists.
+    fn listed(store: &MemStore) -> View {
+        let (entries, _) = block_on(store.list()).expect("store is up");
+        View::from_entries(&keys(), &entries)
+    }
+
+    fn starting(n: &Node) -> Control {
+        Control {
+            up: false,
+            leaving: false,
+            lease: Some(n.lease),
+        }
+    }
+
+    /// `decide` for `n` with what it listed (`view`, possibly stale).
+    fn decide_with(
+        store: &MemStore,
+        view: &View,
+        n: &Node,
+        c: &Control,
+    ) -> Result<Decision, DiscoveryError> {
+        block_on(decide(store, &n.id, c, || view.picture(&n.id, n.addr, 5)))
+    }
+
+    /// `decide` for `n`, which must not fail.
+    fn decided(store: &MemStore, view: &View, n: &Node, c: &Control) -> Decision {
+        decide_with(store, view, n, c).expect("no etcd error")
+    }
+
+    fn formation(store: &MemStore) -> Option<(Vec<u8>, Option<i64>)> {
+        store.get(&keys().formation())
+    }
+
+    #[test]
+    fn nobody_up_and_no_formation_means_this_node_forms() {
+        let (store, a, _other) = two_starting(); // the other is registered, not Up
+        let view = listed(&store);
+        assert_eq!(decided(&store, &view, &a, &starting(&a)), Decision::Form);
+        // The key names us and is bound to our lease.
+        assert_eq!(formation(&store), Some((a.id.into_bytes(), Some(a.lease))));
+    }
+
+    #[test]
+    fn someone_up_means_join_the_seeds_and_never_form() {
+        let store = MemStore::new(keys());
+        let (a, b, c) = (node(1), node(2), node(3));
+        register(&store, &c, true); // registered first: the oldest seed
+        register(&store, &b, true);
+        register(&store, &a, false);
+        let view = listed(&store);
+        assert_eq!(
+            decided(&store, &view, &a, &starting(&a)),
+            Decision::Join(vec![c.addr, b.addr])
+        );
+        assert_eq!(formation(&store), None);
+    }
+
+    #[test]
+    fn a_formation_held_by_another_means_join_it_or_wait() {
+        let (store, a, b) = two_starting();
+        form(&store, &b);
+        let view = listed(&store);
+        // B formed but is not Up yet: join B.
+        assert_eq!(
+            decided(&store, &view, &a, &starting(&a)),
+            Decision::Join(vec![b.addr])
+        );
+        // B itself (e.g. its watcher restarted) forms again: the key is its.
+        assert_eq!(decided(&store, &view, &b, &starting(&b)), Decision::Form);
+        // A formation key naming no usable address: wait for the next event.
+        store.put(keys().formation(), b"not a member id", 77);
+        let view = listed(&store);
+        assert_eq!(decided(&store, &view, &a, &starting(&a)), Decision::Wait);
+        assert_eq!(
+            formation(&store).map(|(v, _)| v),
+            Some(b"not a member id".to_vec())
+        );
+    }
+
+    #[test]
+    fn the_transaction_lost_to_a_racer_means_do_not_form() {
+        let (store, a, b) = two_starting();
+        // Both list an empty cluster at the same time...
+        let (seen_by_a, seen_by_b) = (listed(&store), listed(&store));
+        // ...B's transaction commits first, A's fails.
+        assert_eq!(
+            decided(&store, &seen_by_b, &b, &starting(&b)),
+            Decision::Form
+        );
+        assert_eq!(
+            decided(&store, &seen_by_a, &a, &starting(&a)),
+            Decision::Wait
+        );
+        assert_eq!(formation(&store).map(|(v, _)| v), Some(b.id.into_bytes()));
+    }
+
+    #[test]
+    fn a_member_up_since_our_list_stops_the_transaction() {
+        // A stale view that misses a member already Up (the former left, so
+        // there is no formation key): forming again would split the cluster.
+        let store = MemStore::new(keys());
+        let (a, b) = (node(1), node(2));
+        register(&store, &a, false);
+        let view = listed(&store);
+        register(&store, &b, true);
+        assert_eq!(decided(&store, &view, &a, &starting(&a)), Decision::Wait);
+        assert_eq!(formation(&store), None);
+    }
+
+    #[test]
+    fn the_former_dying_before_anyone_joined_lets_the_next_member_form() {
+        let (store, a, b) = two_starting();
+        form(&store, &b);
+        store.expire(b.lease);
+        let view = listed(&store);
+        assert_eq!(decided(&store, &view, &a, &starting(&a)), Decision::Form);
+        assert_eq!(formation(&store).map(|(v, _)| v), Some(a.id.into_bytes()));
+    }
+
+    #[test]
+    fn the_keys_of_an_earlier_process_on_our_address_are_removed_then_we_form() {
+        // Cold restart on the same address before the old lease expired: the
+        // old process formed and was Up.
+        let store = MemStore::new(keys());
+        let old = node(1);
+        let a = Node {
+            id: id(1, 2),
+            addr: addr(1),
+            lease: 4242,
+        };
+        register(&store, &old, false);
+        form(&store, &old);
+        register(&store, &old, true);
+        register(&store, &a, false);
+        let mut view = listed(&store);
+        assert_eq!(view.formation.as_ref().map(|(f, _)| f), Some(&old.id));
+        assert_eq!(view.stale_on(&a.id, a.addr), vec![old.id.clone()]);
+        // What the watcher's reap does.
+        for stale in view.stale_on(&a.id, a.addr) {
+            block_on(store.remove(&stale)).expect("store is up");
+            view.remove_member(&stale);
+        }
+        assert_eq!(view, listed(&store));
+        assert_eq!(decided(&store, &view, &a, &starting(&a)), Decision::Form);
+        assert_eq!(formation(&store).map(|(v, _)| v), Some(a.id.into_bytes()));
+    }
+
+    #[test]
+    fn an_etcd_error_takes_the_error_path() {
+        let store = MemStore::new(keys());
+        let a = node(1);
+        register(&store, &a, false);
+        let view = listed(&store);
+        store.set_down(true);
+        assert!(matches!(
+            decide_with(&store, &view, &a, &starting(&a)),
+            Err(DiscoveryError::Timeout("formation txn"))
+        ));
+        assert_eq!(formation(&store), None);
+        // Once etcd is back, the restarted watcher forms.
+        store.set_down(false);
+        assert_eq!(decided(&store, &view, &a, &starting(&a)), Decision::Form);
+    }
+
+    #[test]
+    fn without_a_lease_leaving_or_up_the_store_is_not_asked() {
+        // etcd is down: a decision that asked it would be an error.
+        let store = MemStore::new(keys());
+        let a = node(1);
+        let view = View::default();
+        store.set_down(true);
+        let no_lease = Control::default();
+        assert_eq!(decided(&store, &view, &a, &no_lease), Decision::Wait);
+        let leaving = Control {
+            leaving: true,
+            ..starting(&a)
+        };
+        assert_eq!(decided(&store, &view, &a, &leaving), Decision::Wait);
+        let up = Control {
+            up: true,
+            ..starting(&a)
+        };
+        assert_eq!(decided(&store, &view, &a, &up), Decision::MergeStrangers);
+    }
+}
