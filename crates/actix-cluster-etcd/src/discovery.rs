@@ -20,19 +20,22 @@ use crate::error::DiscoveryError;
 use crate::keys::Registration;
 use crate::lease_keeper::LeaseKeeper;
 use crate::seed_watcher::SeedWatcher;
-use crate::supervision::{Child, ChildReport, Control, InjectFailure, Revoke, Run};
+#[cfg(feature = "testing")]
+use crate::supervision::InjectFailure;
+use crate::supervision::{Child, ChildReport, Control, Revoke, Run};
 
 /// Ask for the [`DiscoveryStatus`].
 #[derive(Clone, Copy, Debug, Message)]
 #[rtype(result = "DiscoveryStatus")]
 pub struct GetStatus;
 
-/// Makes a child fail as if etcd had returned an unexpected error. **For
-/// testing** the supervision: the child stops, its supervisor restarts it, and
+/// Makes a child fail as if etcd had returned an unexpected error. A test
+/// hook, only with the `testing` feature: **for testing** the supervision: the child stops, its supervisor restarts it, and
 /// the [`DiscoveryActor`] resumes it after a jittered backoff and counts the
 /// restart in [`DiscoveryStatus`].
 #[derive(Clone, Copy, Debug, Message)]
 #[rtype(result = "()")]
+#[cfg(feature = "testing")]
 pub struct FailChild(pub Child);
 
 /// Cuts a child's restart backoff short: a child that failed and is waiting to
@@ -84,24 +87,6 @@ pub struct DiscoveryStatus {
     pub last_error: Option<String>,
 }
 
-/// What the parent keeps of a started child: the messages it sends it.
-struct ChildHandle {
-    run: Recipient<Run>,
-    fail: Recipient<InjectFailure>,
-}
-
-impl ChildHandle {
-    fn of<A>(addr: &Addr<A>) -> Self
-    where
-        A: Actor<Context = Context<A>> + Handler<Run> + Handler<InjectFailure>,
-    {
-        ChildHandle {
-            run: addr.clone().recipient(),
-            fail: addr.clone().recipient(),
-        }
-    }
-}
-
 #[derive(Default)]
 struct Backoff {
     attempt: u32,
@@ -119,8 +104,11 @@ pub struct DiscoveryActor {
     cluster: Addr<Cluster>,
     config: Arc<DiscoveryConfig>,
     me: Option<MemberId>,
-    /// The started children, indexed by [`Child`].
-    children: [Option<ChildHandle>; 2],
+    /// The started children's `Run`, indexed by [`Child`].
+    runs: [Option<Recipient<Run>>; 2],
+    /// The started children's test hook, indexed by [`Child`].
+    #[cfg(feature = "testing")]
+    fails: [Option<Recipient<InjectFailure>>; 2],
     /// The keeper's revoke, for a graceful leave.
     revoke: Option<Recipient<Revoke>>,
     control: watch::Sender<Control>,
@@ -137,7 +125,9 @@ impl DiscoveryActor {
             cluster,
             config: Arc::new(config),
             me: None,
-            children: [None, None],
+            runs: [None, None],
+            #[cfg(feature = "testing")]
+            fails: [None, None],
             revoke: None,
             control: watch::channel(Control::default()).0,
             status: DiscoveryStatus::default(),
@@ -164,10 +154,14 @@ impl DiscoveryActor {
         let watcher =
             Supervisor::start(move |_| SeedWatcher::new(config, id, cluster, me, control));
         self.revoke = Some(keeper.clone().recipient());
-        self.children = [
-            Some(ChildHandle::of(&keeper)),
-            Some(ChildHandle::of(&watcher)),
-        ];
+        #[cfg(feature = "testing")]
+        {
+            self.fails = [
+                Some(keeper.clone().recipient()),
+                Some(watcher.clone().recipient()),
+            ];
+        }
+        self.runs = [Some(keeper.recipient()), Some(watcher.recipient())];
         self.resume(Child::LeaseKeeper);
         self.resume(Child::SeedWatcher);
     }
@@ -176,8 +170,8 @@ impl DiscoveryActor {
     /// on [`RetryNow`]).
     fn resume(&mut self, child: Child) {
         self.backoff[child as usize].pending = None;
-        if let Some(c) = &self.children[child as usize] {
-            c.run.do_send(Run);
+        if let Some(run) = &self.runs[child as usize] {
+            run.do_send(Run);
         }
     }
 
@@ -327,8 +321,8 @@ impl Handler<ChildReport> for DiscoveryActor {
             ChildReport::Compacted => self.status.compacted_relists += 1,
             ChildReport::OwnKeysDeleted => {
                 // A new keeper session puts our keys again (same lease if alive).
-                if let Some(k) = &self.children[Child::LeaseKeeper as usize] {
-                    k.run.do_send(Run);
+                if let Some(run) = &self.runs[Child::LeaseKeeper as usize] {
+                    run.do_send(Run);
                 }
             }
             ChildReport::Failed { child, error } => {
@@ -345,7 +339,12 @@ impl Handler<ChildReport> for DiscoveryActor {
                     }
                     Child::SeedWatcher => self.status.seed_watcher_restarts += 1,
                 }
-                if !matches!(error, DiscoveryError::Injected) {
+                // An injected failure says nothing about etcd.
+                #[cfg(feature = "testing")]
+                let injected = matches!(error, DiscoveryError::Injected);
+                #[cfg(not(feature = "testing"))]
+                let injected = false;
+                if !injected {
                     self.status.etcd_reachable = false;
                 }
                 warn!(
@@ -391,12 +390,13 @@ impl Handler<GetStatus> for DiscoveryActor {
     }
 }
 
+#[cfg(feature = "testing")]
 impl Handler<FailChild> for DiscoveryActor {
     type Result = ();
 
     fn handle(&mut self, FailChild(child): FailChild, _: &mut Context<Self>) {
-        if let Some(c) = &self.children[child as usize] {
-            c.fail.do_send(InjectFailure);
+        if let Some(fail) = &self.fails[child as usize] {
+            fail.do_send(InjectFailure);
         }
     }
 }

@@ -29,7 +29,11 @@ pub enum ConfigError {
 /// Something went wrong while talking to etcd; children of the
 /// [`DiscoveryActor`](crate::DiscoveryActor) fail with it and are restarted
 /// with backoff.
+///
+/// Non-exhaustive: the `testing` feature adds a variant, and a feature must
+/// not break a `match` elsewhere in the build.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DiscoveryError {
     /// The etcd client reported an error.
     #[error("etcd error: {0}")]
@@ -43,7 +47,9 @@ pub enum DiscoveryError {
     /// A stream (keep-alive or watch) ended or was cancelled by etcd.
     #[error("etcd {0}")]
     StreamEnded(String),
-    /// A failure injected through [`FailChild`](crate::FailChild) (for tests).
+    /// A failure injected through `FailChild` (a test hook, only with the
+    /// `testing` feature).
+    #[cfg(feature = "testing")]
     #[error("failure injected for testing")]
     Injected,
     /// The TLS files could not be read.

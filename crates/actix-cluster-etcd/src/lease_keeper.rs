@@ -13,9 +13,10 @@ use crate::client::{bounded, connect};
 use crate::config::DiscoveryConfig;
 use crate::error::DiscoveryError;
 use crate::keys::{Keys, Registration};
+#[cfg(feature = "testing")]
+use crate::supervision::{inject_failure, InjectFailure};
 use crate::supervision::{
-    inject_failure, start_session, Child, ChildLink, ChildReport, Control, InjectFailure, Revoke,
-    Run, SupervisedChild,
+    start_session, Child, ChildLink, ChildReport, Control, Revoke, Run, SupervisedChild,
 };
 
 /// What survives a restart of the keeper (the actor instance is kept by its
@@ -153,6 +154,7 @@ impl Handler<Run> for LeaseKeeper {
     }
 }
 
+#[cfg(feature = "testing")]
 impl Handler<InjectFailure> for LeaseKeeper {
     type Result = ();
 

@@ -43,6 +43,13 @@
 //! meanwhile. A running cluster never depends on etcd: an outage causes no
 //! `MemberDown`, and the registration comes back when etcd does.
 //!
+//! # Features
+//!
+//! - `testing` (off by default): test hooks that are not part of the normal
+//!   API. `FailChild` makes a child fail as if etcd had, to test the
+//!   supervision; its failures carry `DiscoveryError::Injected`. The tests
+//!   crate enables it.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -78,9 +85,9 @@ mod store;
 mod supervision;
 
 pub use crate::config::{DiscoveryConfig, TlsConfig, ENV_VARS};
-pub use crate::discovery::{
-    Deregister, DiscoveryActor, DiscoveryStatus, FailChild, GetStatus, RetryNow,
-};
+#[cfg(feature = "testing")]
+pub use crate::discovery::FailChild;
+pub use crate::discovery::{Deregister, DiscoveryActor, DiscoveryStatus, GetStatus, RetryNow};
 pub use crate::error::{ConfigError, DiscoveryError};
 pub use crate::extension::ClusterDiscovery;
 pub use crate::keys::Registration;

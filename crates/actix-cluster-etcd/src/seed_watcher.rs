@@ -17,9 +17,10 @@ use crate::error::DiscoveryError;
 use crate::formation::{decide, Decision, View};
 use crate::keys::Keys;
 use crate::store::{Entry, EtcdStore, FormationStore};
+#[cfg(feature = "testing")]
+use crate::supervision::{inject_failure, InjectFailure};
 use crate::supervision::{
-    inject_failure, start_session, Child, ChildLink, ChildReport, Control, InjectFailure, Run,
-    SupervisedChild,
+    start_session, Child, ChildLink, ChildReport, Control, Run, SupervisedChild,
 };
 
 /// What the watcher last told the cluster.
@@ -106,6 +107,7 @@ impl Handler<Run> for SeedWatcher {
     }
 }
 
+#[cfg(feature = "testing")]
 impl Handler<InjectFailure> for SeedWatcher {
     type Result = ();
 

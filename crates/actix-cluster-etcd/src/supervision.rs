@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 
 use actix::prelude::*;
 use serde::Serialize;
+#[cfg(feature = "testing")]
 use tracing::warn;
 
 use crate::error::DiscoveryError;
@@ -26,6 +27,7 @@ pub enum Child {
 
 impl Child {
     /// The name in log lines.
+    #[cfg(feature = "testing")]
     fn label(self) -> &'static str {
         match self {
             Child::LeaseKeeper => "lease keeper",
@@ -52,6 +54,7 @@ pub(crate) struct Control {
 pub(crate) struct Run;
 
 /// Parent -> child: fail now (test hook, see [`FailChild`](crate::FailChild)).
+#[cfg(feature = "testing")]
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct InjectFailure;
@@ -168,6 +171,7 @@ fn fail<A: SupervisedChild>(act: &mut A, ctx: &mut Context<A>, error: DiscoveryE
 }
 
 /// Handles [`InjectFailure`]: fails as if etcd had returned an error.
+#[cfg(feature = "testing")]
 pub(crate) fn inject_failure<A: SupervisedChild>(act: &mut A, ctx: &mut Context<A>) {
     warn!("{}: failure injected for testing", act.link().child.label());
     fail(act, ctx, DiscoveryError::Injected);
