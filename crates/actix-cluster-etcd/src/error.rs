@@ -44,6 +44,10 @@ pub enum DiscoveryError {
     /// The lease is gone (expired or revoked); a new one is granted.
     #[error("lease {0:x} is gone")]
     LeaseLost(i64),
+    /// etcd answered something its API rules out (e.g. a transaction whose
+    /// compare failed on a missing key, yet read no key).
+    #[error("etcd answered unexpectedly: {0}")]
+    Unexpected(&'static str),
     /// A stream (keep-alive or watch) ended or was cancelled by etcd.
     #[error("etcd {0}")]
     StreamEnded(String),

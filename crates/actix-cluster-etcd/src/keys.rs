@@ -6,6 +6,10 @@
 //!   the member id), bound to the same lease. Only these are used as seeds.
 //! - `formation`: the id of the member that formed the cluster, bound to its
 //!   lease; created only if absent and only while no `up/` key exists.
+//! - `downing/lease`: the id of the decider whose side won the last downing
+//!   decision, bound to a lease of its own (see [`EtcdArbiter`](crate::EtcdArbiter)).
+//! - `leader`: the id of the leader, bound to its lease; its create revision is
+//!   the leader's fencing token.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -79,6 +83,12 @@ impl Keys {
     }
     pub(crate) fn formation(&self) -> String {
         format!("{}formation", self.root)
+    }
+    pub(crate) fn downing_lease(&self) -> String {
+        format!("{}downing/lease", self.root)
+    }
+    pub(crate) fn leader(&self) -> String {
+        format!("{}leader", self.root)
     }
 }
 

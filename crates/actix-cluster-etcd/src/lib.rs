@@ -72,6 +72,7 @@
 //! }
 //! ```
 
+mod arbiter;
 mod client;
 mod config;
 mod discovery;
@@ -84,6 +85,7 @@ mod seed_watcher;
 mod store;
 mod supervision;
 
+pub use crate::arbiter::{ClaimError, EtcdArbiter, FencingToken, Verdict};
 pub use crate::config::{DiscoveryConfig, TlsConfig, ENV_VARS};
 #[cfg(feature = "testing")]
 pub use crate::discovery::FailChild;

@@ -1,0 +1,281 @@
+//! etcd as the arbiter of downing decisions and of leadership.
+//!
+//! Two primitives, both single etcd transactions, so etcd's linearizable
+//! key-value store decides and no two callers can both win:
+//!
+//! - **The downing lease** (`<prefix>/<cluster>/downing/lease`). After a
+//!   partition, the decider of each side (one member the side agrees on) calls
+//!   [`EtcdArbiter::acquire`] with the members of its side. The first
+//!   transaction to create the key wins for its side; the key is bound to a
+//!   lease of its own (`hold_for`), so it is released by itself after that time,
+//!   and also if its holder dies. While it is held, every side that contains
+//!   the holder wins again (the call is idempotent) and every other side loses.
+//!   A side that cannot reach etcd gets an error, never a win.
+//! - **Leadership with a fencing token** (`<prefix>/<cluster>/leader`). The
+//!   leader of the surviving side calls [`EtcdArbiter::claim_leadership`] with
+//!   a lease it keeps alive (its registration lease). The key's create revision
+//!   is the fencing token: etcd revisions only grow, so a later leader always
+//!   holds a larger token than an earlier one, and a singleton can reject
+//!   writes that carry a smaller one. A new leader first displaces the old
+//!   holder ([`EtcdArbiter::displace_leader`], a compare-and-delete on the
+//!   holder's id) once the old holder is down.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
+use tracing::{debug, info};
+
+use crate::client::{bounded, connect};
+use crate::config::DiscoveryConfig;
+use crate::error::DiscoveryError;
+use crate::keys::Keys;
+
+/// What [`EtcdArbiter::acquire`] decided for a side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The side holds the downing lease: it survives. `holder` is the member
+    /// whose transaction created the key (this caller or another member of the
+    /// same side), `revision` the key's create revision.
+    Won {
+        /// The member that holds the key.
+        holder: String,
+        /// The create revision of the key.
+        revision: i64,
+    },
+    /// Another side holds the lease: this side must fence itself.
+    Lost {
+        /// The member that holds the key (not in this side).
+        holder: String,
+    },
+}
+
+impl Verdict {
+    /// True for [`Verdict::Won`].
+    pub fn won(&self) -> bool {
+        matches!(self, Verdict::Won { .. })
+    }
+}
+
+/// A leader's fencing token: the create revision of the `leader` key. Tokens
+/// of later leaders are larger; a singleton fences its writes with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FencingToken(pub i64);
+
+/// Why a leadership claim did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// Another member holds the `leader` key; displace it first (once it is
+    /// down) or wait for its lease to expire.
+    #[error("the leader key is held by {holder} (token {})", token.0)]
+    Held {
+        /// The member that holds the key.
+        holder: String,
+        /// Its fencing token.
+        token: FencingToken,
+    },
+    /// etcd could not be asked.
+    #[error(transparent)]
+    Etcd(#[from] DiscoveryError),
+}
+
+/// The etcd arbiter of one cluster (keys under `<prefix>/<cluster>/`). Every
+/// request is bounded by the configured request timeout.
+#[derive(Clone)]
+pub struct EtcdArbiter {
+    client: Client,
+    config: Arc<DiscoveryConfig>,
+    keys: Keys,
+}
+
+impl std::fmt::Debug for EtcdArbiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdArbiter")
+            .field("endpoints", &self.config.endpoints)
+            .field("root", &self.keys.root)
+            .finish()
+    }
+}
+
+impl EtcdArbiter {
+    /// Connects to the configured endpoints (lazily: an unreachable etcd shows
+    /// up as an error of the first request, not here, unless the connection
+    /// itself times out).
+    pub async fn connect(config: DiscoveryConfig) -> Result<Self, DiscoveryError> {
+        let client = connect(&config).await?;
+        Ok(Self::with_client(client, config))
+    }
+
+    /// An arbiter over an existing client.
+    pub fn with_client(client: Client, config: DiscoveryConfig) -> Self {
+        let keys = Keys::new(&config);
+        EtcdArbiter {
+            client,
+            config: Arc::new(config),
+            keys,
+        }
+    }
+
+    /// Tries to win the downing lease for `side` (the members of the caller's
+    /// side, `decider` among them). One transaction creates the key if it is
+    /// absent, bound to a fresh lease of `hold_for` (rounded up to whole
+    /// seconds, at least 2 s); otherwise it reads the holder. The side wins when
+    /// its transaction created the key or when the holder is one of `side`.
+    pub async fn acquire(
+        &self,
+        decider: &str,
+        side: &BTreeSet<String>,
+        hold_for: Duration,
+    ) -> Result<Verdict, DiscoveryError> {
+        let ttl = hold_for.as_secs_f64().ceil().max(2.0) as i64;
+        let mut lease_client = self.client.lease_client();
+        let lease = bounded(
+            &self.config,
+            "grant downing lease",
+            lease_client.grant(ttl, None),
+        )
+        .await?
+        .id();
+        let key = self.keys.downing_lease();
+        let txn = Txn::new()
+            .when(vec![Compare::create_revision(
+                key.clone(),
+                CompareOp::Equal,
+                0,
+            )])
+            .and_then(vec![TxnOp::put(
+                key.clone(),
+                decider,
+                Some(PutOptions::new().with_lease(lease)),
+            )])
+            .or_else(vec![TxnOp::get(key, None)]);
+        let mut kv = self.client.kv_client();
+        let resp = match bounded(&self.config, "downing txn", kv.txn(txn)).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.revoke_quietly(lease).await;
+                return Err(e);
+            }
+        };
+        if resp.succeeded() {
+            let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
+            info!(decider, revision, "won the downing lease");
+            return Ok(Verdict::Won {
+                holder: decider.to_owned(),
+                revision,
+            });
+        }
+        self.revoke_quietly(lease).await;
+        // The compare and the get run in one transaction: the key is there.
+        let (holder, revision) = first_get(&resp.op_responses()).ok_or(
+            DiscoveryError::Unexpected("downing txn failed its compare but read no key"),
+        )?;
+        if side.contains(&holder) || holder == decider {
+            debug!(decider, %holder, "our side already holds the downing lease");
+            Ok(Verdict::Won { holder, revision })
+        } else {
+            info!(decider, %holder, "another side holds the downing lease");
+            Ok(Verdict::Lost { holder })
+        }
+    }
+
+    /// Releases the downing lease if `holder` holds it (compare-and-delete).
+    /// True when it was deleted.
+    pub async fn release(&self, holder: &str) -> Result<bool, DiscoveryError> {
+        self.compare_and_delete(self.keys.downing_lease(), holder, "release downing lease")
+            .await
+    }
+
+    /// Claims leadership for `leader`, binding the `leader` key to `lease` (a
+    /// lease the caller keeps alive, e.g. its registration lease). Idempotent:
+    /// the holder gets its token again.
+    pub async fn claim_leadership(
+        &self,
+        leader: &str,
+        lease: i64,
+    ) -> Result<FencingToken, ClaimError> {
+        let key = self.keys.leader();
+        let txn = Txn::new()
+            .when(vec![Compare::create_revision(
+                key.clone(),
+                CompareOp::Equal,
+                0,
+            )])
+            .and_then(vec![TxnOp::put(
+                key.clone(),
+                leader,
+                Some(PutOptions::new().with_lease(lease)),
+            )])
+            .or_else(vec![TxnOp::get(key, None)]);
+        let mut kv = self.client.kv_client();
+        let resp = bounded(&self.config, "leader txn", kv.txn(txn)).await?;
+        if resp.succeeded() {
+            let token = FencingToken(resp.header().map(|h| h.revision()).unwrap_or(0));
+            info!(leader, token = token.0, "leadership claimed");
+            return Ok(token);
+        }
+        match first_get(&resp.op_responses()) {
+            Some((holder, revision)) if holder == leader => Ok(FencingToken(revision)),
+            Some((holder, revision)) => Err(ClaimError::Held {
+                holder,
+                token: FencingToken(revision),
+            }),
+            None => Err(ClaimError::Etcd(DiscoveryError::Unexpected(
+                "leader txn failed its compare but read no key",
+            ))),
+        }
+    }
+
+    /// The current leader and its token, if the key exists.
+    pub async fn leader(&self) -> Result<Option<(String, FencingToken)>, DiscoveryError> {
+        let mut kv = self.client.kv_client();
+        let resp = bounded(&self.config, "get leader", kv.get(self.keys.leader(), None)).await?;
+        Ok(resp.kvs().first().map(|kv| {
+            (
+                String::from_utf8_lossy(kv.value()).into_owned(),
+                FencingToken(kv.create_revision()),
+            )
+        }))
+    }
+
+    /// Deletes the `leader` key if `holder` holds it: a new leader calls this
+    /// once `holder` is down (or when `holder` steps down). True when deleted.
+    pub async fn displace_leader(&self, holder: &str) -> Result<bool, DiscoveryError> {
+        self.compare_and_delete(self.keys.leader(), holder, "displace leader")
+            .await
+    }
+
+    async fn compare_and_delete(
+        &self,
+        key: String,
+        holder: &str,
+        what: &'static str,
+    ) -> Result<bool, DiscoveryError> {
+        let txn = Txn::new()
+            .when(vec![Compare::value(key.clone(), CompareOp::Equal, holder)])
+            .and_then(vec![TxnOp::delete(key, None)]);
+        let mut kv = self.client.kv_client();
+        Ok(bounded(&self.config, what, kv.txn(txn)).await?.succeeded())
+    }
+
+    async fn revoke_quietly(&self, lease: i64) {
+        let mut lease_client = self.client.lease_client();
+        if let Err(e) = bounded(&self.config, "revoke", lease_client.revoke(lease)).await {
+            debug!(lease, error = %e, "unused downing lease not revoked; it expires by itself");
+        }
+    }
+}
+
+/// The value and create revision of the first key read by a transaction's get.
+fn first_get(ops: &[TxnOpResponse]) -> Option<(String, i64)> {
+    ops.iter().find_map(|op| match op {
+        TxnOpResponse::Get(get) => get.kvs().first().map(|kv| {
+            (
+                String::from_utf8_lossy(kv.value()).into_owned(),
+                kv.create_revision(),
+            )
+        }),
+        _ => None,
+    })
+}

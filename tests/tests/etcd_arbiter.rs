@@ -1,0 +1,278 @@
+//! The etcd arbiter (downing lease and leader fencing token) against a real
+//! etcd: two sides racing for the lease from two threads with their own
+//! clients, a side cut from etcd, a 3-member etcd losing its raft leader during
+//! the decision, and fencing tokens across a change of leader.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use actix_cluster_etcd::{ClaimError, DiscoveryConfig, EtcdArbiter, FencingToken, Verdict};
+use actix_cluster_tests::etcd::{free_port, fresh_prefix, Etcd};
+
+const HOLD: Duration = Duration::from_secs(30);
+
+fn config(endpoints: &str, prefix: &str) -> DiscoveryConfig {
+    DiscoveryConfig {
+        endpoints: endpoints.split(',').map(str::to_owned).collect(),
+        prefix: prefix.to_owned(),
+        cluster_name: "arbiter".to_owned(),
+        connect_timeout_ms: 1000,
+        request_timeout_ms: 1000,
+        ..DiscoveryConfig::default()
+    }
+}
+
+fn side(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Runs `f` on a fresh single-threaded runtime (each caller is its own "node").
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    actix::System::new().block_on(f)
+}
+
+/// One side's decider: keeps asking until etcd answers or `deadline` passes,
+/// as a downing strategy does. `Err` carries the last error.
+fn decide(
+    cfg: DiscoveryConfig,
+    decider: &'static str,
+    members: BTreeSet<String>,
+    start: Arc<Barrier>,
+    deadline: Duration,
+) -> std::thread::JoinHandle<Result<Verdict, String>> {
+    std::thread::spawn(move || {
+        block_on(async move {
+            start.wait();
+            let until = Instant::now() + deadline;
+            let mut last = String::from("never asked");
+            while Instant::now() < until {
+                match EtcdArbiter::connect(cfg.clone()).await {
+                    Ok(a) => match a.acquire(decider, &members, HOLD).await {
+                        Ok(v) => return Ok(v),
+                        Err(e) => last = e.to_string(),
+                    },
+                    Err(e) => last = e.to_string(),
+                }
+                actix::clock::sleep(Duration::from_millis(100)).await;
+            }
+            Err(last)
+        })
+    })
+}
+
+#[test]
+fn two_sides_racing_for_the_downing_lease_exactly_one_wins() {
+    let etcd = Etcd::start();
+    let (mut a_wins, mut b_wins) = (0, 0);
+    for round in 0..20 {
+        let prefix = fresh_prefix("race");
+        let start = Arc::new(Barrier::new(2));
+        let a = decide(
+            config(&etcd.endpoints(), &prefix),
+            "a0",
+            side(&["a0", "a1", "a2"]),
+            start.clone(),
+            Duration::from_secs(10),
+        );
+        let b = decide(
+            config(&etcd.endpoints(), &prefix),
+            "b0",
+            side(&["b0", "b1"]),
+            start,
+            Duration::from_secs(10),
+        );
+        let (va, vb) = (a.join().unwrap(), b.join().unwrap());
+        let (va, vb) = (
+            va.expect("side a got an answer"),
+            vb.expect("side b got an answer"),
+        );
+        assert_ne!(
+            va.won(),
+            vb.won(),
+            "round {round}: exactly one side wins: {va:?} / {vb:?}"
+        );
+        if va.won() {
+            a_wins += 1;
+        } else {
+            b_wins += 1;
+        }
+        // The call is idempotent for the winning side, from any of its members,
+        // and the losing side keeps losing while the lease is held.
+        block_on(async {
+            let arb = EtcdArbiter::connect(config(&etcd.endpoints(), &prefix))
+                .await
+                .unwrap();
+            let (win_side, lose_side) = if va.won() {
+                (side(&["a0", "a1", "a2"]), side(&["b0", "b1"]))
+            } else {
+                (side(&["b0", "b1"]), side(&["a0", "a1", "a2"]))
+            };
+            let again = arb.acquire("x", &win_side, HOLD).await.unwrap();
+            assert!(again.won(), "the winning side wins again: {again:?}");
+            let lost = arb.acquire("y", &lose_side, HOLD).await.unwrap();
+            assert!(!lost.won(), "the losing side loses again: {lost:?}");
+        });
+    }
+    println!("race: side a won {a_wins} of 20, side b {b_wins}");
+}
+
+#[test]
+fn the_downing_lease_is_released_by_its_holder_or_by_its_lease() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("release");
+    block_on(async {
+        let arb = EtcdArbiter::connect(config(&etcd.endpoints(), &prefix))
+            .await
+            .unwrap();
+        assert!(arb.acquire("a0", &side(&["a0"]), HOLD).await.unwrap().won());
+        assert!(!arb.acquire("b0", &side(&["b0"]), HOLD).await.unwrap().won());
+        assert!(
+            !arb.release("b0").await.unwrap(),
+            "only the holder releases"
+        );
+        assert!(arb.release("a0").await.unwrap());
+        assert!(arb
+            .acquire("b0", &side(&["b0"]), Duration::from_secs(2))
+            .await
+            .unwrap()
+            .won());
+    });
+    // The 2 s lease expires by itself: then the other side can win.
+    let key = format!("{prefix}/arbiter/downing/lease");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !etcd.keys(&key).is_empty() {
+        assert!(Instant::now() < deadline, "the downing lease never expired");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    block_on(async {
+        let arb = EtcdArbiter::connect(config(&etcd.endpoints(), &prefix))
+            .await
+            .unwrap();
+        assert!(arb.acquire("a0", &side(&["a0"]), HOLD).await.unwrap().won());
+    });
+}
+
+#[test]
+fn a_side_cut_from_etcd_cannot_win() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("cut");
+    // The minority's only endpoint is a port nobody listens on: cut from etcd.
+    let cut = config(&format!("http://127.0.0.1:{}", free_port()), &prefix);
+    let start = Arc::new(Barrier::new(2));
+    let minority = decide(
+        cut,
+        "b0",
+        side(&["b0", "b1"]),
+        start.clone(),
+        Duration::from_secs(4),
+    );
+    let majority = decide(
+        config(&etcd.endpoints(), &prefix),
+        "a0",
+        side(&["a0", "a1", "a2"]),
+        start,
+        Duration::from_secs(10),
+    );
+    let m = minority.join().unwrap();
+    assert!(m.is_err(), "a side without etcd gets no verdict: {m:?}");
+    let v = majority
+        .join()
+        .unwrap()
+        .expect("the majority got an answer");
+    assert!(v.won(), "{v:?}");
+}
+
+#[test]
+fn a_three_member_etcd_losing_its_leader_during_the_decision_still_picks_one_side() {
+    let mut etcd = Etcd::start_n(3);
+    let prefix = fresh_prefix("raft");
+    let leader = etcd.leader();
+    let start = Arc::new(Barrier::new(3));
+    let a = decide(
+        config(&etcd.endpoints(), &prefix),
+        "a0",
+        side(&["a0", "a1", "a2"]),
+        start.clone(),
+        Duration::from_secs(30),
+    );
+    let b = decide(
+        config(&etcd.endpoints(), &prefix),
+        "b0",
+        side(&["b0", "b1"]),
+        start.clone(),
+        Duration::from_secs(30),
+    );
+    start.wait();
+    etcd.stop_member(leader);
+    let (va, vb) = (a.join().unwrap(), b.join().unwrap());
+    let (va, vb) = (
+        va.expect("side a got an answer"),
+        vb.expect("side b got an answer"),
+    );
+    assert_ne!(va.won(), vb.won(), "exactly one side wins: {va:?} / {vb:?}");
+    // What etcd holds agrees with the verdicts.
+    let winner = if va.won() { "a0" } else { "b0" };
+    let out = etcd
+        .ctl(&[
+            "get",
+            &format!("{prefix}/arbiter/downing/lease"),
+            "--print-value-only",
+        ])
+        .expect("etcdctl get");
+    assert_eq!(out.trim(), winner);
+    etcd.start_member(leader);
+}
+
+fn grant_lease(etcd: &Etcd, ttl: u32) -> i64 {
+    let out = etcd
+        .ctl(&["lease", "grant", &ttl.to_string()])
+        .expect("lease grant");
+    // "lease 694d7c1b5d1e2a0b granted with TTL(30s)"
+    let hex = out.split_whitespace().nth(1).expect("lease id");
+    i64::from_str_radix(hex, 16).expect("hex lease id")
+}
+
+#[test]
+fn fencing_tokens_grow_with_every_change_of_leader() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("fence");
+    let (l1, l2) = (grant_lease(&etcd, 30), grant_lease(&etcd, 30));
+    block_on(async {
+        let arb = EtcdArbiter::connect(config(&etcd.endpoints(), &prefix))
+            .await
+            .unwrap();
+        assert_eq!(arb.leader().await.unwrap(), None);
+        let t1 = arb.claim_leadership("n1", l1).await.unwrap();
+        assert_eq!(
+            arb.claim_leadership("n1", l1).await.unwrap(),
+            t1,
+            "idempotent"
+        );
+        match arb.claim_leadership("n2", l2).await {
+            Err(ClaimError::Held { holder, token }) => {
+                assert_eq!((holder.as_str(), token), ("n1", t1));
+            }
+            other => panic!("n2 must not lead while n1 holds the key: {other:?}"),
+        }
+        assert!(
+            !arb.displace_leader("n2").await.unwrap(),
+            "only the holder is displaced"
+        );
+        assert!(arb.displace_leader("n1").await.unwrap());
+        let t2 = arb.claim_leadership("n2", l2).await.unwrap();
+        assert!(
+            t2 > t1,
+            "a later leader holds a larger token: {t1:?} then {t2:?}"
+        );
+        assert_eq!(arb.leader().await.unwrap(), Some(("n2".to_owned(), t2)));
+        let t3 = {
+            // The leader's lease ends (it crashed): the key goes with it.
+            etcd.ctl(&["lease", "revoke", &format!("{l2:x}")])
+                .expect("revoke");
+            assert_eq!(arb.leader().await.unwrap(), None);
+            arb.claim_leadership("n1", l1).await.unwrap()
+        };
+        assert!(t3 > t2 && t3 > FencingToken(0), "{t2:?} then {t3:?}");
+    });
+}
