@@ -29,9 +29,7 @@ pub(crate) struct Suspicion {
     k: u32,
     min: Duration,
     max: Duration,
-    /// Token of the timer now scheduled for it.
-    pub(crate) timer: u64,
-    /// The last-call probe was sent (see `Core::last_call`).
+    /// The last-call probe was sent (see `core::suspect`).
     pub(crate) last_call: bool,
 }
 
@@ -54,7 +52,6 @@ impl Suspicion {
             k,
             min,
             max: max.max(min),
-            timer: 0,
             last_call: false,
         }
     }
