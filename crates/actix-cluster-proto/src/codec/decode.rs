@@ -214,6 +214,63 @@ impl<'a> Reader<'a> {
             _ => Err(DecodeError::Malformed("boolean out of range")),
         }
     }
+
+    /// The body of a message of `kind`.
+    fn body(&mut self, kind: u8) -> Result<Body, DecodeError> {
+        Ok(match kind {
+            KIND_PING => {
+                let seq = self.u32()?;
+                let target_gen = self.u64_le()?;
+                let target_inc = u32::try_from(self.varint()?)
+                    .map_err(|_| DecodeError::Malformed("incarnation exceeds 32 bits"))?;
+                Body::Ping {
+                    seq,
+                    target_gen,
+                    target_inc,
+                    updates: self.updates()?,
+                }
+            }
+            KIND_ACK => Body::Ack {
+                seq: self.u32()?,
+                updates: self.updates()?,
+            },
+            KIND_PING_REQ => {
+                let seq = self.u32()?;
+                let target = self.id()?;
+                Body::PingReq {
+                    seq,
+                    target,
+                    updates: self.updates()?,
+                }
+            }
+            KIND_NACK => Body::Nack {
+                seq: self.u32()?,
+                updates: self.updates()?,
+            },
+            KIND_GOSSIP => Body::Gossip {
+                updates: self.updates()?,
+            },
+            KIND_JOIN_REQUEST => Body::JoinRequest {
+                record: self.record()?,
+            },
+            KIND_JOIN_ACK => {
+                let accepted = self.flag()?;
+                Body::JoinAck {
+                    accepted,
+                    members: self.records()?,
+                }
+            }
+            KIND_PUSH_PULL => {
+                let reply = self.flag()?;
+                Body::PushPull {
+                    reply,
+                    members: self.records()?,
+                }
+            }
+            KIND_WHO_ARE_YOU => Body::WhoAreYou,
+            _ => return Err(DecodeError::Malformed("unknown message kind")),
+        })
+    }
 }
 
 /// Decodes one message of cluster `cluster_name` of at most `limit` bytes.
@@ -256,59 +313,7 @@ pub(crate) fn decode(
     }
     let kind = r.u8()?;
     let sender = r.id()?;
-    let body = match kind {
-        KIND_PING => {
-            let seq = r.u32()?;
-            let target_gen = r.u64_le()?;
-            let target_inc = u32::try_from(r.varint()?)
-                .map_err(|_| DecodeError::Malformed("incarnation exceeds 32 bits"))?;
-            Body::Ping {
-                seq,
-                target_gen,
-                target_inc,
-                updates: r.updates()?,
-            }
-        }
-        KIND_ACK => Body::Ack {
-            seq: r.u32()?,
-            updates: r.updates()?,
-        },
-        KIND_PING_REQ => {
-            let seq = r.u32()?;
-            let target = r.id()?;
-            Body::PingReq {
-                seq,
-                target,
-                updates: r.updates()?,
-            }
-        }
-        KIND_NACK => Body::Nack {
-            seq: r.u32()?,
-            updates: r.updates()?,
-        },
-        KIND_GOSSIP => Body::Gossip {
-            updates: r.updates()?,
-        },
-        KIND_JOIN_REQUEST => Body::JoinRequest {
-            record: r.record()?,
-        },
-        KIND_JOIN_ACK => {
-            let accepted = r.flag()?;
-            Body::JoinAck {
-                accepted,
-                members: r.records()?,
-            }
-        }
-        KIND_PUSH_PULL => {
-            let reply = r.flag()?;
-            Body::PushPull {
-                reply,
-                members: r.records()?,
-            }
-        }
-        KIND_WHO_ARE_YOU => Body::WhoAreYou,
-        _ => return Err(DecodeError::Malformed("unknown message kind")),
-    };
+    let body = r.body(kind)?;
     if r.remaining() != 0 {
         return Err(DecodeError::Malformed("trailing bytes after the message"));
     }
