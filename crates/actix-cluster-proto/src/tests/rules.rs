@@ -603,85 +603,33 @@ fn config_validation_names_the_field() {
     ] {
         assert_eq!(c.validate(), Ok(()));
     }
-    let field = |c: Config| c.validate().unwrap_err().field;
-    assert_eq!(
-        field(Config {
-            cluster_name: String::new(),
-            ..Config::lan()
-        }),
-        "cluster_name"
-    );
-    assert_eq!(
-        field(Config {
-            cluster_name: "x".repeat(65),
-            ..Config::lan()
-        }),
-        "cluster_name"
-    );
-    assert_eq!(
-        field(Config {
-            probe_timeout: Duration::from_secs(1),
-            ..Config::lan()
-        }),
-        "probe_timeout"
-    );
-    assert_eq!(
-        field(Config {
-            probe_interval: Duration::ZERO,
-            ..Config::lan()
-        }),
-        "probe_interval"
-    );
-    assert_eq!(
-        field(Config {
-            gossip_interval: Duration::ZERO,
-            ..Config::lan()
-        }),
-        "gossip_interval"
-    );
-    assert_eq!(
-        field(Config {
-            max_datagram_size: 100,
-            ..Config::lan()
-        }),
-        "max_datagram_size"
-    );
-    assert_eq!(
-        field(Config {
-            max_frame_size: 10,
-            ..Config::lan()
-        }),
-        "max_frame_size"
-    );
-    assert_eq!(
-        field(Config {
-            suspicion_mult: 0,
-            ..Config::lan()
-        }),
-        "suspicion_mult"
-    );
-    assert_eq!(
-        field(Config {
-            gossip_nodes: 0,
-            ..Config::lan()
-        }),
-        "gossip_nodes"
-    );
-    assert_eq!(
-        field(Config {
-            tombstone_period: Duration::ZERO,
-            ..Config::lan()
-        }),
-        "tombstone_period"
-    );
-    let err = Config {
-        probe_timeout: Duration::from_secs(1),
-        ..Config::lan()
+    type Break = fn(&mut Config);
+    let bad: [(Break, &str); 10] = [
+        (|c| c.cluster_name = String::new(), "cluster_name"),
+        (|c| c.cluster_name = "x".repeat(65), "cluster_name"),
+        (
+            |c| c.probe_timeout = Duration::from_secs(1),
+            "probe_timeout",
+        ),
+        (|c| c.probe_interval = Duration::ZERO, "probe_interval"),
+        (|c| c.gossip_interval = Duration::ZERO, "gossip_interval"),
+        (|c| c.max_datagram_size = 100, "max_datagram_size"),
+        (|c| c.max_frame_size = 10, "max_frame_size"),
+        (|c| c.suspicion_mult = 0, "suspicion_mult"),
+        (|c| c.gossip_nodes = 0, "gossip_nodes"),
+        (|c| c.tombstone_period = Duration::ZERO, "tombstone_period"),
+    ];
+    for (change, field) in bad {
+        let mut c = Config::lan();
+        change(&mut c);
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.field, field);
+        assert!(err.to_string().contains(field), "{err}");
     }
-    .validate()
-    .unwrap_err();
-    assert!(err.to_string().contains("probe_timeout"), "{err}");
+}
 
+#[test]
+fn core_new_names_the_field() {
     let mut l = local(0, 1);
     l.metadata = BTreeMap::from([("k".to_owned(), "v".repeat(600))]);
     let e: ConfigError = Core::new(l, Config::lan(), 0).unwrap_err();
