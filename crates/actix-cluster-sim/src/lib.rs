@@ -31,7 +31,7 @@
 //! Scenario scripts (a small text format, see [`run_script`]) drive the same API.
 //!
 //! Every item of the simulator is exported here, at the crate root, and only
-//! here; the benchmark suite is [`bench`].
+//! here; the benchmark suite is [`bench`](mod@bench).
 
 pub mod bench;
 mod sim;
