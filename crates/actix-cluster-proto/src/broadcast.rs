@@ -81,11 +81,9 @@ impl Broadcasts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::SocketAddr;
 
-    fn id(n: u16) -> MemberId {
-        let addr: SocketAddr = format!("127.0.0.1:{}", 7000 + n).parse().unwrap();
-        MemberId::new(format!("n{n}"), addr, 1)
+    fn id(n: usize) -> MemberId {
+        crate::tests::id(n, 1)
     }
 
     #[test]

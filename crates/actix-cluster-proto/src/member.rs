@@ -1,5 +1,6 @@
 //! Member status and the views of members handed to users.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::id::{Incarnation, MemberId};
@@ -55,4 +56,73 @@ pub struct MemberInfo {
     pub roles: BTreeSet<String>,
     /// Metadata.
     pub metadata: BTreeMap<String, String>,
+}
+
+/// What news about a member does to the state held for it: the result of
+/// [`precedence`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Precedence {
+    /// Nothing new: keep what is held.
+    Stale,
+    /// Newer news about a live member: take its incarnation and data, with
+    /// this status.
+    Newer(Status),
+    /// The member is gone (the down path applies it).
+    Down(DownReason),
+}
+
+/// The member status precedence, in one place. `old` is what is held, `new`
+/// what arrived, each a status and an incarnation:
+///
+/// - `Down` is terminal: nothing supersedes it, and it supersedes any live
+///   status whatever the incarnation;
+/// - between live statuses the higher incarnation wins, and at the same
+///   incarnation the later lifecycle step (`Joining` < `Up` < `Leaving`);
+/// - the lifecycle never goes back: newer news with an earlier step keeps the
+///   held status (and takes the rest).
+pub(crate) fn precedence(old: (Status, Incarnation), new: (Status, Incarnation)) -> Precedence {
+    use Status::{Down, Joining, Leaving, Up};
+    match (old.0, new.0, new.1.cmp(&old.1)) {
+        (Down(_), _, _) => Precedence::Stale,
+        (_, Down(reason), _) => Precedence::Down(reason),
+        (_, _, Ordering::Less) => Precedence::Stale,
+        (Joining, Up | Leaving, _) | (Up, Leaving, _) => Precedence::Newer(new.0),
+        (_, _, Ordering::Equal) => Precedence::Stale,
+        (_, _, Ordering::Greater) => Precedence::Newer(old.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every pair of statuses under every incarnation relation, written out.
+    #[test]
+    fn precedence_of_every_pair() {
+        use Precedence::{Newer, Stale};
+        use Status::{Joining, Leaving, Up};
+        let failed = Status::Down(DownReason::Failed);
+        let left = Status::Down(DownReason::Left);
+        let statuses = [Joining, Up, Leaving, failed, left];
+        // expected[old][new] for a lower, the same and a higher incarnation.
+        let expected = |old: Status, new: Status| -> [Precedence; 3] {
+            match (old, new) {
+                (Status::Down(_), _) => [Stale; 3],
+                (_, Status::Down(r)) => [Precedence::Down(r); 3],
+                (Joining, Joining) => [Stale, Stale, Newer(Joining)],
+                (Joining, Up) => [Stale, Newer(Up), Newer(Up)],
+                (Joining, Leaving) => [Stale, Newer(Leaving), Newer(Leaving)],
+                (Up, Joining) => [Stale, Stale, Newer(Up)],
+                (Up, Up) => [Stale, Stale, Newer(Up)],
+                (Up, Leaving) => [Stale, Newer(Leaving), Newer(Leaving)],
+                (Leaving, Joining | Up | Leaving) => [Stale, Stale, Newer(Leaving)],
+            }
+        };
+        for old in statuses {
+            for new in statuses {
+                let got = [4, 5, 6].map(|inc| precedence((old, 5), (new, inc)));
+                assert_eq!(got, expected(old, new), "{old:?} -> {new:?}");
+            }
+        }
+    }
 }

@@ -29,13 +29,94 @@ pub(crate) struct Entry {
     pub(crate) suspicion: Option<Suspicion>,
     /// The last member whose suspicion we learned (gossiped as the suspecter).
     pub(crate) suspecter: Option<MemberId>,
-    /// Events already published about it.
-    pub(crate) joined_emitted: bool,
-    pub(crate) up_emitted: bool,
-    pub(crate) leaving_emitted: bool,
-    pub(crate) unreachable_emitted: bool,
-    /// Encoded record, rebuilt after a change.
+    /// The events already published about it.
+    pub(crate) announced: Announced,
+    /// Encoded record; [`Table::update`] drops it, [`Table::wire`] rebuilds it.
     wire: Option<Vec<u8>>,
+}
+
+/// What has been published about a member, so that each event goes out once
+/// and in order: `Joined`, then `Up` (unless it never was), then `Leaving`;
+/// `Unreachable` and `Reachable` alternate only after `Up`. (`Down` needs no
+/// mark: a member goes down once.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Announced {
+    /// Nothing: a silent tombstone, or the local member before it starts.
+    Nothing,
+    /// `Joined`.
+    Joined,
+    /// `Joined` and `Up`; `unreachable` while an `Unreachable` stands.
+    Up { unreachable: bool },
+    /// `Joined`, `Up` if `up`, and `Leaving`; `unreachable` as above.
+    Leaving { up: bool, unreachable: bool },
+}
+
+impl Announced {
+    /// `Joined` was published.
+    pub(crate) fn joined(self) -> bool {
+        self != Announced::Nothing
+    }
+
+    /// `Up` was published.
+    pub(crate) fn up(self) -> bool {
+        matches!(
+            self,
+            Announced::Up { .. } | Announced::Leaving { up: true, .. }
+        )
+    }
+
+    /// `Leaving` was published.
+    pub(crate) fn leaving(self) -> bool {
+        matches!(self, Announced::Leaving { .. })
+    }
+
+    /// An `Unreachable` stands (no `Reachable` since).
+    pub(crate) fn unreachable(self) -> bool {
+        matches!(
+            self,
+            Announced::Up { unreachable: true }
+                | Announced::Leaving {
+                    unreachable: true,
+                    ..
+                }
+        )
+    }
+
+    /// After publishing `Up`.
+    pub(crate) fn with_up(self) -> Announced {
+        match self {
+            Announced::Leaving { unreachable, .. } => Announced::Leaving {
+                up: true,
+                unreachable,
+            },
+            Announced::Up { unreachable } => Announced::Up { unreachable },
+            Announced::Nothing | Announced::Joined => Announced::Up { unreachable: false },
+        }
+    }
+
+    /// After publishing `Leaving`.
+    pub(crate) fn with_leaving(self) -> Announced {
+        match self {
+            Announced::Up { unreachable } => Announced::Leaving {
+                up: true,
+                unreachable,
+            },
+            Announced::Leaving { .. } => self,
+            Announced::Nothing | Announced::Joined => Announced::Leaving {
+                up: false,
+                unreachable: false,
+            },
+        }
+    }
+
+    /// After publishing `Unreachable` (`true`) or `Reachable` (`false`).
+    pub(crate) fn with_unreachable(self, unreachable: bool) -> Announced {
+        match self {
+            Announced::Up { .. } => Announced::Up { unreachable },
+            Announced::Leaving { up, .. } => Announced::Leaving { up, unreachable },
+            Announced::Nothing | Announced::Joined => self,
+        }
+    }
 }
 
 impl Entry {
@@ -49,17 +130,9 @@ impl Entry {
             metadata: BTreeMap::new(),
             suspicion: None,
             suspecter: None,
-            joined_emitted: false,
-            up_emitted: false,
-            leaving_emitted: false,
-            unreachable_emitted: false,
+            announced: Announced::Nothing,
             wire: None,
         }
-    }
-
-    /// Marks the encoded record stale.
-    pub(crate) fn touch(&mut self) {
-        self.wire = None;
     }
 
     pub(crate) fn is_live(&self) -> bool {
@@ -92,14 +165,6 @@ impl Entry {
         }
     }
 
-    /// The encoded record (cached).
-    pub(crate) fn wire(&mut self) -> &[u8] {
-        if self.wire.is_none() {
-            self.wire = Some(codec::record_bytes(&self.record()));
-        }
-        self.wire.as_deref().unwrap_or_default()
-    }
-
     pub(crate) fn info(&self) -> MemberInfo {
         MemberInfo {
             id: self.id.clone(),
@@ -113,10 +178,13 @@ impl Entry {
     }
 }
 
-/// The table.
-#[derive(Debug, Default)]
+/// The table. It keeps its own indexes and cached encodings right: every
+/// change to an entry goes through [`Table::update`].
+#[derive(Debug)]
 pub(crate) struct Table {
     entries: HashMap<MemberId, Entry>,
+    /// The local member (not in `live`).
+    local: MemberId,
     /// Live members other than the local one, for random choice.
     live: Vec<MemberId>,
     live_pos: HashMap<MemberId, usize>,
@@ -129,16 +197,29 @@ pub(crate) struct Table {
     removed: HashSet<MemberId>,
     removed_fifo: VecDeque<(Duration, MemberId)>,
     /// Highest up number seen.
-    pub(crate) max_up_number: u64,
+    max_up_number: u64,
 }
 
 impl Table {
-    pub(crate) fn get(&self, id: &MemberId) -> Option<&Entry> {
-        self.entries.get(id)
+    /// A table holding only the local member.
+    pub(crate) fn new(local: Entry) -> Table {
+        let mut t = Table {
+            entries: HashMap::new(),
+            local: local.id.clone(),
+            live: Vec::new(),
+            live_pos: HashMap::new(),
+            by_addr: HashMap::new(),
+            up_order: BTreeSet::new(),
+            removed: HashSet::new(),
+            removed_fifo: VecDeque::new(),
+            max_up_number: 0,
+        };
+        t.insert(local);
+        t
     }
 
-    pub(crate) fn get_mut(&mut self, id: &MemberId) -> Option<&mut Entry> {
-        self.entries.get_mut(id)
+    pub(crate) fn get(&self, id: &MemberId) -> Option<&Entry> {
+        self.entries.get(id)
     }
 
     pub(crate) fn contains(&self, id: &MemberId) -> bool {
@@ -149,8 +230,13 @@ impl Table {
         self.entries.values()
     }
 
-    /// Inserts a new entry. `local` tells whether it is this node.
-    pub(crate) fn insert(&mut self, e: Entry, local: bool) {
+    /// Highest up number seen.
+    pub(crate) fn max_up_number(&self) -> u64 {
+        self.max_up_number
+    }
+
+    /// Inserts a new entry (not the local member: see [`Table::replace_local`]).
+    pub(crate) fn insert(&mut self, e: Entry) {
         let id = e.id.clone();
         let newer = match self.by_addr.get(&id.addr) {
             Some(cur) => cur.generation < id.generation,
@@ -164,7 +250,7 @@ impl Table {
         let up = e.status == Status::Up;
         let upn = e.up_number;
         self.entries.insert(id.clone(), e);
-        if live && !local {
+        if live && id != self.local {
             self.add_live(&id);
         }
         if up {
@@ -172,22 +258,31 @@ impl Table {
         }
     }
 
-    /// Call after changing an entry's status or up number, with the values
-    /// before the change, to keep the indexes right.
-    pub(crate) fn reindex(
+    /// A new local member (a rebirth): the old one stays as it is.
+    pub(crate) fn replace_local(&mut self, e: Entry) {
+        let id = e.id.clone();
+        self.local = id.clone();
+        self.insert(e);
+        self.set_newest_at(&id);
+    }
+
+    /// Changes the entry of `id` through `change`, then puts the indexes
+    /// (live set, leader order, highest up number) right and drops the cached
+    /// encoding. `None` if `id` is unknown.
+    pub(crate) fn update<R>(
         &mut self,
         id: &MemberId,
-        was_live: bool,
-        was_up: Option<u64>,
-        local: bool,
-    ) {
-        let Some(e) = self.entries.get(id) else {
-            return;
-        };
+        change: impl FnOnce(&mut Entry) -> R,
+    ) -> Option<R> {
+        let e = self.entries.get_mut(id)?;
+        let was_live = e.is_live();
+        let was_up = (e.status == Status::Up).then_some(e.up_number);
+        let out = change(e);
+        e.wire = None;
         let live = e.is_live();
         let up = (e.status == Status::Up).then_some(e.up_number);
         self.max_up_number = self.max_up_number.max(e.up_number);
-        if !local && live != was_live {
+        if id != &self.local && live != was_live {
             if live {
                 self.add_live(id);
             } else {
@@ -202,6 +297,16 @@ impl Table {
                 self.up_order.insert((order_key(n), id.clone()));
             }
         }
+        Some(out)
+    }
+
+    /// The encoded record of `id` (cached until its next update).
+    pub(crate) fn wire(&mut self, id: &MemberId) -> Option<&[u8]> {
+        let e = self.entries.get_mut(id)?;
+        if e.wire.is_none() {
+            e.wire = Some(codec::record_bytes(&e.record()));
+        }
+        e.wire.as_deref()
     }
 
     /// Removes an entry for good (tombstone expired) and remembers its id
@@ -234,6 +339,7 @@ impl Table {
         self.by_addr.get(addr)
     }
 
+    /// Records `id` as the newest generation at its address.
     pub(crate) fn set_newest_at(&mut self, id: &MemberId) {
         self.by_addr.insert(id.addr, id.clone());
     }

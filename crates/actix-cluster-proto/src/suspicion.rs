@@ -29,9 +29,7 @@ pub(crate) struct Suspicion {
     k: u32,
     min: Duration,
     max: Duration,
-    /// Token of the timer now scheduled for it.
-    pub(crate) timer: u64,
-    /// The last-call probe was sent (see `Core::last_call`).
+    /// The last-call probe was sent (see `core::suspect`).
     pub(crate) last_call: bool,
 }
 
@@ -54,7 +52,6 @@ impl Suspicion {
             k,
             min,
             max: max.max(min),
-            timer: 0,
             last_call: false,
         }
     }
@@ -98,11 +95,9 @@ pub(crate) fn timeout(c: u32, k: u32, min: Duration, max: Duration) -> Duration 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::SocketAddr;
 
-    fn id(n: u16) -> MemberId {
-        let addr: SocketAddr = format!("127.0.0.1:{}", 7000 + n).parse().unwrap();
-        MemberId::new(format!("n{n}"), addr, 1)
+    fn id(n: usize) -> MemberId {
+        crate::tests::id(n, 1)
     }
 
     #[test]

@@ -28,10 +28,13 @@
 //! println!("crash seen down everywhere at {at:?}");
 //! ```
 //!
-//! Scenario scripts (a small text format, see `sim::script`) drive the same API.
+//! Scenario scripts (a small text format, see [`run_script`]) drive the same API.
+//!
+//! Every item of the simulator is exported here, at the crate root, and only
+//! here; the benchmark suite is [`bench`](mod@bench).
 
 pub mod bench;
-pub mod sim;
+mod sim;
 
 pub use crate::sim::core_node::{CoreNode, CoreOpts, Start};
 pub use crate::sim::engine::{
@@ -40,3 +43,4 @@ pub use crate::sim::engine::{
 pub use crate::sim::error::SimError;
 pub use crate::sim::net::{GilbertElliott, Loss, NetConfig};
 pub use crate::sim::node::{SimEvent, SimNode, SimOutput};
+pub use crate::sim::script::{run_script, Outcome, ScriptReport};

@@ -3,8 +3,7 @@
 
 use std::path::Path;
 
-use actix_cluster_sim::sim::script::run_script;
-use actix_cluster_sim::SimError;
+use actix_cluster_sim::{run_script, SimError};
 
 #[test]
 fn every_scenario_script_passes() {

@@ -133,12 +133,7 @@ impl Cluster {
             metadata: config.metadata.clone(),
         };
         let start = Instant::now();
-        let core = Core::new(
-            local,
-            config.protocol.clone(),
-            random_u64(),
-            start.elapsed(),
-        )?;
+        let core = Core::new(local, config.protocol.clone(), random_u64())?;
         let span = tracing::info_span!("cluster", member = %id);
         span.in_scope(|| tracing::info!(bound = %bound.local, "cluster node started"));
         let instance = INSTANCE.fetch_add(1, Ordering::Relaxed);

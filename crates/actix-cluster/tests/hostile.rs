@@ -27,7 +27,7 @@ fn valid_join_bytes(cluster_name: &str, to: SocketAddr) -> Vec<u8> {
         roles: ["r".to_string()].into(),
         metadata: [("k".to_string(), "v".to_string())].into(),
     };
-    let mut core = Core::new(local, config, 7, Duration::ZERO).unwrap();
+    let mut core = Core::new(local, config, 7).unwrap();
     core.handle_command(Duration::ZERO, Command::Join { seeds: vec![to] });
     let mut sent = Vec::new();
     while let Some(out) = core.poll_output() {

@@ -34,51 +34,8 @@ fn up_everywhere(net: &Net) -> bool {
 fn run(n: usize, trials: usize, loss: f64, config: Config, seed: u64) {
     let mut net = Net::new(n, config, seed);
     net.loss = loss;
-    net.command(0, Command::Form);
-    for i in 1..n {
-        net.command(
-            i,
-            Command::Join {
-                seeds: vec![addr(0)],
-            },
-        );
-        if i % 20 == 0 {
-            net.run_for(Duration::from_millis(50));
-        }
-    }
-    let t0 = net.now;
-    let mut ok = false;
-    while net.now < t0 + Duration::from_secs(120) {
-        net.run_for(Duration::from_secs(1));
-        if up_everywhere(&net) {
-            ok = true;
-            break;
-        }
-    }
-    println!("N={n}: converged={ok} after {:?}", net.now - t0);
-    // Idle traffic.
-    net.run_for(Duration::from_secs(10));
-    let b0: u64 = net.cores.iter().map(|c| c.stats().bytes_sent).sum();
-    let m0: u64 = net.cores.iter().map(|c| c.stats().messages_sent).sum();
-    let idle = Duration::from_secs(
-        std::env::var("BENCH_IDLE")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(30),
-    );
-    net.run_for(idle);
-    let b1: u64 = net.cores.iter().map(|c| c.stats().bytes_sent).sum();
-    let m1: u64 = net.cores.iter().map(|c| c.stats().messages_sent).sum();
-    let per = (b1 - b0) as f64 / n as f64 / idle.as_secs_f64();
-    println!(
-        "N={n}: idle {:.0} B/s = {:.2} kbit/s per member ({:.1} msg/s; +28 B/datagram IP/UDP: {:.2} kbit/s)",
-        per,
-        per * 8.0 / 1000.0,
-        (m1 - m0) as f64 / n as f64 / idle.as_secs_f64(),
-        (per + 28.0 * (m1 - m0) as f64 / n as f64 / idle.as_secs_f64()) * 8.0 / 1000.0
-    );
-    let sus0: u64 = net.cores.iter().map(|c| c.stats().suspicions_raised).sum();
-    println!("N={n}: suspicions so far {sus0}");
+    converge(&mut net);
+    idle_traffic(&mut net);
     // Crashes.
     let mut down_all = Vec::new();
     let mut unreach_all = Vec::new();
@@ -88,63 +45,10 @@ fn run(n: usize, trials: usize, loss: f64, config: Config, seed: u64) {
         while !net.alive[victim] || victim == 0 {
             victim = (victim + 7) % n;
         }
-        let dead = net.cores[victim].local_id().clone();
-        let start = net.now;
-        let marks: Vec<usize> = net.events.iter().map(Vec::len).collect();
-        net.crash(victim);
-        let mut done = false;
-        while net.now < start + Duration::from_secs(60) {
-            net.run_for(Duration::from_millis(100));
-            done = (0..n).all(|i| !net.alive[i] || net.status(i, &dead) != Some(Status::Up));
-            if done {
-                net.run_for(Duration::from_millis(500));
-                break;
-            }
-        }
-        let mut worst_down = 0.0f64;
-        let mut worst_unr = 0.0f64;
-        for i in 0..n {
-            if !net.alive[i] {
-                continue;
-            }
-            for (t, e) in &net.events[i][marks[i]..] {
-                match e {
-                    Event::Down {
-                        member,
-                        reason: DownReason::Failed,
-                    } if member.id == dead => {
-                        worst_down = worst_down.max((*t - start).as_secs_f64())
-                    }
-                    Event::Unreachable(m) if m.id == dead => {
-                        worst_unr = worst_unr.max((*t - start).as_secs_f64())
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if !done {
-            println!("  trial: not detected everywhere in 60 s");
-        }
-        down_all.push(worst_down);
-        unreach_all.push(worst_unr);
-        // Bring it back as a new process and let it join again.
-        let g = net.cores[victim].local_id().generation + 1;
-        net.restart(victim, g);
-        net.command(
-            victim,
-            Command::Join {
-                seeds: vec![addr(0)],
-            },
-        );
-        let back = net.now;
-        while net.now < back + Duration::from_secs(30) {
-            net.run_for(Duration::from_millis(100));
-            let me = net.cores[victim].local_id().clone();
-            if (0..n).all(|i| net.status(i, &me) == Some(Status::Up)) {
-                joins.push((net.now - back).as_secs_f64());
-                break;
-            }
-        }
+        let (down, unreach) = crash_trial(&mut net, victim);
+        down_all.push(down);
+        unreach_all.push(unreach);
+        joins.extend(rejoin(&mut net, victim));
         victim = (victim * 31 + 17) % n;
         net.run_for(Duration::from_secs(1));
     }
@@ -168,6 +72,121 @@ fn run(n: usize, trials: usize, loss: f64, config: Config, seed: u64) {
         pct(&mut unreach_all.clone(), 0.5),
         pct(&mut unreach_all.clone(), 1.0),
     );
+}
+
+/// Node 0 forms, the others join through it; runs until all see all `Up`.
+fn converge(net: &mut Net) {
+    let n = net.cores.len();
+    net.command(0, Command::Form);
+    for i in 1..n {
+        net.command(
+            i,
+            Command::Join {
+                seeds: vec![addr(0)],
+            },
+        );
+        if i % 20 == 0 {
+            net.run_for(Duration::from_millis(50));
+        }
+    }
+    let t0 = net.now;
+    let mut ok = false;
+    while net.now < t0 + Duration::from_secs(120) {
+        net.run_for(Duration::from_secs(1));
+        if up_everywhere(net) {
+            ok = true;
+            break;
+        }
+    }
+    println!("N={n}: converged={ok} after {:?}", net.now - t0);
+}
+
+/// Prints the idle traffic per member.
+fn idle_traffic(net: &mut Net) {
+    let n = net.cores.len();
+    net.run_for(Duration::from_secs(10));
+    let b0: u64 = net.cores.iter().map(|c| c.stats().bytes_sent).sum();
+    let m0: u64 = net.cores.iter().map(|c| c.stats().messages_sent).sum();
+    let idle = Duration::from_secs(
+        std::env::var("BENCH_IDLE")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30),
+    );
+    net.run_for(idle);
+    let b1: u64 = net.cores.iter().map(|c| c.stats().bytes_sent).sum();
+    let m1: u64 = net.cores.iter().map(|c| c.stats().messages_sent).sum();
+    let per = (b1 - b0) as f64 / n as f64 / idle.as_secs_f64();
+    println!(
+        "N={n}: idle {:.0} B/s = {:.2} kbit/s per member ({:.1} msg/s; +28 B/datagram IP/UDP: {:.2} kbit/s)",
+        per,
+        per * 8.0 / 1000.0,
+        (m1 - m0) as f64 / n as f64 / idle.as_secs_f64(),
+        (per + 28.0 * (m1 - m0) as f64 / n as f64 / idle.as_secs_f64()) * 8.0 / 1000.0
+    );
+    let sus0: u64 = net.cores.iter().map(|c| c.stats().suspicions_raised).sum();
+    println!("N={n}: suspicions so far {sus0}");
+}
+
+/// Crashes `victim`; returns when the last member saw it down and
+/// unreachable (seconds after the crash).
+fn crash_trial(net: &mut Net, victim: usize) -> (f64, f64) {
+    let n = net.cores.len();
+    let dead = net.cores[victim].local_id().clone();
+    let start = net.now;
+    let marks: Vec<usize> = net.events.iter().map(Vec::len).collect();
+    net.crash(victim);
+    let mut done = false;
+    while net.now < start + Duration::from_secs(60) {
+        net.run_for(Duration::from_millis(100));
+        done = (0..n).all(|i| !net.alive[i] || net.status(i, &dead) != Some(Status::Up));
+        if done {
+            net.run_for(Duration::from_millis(500));
+            break;
+        }
+    }
+    let mut worst_down = 0.0f64;
+    let mut worst_unr = 0.0f64;
+    for i in (0..n).filter(|&i| net.alive[i]) {
+        for (t, e) in &net.events[i][marks[i]..] {
+            match e {
+                Event::Down {
+                    member,
+                    reason: DownReason::Failed,
+                } if member.id == dead => worst_down = worst_down.max((*t - start).as_secs_f64()),
+                Event::Unreachable(m) if m.id == dead => {
+                    worst_unr = worst_unr.max((*t - start).as_secs_f64())
+                }
+                _ => {}
+            }
+        }
+    }
+    if !done {
+        println!("  trial: not detected everywhere in 60 s");
+    }
+    (worst_down, worst_unr)
+}
+
+/// Brings `victim` back as a new process; the seconds until all see it `Up`.
+fn rejoin(net: &mut Net, victim: usize) -> Option<f64> {
+    let n = net.cores.len();
+    let g = net.cores[victim].local_id().generation + 1;
+    net.restart(victim, g);
+    net.command(
+        victim,
+        Command::Join {
+            seeds: vec![addr(0)],
+        },
+    );
+    let back = net.now;
+    while net.now < back + Duration::from_secs(30) {
+        net.run_for(Duration::from_millis(100));
+        let me = net.cores[victim].local_id().clone();
+        if (0..n).all(|i| net.status(i, &me) == Some(Status::Up)) {
+            return Some((net.now - back).as_secs_f64());
+        }
+    }
+    None
 }
 
 #[test]

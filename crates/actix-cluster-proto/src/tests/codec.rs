@@ -368,7 +368,7 @@ fn datagrams_respect_the_size_limit_with_many_updates() {
         l.metadata = (0..4)
             .map(|k| (format!("key{k}"), "v".repeat(60)))
             .collect();
-        net.cores[i] = Core::new(l, cfg.clone(), i as u64, Duration::ZERO).unwrap();
+        net.cores[i] = Core::new(l, cfg.clone(), i as u64).unwrap();
     }
     net.form_and_join();
     let ok = net.run_until_cond(Duration::from_secs(20), Net::converged);

@@ -76,15 +76,7 @@ pub(crate) struct Net {
 impl Net {
     pub(crate) fn new(n: usize, config: Config, seed: u64) -> Net {
         let cores = (0..n)
-            .map(|i| {
-                Core::new(
-                    local(i, 1),
-                    config.clone(),
-                    seed ^ (i as u64 * 7919),
-                    Duration::ZERO,
-                )
-                .unwrap()
-            })
+            .map(|i| Core::new(local(i, 1), config.clone(), seed ^ (i as u64 * 7919)).unwrap())
             .collect();
         Net {
             cores,
@@ -275,13 +267,8 @@ impl Net {
     pub(crate) fn restart(&mut self, i: usize, generation: u64) {
         self.lives[i] += 1;
         self.alive[i] = true;
-        self.cores[i] = Core::new(
-            local(i, generation),
-            self.config.clone(),
-            99 + generation,
-            self.now,
-        )
-        .unwrap();
+        self.cores[i] =
+            Core::new(local(i, generation), self.config.clone(), 99 + generation).unwrap();
         self.events[i].clear();
     }
 

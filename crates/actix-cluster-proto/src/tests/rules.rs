@@ -23,7 +23,7 @@ struct Solo {
 impl Solo {
     fn new(config: Config) -> Solo {
         let cluster = config.cluster_name.clone();
-        let core = Core::new(local(0, 1), config, 1, Duration::ZERO).unwrap();
+        let core = Core::new(local(0, 1), config, 1).unwrap();
         let mut s = Solo {
             core,
             now: Duration::ZERO,
@@ -88,10 +88,10 @@ impl Solo {
     }
 
     /// Timers of `kind` scheduled so far (due time).
-    fn timers_of(&self, kind: u8) -> Vec<Duration> {
+    fn timers_of(&self, kind: &str) -> Vec<Duration> {
         self.timers
             .iter()
-            .filter(|(_, t)| t.kind == kind)
+            .filter(|(_, t)| self.core.timer_name(t) == Some(kind))
             .map(|(d, _)| *d)
             .collect()
     }
@@ -280,7 +280,7 @@ fn suspicion_timeout_shrinks_with_confirmations() {
     s.timers.clear();
     let t0 = s.now;
     s.gossip(2, vec![suspect(1, 1, 2)]);
-    let first = s.timers_of(6);
+    let first = s.timers_of("suspicion");
     assert_eq!(
         first,
         vec![t0 + max],
@@ -288,16 +288,16 @@ fn suspicion_timeout_shrinks_with_confirmations() {
     );
     s.advance(Duration::from_millis(100));
     s.gossip(3, vec![suspect(1, 1, 3)]);
-    let second = *s.timers_of(6).last().unwrap();
+    let second = *s.timers_of("suspicion").last().unwrap();
     let expect = crate::suspicion::timeout(1, 3, min, max);
     assert_eq!(second, t0 + expect);
     assert!(expect < max && expect > min);
     s.gossip(4, vec![suspect(1, 1, 4)]);
     s.gossip(4, vec![suspect(1, 1, 4)]); // a duplicate confirms nothing
     s.gossip(5, vec![suspect(1, 1, 5)]);
-    assert_eq!(s.timers_of(6).len(), 4);
+    assert_eq!(s.timers_of("suspicion").len(), 4);
     assert_eq!(
-        *s.timers_of(6).last().unwrap(),
+        *s.timers_of("suspicion").last().unwrap(),
         t0 + min,
         "k confirmations: the minimum"
     );
@@ -330,7 +330,7 @@ fn a_suspect_answering_its_last_call_is_not_downed() {
     s.gossip(2, vec![suspect(1, 1, 2)]);
     s.sent.clear();
     s.take_events();
-    let due = *s.timers_of(6).last().unwrap();
+    let due = *s.timers_of("suspicion").last().unwrap();
     s.advance(due - s.now);
     // (The others never answer here: only n1 matters.)
     let seq = s
@@ -398,7 +398,10 @@ fn plain_swim_uses_a_fixed_minimum_timeout() {
     s.timers.clear();
     let t0 = s.now;
     s.gossip(2, vec![suspect(1, 1, 2)]);
-    assert_eq!(s.timers_of(6), vec![t0 + cfg.suspicion_min_timeout(6)]);
+    assert_eq!(
+        s.timers_of("suspicion"),
+        vec![t0 + cfg.suspicion_min_timeout(6)]
+    );
 }
 
 #[test]
@@ -600,103 +603,47 @@ fn config_validation_names_the_field() {
     ] {
         assert_eq!(c.validate(), Ok(()));
     }
-    let field = |c: Config| c.validate().unwrap_err().field;
-    assert_eq!(
-        field(Config {
-            cluster_name: String::new(),
-            ..Config::lan()
-        }),
-        "cluster_name"
-    );
-    assert_eq!(
-        field(Config {
-            cluster_name: "x".repeat(65),
-            ..Config::lan()
-        }),
-        "cluster_name"
-    );
-    assert_eq!(
-        field(Config {
-            probe_timeout: Duration::from_secs(1),
-            ..Config::lan()
-        }),
-        "probe_timeout"
-    );
-    assert_eq!(
-        field(Config {
-            probe_interval: Duration::ZERO,
-            ..Config::lan()
-        }),
-        "probe_interval"
-    );
-    assert_eq!(
-        field(Config {
-            gossip_interval: Duration::ZERO,
-            ..Config::lan()
-        }),
-        "gossip_interval"
-    );
-    assert_eq!(
-        field(Config {
-            max_datagram_size: 100,
-            ..Config::lan()
-        }),
-        "max_datagram_size"
-    );
-    assert_eq!(
-        field(Config {
-            max_frame_size: 10,
-            ..Config::lan()
-        }),
-        "max_frame_size"
-    );
-    assert_eq!(
-        field(Config {
-            suspicion_mult: 0,
-            ..Config::lan()
-        }),
-        "suspicion_mult"
-    );
-    assert_eq!(
-        field(Config {
-            gossip_nodes: 0,
-            ..Config::lan()
-        }),
-        "gossip_nodes"
-    );
-    assert_eq!(
-        field(Config {
-            tombstone_period: Duration::ZERO,
-            ..Config::lan()
-        }),
-        "tombstone_period"
-    );
-    let err = Config {
-        probe_timeout: Duration::from_secs(1),
-        ..Config::lan()
+    type Break = fn(&mut Config);
+    let bad: [(Break, &str); 10] = [
+        (|c| c.cluster_name = String::new(), "cluster_name"),
+        (|c| c.cluster_name = "x".repeat(65), "cluster_name"),
+        (
+            |c| c.probe_timeout = Duration::from_secs(1),
+            "probe_timeout",
+        ),
+        (|c| c.probe_interval = Duration::ZERO, "probe_interval"),
+        (|c| c.gossip_interval = Duration::ZERO, "gossip_interval"),
+        (|c| c.max_datagram_size = 100, "max_datagram_size"),
+        (|c| c.max_frame_size = 10, "max_frame_size"),
+        (|c| c.suspicion_mult = 0, "suspicion_mult"),
+        (|c| c.gossip_nodes = 0, "gossip_nodes"),
+        (|c| c.tombstone_period = Duration::ZERO, "tombstone_period"),
+    ];
+    for (change, field) in bad {
+        let mut c = Config::lan();
+        change(&mut c);
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.field, field);
+        assert!(err.to_string().contains(field), "{err}");
     }
-    .validate()
-    .unwrap_err();
-    assert!(err.to_string().contains("probe_timeout"), "{err}");
+}
 
+#[test]
+fn core_new_names_the_field() {
     let mut l = local(0, 1);
     l.metadata = BTreeMap::from([("k".to_owned(), "v".repeat(600))]);
-    let e: ConfigError = Core::new(l, Config::lan(), 0, Duration::ZERO).unwrap_err();
+    let e: ConfigError = Core::new(l, Config::lan(), 0).unwrap_err();
     assert_eq!(e.field, "local.metadata");
     let mut l = local(0, 1);
     l.roles = (0..20).map(|i| format!("r{i}")).collect();
     assert_eq!(
-        Core::new(l, Config::lan(), 0, Duration::ZERO)
-            .unwrap_err()
-            .field,
+        Core::new(l, Config::lan(), 0).unwrap_err().field,
         "local.roles"
     );
     let mut l = local(0, 1);
     l.id.addr.set_port(0);
     assert_eq!(
-        Core::new(l, Config::lan(), 0, Duration::ZERO)
-            .unwrap_err()
-            .field,
+        Core::new(l, Config::lan(), 0).unwrap_err().field,
         "local.id.addr"
     );
     let cfg = Config {
@@ -704,9 +651,7 @@ fn config_validation_names_the_field() {
         ..Config::lan()
     };
     assert_eq!(
-        Core::new(local(0, 1), cfg, 0, Duration::ZERO)
-            .unwrap_err()
-            .field,
+        Core::new(local(0, 1), cfg, 0).unwrap_err().field,
         "cluster_name"
     );
 }

@@ -13,18 +13,20 @@
 
 pub mod foca_node;
 pub mod report;
-pub mod scenarios;
-pub mod stats;
+mod scenarios;
+mod stats;
 pub mod svg;
-pub mod system;
+mod system;
 mod world;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub use crate::bench::scenarios::{FalseAlarmResult, SweepPoint, WorldResult, STALL_GRACE};
+pub use crate::bench::scenarios::{
+    FalseAlarmResult, SweepPoint, WorldResult, EARLY_IDLE, STALL_GRACE,
+};
 pub use crate::bench::stats::Dist;
-pub use crate::bench::system::{BenchSystem, Foca, Ours, SystemKind};
+pub use crate::bench::system::{probe_period, BenchSystem, Foca, Ours, SystemKind};
 pub use crate::bench::world::Traffic;
 
 use crate::bench::scenarios::{run_cold, run_false_alarm, run_sweep_point, run_world};

@@ -47,7 +47,7 @@ impl CoreNode {
         seed: u64,
         now: Duration,
     ) -> Result<CoreNode, SimError> {
-        let core = Core::new(local.clone(), config.clone(), seed, now)
+        let core = Core::new(local.clone(), config.clone(), seed)
             .map_err(|e| SimError::Core(e.to_string()))?;
         Ok(CoreNode {
             core,

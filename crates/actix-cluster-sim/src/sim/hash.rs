@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 /// FNV-1a 64-bit hasher.
 #[derive(Clone, Copy, Debug)]
-pub struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Default for Fnv {
     fn default() -> Self {
@@ -15,12 +15,12 @@ impl Default for Fnv {
 
 impl Fnv {
     /// A fresh hasher.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Fnv(0xcbf2_9ce4_8422_2325)
     }
 
     /// Feeds bytes.
-    pub fn write(&mut self, bytes: &[u8]) {
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 ^= u64::from(b);
             self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
@@ -28,12 +28,12 @@ impl Fnv {
     }
 
     /// Feeds a u64 (little endian).
-    pub fn write_u64(&mut self, v: u64) {
+    pub(crate) fn write_u64(&mut self, v: u64) {
         self.write(&v.to_le_bytes());
     }
 
     /// Feeds an address (IP octets and port).
-    pub fn write_addr(&mut self, a: SocketAddr) {
+    pub(crate) fn write_addr(&mut self, a: SocketAddr) {
         match a {
             SocketAddr::V4(v4) => self.write(&v4.ip().octets()),
             SocketAddr::V6(v6) => self.write(&v6.ip().octets()),
@@ -42,7 +42,7 @@ impl Fnv {
     }
 
     /// The hash so far.
-    pub fn finish(&self) -> u64 {
+    pub(crate) fn finish(&self) -> u64 {
         self.0
     }
 }

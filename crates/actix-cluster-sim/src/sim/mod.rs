@@ -1,10 +1,10 @@
 //! The simulator: engine, network model, node interface, our core's adapter and
 //! scenario scripts.
 
-pub mod core_node;
-pub mod engine;
-pub mod error;
-pub mod hash;
-pub mod net;
-pub mod node;
-pub mod script;
+pub(crate) mod core_node;
+pub(crate) mod engine;
+pub(crate) mod error;
+pub(crate) mod hash;
+pub(crate) mod net;
+pub(crate) mod node;
+pub(crate) mod script;

@@ -1,0 +1,356 @@
+//! Merging what others say into the table: gossiped records (the status
+//! precedence itself is [`precedence`]), what others say about us (refutation,
+//! rebirth), new members, and [`Core::set_down`], the one function through
+//! which any member goes `Down`.
+
+use std::time::Duration;
+
+use rand::Rng;
+use tracing::{debug, info, warn};
+
+use super::timer::TimerKind;
+use super::Core;
+use crate::codec::{self, Record};
+use crate::event::Event;
+use crate::id::{Incarnation, MemberId};
+use crate::member::{precedence, DownReason, Precedence, Status};
+use crate::members::{Announced, Entry};
+
+/// Removed ids are remembered (not gossiped) this many tombstone periods.
+const REMEMBER_REMOVED: u32 = 10;
+
+impl Core {
+    /// Merges records that came from `sender`.
+    pub(super) fn apply_all(&mut self, now: Duration, sender: &MemberId, records: Vec<Record>) {
+        for r in records {
+            self.apply_record(now, sender, r);
+        }
+    }
+
+    /// Merges one record (from `sender`) into the table, publishing the events
+    /// it implies.
+    pub(super) fn apply_record(&mut self, now: Duration, sender: &MemberId, rec: Record) {
+        if rec.id == self.local {
+            self.apply_about_self(now, sender, rec);
+            return;
+        }
+        if rec.id.addr == self.local.addr {
+            // Another generation at our own address: an earlier life of
+            // ours (stale) or a misconfigured twin. Ignore.
+            return;
+        }
+        if self.table.is_removed(&rec.id) {
+            return;
+        }
+        if let Some(newest) = self.table.newest_at(&rec.id.addr).cloned() {
+            if newest.generation > rec.id.generation && !self.table.contains(&rec.id) {
+                // A stale rumour about an older process at that address.
+                return;
+            }
+            if newest.generation < rec.id.generation {
+                // A newer process at that address: the old one is gone.
+                self.table.set_newest_at(&rec.id);
+                if self.table.get(&newest).is_some_and(Entry::is_live) {
+                    info!(member = %self.local, old = %newest, new = %rec.id, "restarted member: old generation down");
+                    self.set_down(&newest, DownReason::Failed);
+                }
+            }
+        }
+        let suspect = match rec.status {
+            Status::Down(_) => None,
+            _ => rec.suspect.clone().map(|from| (rec.incarnation, from)),
+        };
+        let id = rec.id.clone();
+        match self.table.get(&id).map(|e| (e.status, e.incarnation)) {
+            None => match rec.status {
+                Status::Down(reason) => self.set_down(&id, reason),
+                _ => self.add_member(rec),
+            },
+            Some(held) => match precedence(held, (rec.status, rec.incarnation)) {
+                Precedence::Stale => {}
+                Precedence::Newer(status) => self.apply_newer(rec, status),
+                Precedence::Down(reason) => self.set_down(&id, reason),
+            },
+        }
+        if let Some((inc, from)) = suspect {
+            self.apply_suspect(now, &id, inc, &from);
+        }
+    }
+
+    /// What another member says about us.
+    fn apply_about_self(&mut self, now: Duration, sender: &MemberId, rec: Record) {
+        let me = self.local_entry();
+        let (my_inc, my_status) = (me.incarnation, me.status);
+        match rec.status {
+            Status::Down(DownReason::Failed) => {
+                if matches!(my_status, Status::Down(_) | Status::Leaving) || self.phase.left() {
+                    return;
+                }
+                warn!(member = %self.local, "the cluster declared this member down: rejoining as a new generation");
+                self.rebirth();
+            }
+            Status::Down(DownReason::Left) => {}
+            _ => {
+                if matches!(my_status, Status::Down(_)) {
+                    return;
+                }
+                let suspected = rec.suspect.is_some() && rec.incarnation >= my_inc;
+                let newer = rec.incarnation > my_inc;
+                if suspected || newer {
+                    self.refute(rec.incarnation, rec.suspect.as_ref());
+                } else if rec.suspect.is_some() {
+                    // An old suspicion still travels: whoever sent it missed
+                    // our refutation. Answer it directly, and gossip our
+                    // record again (at most once per gossip interval).
+                    self.reassert(now, sender);
+                }
+            }
+        }
+    }
+
+    /// Raise our incarnation above `inc` and tell everyone (and the
+    /// suspecter directly).
+    fn refute(&mut self, inc: Incarnation, suspecter: Option<&MemberId>) {
+        let id = self.local.clone();
+        self.table.update(&id, |e| {
+            e.incarnation = inc.max(e.incarnation).saturating_add(1);
+        });
+        self.stats.refutations += 1;
+        self.eager = true;
+        self.awareness.apply(1);
+        debug!(member = %self.local, inc, "refuting suspicion");
+        self.broadcasts.push(&id);
+        if let Some(s) = suspecter {
+            if s != &self.local {
+                let me = self.own_record();
+                self.tell(s.addr, me);
+            }
+        }
+    }
+
+    /// Tells `sender` our current record, and re-queues it for gossip
+    /// (rate-limited).
+    fn reassert(&mut self, now: Duration, sender: &MemberId) {
+        let rec = self.own_record();
+        self.tell(sender.addr, rec);
+        let due = self
+            .last_reassert
+            .is_none_or(|t| now >= t + self.config.gossip_interval);
+        if due {
+            self.last_reassert = Some(now);
+            let me = self.local.clone();
+            self.broadcasts.push(&me);
+        }
+    }
+
+    /// The cluster declared us failed while we still run: become a new member
+    /// (generation + 1) and join again.
+    fn rebirth(&mut self) {
+        let old = self.local.clone();
+        self.set_down(&old, DownReason::Failed);
+        self.schedule(
+            TimerKind::Tombstone { id: old.clone() },
+            self.config.tombstone_period,
+        );
+        let mut new = old.clone();
+        new.generation = old.generation.wrapping_add(1);
+        let (roles, metadata) = {
+            let e = self.local_entry();
+            (e.roles.clone(), e.metadata.clone())
+        };
+        let mut me = Entry::new(new.clone(), Status::Joining);
+        me.roles = roles;
+        me.metadata = metadata;
+        me.announced = Announced::Joined;
+        let info = me.info();
+        self.local = new.clone();
+        self.sender.clear();
+        codec::put_id(&mut self.sender, &new);
+        self.table.replace_local(me);
+        self.emit(Event::Joined(info));
+        self.probe = None;
+        self.rejoin = self
+            .table
+            .random_live(&mut self.rng, 3, |e| e.status == Status::Up)
+            .into_iter()
+            .map(|m| m.addr)
+            .collect();
+        self.broadcasts.push(&new);
+        self.send_join_requests();
+        self.schedule(TimerKind::Join, self.config.join_retry_interval);
+    }
+
+    /// A member we did not know, from a live record.
+    fn add_member(&mut self, rec: Record) {
+        let id = rec.id.clone();
+        let status = rec.status;
+        let has_up = rec.up_number > 0 || status == Status::Up;
+        let up = status != Status::Joining && has_up;
+        let mut e = Entry::new(id.clone(), status);
+        e.incarnation = rec.incarnation;
+        e.up_number = rec.up_number;
+        e.roles = rec.roles;
+        e.metadata = rec.metadata;
+        e.announced = match (status == Status::Leaving, up) {
+            (true, up) => Announced::Leaving {
+                up,
+                unreachable: false,
+            },
+            (false, true) => Announced::Up { unreachable: false },
+            (false, false) => Announced::Joined,
+        };
+        let info = e.info();
+        self.table.insert(e);
+        debug!(member = %self.local, new = %id, ?status, "new member");
+        self.emit(Event::Joined(info.clone()));
+        if up {
+            self.emit(Event::Up(info.clone()));
+        }
+        if status == Status::Leaving {
+            self.emit(Event::Leaving(info));
+        }
+        // Into the rest of this probe round at a random place, in O(1):
+        // append, then swap with a random not-yet-probed slot.
+        let start = self.probe_idx.min(self.probe_list.len());
+        self.probe_list.push(id.clone());
+        let last = self.probe_list.len() - 1;
+        let pos = self.rng.gen_range(start..=last);
+        self.probe_list.swap(pos, last);
+        self.broadcasts.push(&id);
+        self.check_leader();
+    }
+
+    /// Newer news about a live member we know (see [`precedence`]); its
+    /// status becomes `status`.
+    fn apply_newer(&mut self, rec: Record, status: Status) {
+        let id = rec.id.clone();
+        let (events, refuted_any) = self
+            .table
+            .update(&id, |e| {
+                let old = e.status;
+                e.status = status;
+                e.incarnation = rec.incarnation;
+                e.roles = rec.roles;
+                e.metadata = rec.metadata;
+                if e.up_number == 0 || (rec.up_number != 0 && rec.up_number < e.up_number) {
+                    e.up_number = rec.up_number;
+                }
+                let mut events = Vec::new();
+                let refuted_any = e
+                    .suspicion
+                    .as_ref()
+                    .is_some_and(|s| rec.incarnation > s.incarnation);
+                if refuted_any {
+                    e.suspicion = None;
+                    e.suspecter = None;
+                    if e.announced.unreachable() {
+                        e.announced = e.announced.with_unreachable(false);
+                        events.push(Event::Reachable(e.info()));
+                    }
+                }
+                if old == Status::Joining
+                    && status != Status::Joining
+                    && !e.announced.up()
+                    && e.up_number > 0
+                {
+                    e.announced = e.announced.with_up();
+                    events.push(Event::Up(e.info()));
+                }
+                if status == Status::Leaving && !e.announced.leaving() {
+                    e.announced = e.announced.with_leaving();
+                    events.push(Event::Leaving(e.info()));
+                }
+                (events, refuted_any)
+            })
+            .unwrap_or_default();
+        if refuted_any {
+            self.eager = true;
+        }
+        for ev in events {
+            self.emit(ev);
+        }
+        self.broadcasts.push(&id);
+        self.check_leader();
+    }
+
+    /// Marks a member down, with its events: the one place a member goes
+    /// `Down`, whoever decided it (a suspicion that timed out, a newer
+    /// generation at its address, gossip that it is down, its own leave, or a
+    /// rebirth of this node). Down is terminal: a member already down stays as
+    /// it is. An unknown member becomes a silent tombstone (no events), so
+    /// that stale rumours cannot bring it in later.
+    pub(super) fn set_down(&mut self, id: &MemberId, reason: DownReason) {
+        let Some(live) = self.table.get(id).map(Entry::is_live) else {
+            self.table
+                .insert(Entry::new(id.clone(), Status::Down(reason)));
+            self.schedule(
+                TimerKind::Tombstone { id: id.clone() },
+                self.config.tombstone_period,
+            );
+            self.broadcasts.push(id);
+            return;
+        };
+        if !live {
+            return;
+        }
+        let local = id == &self.local;
+        let events = self
+            .table
+            .update(id, |e| {
+                e.status = Status::Down(reason);
+                e.suspicion = None;
+                e.suspecter = None;
+                let mut events = Vec::new();
+                if e.announced.joined() {
+                    if reason == DownReason::Left && !e.announced.leaving() {
+                        e.announced = e.announced.with_leaving();
+                        events.push(Event::Leaving(e.info()));
+                    }
+                    events.push(Event::Down {
+                        member: e.info(),
+                        reason,
+                    });
+                }
+                events
+            })
+            .unwrap_or_default();
+        info!(member = %self.local, down = %id, ?reason, "member down");
+        self.eager = true;
+        for ev in events {
+            self.emit(ev);
+        }
+        self.timers.disarm(&TimerKind::Suspicion { id: id.clone() });
+        if self.probe.as_ref().is_some_and(|p| &p.target == id) {
+            self.probe = None;
+        }
+        if !local {
+            self.schedule(
+                TimerKind::Tombstone { id: id.clone() },
+                self.config.tombstone_period,
+            );
+        }
+        self.broadcasts.push(id);
+        self.check_leader();
+    }
+
+    /// A tombstone's time is up: forget the member (remembering its id a
+    /// while longer).
+    pub(super) fn tombstone_expired(&mut self, now: Duration, id: &MemberId) {
+        let Some(e) = self.table.get(id) else {
+            return;
+        };
+        if e.is_live() {
+            return;
+        }
+        let announce = e.announced.joined();
+        self.table.remove(
+            id,
+            now,
+            now + self.config.tombstone_period * REMEMBER_REMOVED,
+        );
+        self.broadcasts.remove(id);
+        if announce {
+            self.emit(Event::Removed(id.clone()));
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! The membership state machine: the [`Core`] API, its effects and the
+//! plumbing every part shares. The parts, one concern per file:
+//!
+//! - `receive`: decoding and one handler per message kind;
+//! - `merge`: applying gossiped records, refutation, rebirth, and
+//!   [`Core::set_down`], the one place a member goes `Down`;
+//! - `suspect`: raising and confirming suspicions, the last call, expiry;
+//! - `probe`: probe rounds, indirect probes, relays, the one Ping builder;
+//! - `gossip`: piggybacking, eager flushes, push-pull and full state;
+//! - `lifecycle`: the local member's [`Phase`](lifecycle::Phase): start, join,
+//!   form, `Up`, leave, metadata, join retries and reconnects;
+//! - `timer`: the timer kinds and the one table of armed timers.
+
+mod gossip;
+mod lifecycle;
+mod merge;
+mod probe;
+mod receive;
+mod suspect;
+mod timer;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tracing::{debug, info, trace};
+
+use crate::awareness::Awareness;
+use crate::broadcast::Broadcasts;
+use crate::codec;
+use crate::config::Config;
+use crate::error::ConfigError;
+use crate::event::Event;
+use crate::id::MemberId;
+use crate::limits;
+use crate::member::{DownReason, LocalMember, MemberInfo, Status};
+use crate::members::{Entry, Table};
+
+use self::lifecycle::Phase;
+use self::probe::{Probe, Relay};
+pub use self::timer::Timer;
+use self::timer::{TimerKind, Timers};
+
+/// Which transport a message must travel on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// One UDP datagram (at most `Config::max_datagram_size` bytes).
+    Datagram,
+    /// One length-prefixed frame over TCP (at most `Config::max_frame_size` bytes).
+    Stream,
+}
+
+/// An effect for the driver to carry out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send `bytes` to `to` over `channel`.
+    Send {
+        /// Destination gossip address.
+        to: SocketAddr,
+        /// Datagram or stream.
+        channel: Channel,
+        /// Encoded message.
+        bytes: Vec<u8>,
+    },
+    /// Call [`Core::handle_timer`] with `timer` after `after` has passed.
+    Schedule {
+        /// Delay from the `now` of the call that produced it.
+        after: Duration,
+        /// The timer to hand back.
+        timer: Timer,
+    },
+    /// Publish an event to subscribers.
+    Event(Event),
+}
+
+/// A request from the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Join an existing cluster through these seed addresses (retried every
+    /// `join_retry_interval` until one answers). Seeds equal to our own address
+    /// are not contacted; but when our own address is the *first* seed and no
+    /// `Up` member has answered after one `join_retry_interval`, this node forms
+    /// the cluster (so a whole cluster can start at once from one seed list).
+    Join {
+        /// Seed gossip addresses.
+        seeds: Vec<SocketAddr>,
+    },
+    /// Form a new cluster with this node as its only member (it is `Up` at once).
+    Form,
+    /// Leave gracefully: tell the others, who publish `Down(Left)` at once.
+    Leave,
+    /// Replace this member's metadata and gossip the change. Metadata beyond the
+    /// limits of [`crate::limits`] is refused (logged, not applied).
+    UpdateMetadata(BTreeMap<String, String>),
+}
+
+/// Counters for observability and for the hostile-input tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages sent.
+    pub messages_sent: u64,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Messages received and accepted.
+    pub messages_received: u64,
+    /// Messages rejected because they failed to decode (bad magic, truncated,
+    /// malformed, too large).
+    pub rejected_malformed: u64,
+    /// Messages rejected because they carried another cluster's name.
+    pub rejected_wrong_cluster: u64,
+    /// Messages rejected because of an unsupported protocol version.
+    pub rejected_version: u64,
+    /// Suspicions this node raised.
+    pub suspicions_raised: u64,
+    /// Suspicions of this node that it refuted.
+    pub refutations: u64,
+}
+
+/// One member's protocol state machine. See the crate docs.
+#[derive(Debug)]
+pub struct Core {
+    config: Config,
+    /// Our id (changes on a rebirth).
+    local: MemberId,
+    /// Constant message prefix (magic, version, flags, cluster name).
+    prefix: Vec<u8>,
+    /// Our encoded id, the sender of every message.
+    sender: Vec<u8>,
+    /// The one source of randomness (probe order, targets, jitter).
+    rng: SmallRng,
+    /// Every member known.
+    table: Table,
+    /// Updates waiting to be piggybacked.
+    broadcasts: Broadcasts,
+    /// Lifeguard local health.
+    awareness: Awareness,
+    /// Effects waiting for [`Core::poll_output`].
+    out: VecDeque<Output>,
+    stats: Stats,
+    /// Where the local member is in its life.
+    phase: Phase,
+    /// Join targets from [`Command::Join`] (never our own address).
+    seeds: Vec<SocketAddr>,
+    /// Extra join targets after a rebirth.
+    rejoin: Vec<SocketAddr>,
+    /// The leader last published, to publish only changes.
+    leader: Option<MemberId>,
+    /// This probe round's order, and the next index in it.
+    probe_list: Vec<MemberId>,
+    probe_idx: usize,
+    /// A suspect to probe next, ahead of the round (Lifeguard).
+    priority_probe: Option<MemberId>,
+    /// The probe in flight.
+    probe: Option<Probe>,
+    /// Last sequence number used (probes, relays, last calls).
+    next_seq: u32,
+    /// Pings we sent for others (ping-req), by our sequence number.
+    relays: BTreeMap<u32, Relay>,
+    /// Armed timers.
+    timers: Timers,
+    /// Last-call probes of members whose suspicion expired: seq -> member,
+    /// and the one current seq of each member.
+    last_calls: BTreeMap<u32, MemberId>,
+    last_call_seq: HashMap<MemberId, u32>,
+    /// When we last re-queued our own record for a stale suspicion.
+    last_reassert: Option<Duration>,
+    /// Unknown senders we asked who they are, and when.
+    asked: BTreeMap<MemberId, Duration>,
+    /// Urgent news (a suspicion, a refutation, a member down) is queued: gossip
+    /// it now rather than at the next tick.
+    eager: bool,
+    last_eager: Option<Duration>,
+}
+
+impl Core {
+    /// Creates the core for `local`, validating `config`. `seed` seeds the RNG
+    /// (probe order, gossip targets, jitter). The node is not in any cluster
+    /// until [`Command::Join`] or [`Command::Form`].
+    pub fn new(local: LocalMember, config: Config, seed: u64) -> Result<Core, ConfigError> {
+        config.validate()?;
+        limits::validate_id(&local.id)?;
+        if local.id.addr.port() == 0 {
+            return Err(ConfigError {
+                field: "local.id.addr",
+                reason: "the advertised address needs a port (not 0)".into(),
+            });
+        }
+        limits::validate_roles(&local.roles)?;
+        limits::validate_metadata(&local.metadata)?;
+        let mut sender = Vec::new();
+        codec::put_id(&mut sender, &local.id);
+        let mut me = Entry::new(local.id.clone(), Status::Joining);
+        me.roles = local.roles;
+        me.metadata = local.metadata;
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let next_seq = rng.gen();
+        Ok(Core {
+            prefix: codec::prefix(&config.cluster_name),
+            awareness: Awareness::new(config.awareness_max_multiplier, config.lifeguard),
+            config,
+            local: local.id,
+            sender,
+            rng,
+            table: Table::new(me),
+            broadcasts: Broadcasts::default(),
+            out: VecDeque::new(),
+            stats: Stats::default(),
+            phase: Phase::Idle,
+            seeds: Vec::new(),
+            rejoin: Vec::new(),
+            leader: None,
+            probe_list: Vec::new(),
+            probe_idx: 0,
+            priority_probe: None,
+            probe: None,
+            next_seq,
+            relays: BTreeMap::new(),
+            timers: Timers::default(),
+            last_calls: BTreeMap::new(),
+            last_call_seq: HashMap::new(),
+            last_reassert: None,
+            asked: BTreeMap::new(),
+            eager: false,
+            last_eager: None,
+        })
+    }
+
+    /// Handles a received datagram from `from` (the UDP source address).
+    /// Invalid input is counted in [`Stats`] and otherwise ignored.
+    pub fn handle_datagram(&mut self, now: Duration, from: SocketAddr, bytes: &[u8]) {
+        self.receive(now, from, bytes, Channel::Datagram);
+        self.flush_eager(now);
+    }
+
+    /// Handles one received stream frame from `from` (the peer's TCP address,
+    /// which may be an ephemeral port: replies go to the sender id inside).
+    pub fn handle_stream(&mut self, now: Duration, from: SocketAddr, bytes: &[u8]) {
+        self.receive(now, from, bytes, Channel::Stream);
+        self.flush_eager(now);
+    }
+
+    /// Handles a timer previously requested through [`Output::Schedule`].
+    pub fn handle_timer(&mut self, now: Duration, timer: Timer) {
+        match self.timers.fire(timer) {
+            Some(TimerKind::Probe) => self.probe_tick(now),
+            Some(TimerKind::ProbeTimeout { seq }) => self.probe_timeout(seq),
+            Some(TimerKind::Gossip) => self.gossip_tick(),
+            Some(TimerKind::PushPull) => self.push_pull_tick(),
+            Some(TimerKind::Join) => self.join_tick(),
+            Some(TimerKind::Reconnect) => self.reconnect_tick(),
+            Some(TimerKind::Sync) => self.sync_after_join(),
+            Some(TimerKind::Suspicion { id }) => self.suspicion_expired(&id),
+            Some(TimerKind::Relay { seq }) => self.relay_expired(seq),
+            Some(TimerKind::Tombstone { id }) => self.tombstone_expired(now, &id),
+            None => trace!(?timer, "stale timer ignored"),
+        }
+        self.flush_eager(now);
+    }
+
+    /// Handles an application command.
+    pub fn handle_command(&mut self, now: Duration, command: Command) {
+        match command {
+            Command::Join { seeds } => self.join(seeds),
+            Command::Form => self.form(),
+            Command::Leave => self.leave(),
+            Command::UpdateMetadata(m) => self.update_metadata(m),
+        }
+        self.flush_eager(now);
+    }
+
+    /// Takes the next pending effect, in order. Drivers loop until `None`
+    /// after every `handle_*` call.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// This member's id. It changes only if the cluster declared this member
+    /// `Down(Failed)` while it was still running: it then rejoins as a new
+    /// member with a higher generation (see `docs/PROTOCOL.md`, "Rebirth").
+    pub fn local_id(&self) -> &MemberId {
+        &self.local
+    }
+
+    /// Every member known (including this one and tombstones not yet removed),
+    /// sorted by id.
+    pub fn members(&self) -> Vec<MemberInfo> {
+        let mut v: Vec<MemberInfo> = self.table.entries().map(Entry::info).collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+
+    /// One member's view, if known.
+    pub fn member(&self, id: &MemberId) -> Option<MemberInfo> {
+        self.table.get(id).map(Entry::info)
+    }
+
+    /// The oldest `Up` member (the leader for singletons): the same on every node
+    /// that has the same view. Age is decided by the order members first became
+    /// `Up` as recorded in gossip (an "up number"), ties by id.
+    pub fn leader(&self) -> Option<MemberId> {
+        self.table.leader().cloned()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Lifeguard local-health multiplier now in force on probe interval and
+    /// timeout (1 = healthy).
+    pub fn health_multiplier(&self) -> u32 {
+        self.awareness.multiplier()
+    }
+
+    /// Updates waiting to be piggybacked.
+    pub fn pending_updates(&self) -> usize {
+        self.broadcasts.len()
+    }
+
+    /// The kind of a timer this core handed out (tests).
+    #[cfg(test)]
+    pub(crate) fn timer_name(&self, timer: &Timer) -> Option<&'static str> {
+        self.timers.name(timer)
+    }
+
+    // ------------------------------------------------------------ plumbing
+
+    /// Asks the driver for a timer of `kind` after `after`.
+    fn schedule(&mut self, kind: TimerKind, after: Duration) {
+        let timer = self.timers.arm(kind);
+        self.out.push_back(Output::Schedule { after, timer });
+    }
+
+    /// The next sequence number.
+    fn seq(&mut self) -> u32 {
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.next_seq
+    }
+
+    fn emit(&mut self, e: Event) {
+        debug!(member = %self.local, event = ?e, "event");
+        self.out.push_back(Output::Event(e));
+    }
+
+    fn send(&mut self, to: SocketAddr, channel: Channel, bytes: Vec<u8>) {
+        self.stats.messages_sent += 1;
+        self.stats.bytes_sent += bytes.len() as u64;
+        self.out.push_back(Output::Send { to, channel, bytes });
+    }
+
+    /// Number of live members, this one included.
+    fn cluster_size(&self) -> usize {
+        self.table.live().len() + 1
+    }
+
+    fn local_entry(&self) -> &Entry {
+        self.table
+            .get(&self.local)
+            .expect("the local member is always in the table")
+    }
+
+    fn local_status(&self) -> Status {
+        self.table
+            .get(&self.local)
+            .map_or(Status::Down(DownReason::Failed), |e| e.status)
+    }
+
+    /// The encoded record of `id`, if known.
+    fn record_bytes(&mut self, id: &MemberId) -> Option<Vec<u8>> {
+        self.table.wire(id).map(<[u8]>::to_vec)
+    }
+
+    /// Our own encoded record.
+    fn own_record(&mut self) -> Option<Vec<u8>> {
+        let me = self.local.clone();
+        self.record_bytes(&me)
+    }
+
+    /// Publishes a leader change, if any.
+    fn check_leader(&mut self) {
+        let l = self.table.leader().cloned();
+        if l != self.leader {
+            info!(member = %self.local, leader = ?l, "leader changed");
+            self.leader = l.clone();
+            self.emit(Event::LeaderChanged(l));
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Receiving: decoding within the channel's limits, and one handler per
+//! message kind. Each handler gets the sender explicitly; answers go to its
+//! gossip address.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tracing::{debug, trace};
+
+use super::{Channel, Core};
+use crate::codec::{self, Body, FullState, Message, Record};
+use crate::error::DecodeError;
+use crate::id::{Incarnation, MemberId};
+use crate::member::Status;
+
+impl Core {
+    /// Decodes within the channel's size limit, rejects (and counts) what is
+    /// invalid or arrived on the wrong channel, and handles the rest.
+    pub(super) fn receive(
+        &mut self,
+        now: Duration,
+        from: SocketAddr,
+        bytes: &[u8],
+        channel: Channel,
+    ) {
+        let (limit, wrong_channel) = match channel {
+            Channel::Datagram => (
+                self.config.max_datagram_size,
+                "stream-only message in a datagram",
+            ),
+            Channel::Stream => (
+                self.config.max_frame_size,
+                "datagram-only message in a stream",
+            ),
+        };
+        match codec::decode(bytes, &self.config.cluster_name, limit) {
+            Ok(msg) => {
+                let allowed = match channel {
+                    Channel::Datagram => msg.body.datagram_ok(),
+                    Channel::Stream => msg.body.stream_ok(),
+                };
+                if allowed {
+                    self.stats.messages_received += 1;
+                    self.on_message(now, msg);
+                } else {
+                    self.reject(from, DecodeError::Malformed(wrong_channel));
+                }
+            }
+            Err(e) => self.reject(from, e),
+        }
+    }
+
+    fn reject(&mut self, from: SocketAddr, e: DecodeError) {
+        match e {
+            DecodeError::WrongCluster(_) => self.stats.rejected_wrong_cluster += 1,
+            DecodeError::UnsupportedVersion(_) => self.stats.rejected_version += 1,
+            _ => self.stats.rejected_malformed += 1,
+        }
+        debug!(member = %self.local, %from, error = %e, "message rejected");
+    }
+
+    fn on_message(&mut self, now: Duration, msg: Message) {
+        if !self.phase.started() {
+            trace!(member = %self.local, "message before join/form ignored");
+            return;
+        }
+        let Message { sender, body } = msg;
+        let datagram = body.datagram_ok() && !matches!(body, Body::WhoAreYou);
+        if self.phase.left() {
+            self.on_message_after_leave(&sender, &body);
+            return;
+        }
+        match body {
+            Body::Ping {
+                seq,
+                target_gen,
+                target_inc,
+                updates,
+            } => self.on_ping(now, &sender, (seq, target_gen, target_inc), updates),
+            Body::Ack { seq, updates } => {
+                self.apply_all(now, &sender, updates);
+                self.on_ack(now, seq);
+            }
+            Body::PingReq {
+                seq,
+                target,
+                updates,
+            } => {
+                self.apply_all(now, &sender, updates);
+                self.on_ping_req(&sender, seq, target);
+            }
+            Body::Nack { seq, updates } => {
+                self.apply_all(now, &sender, updates);
+                self.on_nack(seq);
+            }
+            Body::Gossip { updates } => self.apply_all(now, &sender, updates),
+            Body::WhoAreYou => {
+                let rec = self.own_record();
+                self.tell(sender.addr, rec);
+            }
+            Body::JoinRequest { record } => self.on_join_request(now, &sender, record),
+            Body::JoinAck { accepted, members } => {
+                self.on_join_ack(now, &sender, accepted, members)
+            }
+            Body::PushPull { reply, members } => self.on_push_pull(now, &sender, reply, members),
+        }
+        if datagram && !self.phase.left() {
+            self.ask_if_unknown(now, &sender);
+        }
+    }
+
+    /// After leaving: answer probes and requests with our leave, ignore the
+    /// rest.
+    fn on_message_after_leave(&mut self, sender: &MemberId, body: &Body) {
+        if matches!(
+            body,
+            Body::Ping { .. }
+                | Body::PingReq { .. }
+                | Body::JoinRequest { .. }
+                | Body::PushPull { reply: false, .. }
+        ) {
+            let rec = self.own_record();
+            self.tell(sender.addr, rec);
+        }
+    }
+
+    /// A ping `(seq, target generation, target incarnation)`.
+    fn on_ping(
+        &mut self,
+        now: Duration,
+        sender: &MemberId,
+        (seq, target_gen, target_inc): (u32, u64, Incarnation),
+        updates: Vec<Record>,
+    ) {
+        self.apply_all(now, sender, updates);
+        if target_gen != self.local.generation {
+            // Someone probes an older (or other) process at our address:
+            // tell it who lives here now.
+            let me = self.own_record();
+            self.tell(sender.addr, me);
+            return;
+        }
+        // A zombie learns it is gone; a prober with old news about us gets
+        // our current record first.
+        let mut news = self.zombie_news(sender);
+        if news.is_none() && target_inc < self.local_entry().incarnation {
+            news = self.own_record();
+        }
+        self.send_with_updates(
+            sender.addr,
+            Body::Ack {
+                seq,
+                updates: vec![],
+            },
+            news,
+        );
+    }
+
+    /// A join request: let it in with our full state when we are `Up`.
+    fn on_join_request(&mut self, now: Duration, sender: &MemberId, record: Record) {
+        let accepted = self.local_status() == Status::Up;
+        debug!(member = %self.local, joiner = %record.id, accepted, "join request");
+        if &record.id != sender {
+            self.stats.rejected_malformed += 1;
+            return;
+        }
+        let news = self.zombie_news(sender);
+        self.apply_record(now, sender, record);
+        let head = codec::StateHead::JoinAck { accepted };
+        let bytes = if accepted {
+            self.full_state(head, news)
+        } else {
+            // Not `Up` ourselves (still joining, or leaving): we cannot let it
+            // in, so spare it our (possibly large) state; our own record is
+            // enough for it to know us.
+            let mut ack = FullState::new(&self.prefix, &self.sender, head, usize::MAX);
+            ack.add(&self.own_record().unwrap_or_default());
+            if let Some(n) = news {
+                ack.add(&n);
+            }
+            ack.finish()
+        };
+        self.send(sender.addr, Channel::Stream, bytes);
+    }
+
+    fn on_join_ack(
+        &mut self,
+        now: Duration,
+        sender: &MemberId,
+        accepted: bool,
+        members: Vec<Record>,
+    ) {
+        debug!(member = %self.local, from = %sender, accepted, n = members.len(), "join ack");
+        self.apply_all(now, sender, members);
+        if accepted && !self.phase.left() && self.local_status() == Status::Joining {
+            self.become_up();
+            self.schedule_sync();
+        }
+    }
+
+    fn on_push_pull(
+        &mut self,
+        now: Duration,
+        sender: &MemberId,
+        reply: bool,
+        members: Vec<Record>,
+    ) {
+        if !reply {
+            let news = self.zombie_news(sender);
+            let bytes = self.full_state(codec::StateHead::PushPull { reply: true }, news);
+            self.send(sender.addr, Channel::Stream, bytes);
+        }
+        self.apply_all(now, sender, members);
+    }
+
+    /// A datagram came from a member we have never heard of (its news has not
+    /// reached us yet, e.g. in a join storm): ask it for its record, at most
+    /// once per probe interval per member.
+    fn ask_if_unknown(&mut self, now: Duration, sender: &MemberId) {
+        if sender == &self.local
+            || self.table.contains(sender)
+            || self.table.is_removed(sender)
+            || sender.addr == self.local.addr
+            || self
+                .table
+                .newest_at(&sender.addr)
+                .is_some_and(|n| n.generation > sender.generation)
+        {
+            return;
+        }
+        if let Some(t) = self.asked.get(sender) {
+            if now < *t + self.config.probe_interval {
+                return;
+            }
+        }
+        if self.asked.len() >= 1024 {
+            let horizon = now.saturating_sub(self.config.probe_interval);
+            self.asked.retain(|_, t| *t > horizon);
+            if self.asked.len() >= 1024 {
+                return;
+            }
+        }
+        self.asked.insert(sender.clone(), now);
+        let bytes = self.encode(Body::WhoAreYou);
+        trace!(member = %self.local, unknown = %sender, "asking an unknown sender who it is");
+        self.send(sender.addr, Channel::Datagram, bytes);
+    }
+
+    /// Encodes a message from us with `body`.
+    pub(super) fn encode(&self, body: Body) -> Vec<u8> {
+        let msg = Message {
+            sender: self.local.clone(),
+            body,
+        };
+        codec::encode(&self.prefix, &msg)
+    }
+}

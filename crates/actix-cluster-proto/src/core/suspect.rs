@@ -1,0 +1,206 @@
+//! Suspicion: raising and confirming a suspicion (Lifeguard's shrinking
+//! timeout, see `crate::suspicion`), the last call before a suspect is given up,
+//! and the expiry that hands it to [`Core::set_down`]. A suspicion is an
+//! observation (the member is reported `Unreachable`); only its expiry decides.
+
+use std::time::Duration;
+
+use rand::Rng;
+use tracing::{debug, info, trace};
+
+use super::timer::TimerKind;
+use super::Core;
+use crate::event::Event;
+use crate::id::{Incarnation, MemberId};
+use crate::member::{DownReason, Status};
+use crate::suspicion::Suspicion;
+
+impl Core {
+    /// A suspicion of `id` at `inc` raised or confirmed by `from`.
+    pub(super) fn apply_suspect(
+        &mut self,
+        now: Duration,
+        id: &MemberId,
+        inc: Incarnation,
+        from: &MemberId,
+    ) {
+        let Some(e) = self.table.get(id) else {
+            return;
+        };
+        if !e.is_live() || inc < e.incarnation {
+            return;
+        }
+        if let Some(s) = e.suspicion.as_ref() {
+            if s.incarnation == inc {
+                self.confirm_suspicion(now, id, from);
+                return;
+            }
+            if inc < s.incarnation {
+                return;
+            }
+        }
+        self.raise_suspicion(now, id, inc, from);
+    }
+
+    /// Lifeguard's suspicion parameters for a cluster of `n`: confirmations
+    /// wanted, minimum and maximum timeout.
+    fn suspicion_bounds(&self, n: usize) -> (u32, Duration, Duration) {
+        let lifeguard = self.config.lifeguard;
+        let k = if lifeguard {
+            let k = self.config.suspicion_mult.saturating_sub(2);
+            if (n as u32).saturating_sub(2) < k {
+                0
+            } else {
+                k
+            }
+        } else {
+            0
+        };
+        let min = self.config.suspicion_min_timeout(n);
+        let max = if lifeguard {
+            self.config.suspicion_max_timeout(n)
+        } else {
+            min
+        };
+        (k, min, max)
+    }
+
+    /// Another member confirms the suspicion we hold: its timeout may shrink.
+    fn confirm_suspicion(&mut self, now: Duration, id: &MemberId, from: &MemberId) {
+        let deadline = self.table.update(id, |e| {
+            let s = e.suspicion.as_mut()?;
+            if !s.confirm(from) {
+                return None;
+            }
+            e.suspecter = Some(from.clone());
+            Some(s.deadline())
+        });
+        let Some(Some(deadline)) = deadline else {
+            return;
+        };
+        self.schedule(
+            TimerKind::Suspicion { id: id.clone() },
+            deadline.saturating_sub(now),
+        );
+        trace!(member = %self.local, suspect = %id, %from, "suspicion confirmed");
+        self.broadcasts.push(id);
+    }
+
+    /// A new suspicion (or one at a newer incarnation).
+    fn raise_suspicion(&mut self, now: Duration, id: &MemberId, inc: Incarnation, from: &MemberId) {
+        let n = self.cluster_size();
+        let (k, min, max) = self.suspicion_bounds(n);
+        let Some((deadline, announce, info)) = self.table.update(id, |e| {
+            e.incarnation = inc;
+            let s = Suspicion::new(inc, from.clone(), now, k, min, max);
+            let deadline = s.deadline();
+            e.suspicion = Some(s);
+            e.suspecter = Some(from.clone());
+            let announce = e.announced.up() && !e.announced.unreachable();
+            if announce {
+                e.announced = e.announced.with_unreachable(true);
+            }
+            (deadline, announce, e.info())
+        }) else {
+            return;
+        };
+        self.schedule(
+            TimerKind::Suspicion { id: id.clone() },
+            deadline.saturating_sub(now),
+        );
+        debug!(member = %self.local, suspect = %id, %from, inc, "suspect");
+        self.eager = true;
+        if announce {
+            self.emit(Event::Unreachable(info));
+        }
+        self.broadcasts.push(id);
+        // Lifeguard, faster confirmation: about k + 1 members that hear of a
+        // suspicion probe the suspect next, so a dead member collects its
+        // confirmations within a probe interval or two.
+        if self.config.lifeguard && from != &self.local && n > 2 {
+            let p = (f64::from(k) + 1.0) / (n as f64 - 2.0);
+            if self.rng.gen_bool(p.min(1.0)) {
+                self.priority_probe = Some(id.clone());
+            }
+        }
+    }
+
+    /// The suspicion timer of `id` fired: a last call first (Lifeguard), then
+    /// the verdict.
+    pub(super) fn suspicion_expired(&mut self, id: &MemberId) {
+        let Some(s) = self.table.get(id).and_then(|e| e.suspicion.as_ref()) else {
+            return;
+        };
+        if self.config.lifeguard && !s.last_call {
+            self.last_call(id);
+            return;
+        }
+        info!(member = %self.local, suspect = %id, "suspicion timed out: member failed");
+        self.set_down(id, DownReason::Failed);
+    }
+
+    /// Before declaring a suspect failed, probe it once more, directly (with
+    /// the suspicion, so that it refutes) and through two helpers; an answer
+    /// within one probe timeout withdraws our suspicion. This guards against
+    /// a refutation this node missed (bursty loss).
+    fn last_call(&mut self, id: &MemberId) {
+        let wait = self.awareness.scale(self.config.probe_timeout);
+        let called = self.table.update(id, |e| {
+            e.suspicion.as_mut().map(|s| s.last_call = true).is_some()
+        });
+        if called != Some(true) {
+            return;
+        }
+        self.schedule(TimerKind::Suspicion { id: id.clone() }, wait);
+        let seq = self.seq();
+        if let Some(old) = self.last_call_seq.insert(id.clone(), seq) {
+            self.last_calls.remove(&old);
+        }
+        self.last_calls.insert(seq, id.clone());
+        let first = self.suspicion_news(id);
+        self.send_ping(id, seq, first);
+        let helpers = self.table.random_live(&mut self.rng, 2, |e| {
+            &e.id != id && e.suspicion.is_none() && e.status != Status::Joining
+        });
+        self.send_ping_reqs(&helpers, seq, id);
+        trace!(member = %self.local, suspect = %id, "last call");
+    }
+
+    /// The answer to last call `seq`, if it is one.
+    pub(super) fn last_call_answered(&mut self, seq: u32) -> bool {
+        let Some(id) = self.last_calls.remove(&seq) else {
+            return false;
+        };
+        if self.last_call_seq.get(&id) == Some(&seq) {
+            self.last_call_seq.remove(&id);
+        }
+        self.withdraw_suspicion(&id);
+        true
+    }
+
+    /// A suspect answered its last call: withdraw our suspicion (its
+    /// incarnation is unchanged; gossip at the same incarnation may suspect it
+    /// again, with a fresh timer).
+    fn withdraw_suspicion(&mut self, id: &MemberId) {
+        let Some(e) = self.table.get(id) else {
+            return;
+        };
+        if e.suspicion.is_none() || !e.is_live() {
+            return;
+        }
+        let Some((announce, info)) = self.table.update(id, |e| {
+            e.suspicion = None;
+            e.suspecter = None;
+            let announce = e.announced.unreachable();
+            e.announced = e.announced.with_unreachable(false);
+            (announce, e.info())
+        }) else {
+            return;
+        };
+        self.timers.disarm(&TimerKind::Suspicion { id: id.clone() });
+        debug!(member = %self.local, suspect = %id, "answered its last call: suspicion withdrawn");
+        if announce {
+            self.emit(Event::Reachable(info));
+        }
+    }
+}
