@@ -137,40 +137,26 @@ impl EtcdArbiter {
         )
         .await?
         .id();
-        let key = self.keys.downing_lease();
-        let txn = Txn::new()
-            .when(vec![Compare::create_revision(
-                key.clone(),
-                CompareOp::Equal,
-                0,
-            )])
-            .and_then(vec![TxnOp::put(
-                key.clone(),
-                decider,
-                Some(PutOptions::new().with_lease(lease)),
-            )])
-            .or_else(vec![TxnOp::get(key, None)]);
-        let mut kv = self.client.kv_client();
-        let resp = match bounded(&self.config, "downing txn", kv.txn(txn)).await {
-            Ok(r) => r,
+        let created = self
+            .create_or_read(self.keys.downing_lease(), decider, lease, "downing txn")
+            .await;
+        let (holder, revision) = match created {
+            Ok(Held::Created(revision)) => {
+                info!(decider, revision, "won the downing lease");
+                return Ok(Verdict::Won {
+                    holder: decider.to_owned(),
+                    revision,
+                });
+            }
+            Ok(Held::By(holder, revision)) => {
+                self.revoke_quietly(lease).await;
+                (holder, revision)
+            }
             Err(e) => {
                 self.revoke_quietly(lease).await;
                 return Err(e);
             }
         };
-        if resp.succeeded() {
-            let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
-            info!(decider, revision, "won the downing lease");
-            return Ok(Verdict::Won {
-                holder: decider.to_owned(),
-                revision,
-            });
-        }
-        self.revoke_quietly(lease).await;
-        // The compare and the get run in one transaction: the key is there.
-        let (holder, revision) = first_get(&resp.op_responses()).ok_or(
-            DiscoveryError::Unexpected("downing txn failed its compare but read no key"),
-        )?;
         if side.contains(&holder) || holder == decider {
             debug!(decider, %holder, "our side already holds the downing lease");
             Ok(Verdict::Won { holder, revision })
@@ -195,7 +181,31 @@ impl EtcdArbiter {
         leader: &str,
         lease: i64,
     ) -> Result<FencingToken, ClaimError> {
-        let key = self.keys.leader();
+        match self
+            .create_or_read(self.keys.leader(), leader, lease, "leader txn")
+            .await?
+        {
+            Held::Created(revision) => {
+                info!(leader, token = revision, "leadership claimed");
+                Ok(FencingToken(revision))
+            }
+            Held::By(holder, revision) if holder == leader => Ok(FencingToken(revision)),
+            Held::By(holder, revision) => Err(ClaimError::Held {
+                holder,
+                token: FencingToken(revision),
+            }),
+        }
+    }
+
+    /// One transaction: creates `key` = `value` bound to `lease` if the key
+    /// does not exist, else reads who holds it.
+    async fn create_or_read(
+        &self,
+        key: String,
+        value: &str,
+        lease: i64,
+        what: &'static str,
+    ) -> Result<Held, DiscoveryError> {
         let txn = Txn::new()
             .when(vec![Compare::create_revision(
                 key.clone(),
@@ -204,27 +214,23 @@ impl EtcdArbiter {
             )])
             .and_then(vec![TxnOp::put(
                 key.clone(),
-                leader,
+                value,
                 Some(PutOptions::new().with_lease(lease)),
             )])
             .or_else(vec![TxnOp::get(key, None)]);
         let mut kv = self.client.kv_client();
-        let resp = bounded(&self.config, "leader txn", kv.txn(txn)).await?;
+        let resp = bounded(&self.config, what, kv.txn(txn)).await?;
         if resp.succeeded() {
-            let token = FencingToken(resp.header().map(|h| h.revision()).unwrap_or(0));
-            info!(leader, token = token.0, "leadership claimed");
-            return Ok(token);
+            // The key's create revision is the transaction's revision.
+            return Ok(Held::Created(
+                resp.header().map(|h| h.revision()).unwrap_or(0),
+            ));
         }
-        match first_get(&resp.op_responses()) {
-            Some((holder, revision)) if holder == leader => Ok(FencingToken(revision)),
-            Some((holder, revision)) => Err(ClaimError::Held {
-                holder,
-                token: FencingToken(revision),
-            }),
-            None => Err(ClaimError::Etcd(DiscoveryError::Unexpected(
-                "leader txn failed its compare but read no key",
-            ))),
-        }
+        // The compare and the get run in one transaction: the key is there.
+        let (holder, revision) = first_get(&resp.op_responses()).ok_or(
+            DiscoveryError::Unexpected("a create-if-absent txn failed its compare but read no key"),
+        )?;
+        Ok(Held::By(holder, revision))
     }
 
     /// The current leader and its token, if the key exists.
@@ -265,6 +271,14 @@ impl EtcdArbiter {
             debug!(lease, error = %e, "unused downing lease not revoked; it expires by itself");
         }
     }
+}
+
+/// What a create-if-absent transaction found.
+enum Held {
+    /// This call created the key, at this revision.
+    Created(i64),
+    /// The key exists: its value (the holder) and create revision.
+    By(String, i64),
 }
 
 /// The value and create revision of the first key read by a transaction's get.
