@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::downing::DowningConfig;
 use crate::error::ConfigError;
 
 /// Tuning of the membership protocol. Start from a preset ([`Config::lan`], the
@@ -73,6 +74,9 @@ pub struct Config {
     /// same spirit are off too (confirmation probes, the last call before
     /// `Down`, skipping the verdict of a probe whose timer fired late).
     pub lifeguard: bool,
+    /// Who decides that an unreachable member is `Down`, and when: see
+    /// [`DowningConfig`] and `docs/PROTOCOL.md` ("Downing").
+    pub downing: DowningConfig,
 }
 
 impl Default for Config {
@@ -106,6 +110,7 @@ impl Config {
             max_datagram_size: 1400,
             max_frame_size: 4 * 1024 * 1024,
             lifeguard: true,
+            downing: DowningConfig::lan(),
         }
     }
 
@@ -121,6 +126,11 @@ impl Config {
             push_pull_interval: Duration::from_secs(60),
             join_retry_interval: Duration::from_secs(2),
             tombstone_period: Duration::from_secs(300),
+            downing: DowningConfig {
+                stable_after: Duration::from_secs(5),
+                max_pause: Duration::from_secs(15),
+                ..DowningConfig::lan()
+            },
             ..Config::lan()
         }
     }
@@ -135,6 +145,12 @@ impl Config {
             push_pull_interval: Duration::from_secs(5),
             join_retry_interval: Duration::from_millis(200),
             tombstone_period: Duration::from_secs(10),
+            downing: DowningConfig {
+                stable_after: Duration::from_millis(300),
+                max_pause: Duration::from_secs(1),
+                acquire_delay_for_minority: Duration::from_millis(500),
+                ..DowningConfig::lan()
+            },
             ..Config::lan()
         }
     }
@@ -226,7 +242,7 @@ impl Config {
                 format!("{} is outside 4096..=67108864", self.max_frame_size),
             );
         }
-        Ok(())
+        self.downing.validate()
     }
 
     /// Suspicion timeout minimum for `n` live members (this one included):

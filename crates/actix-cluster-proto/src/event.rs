@@ -27,11 +27,23 @@ pub enum Event {
     Down {
         /// The member as last seen.
         member: MemberInfo,
-        /// Failed or left.
+        /// Failed, left or fenced.
         reason: DownReason,
     },
     /// A down member's tombstone expired; it is forgotten.
     Removed(MemberId),
-    /// The oldest `Up` member changed (None when there is no `Up` member).
+    /// The oldest `Up` member changed (None when there is no `Up` member, or
+    /// when this node is not `Up` itself).
     LeaderChanged(Option<MemberId>),
+    /// This node became a new member: it was down while it still ran (fenced
+    /// by the downing decision, or declared down by the cluster) and rejoins
+    /// with a higher generation. `old` is down; `new` is the id it has now
+    /// (and [`Core::local_id`](crate::Core::local_id) answers). Comes right
+    /// before the `Joined` of `new`.
+    SelfChanged {
+        /// The id this node had.
+        old: MemberId,
+        /// The id it has now.
+        new: MemberId,
+    },
 }

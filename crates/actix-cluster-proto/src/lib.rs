@@ -50,6 +50,8 @@
 //!                 }
 //!                 Output::Schedule { after, timer } => timers.push((now + after, i, timer)),
 //!                 Output::Event(event) => println!("{i}: {event:?}"),
+//!                 // No arbiter here (only the lease-majority strategy asks).
+//!                 Output::Arbitrate { round, .. } => core.handle_arbiter(now, round, None),
 //!             }
 //!         }
 //!     }
@@ -79,6 +81,7 @@ mod broadcast;
 mod codec;
 mod config;
 mod core;
+mod downing;
 mod error;
 mod event;
 mod id;
@@ -89,6 +92,9 @@ mod suspicion;
 
 pub use crate::config::Config;
 pub use crate::core::{Channel, Command, Core, Output, Stats, Timer};
+pub use crate::downing::{
+    DowningConfig, DowningStrategy, OnFenced, Picture, Seen, SideVerdict, Strategy,
+};
 pub use crate::error::{ConfigError, DecodeError};
 pub use crate::event::Event;
 pub use crate::id::{Generation, Incarnation, MemberId};

@@ -8,10 +8,15 @@ use crate::id::{Incarnation, MemberId};
 /// Why a member went down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DownReason {
-    /// Failure detection confirmed it dead (suspicion timed out).
+    /// The downing decision removed it: it was unreachable (confirmed by
+    /// independent observers, longer than the pause bound) from a side that
+    /// won the downing strategy; or a newer process took its address.
     Failed,
     /// It left gracefully.
     Left,
+    /// Its side lost the downing decision (a minority after a partition, an
+    /// isolated node): it fenced itself. Published by the member about itself.
+    Fenced,
 }
 
 /// The lifecycle status of a member (Akka's names). Reachability is separate:

@@ -366,6 +366,12 @@ impl Table {
         &self.live
     }
 
+    /// The live members' entries, without the local member, in the order of
+    /// [`Table::live`].
+    pub(crate) fn live_entries(&self) -> impl Iterator<Item = &Entry> {
+        self.live().iter().filter_map(|id| self.get(id))
+    }
+
     pub(crate) fn is_live(&self, id: &MemberId) -> bool {
         self.live_pos.contains_key(id)
     }

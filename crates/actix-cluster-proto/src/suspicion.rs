@@ -31,6 +31,12 @@ pub(crate) struct Suspicion {
     max: Duration,
     /// The last-call probe was sent (see `core::suspect`).
     pub(crate) last_call: bool,
+    /// Every member that reported it (the origin included), without the
+    /// cap on confirmations: the observers the downing decision counts.
+    observers: HashSet<MemberId>,
+    /// The timer ran out (after the last call): the member is confirmed
+    /// unreachable from here, and the downing decision may act on it.
+    pub(crate) expired: bool,
 }
 
 impl Suspicion {
@@ -48,21 +54,29 @@ impl Suspicion {
         Suspicion {
             incarnation,
             start,
+            observers: confirmers.clone(),
             confirmers,
             k,
             min,
             max: max.max(min),
             last_call: false,
+            expired: false,
         }
     }
 
     /// Records a confirmation from `from`; true if it is new (the timeout
     /// shrank, or stayed at its minimum).
     pub(crate) fn confirm(&mut self, from: &MemberId) -> bool {
+        self.observers.insert(from.clone());
         if self.confirmations() >= self.k {
             return false;
         }
         self.confirmers.insert(from.clone())
+    }
+
+    /// Members that reported it, the origin included (not capped).
+    pub(crate) fn observers(&self) -> usize {
+        self.observers.len()
     }
 
     /// Independent confirmations beyond the origin.

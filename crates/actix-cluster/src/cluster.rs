@@ -9,10 +9,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use actix_cluster_proto::{
-    Channel, Command, Core, DownReason, Event, Generation, LocalMember, MemberId, Output, Status,
+    Channel, Command, Core, DownReason, Event, Generation, LocalMember, MemberId, OnFenced, Output,
+    Status,
 };
 use tokio::sync::oneshot;
 
+use crate::arbiter::{Arbiter, SetArbiter};
 use crate::config::ClusterConfig;
 use crate::error::ClusterError;
 use crate::messages::{
@@ -71,6 +73,10 @@ pub struct Cluster {
     instance: u64,
     /// Carries the member id in every log line of this actor and its tasks.
     span: tracing::Span,
+    /// Asked for lease-majority downing decisions (see [`SetArbiter`]).
+    arbiter: Option<Box<dyn Arbiter + Send>>,
+    /// What this member does when its side loses (from the protocol config).
+    on_fenced: OnFenced,
 }
 
 /// Where a graceful leave stands.
@@ -156,6 +162,8 @@ impl Cluster {
             shutting_down: false,
             instance,
             span,
+            arbiter: None,
+            on_fenced: config.protocol.downing.on_fenced,
         };
         let max_datagram = config.protocol.max_datagram_size;
         let addr = Cluster::create(move |ctx| {
@@ -224,6 +232,7 @@ impl Cluster {
                     }
                 }
                 Output::Event(event) => self.publish(event),
+                Output::Arbitrate { round, side } => self.arbitrate(round, side, ctx),
             }
         }
     }
@@ -278,11 +287,50 @@ impl Cluster {
                 if *reason == DownReason::Left && member.id == *self.core.local_id() {
                     self.leave_done();
                 }
+                if *reason != DownReason::Left
+                    && member.id == *self.core.local_id()
+                    && self.on_fenced == OnFenced::Stop
+                {
+                    tracing::warn!(
+                        ?reason,
+                        "this member is down and configured to stop: stopping the System"
+                    );
+                    System::current().stop();
+                }
+            }
+            Event::SelfChanged { old, new } => {
+                tracing::warn!(%old, %new, "this member rejoins as a new member");
+                self.span = tracing::info_span!("cluster", member = %new);
             }
             _ => {}
         }
         let msg = ClusterEvent(event);
         self.subs_events.retain(|r| deliver(r, msg.clone()));
+    }
+
+    /// Asks the arbiter whether our side wins; the answer goes back to the core.
+    fn arbitrate(&mut self, round: u64, side: Vec<MemberId>, ctx: &mut Context<Self>) {
+        let Some(arbiter) = &self.arbiter else {
+            tracing::warn!("lease-majority decision without an arbiter: this side cannot win");
+            let now = self.now();
+            self.core.handle_arbiter(now, round, None);
+            return;
+        };
+        let me = self.core.local_id().clone();
+        let fut = arbiter.acquire(&me, &side);
+        ctx.spawn(fut.into_actor(self).map(move |answer, act, ctx| {
+            let _enter = act.span.clone().entered();
+            let won = match answer {
+                Ok(won) => Some(won),
+                Err(reason) => {
+                    tracing::warn!(%reason, "the arbiter could not be asked");
+                    None
+                }
+            };
+            let now = act.now();
+            act.core.handle_arbiter(now, round, won);
+            act.drain(ctx);
+        }));
     }
 
     /// Forgets subscribers whose actor stopped.
@@ -553,6 +601,14 @@ impl Handler<UpdateMetadata> for Cluster {
             .handle_command(now, Command::UpdateMetadata(metadata));
         self.drain(ctx);
         Ok(())
+    }
+}
+
+impl Handler<SetArbiter> for Cluster {
+    type Result = ();
+
+    fn handle(&mut self, SetArbiter(arbiter): SetArbiter, _ctx: &mut Context<Self>) {
+        self.arbiter = Some(arbiter);
     }
 }
 

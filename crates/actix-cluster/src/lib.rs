@@ -87,12 +87,14 @@
 //! view), [`GetSelf`], [`GetStats`] (protocol and transport counters, e.g.
 //! rejected messages); [`UpdateMetadata`] changes this member's metadata.
 
+mod arbiter;
 mod cluster;
 mod config;
 mod error;
 mod messages;
 mod transport;
 
+pub use crate::arbiter::{Arbiter, ArbiterFuture, SetArbiter};
 pub use crate::cluster::Cluster;
 pub use crate::config::ClusterConfig;
 pub use crate::error::ClusterError;
@@ -101,6 +103,6 @@ pub use crate::messages::{
     MemberDown, MemberUp, SelfInfo, Subscribe, TransportStats, UpdateMetadata,
 };
 pub use actix_cluster_proto::{
-    Config as ProtocolConfig, DownReason, Event, Generation, MemberId, MemberInfo,
-    Stats as ProtocolStats, Status,
+    Config as ProtocolConfig, DownReason, DowningConfig, Event, Generation, MemberId, MemberInfo,
+    OnFenced, Stats as ProtocolStats, Status, Strategy,
 };

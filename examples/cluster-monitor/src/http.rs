@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::discovery::Discovery;
-use crate::listener::{Connect, Listener};
+use crate::listener::{Connect, CurrentSelf, Listener};
 use crate::proxy;
 use crate::views::{ErrorView, MemberView, MembersView};
 
@@ -37,7 +37,8 @@ pub(crate) enum Shutdown {
 pub(crate) struct AppState {
     pub(crate) cluster: Addr<Cluster>,
     pub(crate) listener: Addr<Listener>,
-    pub(crate) self_id: MemberId,
+    /// This node's id now (it changes when the node rejoins as a new member).
+    pub(crate) self_id: CurrentSelf,
     pub(crate) role: &'static str,
     pub(crate) ready: Arc<AtomicBool>,
     pub(crate) shutdown: UnboundedSender<Shutdown>,
@@ -103,7 +104,7 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let healthy = state.cluster.connected() && state.listener.connected();
     let body = Health {
         status: if healthy { "ok" } else { "unhealthy" },
-        id: state.self_id.to_string(),
+        id: state.self_id.get().to_string(),
         role: state.role,
     };
     if healthy {
@@ -117,7 +118,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let ready = state.ready.load(Ordering::SeqCst);
     let body = Health {
         status: if ready { "up" } else { "not-up" },
-        id: state.self_id.to_string(),
+        id: state.self_id.get().to_string(),
         role: state.role,
     };
     if ready {
@@ -144,7 +145,7 @@ async fn members(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .json(MembersView {
-            self_id: state.self_id.to_string(),
+            self_id: state.self_id.get().to_string(),
             leader: leader.map(|l| l.to_string()),
             members: members.iter().map(MemberView::new).collect(),
         })
@@ -191,7 +192,8 @@ async fn leave(
         Ok(id) => id,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, e, Some(raw)),
     };
-    if id == state.self_id {
+    let me = state.self_id.get();
+    if id == me {
         tracing::info!(%id, "leave requested over HTTP");
         let _ = state.shutdown.send(Shutdown::LeaveRequested);
         return HttpResponse::Accepted().json(LeaveAccepted {
@@ -202,7 +204,7 @@ async fn leave(
     if req.headers().contains_key(proxy::FORWARDED_HEADER) {
         return json_error(
             StatusCode::NOT_FOUND,
-            format!("member {id} is not this node ({})", state.self_id),
+            format!("member {id} is not this node ({me})"),
             Some(id.to_string()),
         );
     }

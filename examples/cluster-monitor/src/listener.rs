@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -22,10 +22,38 @@ const RECENT: usize = 100;
 /// finds closed ones.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
+/// This node's current id, shared by the listener (which follows
+/// `SelfChanged`) and the HTTP handlers (`self`, `/readyz`, leave requests).
+#[derive(Clone, Debug)]
+pub(crate) struct CurrentSelf(Arc<RwLock<MemberId>>);
+
+impl CurrentSelf {
+    pub(crate) fn new(id: MemberId) -> Self {
+        CurrentSelf(Arc::new(RwLock::new(id)))
+    }
+
+    /// The id this node has now.
+    pub(crate) fn get(&self) -> MemberId {
+        self.0
+            .read()
+            .map(|g| g.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn set(&self, id: MemberId) {
+        match self.0.write() {
+            Ok(mut g) => *g = id,
+            Err(p) => *p.into_inner() = id,
+        }
+    }
+}
+
 /// See the module documentation.
 pub(crate) struct Listener {
-    /// This node, to tell when it is Up (readiness).
+    /// This node, to tell when it is Up (readiness); follows `SelfChanged`.
     self_id: MemberId,
+    /// The same, shared with the HTTP handlers.
+    current: CurrentSelf,
     /// Set while this node is Up; read by `/readyz`.
     ready: Arc<AtomicBool>,
     /// Every member not yet removed, as last seen.
@@ -42,9 +70,10 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
-    pub(crate) fn new(self_id: MemberId, ready: Arc<AtomicBool>, buffer: usize) -> Self {
+    pub(crate) fn new(current: CurrentSelf, ready: Arc<AtomicBool>, buffer: usize) -> Self {
         Listener {
-            self_id,
+            self_id: current.get(),
+            current,
             ready,
             members: BTreeMap::new(),
             leader: None,
@@ -107,12 +136,18 @@ impl Listener {
                 self.members.remove(id);
             }
             Event::LeaderChanged(leader) => self.leader = leader.clone(),
-        }
-        if let Some(me) = self.members.get(&self.self_id) {
-            let up = me.status == Status::Up;
-            if self.ready.swap(up, Ordering::SeqCst) != up {
-                tracing::info!(ready = up, "readiness changed");
+            Event::SelfChanged { old, new } => {
+                tracing::warn!(%old, %new, "this node rejoins as a new member");
+                self.self_id = new.clone();
+                self.current.set(new.clone());
             }
+        }
+        let up = self
+            .members
+            .get(&self.self_id)
+            .is_some_and(|me| me.status == Status::Up);
+        if self.ready.swap(up, Ordering::SeqCst) != up {
+            tracing::info!(ready = up, "readiness changed");
         }
     }
 }
@@ -205,7 +240,7 @@ mod tests {
     async fn snapshot_then_events_and_slow_streams_are_closed() {
         let me = info("me", 1, Status::Up);
         let ready = Arc::new(AtomicBool::new(false));
-        let listener = Listener::new(me.id.clone(), ready.clone(), 2).start();
+        let listener = Listener::new(CurrentSelf::new(me.id.clone()), ready.clone(), 2).start();
         listener
             .send(ClusterEvent(Event::Up(me.clone())))
             .await

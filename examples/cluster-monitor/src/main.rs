@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use crate::config::{Args, Settings};
 use crate::discovery::Discovery;
 use crate::http::{AppState, Shutdown};
-use crate::listener::{CloseAll, Listener};
+use crate::listener::{CloseAll, CurrentSelf, Listener};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -86,7 +86,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     );
 
     let ready = Arc::new(AtomicBool::new(false));
-    let listener = Listener::new(me.id.clone(), ready.clone(), settings.sse_buffer).start();
+    let current = CurrentSelf::new(me.id.clone());
+    let listener = Listener::new(current.clone(), ready.clone(), settings.sse_buffer).start();
     cluster
         .send(Subscribe {
             events: Some(listener.clone().recipient()),
@@ -100,7 +101,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let state = AppState {
         cluster: cluster.clone(),
         listener: listener.clone(),
-        self_id: me.id.clone(),
+        self_id: current,
         role: settings.role.as_str(),
         ready: ready.clone(),
         shutdown: shutdown_tx.clone(),

@@ -107,6 +107,13 @@ pub(crate) enum StreamEvent {
         time: u64,
         id: String,
     },
+    /// This node rejoined as a new member (`old` is down).
+    #[serde(rename = "self")]
+    SelfChanged {
+        time: u64,
+        old: String,
+        new: String,
+    },
     Leader {
         time: u64,
         leader: Option<String>,
@@ -157,6 +164,11 @@ impl StreamEvent {
                 time,
                 leader: leader.as_ref().map(MemberId::to_string),
             },
+            Event::SelfChanged { old, new } => StreamEvent::SelfChanged {
+                time,
+                old: old.to_string(),
+                new: new.to_string(),
+            },
         }
     }
 }
@@ -174,6 +186,7 @@ pub(crate) fn reason_str(reason: DownReason) -> &'static str {
     match reason {
         DownReason::Failed => "failed",
         DownReason::Left => "left",
+        DownReason::Fenced => "fenced",
     }
 }
 

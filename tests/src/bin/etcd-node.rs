@@ -40,6 +40,7 @@ fn status_str(s: Status) -> &'static str {
         Status::Leaving => "leaving",
         Status::Down(DownReason::Failed) => "down_failed",
         Status::Down(DownReason::Left) => "down_left",
+        Status::Down(DownReason::Fenced) => "down_fenced",
     }
 }
 
@@ -73,6 +74,7 @@ impl Handler<ClusterEvent> for Reporter {
                 Some(match reason {
                     DownReason::Failed => "failed",
                     DownReason::Left => "left",
+                    DownReason::Fenced => "fenced",
                 }),
             ),
             Event::Removed(id) => ("removed", id.to_string(), None),
@@ -81,6 +83,7 @@ impl Handler<ClusterEvent> for Reporter {
                 l.as_ref().map(|l| l.to_string()).unwrap_or_default(),
                 None,
             ),
+            Event::SelfChanged { new, .. } => ("self_changed", new.to_string(), None),
         };
         emit(json!({"kind": "event", "event": event, "member": member, "reason": reason}));
         if event == "up" && member == self.me {

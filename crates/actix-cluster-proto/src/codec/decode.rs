@@ -121,6 +121,7 @@ impl<'a> Reader<'a> {
             2 => Status::Leaving,
             3 => Status::Down(DownReason::Failed),
             4 => Status::Down(DownReason::Left),
+            5 => Status::Down(DownReason::Fenced),
             _ => return Err(DecodeError::Malformed("unknown member status")),
         };
         let incarnation = u32::try_from(self.varint()?)

@@ -70,6 +70,7 @@ fn status_code(s: Status) -> u8 {
         Status::Leaving => 2,
         Status::Down(DownReason::Failed) => 3,
         Status::Down(DownReason::Left) => 4,
+        Status::Down(DownReason::Fenced) => 5,
     }
 }
 

@@ -227,6 +227,9 @@ impl Core {
                     info!(member = %self.local, "no seed answered: forming the cluster as first seed");
                     self.become_up();
                 } else {
+                    if !self.rejoin.is_empty() {
+                        self.pick_rejoin_targets();
+                    }
                     self.send_join_requests();
                 }
             }

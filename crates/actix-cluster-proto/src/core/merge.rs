@@ -51,8 +51,7 @@ impl Core {
                 // A newer process at that address: the old one is gone.
                 self.table.set_newest_at(&rec.id);
                 if self.table.get(&newest).is_some_and(Entry::is_live) {
-                    info!(member = %self.local, old = %newest, new = %rec.id, "restarted member: old generation down");
-                    self.set_down(&newest, DownReason::Failed);
+                    self.replaced(&newest, &rec.id);
                 }
             }
         }
@@ -82,12 +81,12 @@ impl Core {
         let me = self.local_entry();
         let (my_inc, my_status) = (me.incarnation, me.status);
         match rec.status {
-            Status::Down(DownReason::Failed) => {
+            Status::Down(reason @ (DownReason::Failed | DownReason::Fenced)) => {
                 if matches!(my_status, Status::Down(_) | Status::Leaving) || self.phase.left() {
                     return;
                 }
-                warn!(member = %self.local, "the cluster declared this member down: rejoining as a new generation");
-                self.rebirth();
+                warn!(member = %self.local, "the cluster declared this member down");
+                self.after_own_down(reason);
             }
             Status::Down(DownReason::Left) => {}
             _ => {
@@ -143,11 +142,12 @@ impl Core {
         }
     }
 
-    /// The cluster declared us failed while we still run: become a new member
-    /// (generation + 1) and join again.
-    fn rebirth(&mut self) {
+    /// We are down while we still run (`reason`: the cluster declared us
+    /// failed, or we fenced ourselves): become a new member (generation + 1),
+    /// say so, and join again through members we know.
+    pub(super) fn rebirth(&mut self, reason: DownReason) {
         let old = self.local.clone();
-        self.set_down(&old, DownReason::Failed);
+        self.set_down(&old, reason);
         self.schedule(
             TimerKind::Tombstone { id: old.clone() },
             self.config.tombstone_period,
@@ -167,17 +167,30 @@ impl Core {
         self.sender.clear();
         codec::put_id(&mut self.sender, &new);
         self.table.replace_local(me);
+        warn!(member = %old, new = %new, ?reason, "rejoining as a new member");
+        self.emit(Event::SelfChanged {
+            old,
+            new: new.clone(),
+        });
         self.emit(Event::Joined(info));
         self.probe = None;
-        self.rejoin = self
-            .table
-            .random_live(&mut self.rng, 3, |e| e.status == Status::Up)
-            .into_iter()
-            .map(|m| m.addr)
-            .collect();
+        self.pick_rejoin_targets();
         self.broadcasts.push(&new);
         self.send_join_requests();
         self.schedule(TimerKind::Join, self.config.join_retry_interval);
+    }
+
+    /// Join targets after a rebirth: a few random members still `Up` in our
+    /// view (picked again at every join retry, so that members of a side that
+    /// fenced itself too, which are not `Up` any more, give way to the side
+    /// that survived).
+    pub(super) fn pick_rejoin_targets(&mut self) {
+        self.rejoin = self
+            .table
+            .random_live(&mut self.rng, 4, |e| e.status == Status::Up)
+            .into_iter()
+            .map(|m| m.addr)
+            .collect();
     }
 
     /// A member we did not know, from a live record.
@@ -265,6 +278,7 @@ impl Core {
             .unwrap_or_default();
         if refuted_any {
             self.eager = true;
+            self.picture_changed();
         }
         for ev in events {
             self.emit(ev);
@@ -294,6 +308,7 @@ impl Core {
             return;
         }
         let local = id == &self.local;
+        let was_suspected = self.table.get(id).is_some_and(|e| e.suspicion.is_some());
         let events = self
             .table
             .update(id, |e| {
@@ -331,6 +346,9 @@ impl Core {
         }
         self.broadcasts.push(id);
         self.check_leader();
+        if was_suspected {
+            self.picture_changed();
+        }
     }
 
     /// A tombstone's time is up: forget the member (remembering its id a

@@ -9,8 +9,11 @@
 //! - `gossip`: piggybacking, eager flushes, push-pull and full state;
 //! - `lifecycle`: the local member's [`Phase`](lifecycle::Phase): start, join,
 //!   form, `Up`, leave, metadata, join retries and reconnects;
+//! - `downing`: the downing decision on a stable reachability picture, the
+//!   one place that decides `Down(Failed)`, and fencing when this side loses;
 //! - `timer`: the timer kinds and the one table of armed timers.
 
+mod downing;
 mod gossip;
 mod lifecycle;
 mod merge;
@@ -31,6 +34,7 @@ use crate::awareness::Awareness;
 use crate::broadcast::Broadcasts;
 use crate::codec;
 use crate::config::Config;
+use crate::downing::DowningStrategy;
 use crate::error::ConfigError;
 use crate::event::Event;
 use crate::id::MemberId;
@@ -38,6 +42,7 @@ use crate::limits;
 use crate::member::{DownReason, LocalMember, MemberInfo, Status};
 use crate::members::{Entry, Table};
 
+use self::downing::Arbitration;
 use self::lifecycle::Phase;
 use self::probe::{Probe, Relay};
 pub use self::timer::Timer;
@@ -73,6 +78,16 @@ pub enum Output {
     },
     /// Publish an event to subscribers.
     Event(Event),
+    /// Ask the arbiter (etcd) whether this side wins the downing decision
+    /// (strategy lease-majority); answer with [`Core::handle_arbiter`] and the
+    /// same `round`. Drivers without an arbiter answer `None`.
+    Arbitrate {
+        /// The request's number.
+        round: u64,
+        /// The members of this side (the ones this node can reach), this node
+        /// first.
+        side: Vec<MemberId>,
+    },
 }
 
 /// A request from the application.
@@ -172,6 +187,15 @@ pub struct Core {
     /// it now rather than at the next tick.
     eager: bool,
     last_eager: Option<Duration>,
+    /// The `now` of the input being handled.
+    now: Duration,
+    /// When the reachability picture last changed (see `downing`).
+    picture_since: Duration,
+    /// A decision waiting for the arbiter, and the last request number.
+    arbitration: Option<Arbitration>,
+    arbiter_round: u64,
+    /// A custom downing strategy, instead of `config.downing.strategy`.
+    strategy: Option<Box<dyn DowningStrategy + Send>>,
 }
 
 impl Core {
@@ -224,12 +248,18 @@ impl Core {
             asked: BTreeMap::new(),
             eager: false,
             last_eager: None,
+            now: Duration::ZERO,
+            picture_since: Duration::ZERO,
+            arbitration: None,
+            arbiter_round: 0,
+            strategy: None,
         })
     }
 
     /// Handles a received datagram from `from` (the UDP source address).
     /// Invalid input is counted in [`Stats`] and otherwise ignored.
     pub fn handle_datagram(&mut self, now: Duration, from: SocketAddr, bytes: &[u8]) {
+        self.now = now;
         self.receive(now, from, bytes, Channel::Datagram);
         self.flush_eager(now);
     }
@@ -237,12 +267,14 @@ impl Core {
     /// Handles one received stream frame from `from` (the peer's TCP address,
     /// which may be an ephemeral port: replies go to the sender id inside).
     pub fn handle_stream(&mut self, now: Duration, from: SocketAddr, bytes: &[u8]) {
+        self.now = now;
         self.receive(now, from, bytes, Channel::Stream);
         self.flush_eager(now);
     }
 
     /// Handles a timer previously requested through [`Output::Schedule`].
     pub fn handle_timer(&mut self, now: Duration, timer: Timer) {
+        self.now = now;
         match self.timers.fire(timer) {
             Some(TimerKind::Probe) => self.probe_tick(now),
             Some(TimerKind::ProbeTimeout { seq }) => self.probe_timeout(seq),
@@ -254,6 +286,8 @@ impl Core {
             Some(TimerKind::Suspicion { id }) => self.suspicion_expired(&id),
             Some(TimerKind::Relay { seq }) => self.relay_expired(seq),
             Some(TimerKind::Tombstone { id }) => self.tombstone_expired(now, &id),
+            Some(TimerKind::Decide) => self.decide_tick(now),
+            Some(TimerKind::Arbitrate) => self.arbitrate_tick(),
             None => trace!(?timer, "stale timer ignored"),
         }
         self.flush_eager(now);
@@ -261,6 +295,7 @@ impl Core {
 
     /// Handles an application command.
     pub fn handle_command(&mut self, now: Duration, command: Command) {
+        self.now = now;
         match command {
             Command::Join { seeds } => self.join(seeds),
             Command::Form => self.form(),
@@ -270,15 +305,33 @@ impl Core {
         self.flush_eager(now);
     }
 
+    /// The arbiter's answer to [`Output::Arbitrate`] `round`: `Some(true)` this
+    /// side won, `Some(false)` another side holds the decision (this node
+    /// fences itself), `None` the arbiter could not be asked (no decision now;
+    /// it is taken again after `stable_after`). Stale rounds are ignored.
+    pub fn handle_arbiter(&mut self, now: Duration, round: u64, won: Option<bool>) {
+        self.now = now;
+        self.arbiter_answer(now, round, won);
+        self.flush_eager(now);
+    }
+
+    /// Replaces the downing strategy of `config.downing.strategy` with a
+    /// custom rule (see [`DowningStrategy`]).
+    pub fn set_downing_strategy(&mut self, strategy: Box<dyn DowningStrategy + Send>) {
+        self.strategy = Some(strategy);
+    }
+
     /// Takes the next pending effect, in order. Drivers loop until `None`
     /// after every `handle_*` call.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
     }
 
-    /// This member's id. It changes only if the cluster declared this member
-    /// `Down(Failed)` while it was still running: it then rejoins as a new
-    /// member with a higher generation (see `docs/PROTOCOL.md`, "Rebirth").
+    /// This member's id. It changes when this member is down while it still
+    /// runs (the cluster declared it `Down(Failed)`, or its side lost the
+    /// downing decision and it fenced itself) and it rejoins as a new member
+    /// with a higher generation; [`Event::SelfChanged`] says so (see
+    /// `docs/PROTOCOL.md`, "Rebirth").
     pub fn local_id(&self) -> &MemberId {
         &self.local
     }
@@ -299,8 +352,17 @@ impl Core {
     /// The oldest `Up` member (the leader for singletons): the same on every node
     /// that has the same view. Age is decided by the order members first became
     /// `Up` as recorded in gossip (an "up number"), ties by id.
+    ///
+    /// A node that is joining (also after a rebirth, fenced and rejoining) or
+    /// down has no leader: it never acts as a cluster of its own. (A node that
+    /// left gracefully still reports the leader it last knew.)
     pub fn leader(&self) -> Option<MemberId> {
-        self.table.leader().cloned()
+        match self.local_status() {
+            Status::Up | Status::Leaving | Status::Down(DownReason::Left) => {
+                self.table.leader().cloned()
+            }
+            Status::Joining | Status::Down(_) => None,
+        }
     }
 
     /// Counters.
@@ -380,7 +442,7 @@ impl Core {
 
     /// Publishes a leader change, if any.
     fn check_leader(&mut self) {
-        let l = self.table.leader().cloned();
+        let l = self.leader();
         if l != self.leader {
             info!(member = %self.local, leader = ?l, "leader changed");
             self.leader = l.clone();

@@ -1,7 +1,8 @@
 //! Suspicion: raising and confirming a suspicion (Lifeguard's shrinking
 //! timeout, see `crate::suspicion`), the last call before a suspect is given up,
-//! and the expiry that hands it to [`Core::set_down`]. A suspicion is an
-//! observation (the member is reported `Unreachable`); only its expiry decides.
+//! and the expiry that marks the member confirmed unreachable. A suspicion is
+//! an observation (the member is reported `Unreachable`): the downing decision
+//! (`core::downing`) is what may turn it into `Down`.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use super::timer::TimerKind;
 use super::Core;
 use crate::event::Event;
 use crate::id::{Incarnation, MemberId};
-use crate::member::{DownReason, Status};
+use crate::member::Status;
 use crate::suspicion::Suspicion;
 
 impl Core {
@@ -69,14 +70,26 @@ impl Core {
     fn confirm_suspicion(&mut self, now: Duration, id: &MemberId, from: &MemberId) {
         let deadline = self.table.update(id, |e| {
             let s = e.suspicion.as_mut()?;
-            if !s.confirm(from) {
+            let observers = s.observers();
+            let counted = s.confirm(from);
+            if s.observers() > observers && !counted {
+                // A new observer beyond the confirmations the timeout needs:
+                // only the downing picture changes.
+                return Some(None);
+            }
+            if !counted {
                 return None;
             }
             e.suspecter = Some(from.clone());
-            Some(s.deadline())
+            Some(Some(s.deadline()))
         });
-        let Some(Some(deadline)) = deadline else {
-            return;
+        let deadline = match deadline {
+            Some(Some(Some(deadline))) => deadline,
+            Some(Some(None)) => {
+                self.picture_changed();
+                return;
+            }
+            _ => return,
         };
         self.schedule(
             TimerKind::Suspicion { id: id.clone() },
@@ -84,6 +97,7 @@ impl Core {
         );
         trace!(member = %self.local, suspect = %id, %from, "suspicion confirmed");
         self.broadcasts.push(id);
+        self.picture_changed();
     }
 
     /// A new suspicion (or one at a newer incarnation).
@@ -110,6 +124,7 @@ impl Core {
         );
         debug!(member = %self.local, suspect = %id, %from, inc, "suspect");
         self.eager = true;
+        self.picture_changed();
         if announce {
             self.emit(Event::Unreachable(info));
         }
@@ -135,8 +150,13 @@ impl Core {
             self.last_call(id);
             return;
         }
-        info!(member = %self.local, suspect = %id, "suspicion timed out: member failed");
-        self.set_down(id, DownReason::Failed);
+        info!(member = %self.local, suspect = %id, "suspicion timed out: member unreachable");
+        self.table.update(id, |e| {
+            if let Some(s) = e.suspicion.as_mut() {
+                s.expired = true;
+            }
+        });
+        self.picture_changed();
     }
 
     /// Before declaring a suspect failed, probe it once more, directly (with
@@ -198,6 +218,7 @@ impl Core {
             return;
         };
         self.timers.disarm(&TimerKind::Suspicion { id: id.clone() });
+        self.picture_changed();
         debug!(member = %self.local, suspect = %id, "answered its last call: suspicion withdrawn");
         if announce {
             self.emit(Event::Reachable(info));

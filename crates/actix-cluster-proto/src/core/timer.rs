@@ -43,6 +43,10 @@ pub(super) enum TimerKind {
     Relay { seq: u32 },
     /// The tombstone of `id` may be removed.
     Tombstone { id: MemberId },
+    /// Look at the reachability picture: decide if it is stable.
+    Decide,
+    /// The minority's delay is over: ask the arbiter.
+    Arbitrate,
 }
 
 impl TimerKind {
@@ -55,7 +59,9 @@ impl TimerKind {
             | TimerKind::PushPull
             | TimerKind::Join
             | TimerKind::Reconnect
-            | TimerKind::Suspicion { .. } => true,
+            | TimerKind::Suspicion { .. }
+            | TimerKind::Decide
+            | TimerKind::Arbitrate => true,
             TimerKind::ProbeTimeout { .. }
             | TimerKind::Sync
             | TimerKind::Relay { .. }
@@ -77,6 +83,8 @@ impl TimerKind {
             TimerKind::Suspicion { .. } => "suspicion",
             TimerKind::Relay { .. } => "relay",
             TimerKind::Tombstone { .. } => "tombstone",
+            TimerKind::Decide => "decide",
+            TimerKind::Arbitrate => "arbitrate",
         }
     }
 }

@@ -151,6 +151,11 @@ impl Net {
                     );
                 }
                 Output::Event(e) => self.events[i].push((self.now, e)),
+                // No arbiter in these tests.
+                Output::Arbitrate { round, .. } => {
+                    let now = self.now;
+                    self.cores[i].handle_arbiter(now, round, None);
+                }
             }
         }
     }
@@ -307,10 +312,11 @@ impl Net {
                         match reason {
                             crate::DownReason::Failed => "down-failed",
                             crate::DownReason::Left => "down-left",
+                            crate::DownReason::Fenced => "down-fenced",
                         },
                     ),
                     Event::Removed(x) => (x, "removed"),
-                    Event::LeaderChanged(_) => return None,
+                    Event::LeaderChanged(_) | Event::SelfChanged { .. } => return None,
                 };
                 (who == m).then_some(n)
             })
@@ -337,7 +343,7 @@ pub(crate) fn assert_event_order(net: &Net) {
                 Event::Removed(x) => {
                     ids.insert(x.clone());
                 }
-                Event::LeaderChanged(_) => {}
+                Event::LeaderChanged(_) | Event::SelfChanged { .. } => {}
             }
         }
         for m in ids {

@@ -43,6 +43,9 @@ impl Solo {
                 Output::Send { to, channel, bytes } => self.sent.push((to, channel, bytes)),
                 Output::Schedule { after, timer } => self.timers.push((self.now + after, timer)),
                 Output::Event(e) => self.events.push(e),
+                Output::Arbitrate { round, .. } => {
+                    self.core.handle_arbiter(self.now, round, None);
+                }
             }
         }
     }
@@ -142,6 +145,9 @@ fn kinds(events: &[Event]) -> Vec<String> {
             Event::Removed(m) => format!("removed {}", m.name),
             Event::LeaderChanged(l) => {
                 format!("leader {}", l.as_ref().map_or("none", |m| m.name.as_str()))
+            }
+            Event::SelfChanged { old, new } => {
+                format!("self {}-{} -> {}", old.name, old.generation, new.generation)
             }
         })
         .collect()
@@ -315,6 +321,13 @@ fn suspicion_timeout_shrinks_with_confirmations() {
     });
     assert!(last_call, "the suspect is probed once more, and told");
     s.advance(cfg.probe_timeout);
+    assert!(
+        s.take_events().is_empty(),
+        "confirmed unreachable, not down: the decision waits for the pause bound"
+    );
+    s.advance(t0 + cfg.downing.max_pause - s.now - Duration::from_millis(10));
+    assert!(s.take_events().is_empty(), "not before the pause bound");
+    s.advance(Duration::from_millis(20));
     assert_eq!(kinds(&s.take_events()), ["down Failed n1"]);
 }
 

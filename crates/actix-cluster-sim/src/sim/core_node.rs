@@ -114,7 +114,7 @@ impl CoreNode {
             | Event::Leaving(m)
             | Event::Down { member: m, .. } => &m.id,
             Event::Removed(id) => id,
-            Event::LeaderChanged(_) => return None,
+            Event::LeaderChanged(_) | Event::SelfChanged { .. } => return None,
         };
         if id.addr == self.local.id.addr {
             return None;
@@ -168,6 +168,12 @@ impl SimNode for CoreNode {
                 Output::Schedule { after, timer } => {
                     return Some(SimOutput::Schedule { after, timer })
                 }
+                Output::Arbitrate { round, side } => {
+                    return Some(SimOutput::Arbitrate {
+                        round,
+                        side: side.iter().map(|m| m.addr).collect(),
+                    })
+                }
                 Output::Event(e) => {
                     let mapped = self.map(&e);
                     if self.record {
@@ -179,6 +185,11 @@ impl SimNode for CoreNode {
                 }
             }
         }
+    }
+
+    fn handle_arbiter(&mut self, now: Duration, round: u64, won: Option<bool>) {
+        self.now = now;
+        self.core.handle_arbiter(now, round, won);
     }
 
     fn leave(&mut self, now: Duration) {

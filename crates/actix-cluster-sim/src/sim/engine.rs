@@ -2,7 +2,7 @@
 //! node slots.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -170,6 +170,25 @@ enum Action<T> {
         node: u32,
         epoch: u32,
     },
+    Arbiter {
+        node: u32,
+        epoch: u32,
+        round: u64,
+        won: Option<bool>,
+    },
+}
+
+/// The simulated arbiter: one etcd key, held by the address whose request
+/// created it until `hold_for` has passed. A request wins when the key is
+/// free (or expired) or held by a member of the asking side; nodes cut from
+/// the arbiter get no verdict after the request timeout.
+#[derive(Debug)]
+struct Arbiter {
+    holder: Option<(SocketAddr, Duration)>,
+    cut: HashSet<u32>,
+    hold_for: Duration,
+    latency: Duration,
+    timeout: Duration,
 }
 
 struct Entry<T> {
@@ -269,6 +288,7 @@ pub struct Sim<N: SimNode> {
     out_buf: Vec<SimOutput<N::Timer>>,
     check_interval: Duration,
     processed: u64,
+    arbiter: Arbiter,
 }
 
 impl<N: SimNode> std::fmt::Debug for Sim<N> {
@@ -310,6 +330,13 @@ impl<N: SimNode> Sim<N> {
             out_buf: Vec::new(),
             check_interval: Duration::from_millis(10),
             processed: 0,
+            arbiter: Arbiter {
+                holder: None,
+                cut: HashSet::new(),
+                hold_for: Duration::from_secs(30),
+                latency: Duration::from_millis(5),
+                timeout: Duration::from_secs(1),
+            },
         })
     }
 
@@ -853,7 +880,7 @@ impl<N: SimNode> Sim<N> {
                     self.crash_idx(node);
                 }
             }
-            a @ (Action::Deliver { .. } | Action::Timer { .. }) => {
+            a @ (Action::Deliver { .. } | Action::Timer { .. } | Action::Arbiter { .. }) => {
                 let target = match &a {
                     Action::Deliver {
                         to,
@@ -873,7 +900,7 @@ impl<N: SimNode> Sim<N> {
                         }
                         *to
                     }
-                    Action::Timer { node, .. } => *node,
+                    Action::Timer { node, .. } | Action::Arbiter { node, .. } => *node,
                     _ => return,
                 };
                 let s = &mut self.slots[target as usize];
@@ -921,6 +948,19 @@ impl<N: SimNode> Sim<N> {
                 s.node.handle_timer(now, timer);
                 self.drain(node);
             }
+            Action::Arbiter {
+                node,
+                epoch,
+                round,
+                won,
+            } => {
+                let s = &mut self.slots[node as usize];
+                if s.epoch != epoch || s.state != NodeState::Running {
+                    return;
+                }
+                s.node.handle_arbiter(now, round, won);
+                self.drain(node);
+            }
             Action::Resume { .. } | Action::Stop { .. } => {}
         }
     }
@@ -947,9 +987,57 @@ impl<N: SimNode> Sim<N> {
                     );
                 }
                 SimOutput::Event(ev) => self.record(i, ev),
+                SimOutput::Arbitrate { round, side } => self.arbitrate(i, round, &side),
             }
         }
         self.out_buf = buf;
+    }
+
+    /// Node `i` asks the arbiter for its side.
+    fn arbitrate(&mut self, i: u32, round: u64, side: &[SocketAddr]) {
+        let epoch = self.slots[i as usize].epoch;
+        let (at, won) = if self.arbiter.cut.contains(&i) {
+            (self.now + self.arbiter.timeout, None)
+        } else {
+            let me = self.slots[i as usize].addr;
+            let won = match self.arbiter.holder {
+                Some((holder, until)) if until > self.now => holder == me || side.contains(&holder),
+                _ => {
+                    self.arbiter.holder = Some((me, self.now + self.arbiter.hold_for));
+                    true
+                }
+            };
+            (self.now + self.arbiter.latency, Some(won))
+        };
+        self.push(
+            at,
+            Action::Arbiter {
+                node: i,
+                epoch,
+                round,
+                won,
+            },
+        );
+    }
+
+    /// Cuts the node at `addr` off from the arbiter (its requests time out),
+    /// or reconnects it.
+    pub fn cut_from_arbiter(&mut self, addr: SocketAddr, cut: bool) -> Result<(), SimError> {
+        let i = self.idx(addr)?;
+        if cut {
+            self.arbiter.cut.insert(i);
+        } else {
+            self.arbiter.cut.remove(&i);
+        }
+        Ok(())
+    }
+
+    /// Who holds the arbiter's key now, if anybody.
+    pub fn arbiter_holder(&self) -> Option<SocketAddr> {
+        self.arbiter
+            .holder
+            .filter(|(_, until)| *until > self.now)
+            .map(|(a, _)| a)
     }
 
     fn send(&mut self, f: u32, to: SocketAddr, stream: bool, bytes: Vec<u8>) {

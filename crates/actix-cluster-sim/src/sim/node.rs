@@ -28,6 +28,13 @@ pub trait SimNode {
     /// The next pending effect, in order; `None` when there is nothing left.
     fn poll_output(&mut self) -> Option<SimOutput<Self::Timer>>;
 
+    /// The arbiter's answer to [`SimOutput::Arbitrate`] `round`: won, lost, or
+    /// `None` when the arbiter could not be reached. The default ignores it,
+    /// for protocols without an arbiter.
+    fn handle_arbiter(&mut self, now: Duration, round: u64, won: Option<bool>) {
+        let _ = (now, round, won);
+    }
+
     /// Starts a graceful leave (used by [`Sim::leave`](crate::Sim::leave)).
     /// The default does nothing, for protocols that cannot leave gracefully.
     fn leave(&mut self, now: Duration) {
@@ -57,6 +64,15 @@ pub enum SimOutput<T> {
     },
     /// A protocol-neutral event, for measurements and assertions.
     Event(SimEvent),
+    /// Ask the simulated arbiter (an etcd key, see
+    /// [`Sim::cut_from_arbiter`](crate::Sim::cut_from_arbiter)) whether the
+    /// side `side` wins; answered through [`SimNode::handle_arbiter`].
+    Arbitrate {
+        /// The request's number, handed back with the answer.
+        round: u64,
+        /// The addresses of the asking side's members.
+        side: Vec<SocketAddr>,
+    },
 }
 
 /// Protocol-neutral membership events, as one node (the observer) publishes them.

@@ -1,0 +1,243 @@
+//! The downing decision: the one place that decides a member is
+//! `Down(Failed)` (besides a newer process taking its address, see
+//! [`Core::replaced`]), and where this node fences itself when its side
+//! loses.
+//!
+//! Suspicions are observations. Once nothing is *pending* (every suspected
+//! member's suspicion has run out, last call included, and it has been
+//! suspected for at least `max_pause`) and the picture has not changed for
+//! `stable_after`, the suspected members reported by enough observers are this
+//! side's *unreachable* set, and the strategy decides. A suspect reported by a
+//! single observer while others reach it is not unreachable (indirectly
+//! connected: nobody downs it); a node that cannot reach anybody is its own
+//! only observer, finds itself in a minority and fences itself.
+
+use std::time::Duration;
+
+use tracing::{debug, info, warn};
+
+use super::timer::TimerKind;
+use super::{Core, Output};
+use crate::downing::{DowningStrategy, OnFenced, Picture, Seen, SideVerdict};
+use crate::id::MemberId;
+use crate::member::{DownReason, Status};
+use crate::members::Entry;
+
+/// A downing decision waiting for the arbiter.
+#[derive(Debug)]
+pub(super) struct Arbitration {
+    /// The request's number (answers to older ones are ignored).
+    pub(super) round: u64,
+    /// The members this side would down if it wins.
+    pub(super) unreachable: Vec<MemberId>,
+    /// This side, sent with the request.
+    pub(super) side: Vec<MemberId>,
+    /// Whether the request went out (after the minority's delay).
+    pub(super) asked: bool,
+}
+
+/// What the picture says now.
+enum State {
+    /// Nothing to decide.
+    Calm,
+    /// Something is pending or the picture is too young: look again then.
+    Wait(Duration),
+    /// Decide on this picture.
+    Ready(Picture),
+}
+
+impl Core {
+    /// The reachability picture changed (a suspicion raised, confirmed, run
+    /// out or cleared, a member down): restart the stability clock and look
+    /// again once it may be stable.
+    pub(super) fn picture_changed(&mut self) {
+        self.picture_since = self.now;
+        if self.arbitration.take().is_some() {
+            debug!(member = %self.local, "picture changed: arbitration request dropped");
+        }
+        let after = self.config.downing.stable_after;
+        self.schedule(TimerKind::Decide, after);
+    }
+
+    /// The decision timer fired.
+    pub(super) fn decide_tick(&mut self, now: Duration) {
+        if !matches!(self.local_status(), Status::Up | Status::Leaving) || self.phase.left() {
+            return;
+        }
+        let picture = match self.picture(now) {
+            State::Calm => return,
+            State::Wait(at) => {
+                self.schedule(TimerKind::Decide, at.saturating_sub(now));
+                return;
+            }
+            State::Ready(p) => p,
+        };
+        let strategy: &dyn DowningStrategy = match &self.strategy {
+            Some(custom) => custom.as_ref(),
+            None => &self.config.downing.strategy,
+        };
+        let verdict = strategy.decide(&picture, &self.config.downing);
+        info!(
+            member = %self.local,
+            ours = picture.ours(),
+            theirs = picture.theirs(),
+            ?verdict,
+            "downing decision"
+        );
+        match verdict {
+            SideVerdict::Survive => self.down_unreachable(&picture),
+            SideVerdict::Fence => self.fence(),
+            SideVerdict::Arbitrate { delay } => {
+                self.arbiter_round += 1;
+                self.arbitration = Some(Arbitration {
+                    round: self.arbiter_round,
+                    unreachable: picture.unreachable.iter().map(|s| s.id.clone()).collect(),
+                    side: picture.reachable.iter().map(|s| s.id.clone()).collect(),
+                    asked: false,
+                });
+                self.schedule(TimerKind::Arbitrate, delay);
+            }
+        }
+    }
+
+    /// Builds the picture, or says why not yet.
+    fn picture(&self, now: Duration) -> State {
+        let d = &self.config.downing;
+        // Pending: a suspicion still running (its expiry changes the picture
+        // and brings us back), or one younger than the pause bound.
+        let mut running = false;
+        let mut wake: Option<Duration> = None;
+        let mut suspects: Vec<(&Entry, usize)> = Vec::new();
+        for e in self.table.live_entries() {
+            let Some(s) = e.suspicion.as_ref() else {
+                continue;
+            };
+            let downable = s.start + d.max_pause;
+            if !s.expired {
+                running = true;
+            } else if now < downable {
+                wake = Some(wake.map_or(downable, |w| w.min(downable)));
+            } else {
+                suspects.push((e, s.observers()));
+            }
+        }
+        if let Some(at) = wake {
+            return State::Wait(at);
+        }
+        if running || suspects.is_empty() {
+            return State::Calm;
+        }
+        let stable = self.picture_since + d.stable_after;
+        if now < stable {
+            return State::Wait(stable);
+        }
+        let live = self.table.live_entries().count() + 1;
+        // One observer's word is not enough while two members could observe.
+        let need = 2.min(live - suspects.len());
+        let seen = |e: &Entry| Seen {
+            id: e.id.clone(),
+            up_number: e.up_number,
+            counts: matches!(e.status, Status::Up | Status::Leaving),
+        };
+        let unreachable: Vec<Seen> = suspects
+            .iter()
+            .filter(|(_, observers)| *observers >= need)
+            .map(|(e, _)| seen(e))
+            .collect();
+        if unreachable.is_empty() {
+            return State::Calm;
+        }
+        let mut reachable: Vec<Seen> = vec![seen(self.local_entry())];
+        reachable.extend(
+            self.table
+                .live_entries()
+                .filter(|e| !unreachable.iter().any(|u| u.id == e.id))
+                .map(seen),
+        );
+        State::Ready(Picture {
+            me: self.local.clone(),
+            reachable,
+            unreachable,
+        })
+    }
+
+    /// This side survives: every unreachable member is down.
+    fn down_unreachable(&mut self, picture: &Picture) {
+        for s in &picture.unreachable {
+            info!(member = %self.local, down = %s.id, "downing decision: unreachable member down");
+            self.set_down(&s.id, DownReason::Failed);
+        }
+    }
+
+    /// A newer process took the address of `old`: the old one is gone for
+    /// certain, no decision needed.
+    pub(super) fn replaced(&mut self, old: &MemberId, new: &MemberId) {
+        info!(member = %self.local, %old, %new, "restarted member: old generation down");
+        self.set_down(old, DownReason::Failed);
+    }
+
+    /// This side lost: publish our own `Down(Fenced)`, then rejoin as a new
+    /// member or stop, as configured.
+    pub(super) fn fence(&mut self) {
+        warn!(member = %self.local, on_fenced = ?self.config.downing.on_fenced, "this side lost the downing decision: fencing");
+        self.arbitration = None;
+        let me = self.local.clone();
+        self.set_down(&me, DownReason::Fenced);
+        self.after_own_down(DownReason::Fenced);
+    }
+
+    /// This member is down (fenced here, or declared down by the cluster):
+    /// rejoin as a new generation, or stop, as configured.
+    pub(super) fn after_own_down(&mut self, reason: DownReason) {
+        match self.config.downing.on_fenced {
+            OnFenced::Rejoin => self.rebirth(reason),
+            OnFenced::Stop => {
+                let me = self.local.clone();
+                self.set_down(&me, reason);
+                self.phase = super::lifecycle::Phase::Left;
+                self.probe = None;
+            }
+        }
+    }
+
+    /// The arbitration delay is over: ask.
+    pub(super) fn arbitrate_tick(&mut self) {
+        let Some(a) = self.arbitration.as_mut() else {
+            return;
+        };
+        a.asked = true;
+        let (round, side) = (a.round, a.side.clone());
+        debug!(member = %self.local, round, "asking the arbiter");
+        self.out.push_back(Output::Arbitrate { round, side });
+    }
+
+    /// The arbiter's answer to request `round`: `Some(true)` won, `Some(false)`
+    /// lost, `None` the arbiter could not be asked (the side cannot win now;
+    /// the decision is taken again after `stable_after`).
+    pub(super) fn arbiter_answer(&mut self, now: Duration, round: u64, won: Option<bool>) {
+        let current = self
+            .arbitration
+            .as_ref()
+            .is_some_and(|a| a.round == round && a.asked);
+        if !current {
+            return;
+        }
+        let a = self.arbitration.take().expect("checked above");
+        match won {
+            Some(true) => {
+                for id in &a.unreachable {
+                    if self.table.get(id).is_some_and(Entry::is_live) {
+                        info!(member = %self.local, down = %id, "arbiter won: unreachable member down");
+                        self.set_down(id, DownReason::Failed);
+                    }
+                }
+            }
+            Some(false) => self.fence(),
+            None => {
+                warn!(member = %self.local, "the arbiter cannot be reached: no downing decision");
+                let _ = now;
+                self.schedule(TimerKind::Decide, self.config.downing.stable_after);
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The arbiter of downing decisions (strategy lease-majority): a small trait
+//! the `Cluster` actor calls when the protocol core asks whether its side wins.
+//! `actix-cluster-etcd` implements it over etcd; without one, a lease-majority
+//! decision is never won (a side that cannot reach the arbiter cannot win).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix::prelude::*;
+use actix_cluster_proto::MemberId;
+
+/// The answer of an [`Arbiter`]: `Ok(true)` this side won, `Ok(false)` another
+/// side holds the decision, `Err` the arbiter could not be asked (the reason,
+/// for the log).
+pub type ArbiterFuture = Pin<Box<dyn Future<Output = Result<bool, String>> + 'static>>;
+
+/// Decides which side of a partition survives (see `docs/PROTOCOL.md`,
+/// "Downing"). Called from the `Cluster` actor's thread.
+pub trait Arbiter: 'static {
+    /// Whether the side of `decider` (whose members are `side`, `decider`
+    /// first) wins.
+    fn acquire(&self, decider: &MemberId, side: &[MemberId]) -> ArbiterFuture;
+}
+
+/// Installs the arbiter the `Cluster` asks for lease-majority decisions
+/// (replacing any earlier one). `actix-cluster-etcd` sends it when discovery
+/// starts.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetArbiter(pub Box<dyn Arbiter + Send>);
