@@ -240,6 +240,12 @@ impl Node {
         ids
     }
 
+    /// The leader in this node's view and, when this node leads, the fencing
+    /// token etcd granted it: `{leader, token}`.
+    pub fn leadership(&mut self) -> Value {
+        self.ask("leadership", "leadership")
+    }
+
     /// Polls the status until `pred` holds.
     pub fn wait_status(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + timeout;

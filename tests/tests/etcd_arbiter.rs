@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use actix_cluster_etcd::{ClaimError, DiscoveryConfig, EtcdArbiter, FencingToken, Verdict};
 use actix_cluster_tests::etcd::{free_port, fresh_prefix, Etcd};
+use actix_cluster_tests::node::{wait_until, Node, NodeSpec};
 
 const HOLD: Duration = Duration::from_secs(30);
 
@@ -275,4 +276,87 @@ fn fencing_tokens_grow_with_every_change_of_leader() {
         };
         assert!(t3 > t2 && t3 > FencingToken(0), "{t2:?} then {t3:?}");
     });
+}
+
+const NODE: &str = env!("CARGO_BIN_EXE_etcd-node");
+
+/// The leader's fencing token from `leadership` answers, once exactly one of
+/// `nodes` reports a token and every node names the same leader.
+fn leader_token(nodes: &mut [Node]) -> (String, i64) {
+    let mut found = None;
+    wait_until(Duration::from_secs(30), "one leader with a token", || {
+        let answers: Vec<_> = nodes.iter_mut().map(|n| n.leadership()).collect();
+        let leaders: BTreeSet<String> = answers
+            .iter()
+            .filter_map(|a| a["leader"].as_str().map(str::to_owned))
+            .collect();
+        let tokens: Vec<i64> = answers.iter().filter_map(|a| a["token"].as_i64()).collect();
+        if leaders.len() == 1
+            && answers.iter().all(|a| a["leader"].is_string())
+            && tokens.len() == 1
+        {
+            found = Some((leaders.into_iter().next().unwrap(), tokens[0]));
+            true
+        } else {
+            false
+        }
+    });
+    found.unwrap()
+}
+
+#[test]
+fn the_leader_holds_a_fencing_token_that_grows_with_every_change_of_leader() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("token");
+    let spec = |name: &str| {
+        NodeSpec::new(NODE, name, &etcd.endpoints(), &prefix)
+            .with_env("CLUSTER_NAME", "arbiter")
+            .with_env("NODE_DOWNING", "lease-majority")
+    };
+    let mut nodes: Vec<Node> = ["n0", "n1", "n2"]
+        .iter()
+        .map(|n| Node::spawn(&spec(n)))
+        .collect();
+    for w in &nodes {
+        for m in &nodes {
+            assert!(
+                w.wait_event("up", &m.id, Duration::from_secs(30)),
+                "{} never saw {} up",
+                w.name,
+                m.id
+            );
+        }
+    }
+    let (leader, t1) = leader_token(&mut nodes);
+    // The leader crashes: the two others (a majority, and the side that wins
+    // the downing lease) down it, and the next leader gets a larger token.
+    let i = nodes
+        .iter()
+        .position(|n| n.id == leader)
+        .expect("the leader is one of ours");
+    let mut victim = nodes.remove(i);
+    victim.kill();
+    for w in &nodes {
+        assert!(
+            w.wait_event("down", &leader, Duration::from_secs(30)),
+            "{} never saw the crashed leader down (log {})",
+            w.name,
+            w.log.display()
+        );
+    }
+    let (next, t2) = leader_token(&mut nodes);
+    assert_ne!(next, leader);
+    assert!(
+        t2 > t1,
+        "a later leader holds a larger token: {t1} then {t2}"
+    );
+    // etcd says the same.
+    let out = etcd
+        .ctl(&[
+            "get",
+            &format!("{prefix}/arbiter/leader"),
+            "--print-value-only",
+        ])
+        .expect("etcdctl get");
+    assert_eq!(out.trim(), next);
 }

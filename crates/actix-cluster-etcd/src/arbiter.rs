@@ -24,6 +24,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_cluster::MemberId;
 use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
 use tracing::{debug, info};
 
@@ -270,6 +271,41 @@ impl EtcdArbiter {
         if let Err(e) = bounded(&self.config, "revoke", lease_client.revoke(lease)).await {
             debug!(lease, error = %e, "unused downing lease not revoked; it expires by itself");
         }
+    }
+}
+
+/// How long a side that won keeps the downing lease (then it is released by
+/// itself). Long enough for the losing side to see it and fence itself.
+pub(crate) const HOLD_DOWNING_LEASE: Duration = Duration::from_secs(20);
+
+/// [`actix_cluster::Arbiter`] over etcd, which [`DiscoveryActor`](crate::DiscoveryActor)
+/// installs in its `Cluster`: a lease-majority decision is one
+/// [`EtcdArbiter::acquire`] (each call connects anew: decisions are rare).
+pub(crate) struct LeaseArbiter {
+    config: DiscoveryConfig,
+}
+
+impl LeaseArbiter {
+    pub(crate) fn new(config: DiscoveryConfig) -> Self {
+        LeaseArbiter { config }
+    }
+}
+
+impl actix_cluster::Arbiter for LeaseArbiter {
+    fn acquire(&self, decider: &MemberId, side: &[MemberId]) -> actix_cluster::ArbiterFuture {
+        let config = self.config.clone();
+        let decider = decider.to_string();
+        let side: BTreeSet<String> = side.iter().map(MemberId::to_string).collect();
+        Box::pin(async move {
+            let arbiter = EtcdArbiter::connect(config)
+                .await
+                .map_err(|e| e.to_string())?;
+            arbiter
+                .acquire(&decider, &side, HOLD_DOWNING_LEASE)
+                .await
+                .map(|v| v.won())
+                .map_err(|e| e.to_string())
+        })
     }
 }
 

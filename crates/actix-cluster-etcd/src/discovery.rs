@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_cluster::{
-    Cluster, ClusterEvent, DownReason, Event, GetSelf, Join, MemberId, SelfInfo, Subscribe,
+    Cluster, ClusterEvent, DownReason, Event, GetSelf, Join, MemberId, SelfInfo, SetArbiter,
+    SetFencingToken, Subscribe,
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -15,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
+use crate::arbiter::{ClaimError, EtcdArbiter, FencingToken, LeaseArbiter};
 use crate::config::DiscoveryConfig;
 use crate::error::DiscoveryError;
 use crate::keys::Registration;
@@ -117,6 +119,10 @@ pub struct DiscoveryActor {
     listed_once: bool,
     fallback_sent: bool,
     rng: SmallRng,
+    /// Leadership in etcd: whether this member is the leader in its view, and
+    /// the fencing token granted for the lease it was claimed with.
+    leading: bool,
+    claimed: Option<(i64, i64)>,
 }
 
 impl DiscoveryActor {
@@ -135,6 +141,8 @@ impl DiscoveryActor {
             listed_once: false,
             fallback_sent: false,
             rng: SmallRng::from_entropy(),
+            leading: false,
+            claimed: None,
         }
     }
 
@@ -143,6 +151,7 @@ impl DiscoveryActor {
         let registration = Registration::for_self(&info);
         let id = info.id.clone();
         self.me = Some(info.id);
+        self.set_control(|c| c.registration = Some(registration.clone()));
         let (config, control, parent) = (self.config.clone(), self.control.clone(), me.clone());
         let keeper =
             Supervisor::start(move |_| LeaseKeeper::new(config, registration, parent, control));
@@ -195,6 +204,58 @@ impl DiscoveryActor {
         self.control.send_modify(f);
     }
 
+    /// Claims the `leader` key in etcd when this member leads (the fencing
+    /// token goes to the `Cluster`), or gives it up when it no longer does.
+    /// A key still held by an earlier leader is displaced: the cluster agreed
+    /// that this member leads, and the token it gets is larger than the earlier
+    /// leader's, so the earlier leader's late writes are fenced off.
+    fn claim_or_resign(&mut self, ctx: &mut Context<Self>) {
+        let (Some(me), Some(lease)) = (self.me.clone(), self.status.lease_id) else {
+            return;
+        };
+        let (config, leading) = ((*self.config).clone(), self.leading);
+        let id = me.to_string();
+        let work = async move {
+            let arbiter = EtcdArbiter::connect(config).await?;
+            if !leading {
+                arbiter.displace_leader(&id).await?;
+                return Ok(None);
+            }
+            match arbiter.claim_leadership(&id, lease).await {
+                Ok(token) => Ok(Some(token)),
+                Err(ClaimError::Held { holder, .. }) => {
+                    arbiter.displace_leader(&holder).await?;
+                    match arbiter.claim_leadership(&id, lease).await {
+                        Ok(token) => Ok(Some(token)),
+                        Err(ClaimError::Etcd(e)) => Err(e),
+                        Err(held) => Err(DiscoveryError::StreamEnded(held.to_string())),
+                    }
+                }
+                Err(ClaimError::Etcd(e)) => Err(e),
+            }
+        };
+        ctx.spawn(work.into_actor(self).map(
+            move |res: Result<Option<FencingToken>, DiscoveryError>, act, ctx| match res {
+                Ok(Some(token)) if act.leading && act.is_me(&me) => {
+                    info!(token = token.0, "leadership claimed in etcd");
+                    act.claimed = Some((lease, token.0));
+                    act.cluster.do_send(SetFencingToken {
+                        leader: me.clone(),
+                        token: token.0,
+                    });
+                }
+                Ok(_) => act.claimed = None,
+                Err(e) => {
+                    warn!(error = %e, "leadership in etcd not updated; retrying");
+                    ctx.run_later(
+                        Duration::from_millis(act.config.backoff_max_ms),
+                        |act, ctx| act.claim_or_resign(ctx),
+                    );
+                }
+            },
+        ));
+    }
+
     fn is_me(&self, id: &MemberId) -> bool {
         self.me.as_ref() == Some(id)
     }
@@ -235,6 +296,10 @@ impl Actor for DiscoveryActor {
             member_down: None,
             events: Some(ctx.address().recipient()),
         });
+        // etcd is the arbiter of lease-majority downing decisions.
+        self.cluster.do_send(SetArbiter(Box::new(LeaseArbiter::new(
+            (*self.config).clone(),
+        ))));
         self.cluster
             .send(GetSelf)
             .into_actor(self)
@@ -260,7 +325,7 @@ impl Actor for DiscoveryActor {
 impl Handler<ClusterEvent> for DiscoveryActor {
     type Result = ();
 
-    fn handle(&mut self, ClusterEvent(event): ClusterEvent, _: &mut Context<Self>) {
+    fn handle(&mut self, ClusterEvent(event): ClusterEvent, ctx: &mut Context<Self>) {
         match &event {
             Event::Up(m) if self.is_me(&m.id) => {
                 info!("this member is Up");
@@ -278,6 +343,24 @@ impl Handler<ClusterEvent> for DiscoveryActor {
                 self.status.member_up = false;
                 self.leave();
             }
+            Event::LeaderChanged(leader) => {
+                let leading = leader.as_ref().is_some_and(|l| self.is_me(l));
+                if leading != self.leading {
+                    self.leading = leading;
+                    self.claim_or_resign(ctx);
+                }
+            }
+            Event::SelfChanged { old, new } if self.is_me(old) => {
+                info!(%old, %new, "this member rejoins as a new member: following its new id");
+                self.me = Some(new.clone());
+                self.status.member_up = false;
+                self.set_control(|c| {
+                    c.up = false;
+                    if let Some(r) = c.registration.as_mut() {
+                        r.id = new.to_string();
+                    }
+                });
+            }
             _ => {}
         }
     }
@@ -294,6 +377,9 @@ impl Handler<ChildReport> for DiscoveryActor {
                 self.status.lease_id = Some(lease);
                 self.backoff[Child::LeaseKeeper as usize].attempt = 0;
                 self.set_control(|c| c.lease = Some(lease));
+                if self.leading && self.claimed.is_none_or(|(l, _)| l != lease) {
+                    self.claim_or_resign(ctx);
+                }
             }
             ChildReport::Alive => self.status.etcd_reachable = true,
             ChildReport::Revoked => {

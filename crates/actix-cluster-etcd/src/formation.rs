@@ -334,9 +334,8 @@ mod tests {
 
     fn starting(n: &Node) -> Control {
         Control {
-            up: false,
-            leaving: false,
             lease: Some(n.lease),
+            ..Control::default()
         }
     }
 

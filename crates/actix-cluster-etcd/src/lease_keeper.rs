@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
-use etcd_client::{Client, PutOptions};
+use etcd_client::{Client, PutOptions, Txn, TxnOp};
 use futures::future::{BoxFuture, FutureExt, Shared};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -251,6 +251,32 @@ async fn put(
     .map(|_| ())
 }
 
+/// This member rejoined as a new member: drop the keys of its old id and
+/// register the new one under the same lease, in one transaction.
+async fn rebind(
+    config: &DiscoveryConfig,
+    client: &Client,
+    keys: &Keys,
+    old: &Registration,
+    new: &Registration,
+    lease: i64,
+) -> Result<(), DiscoveryError> {
+    let value = serde_json::to_vec(new).expect("registration serializes");
+    let txn = Txn::new().and_then(vec![
+        TxnOp::delete(keys.member(&old.id), None),
+        TxnOp::delete(keys.up(&old.id), None),
+        TxnOp::put(
+            keys.member(&new.id),
+            value,
+            Some(PutOptions::new().with_lease(lease)),
+        ),
+    ]);
+    let mut kv = client.kv_client();
+    bounded(config, "re-register under the new id", kv.txn(txn)).await?;
+    info!(old = %old.id, new = %new.id, "registration moved to this member's new id");
+    Ok(())
+}
+
 /// One registration session: ends with an error (then the parent restarts us
 /// with backoff) or with `Ok` when the actor is gone or we left.
 async fn session(
@@ -264,6 +290,10 @@ async fn session(
     let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
     let client = connect(&config).await?;
     lock().client = Some(client.clone());
+    let mut registration = registration;
+    if let Some(current) = control.borrow().registration.clone() {
+        registration = current;
+    }
     let value = serde_json::to_vec(&registration).expect("registration serializes");
     let member_key = keys.member(&registration.id);
 
@@ -304,6 +334,11 @@ async fn session(
     let mut up_put = false;
     loop {
         let c = control.borrow_and_update().clone();
+        if let Some(new) = c.registration.filter(|r| r.id != registration.id) {
+            rebind(&config, &client, &keys, &registration, &new, lease).await?;
+            registration = new;
+            up_put = false;
+        }
         if c.up && !up_put {
             put(
                 &config,

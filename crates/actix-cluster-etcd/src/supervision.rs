@@ -46,6 +46,10 @@ pub(crate) struct Control {
     pub(crate) leaving: bool,
     /// The lease currently held by the keeper.
     pub(crate) lease: Option<i64>,
+    /// This member's registration now; the id changes when the member
+    /// rejoins as a new member (`Event::SelfChanged`), and the keeper then
+    /// moves its keys to the new id. `None` until discovery starts.
+    pub(crate) registration: Option<crate::keys::Registration>,
 }
 
 /// Parent -> child: start a session (sent at start and after each backoff).

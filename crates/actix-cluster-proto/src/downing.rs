@@ -282,7 +282,7 @@ mod tests {
     fn seen(i: u8, up: u64) -> Seen {
         let addr = format!("10.0.0.{i}:7946").parse().unwrap();
         Seen {
-            id: MemberId::new(&format!("n{i}"), addr, 1),
+            id: MemberId::new(format!("n{i}"), addr, 1),
             up_number: up,
             counts: true,
         }

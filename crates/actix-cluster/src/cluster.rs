@@ -18,8 +18,9 @@ use crate::arbiter::{Arbiter, SetArbiter};
 use crate::config::ClusterConfig;
 use crate::error::ClusterError;
 use crate::messages::{
-    Abort, ClusterEvent, ClusterStats, Form, GetLeader, GetMembers, GetSelf, GetStats, Join, Leave,
-    MemberDown, MemberUp, SelfInfo, Subscribe, UpdateMetadata,
+    Abort, ClusterEvent, ClusterStats, Form, GetLeader, GetLeadership, GetMembers, GetSelf,
+    GetStats, Join, Leadership, Leave, MemberDown, MemberUp, SelfInfo, SetFencingToken, Subscribe,
+    UpdateMetadata,
 };
 use crate::transport::{self, Counters, Datagram, Frame, Outgoing};
 
@@ -77,6 +78,8 @@ pub struct Cluster {
     arbiter: Option<Box<dyn Arbiter + Send>>,
     /// What this member does when its side loses (from the protocol config).
     on_fenced: OnFenced,
+    /// The fencing token granted to this node as leader (see [`SetFencingToken`]).
+    fencing: Option<(MemberId, i64)>,
 }
 
 /// Where a graceful leave stands.
@@ -164,6 +167,7 @@ impl Cluster {
             span,
             arbiter: None,
             on_fenced: config.protocol.downing.on_fenced,
+            fencing: None,
         };
         let max_datagram = config.protocol.max_datagram_size;
         let addr = Cluster::create(move |ctx| {
@@ -296,6 +300,11 @@ impl Cluster {
                         "this member is down and configured to stop: stopping the System"
                     );
                     System::current().stop();
+                }
+            }
+            Event::LeaderChanged(leader) => {
+                if self.fencing.as_ref().map(|(l, _)| l) != leader.as_ref() {
+                    self.fencing = None;
                 }
             }
             Event::SelfChanged { old, new } => {
@@ -625,6 +634,31 @@ impl Handler<GetLeader> for Cluster {
 
     fn handle(&mut self, _: GetLeader, _ctx: &mut Context<Self>) -> Self::Result {
         MessageResult(self.core.leader())
+    }
+}
+
+impl Handler<GetLeadership> for Cluster {
+    type Result = MessageResult<GetLeadership>;
+
+    fn handle(&mut self, _: GetLeadership, _ctx: &mut Context<Self>) -> Self::Result {
+        let leader = self.core.leader();
+        let token = self
+            .fencing
+            .as_ref()
+            .filter(|(l, _)| Some(l) == leader.as_ref() && l == self.core.local_id())
+            .map(|(_, t)| *t);
+        MessageResult(Leadership { leader, token })
+    }
+}
+
+impl Handler<SetFencingToken> for Cluster {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetFencingToken, _ctx: &mut Context<Self>) {
+        if self.core.leader().as_ref() == Some(&msg.leader) {
+            tracing::info!(token = msg.token, "fencing token granted to this leader");
+            self.fencing = Some((msg.leader, msg.token));
+        }
     }
 }
 

@@ -99,8 +99,9 @@ pub use crate::cluster::Cluster;
 pub use crate::config::ClusterConfig;
 pub use crate::error::ClusterError;
 pub use crate::messages::{
-    Abort, ClusterEvent, ClusterStats, Form, GetLeader, GetMembers, GetSelf, GetStats, Join, Leave,
-    MemberDown, MemberUp, SelfInfo, Subscribe, TransportStats, UpdateMetadata,
+    Abort, ClusterEvent, ClusterStats, Form, GetLeader, GetLeadership, GetMembers, GetSelf,
+    GetStats, Join, Leadership, Leave, MemberDown, MemberUp, SelfInfo, SetFencingToken, Subscribe,
+    TransportStats, UpdateMetadata,
 };
 pub use actix_cluster_proto::{
     Config as ProtocolConfig, DownReason, DowningConfig, Event, Generation, MemberId, MemberInfo,

@@ -83,6 +83,36 @@ pub struct GetMembers;
 #[rtype(result = "Option<MemberId>")]
 pub struct GetLeader;
 
+/// The leader and its fencing token: see [`Leadership`].
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "Leadership")]
+pub struct GetLeadership;
+
+/// Answer to [`GetLeadership`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leadership {
+    /// The leader (oldest `Up` member) in this node's view, as [`GetLeader`].
+    pub leader: Option<MemberId>,
+    /// When this node is the leader and an arbiter (etcd discovery) granted
+    /// it leadership: the fencing token, a number that is larger for every
+    /// later leader of the cluster. A singleton passes it with its writes, and
+    /// the resource rejects writes with a smaller token than it has seen.
+    /// `None` on other nodes, before the grant, and without etcd.
+    pub token: Option<i64>,
+}
+
+/// From the arbiter integration (etcd discovery) to the `Cluster`: `leader`
+/// (this node) holds fencing token `token`. Kept while `leader` stays the
+/// leader; forgotten when the leader changes.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "()")]
+pub struct SetFencingToken {
+    /// The member the token was granted to.
+    pub leader: MemberId,
+    /// The token.
+    pub token: i64,
+}
+
 /// This node's identity and bound address.
 #[derive(Clone, Debug, Message)]
 #[rtype(result = "SelfInfo")]

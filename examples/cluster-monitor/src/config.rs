@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use actix_cluster::ProtocolConfig;
+use actix_cluster::{OnFenced, ProtocolConfig, Strategy};
 use actix_cluster_etcd::DiscoveryConfig;
 use anyhow::{bail, Context as _};
 use clap::{Args as ClapArgs, Parser, ValueEnum};
@@ -109,6 +109,32 @@ pub(crate) struct Args {
     /// Protocol timing preset: `lan`, `wan` or `local`.
     #[arg(long, env = "CLUSTER_PROTOCOL", value_name = "CLUSTER_PROTOCOL", value_enum, default_value_t = Preset::Lan)]
     pub(crate) cluster_protocol: Preset,
+
+    /// Downing strategy: `lease-majority` (etcd decides which side of a
+    /// partition survives; the default with etcd), `keep-majority` (the
+    /// default without etcd), `static-quorum:N`, `keep-oldest`,
+    /// `keep-oldest:down-if-alone` or `down-all`.
+    #[arg(long, env = "CLUSTER_DOWNING", value_name = "CLUSTER_DOWNING")]
+    pub(crate) cluster_downing: Option<String>,
+
+    /// How long the reachability picture must be unchanged before a downing
+    /// decision, in milliseconds (default: the preset's; lan 1000).
+    #[arg(
+        long,
+        env = "CLUSTER_STABLE_AFTER",
+        value_name = "CLUSTER_STABLE_AFTER"
+    )]
+    pub(crate) cluster_stable_after: Option<u64>,
+
+    /// Pauses shorter than this never down a member, in milliseconds (default:
+    /// the preset's; lan 4000).
+    #[arg(long, env = "CLUSTER_MAX_PAUSE", value_name = "CLUSTER_MAX_PAUSE")]
+    pub(crate) cluster_max_pause: Option<u64>,
+
+    /// What a member on a losing side does: `rejoin` (a new member, once it can
+    /// reach the survivors; the default) or `stop` (the process exits).
+    #[arg(long, env = "CLUSTER_ON_FENCED", value_name = "CLUSTER_ON_FENCED")]
+    pub(crate) cluster_on_fenced: Option<String>,
 
     /// HTTP listen address (page, API, probes); port 0 picks a free one.
     #[arg(
@@ -363,10 +389,11 @@ impl Settings {
             Preset::Wan => ProtocolConfig::wan(),
             Preset::Local => ProtocolConfig::local(),
         };
-        let protocol = ProtocolConfig {
+        let mut protocol = ProtocolConfig {
             cluster_name: args.cluster_name.clone(),
             ..base
         };
+        apply_downing(&args, etcd.is_some(), &mut protocol)?;
 
         Ok(Settings {
             role: args.cluster_role,
@@ -425,6 +452,51 @@ impl Settings {
 }
 
 /// Names: 1 to 64 characters out of letters, digits, `-`, `_` and `.`.
+/// The `downing` section from `CLUSTER_DOWNING`, `CLUSTER_STABLE_AFTER`,
+/// `CLUSTER_MAX_PAUSE` and `CLUSTER_ON_FENCED`.
+fn apply_downing(
+    args: &Args,
+    with_etcd: bool,
+    protocol: &mut ProtocolConfig,
+) -> anyhow::Result<()> {
+    let d = &mut protocol.downing;
+    d.strategy = match args.cluster_downing.as_deref().map(str::trim) {
+        None | Some("") if with_etcd => Strategy::LeaseMajority,
+        None | Some("") => Strategy::KeepMajority,
+        Some(text) => Strategy::parse(text).with_context(|| {
+            format!(
+                "CLUSTER_DOWNING (--cluster-downing) = {text:?}: expected lease-majority, \
+                 keep-majority, static-quorum:N (N >= 1), keep-oldest, \
+                 keep-oldest:down-if-alone or down-all"
+            )
+        })?,
+    };
+    if d.strategy == Strategy::LeaseMajority && !with_etcd {
+        bail!("CLUSTER_DOWNING (--cluster-downing) = lease-majority needs etcd (ETCD_ENDPOINTS)");
+    }
+    if let Some(ms) = args.cluster_stable_after {
+        d.stable_after = Duration::from_millis(ms);
+    }
+    if let Some(ms) = args.cluster_max_pause {
+        d.max_pause = Duration::from_millis(ms);
+    }
+    d.on_fenced = match args.cluster_on_fenced.as_deref().map(str::trim) {
+        None | Some("") | Some("rejoin") => OnFenced::Rejoin,
+        Some("stop") => OnFenced::Stop,
+        Some(other) => {
+            bail!("CLUSTER_ON_FENCED (--cluster-on-fenced) = {other:?}: expected rejoin or stop")
+        }
+    };
+    protocol.validate().map_err(|e| {
+        let var = match e.field {
+            "downing.stable_after" => "CLUSTER_STABLE_AFTER (--cluster-stable-after)",
+            "downing.max_pause" => "CLUSTER_MAX_PAUSE (--cluster-max-pause)",
+            _ => "CLUSTER_PROTOCOL",
+        };
+        anyhow::anyhow!("{var}: {e}")
+    })
+}
+
 fn check_name(var: &str, value: &str) -> anyhow::Result<()> {
     if value.is_empty() || value.len() > 64 {
         bail!("{var} = {value:?}: must be 1 to 64 characters long");
@@ -503,6 +575,18 @@ mod tests {
         .unwrap();
         assert_eq!(s.role, Role::Backend);
         assert!(s.cluster_advertise.is_none());
+        assert_eq!(s.protocol.downing.strategy, Strategy::KeepMajority);
+        let with_etcd = parse(&["--etcd-endpoints", "http://e:2379"]).unwrap();
+        assert_eq!(with_etcd.protocol.downing.strategy, Strategy::LeaseMajority);
+        let quorum = parse(&[
+            "--cluster-downing",
+            "static-quorum:3",
+            "--cluster-max-pause",
+            "8000",
+        ])
+        .unwrap();
+        assert_eq!(quorum.protocol.downing.strategy, Strategy::StaticQuorum(3));
+        assert_eq!(quorum.protocol.downing.max_pause, Duration::from_secs(8));
         assert_eq!(
             s.published_http("127.0.0.1:4242".parse().unwrap()),
             "127.0.0.1:4242".parse().unwrap()
@@ -534,6 +618,20 @@ mod tests {
             parse(&["--etcd-endpoints", "nonsense"]).unwrap_err()
         );
         assert!(err.contains("endpoints"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse(&["--cluster-downing", "majority"]).unwrap_err()
+        );
+        assert!(err.contains("CLUSTER_DOWNING"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse(&["--cluster-downing", "lease-majority"]).unwrap_err()
+        );
+        assert!(err.contains("needs etcd"), "{err}");
+        let err = format!("{:#}", parse(&["--cluster-stable-after", "0"]).unwrap_err());
+        assert!(err.contains("CLUSTER_STABLE_AFTER"), "{err}");
+        let err = format!("{:#}", parse(&["--cluster-on-fenced", "sulk"]).unwrap_err());
+        assert!(err.contains("CLUSTER_ON_FENCED"), "{err}");
         let err = Args::try_parse_from(["cluster-monitor", "--cluster-role", "boss"])
             .unwrap_err()
             .to_string();

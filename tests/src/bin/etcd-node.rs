@@ -3,12 +3,14 @@
 //! Configured from the environment: `NODE_NAME` (default `node`), `NODE_BIND`
 //! (default `127.0.0.1:0`) and every `DiscoveryConfig` variable (`ETCD_ENDPOINTS`,
 //! `ETCD_PREFIX`, `CLUSTER_NAME`, `ETCD_LEASE_TTL`, ...). The protocol uses the
-//! fast `local()` preset.
+//! fast `local()` preset; `NODE_DOWNING` names another downing strategy
+//! (`lease-majority`, `static-quorum:N`, ...).
 //!
 //! Writes one JSON object per line on stdout: `{"kind":"self",...}` at start,
 //! `{"kind":"event",...}` for every cluster event, `{"kind":"up_self","ms":..}`
 //! when this member is Up (milliseconds since the process started), and answers
 //! to the commands read from stdin, one per line: `status`, `members`,
+//! `leadership` (the leader and this node's fencing token),
 //! `fail lease_keeper|seed_watcher`, `retry lease_keeper|seed_watcher` (cut its restart backoff short), `leave` (graceful leave, deregister, exit 0),
 //! `stop` (stop the actix System, nothing else).
 //! End of stdin exits at once without leaving (like a crash).
@@ -18,8 +20,8 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use actix_cluster::{
-    Cluster, ClusterConfig, ClusterEvent, DownReason, Event, GetMembers, Leave, MemberInfo,
-    ProtocolConfig, Status, Subscribe,
+    Cluster, ClusterConfig, ClusterEvent, DownReason, Event, GetLeadership, GetMembers, Leave,
+    MemberInfo, ProtocolConfig, Status, Strategy, Subscribe,
 };
 use actix_cluster_etcd::{
     Child, ClusterDiscovery, Deregister, DiscoveryActor, DiscoveryConfig, FailChild, GetStatus,
@@ -112,6 +114,15 @@ impl Handler<Command> for Reporter {
                             emit(v);
                         }
                     }
+                    ["leadership"] => {
+                        if let Ok(l) = cluster.send(GetLeadership).await {
+                            emit(json!({
+                                "kind": "leadership",
+                                "leader": l.leader.map(|m| m.to_string()),
+                                "token": l.token,
+                            }));
+                        }
+                    }
                     ["members"] => {
                         if let Ok(ms) = cluster.send(GetMembers).await {
                             let list: Vec<_> = ms.iter().map(member_json).collect();
@@ -171,8 +182,15 @@ fn main() {
 
     let system = System::new();
     system.block_on(async move {
+        let mut protocol = ProtocolConfig::local();
+        if let Some(strategy) = std::env::var("NODE_DOWNING")
+            .ok()
+            .and_then(|s| Strategy::parse(&s))
+        {
+            protocol.downing.strategy = strategy;
+        }
         let cluster_config = ClusterConfig::new(name, bind)
-            .with_protocol(ProtocolConfig::local())
+            .with_protocol(protocol)
             .with_cluster_name(config.cluster_name.clone());
         let cluster = match Cluster::start(cluster_config).await {
             Ok(c) => c,
