@@ -302,10 +302,10 @@ impl Cluster {
                     System::current().stop();
                 }
             }
-            Event::LeaderChanged(leader) => {
-                if self.fencing.as_ref().map(|(l, _)| l) != leader.as_ref() {
-                    self.fencing = None;
-                }
+            Event::LeaderChanged(leader)
+                if self.fencing.as_ref().map(|(l, _)| l) != leader.as_ref() =>
+            {
+                self.fencing = None;
             }
             Event::SelfChanged { old, new } => {
                 tracing::warn!(%old, %new, "this member rejoins as a new member");
