@@ -4,13 +4,14 @@
 //! key-value store decides and no two callers can both win:
 //!
 //! - **The downing lease** (`<prefix>/<cluster>/downing/lease`). After a
-//!   partition, the decider of each side (one member the side agrees on) calls
-//!   [`EtcdArbiter::acquire`] with the members of its side. The first
-//!   transaction to create the key wins for its side; the key is bound to a
-//!   lease of its own (`hold_for`), so it is released by itself after that time,
-//!   and also if its holder dies. While it is held, every side that contains
-//!   the holder wins again (the call is idempotent) and every other side loses.
-//!   A side that cannot reach etcd gets an error, never a win.
+//!   partition, every member of each side calls [`EtcdArbiter::acquire`] with
+//!   the members of its side. The first transaction to create the key wins for
+//!   its side and writes the side's members into it; the key is bound to a
+//!   lease of its own (`hold_for`), so it is released by itself after that
+//!   time. While it is held, a side that holds a strict majority of the last
+//!   winners wins again (the same side asking again, or what is left of it
+//!   after a crash) and every other side loses. A side that cannot reach etcd
+//!   gets an error, never a win.
 //! - **Leadership with a fencing token** (`<prefix>/<cluster>/leader`). The
 //!   leader of the surviving side calls [`EtcdArbiter::claim_leadership`] with
 //!   a lease it keeps alive (its registration lease). The key's create revision
@@ -119,10 +120,14 @@ impl EtcdArbiter {
     }
 
     /// Tries to win the downing lease for `side` (the members of the caller's
-    /// side, `decider` among them). One transaction creates the key if it is
-    /// absent, bound to a fresh lease of `hold_for` (rounded up to whole
-    /// seconds, at least 2 s); otherwise it reads the holder. The side wins when
-    /// its transaction created the key or when the holder is one of `side`.
+    /// side, `decider` among them). The key holds the members of the side that
+    /// won last, bound to a lease of `hold_for` (rounded up to whole seconds, at
+    /// least 2 s). The side wins when the key is absent (one transaction
+    /// creates it), or when the side holds a strict majority of the members
+    /// that won last: the same side asking again, or what is left of it after
+    /// some of its members crashed. Two parts of the last winning side can never
+    /// both hold a majority of it. Winning writes this side into the key with a
+    /// fresh lease (only if nobody changed it meanwhile).
     pub async fn acquire(
         &self,
         decider: &str,
@@ -138,40 +143,71 @@ impl EtcdArbiter {
         )
         .await?
         .id();
-        let created = self
-            .create_or_read(self.keys.downing_lease(), decider, lease, "downing txn")
-            .await;
-        let (holder, revision) = match created {
-            Ok(Held::Created(revision)) => {
+        let verdict = self.try_acquire(decider, side, lease).await;
+        if !matches!(verdict, Ok(Verdict::Won { .. })) {
+            self.revoke_quietly(lease).await;
+        }
+        verdict
+    }
+
+    async fn try_acquire(
+        &self,
+        decider: &str,
+        side: &BTreeSet<String>,
+        lease: i64,
+    ) -> Result<Verdict, DiscoveryError> {
+        let key = self.keys.downing_lease();
+        let value = serde_json::to_string(side).expect("a set of strings serializes");
+        let held = self
+            .create_or_read(key.clone(), &value, lease, "downing txn")
+            .await?;
+        let (last, mod_revision) = match held {
+            Held::Created(revision) => {
                 info!(decider, revision, "won the downing lease");
                 return Ok(Verdict::Won {
                     holder: decider.to_owned(),
                     revision,
                 });
             }
-            Ok(Held::By(holder, revision)) => {
-                self.revoke_quietly(lease).await;
-                (holder, revision)
-            }
-            Err(e) => {
-                self.revoke_quietly(lease).await;
-                return Err(e);
-            }
+            Held::By(last, _, mod_revision) => (last, mod_revision),
         };
-        if side.contains(&holder) || holder == decider {
-            debug!(decider, %holder, "our side already holds the downing lease");
-            Ok(Verdict::Won { holder, revision })
+        let winners: BTreeSet<String> = serde_json::from_str(&last).unwrap_or_default();
+        let ours = winners.intersection(side).count();
+        let holder = winners.iter().next().cloned().unwrap_or(last);
+        if winners.is_empty() || ours * 2 <= winners.len() {
+            info!(decider, %holder, ours, of = winners.len(), "another side holds the downing lease");
+            return Ok(Verdict::Lost { holder });
+        }
+        // Our side is what is left of the last winners: take the key over.
+        let txn = Txn::new()
+            .when(vec![Compare::mod_revision(
+                key.clone(),
+                CompareOp::Equal,
+                mod_revision,
+            )])
+            .and_then(vec![TxnOp::put(
+                key,
+                value,
+                Some(PutOptions::new().with_lease(lease)),
+            )]);
+        let mut kv = self.client.kv_client();
+        let resp = bounded(&self.config, "downing renewal txn", kv.txn(txn)).await?;
+        if resp.succeeded() {
+            let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
+            debug!(
+                decider,
+                ours,
+                of = winners.len(),
+                "our side holds the downing lease again"
+            );
+            Ok(Verdict::Won {
+                holder: decider.to_owned(),
+                revision,
+            })
         } else {
-            info!(decider, %holder, "another side holds the downing lease");
+            info!(decider, "the downing lease changed while we asked: lost");
             Ok(Verdict::Lost { holder })
         }
-    }
-
-    /// Releases the downing lease if `holder` holds it (compare-and-delete).
-    /// True when it was deleted.
-    pub async fn release(&self, holder: &str) -> Result<bool, DiscoveryError> {
-        self.compare_and_delete(self.keys.downing_lease(), holder, "release downing lease")
-            .await
     }
 
     /// Claims leadership for `leader`, binding the `leader` key to `lease` (a
@@ -190,8 +226,8 @@ impl EtcdArbiter {
                 info!(leader, token = revision, "leadership claimed");
                 Ok(FencingToken(revision))
             }
-            Held::By(holder, revision) if holder == leader => Ok(FencingToken(revision)),
-            Held::By(holder, revision) => Err(ClaimError::Held {
+            Held::By(holder, revision, _) if holder == leader => Ok(FencingToken(revision)),
+            Held::By(holder, revision, _) => Err(ClaimError::Held {
                 holder,
                 token: FencingToken(revision),
             }),
@@ -228,10 +264,10 @@ impl EtcdArbiter {
             ));
         }
         // The compare and the get run in one transaction: the key is there.
-        let (holder, revision) = first_get(&resp.op_responses()).ok_or(
+        let (holder, revision, modified) = first_get(&resp.op_responses()).ok_or(
             DiscoveryError::Unexpected("a create-if-absent txn failed its compare but read no key"),
         )?;
-        Ok(Held::By(holder, revision))
+        Ok(Held::By(holder, revision, modified))
     }
 
     /// The current leader and its token, if the key exists.
@@ -313,17 +349,19 @@ impl actix_cluster::Arbiter for LeaseArbiter {
 enum Held {
     /// This call created the key, at this revision.
     Created(i64),
-    /// The key exists: its value (the holder) and create revision.
-    By(String, i64),
+    /// The key exists: its value (the holder), create and mod revisions.
+    By(String, i64, i64),
 }
 
-/// The value and create revision of the first key read by a transaction's get.
-fn first_get(ops: &[TxnOpResponse]) -> Option<(String, i64)> {
+/// The value, create and mod revision of the first key read by a
+/// transaction's get.
+fn first_get(ops: &[TxnOpResponse]) -> Option<(String, i64, i64)> {
     ops.iter().find_map(|op| match op {
         TxnOpResponse::Get(get) => get.kvs().first().map(|kv| {
             (
                 String::from_utf8_lossy(kv.value()).into_owned(),
                 kv.create_revision(),
+                kv.mod_revision(),
             )
         }),
         _ => None,

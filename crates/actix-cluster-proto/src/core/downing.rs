@@ -34,6 +34,9 @@ pub(super) struct Arbitration {
     pub(super) side: Vec<MemberId>,
     /// Whether the request went out (after the minority's delay).
     pub(super) asked: bool,
+    /// Whether this side is a majority by keep-majority's rule: a majority
+    /// that cannot reach the arbiter waits; a minority fences itself.
+    pub(super) majority: bool,
 }
 
 /// What the picture says now.
@@ -94,6 +97,7 @@ impl Core {
                     unreachable: picture.unreachable.iter().map(|s| s.id.clone()).collect(),
                     side: picture.reachable.iter().map(|s| s.id.clone()).collect(),
                     asked: false,
+                    majority: picture.majority(),
                 });
                 self.schedule(TimerKind::Arbitrate, delay);
             }
@@ -212,9 +216,10 @@ impl Core {
     }
 
     /// The arbiter's answer to request `round`: `Some(true)` won, `Some(false)`
-    /// lost, `None` the arbiter could not be asked (the side cannot win now;
-    /// the decision is taken again after `stable_after`).
-    pub(super) fn arbiter_answer(&mut self, now: Duration, round: u64, won: Option<bool>) {
+    /// lost, `None` the arbiter could not be asked: a minority fences itself
+    /// (it cannot win); a majority downs nobody and decides again after
+    /// `stable_after`.
+    pub(super) fn arbiter_answer(&mut self, round: u64, won: Option<bool>) {
         let current = self
             .arbitration
             .as_ref()
@@ -233,10 +238,16 @@ impl Core {
                 }
             }
             Some(false) => self.fence(),
-            None => {
-                warn!(member = %self.local, "the arbiter cannot be reached: no downing decision");
-                let _ = now;
+            None if a.majority => {
+                // A majority without the arbiter downs nobody (a minority
+                // that can reach it may win), and asks again later.
+                warn!(member = %self.local, "the arbiter cannot be reached: no downing decision yet");
                 self.schedule(TimerKind::Decide, self.config.downing.stable_after);
+            }
+            None => {
+                // A minority that cannot reach the arbiter cannot win.
+                warn!(member = %self.local, "minority without the arbiter: fencing");
+                self.fence();
             }
         }
     }

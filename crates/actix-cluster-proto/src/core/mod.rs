@@ -307,11 +307,12 @@ impl Core {
 
     /// The arbiter's answer to [`Output::Arbitrate`] `round`: `Some(true)` this
     /// side won, `Some(false)` another side holds the decision (this node
-    /// fences itself), `None` the arbiter could not be asked (no decision now;
-    /// it is taken again after `stable_after`). Stale rounds are ignored.
+    /// fences itself), `None` the arbiter could not be asked (a minority then
+    /// fences itself; a majority decides again after `stable_after`). Stale
+    /// rounds are ignored.
     pub fn handle_arbiter(&mut self, now: Duration, round: u64, won: Option<bool>) {
         self.now = now;
-        self.arbiter_answer(now, round, won);
+        self.arbiter_answer(round, won);
         self.flush_eager(now);
     }
 
