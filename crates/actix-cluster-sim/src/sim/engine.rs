@@ -178,13 +178,15 @@ enum Action<T> {
     },
 }
 
-/// The simulated arbiter: one etcd key, held by the address whose request
-/// created it until `hold_for` has passed. A request wins when the key is
-/// free (or expired) or held by a member of the asking side; nodes cut from
-/// the arbiter get no verdict after the request timeout.
+/// The simulated arbiter, with the rule of `actix-cluster-etcd`'s
+/// `EtcdArbiter::acquire`: one key holding the side that won last, until
+/// `hold_for` has passed. A request wins when the key is free (or expired) or
+/// when the asking side holds a strict majority of the last winners; a win
+/// writes the asking side with a fresh expiry. Nodes cut from the arbiter get
+/// no verdict, after the request timeout.
 #[derive(Debug)]
 struct Arbiter {
-    holder: Option<(SocketAddr, Duration)>,
+    holder: Option<(Vec<SocketAddr>, Duration)>,
     cut: HashSet<u32>,
     hold_for: Duration,
     latency: Duration,
@@ -333,7 +335,7 @@ impl<N: SimNode> Sim<N> {
             arbiter: Arbiter {
                 holder: None,
                 cut: HashSet::new(),
-                hold_for: Duration::from_secs(30),
+                hold_for: Duration::from_secs(20),
                 latency: Duration::from_millis(5),
                 timeout: Duration::from_secs(1),
             },
@@ -999,14 +1001,16 @@ impl<N: SimNode> Sim<N> {
         let (at, won) = if self.arbiter.cut.contains(&i) {
             (self.now + self.arbiter.timeout, None)
         } else {
-            let me = self.slots[i as usize].addr;
-            let won = match self.arbiter.holder {
-                Some((holder, until)) if until > self.now => holder == me || side.contains(&holder),
-                _ => {
-                    self.arbiter.holder = Some((me, self.now + self.arbiter.hold_for));
-                    true
+            let won = match &self.arbiter.holder {
+                Some((winners, until)) if *until > self.now => {
+                    let ours = winners.iter().filter(|w| side.contains(w)).count();
+                    ours * 2 > winners.len()
                 }
+                _ => true,
             };
+            if won {
+                self.arbiter.holder = Some((side.to_vec(), self.now + self.arbiter.hold_for));
+            }
             (self.now + self.arbiter.latency, Some(won))
         };
         self.push(
@@ -1032,12 +1036,14 @@ impl<N: SimNode> Sim<N> {
         Ok(())
     }
 
-    /// Who holds the arbiter's key now, if anybody.
-    pub fn arbiter_holder(&self) -> Option<SocketAddr> {
+    /// The side that holds the arbiter's key now (its members' addresses), if
+    /// any.
+    pub fn arbiter_holder(&self) -> Option<&[SocketAddr]> {
         self.arbiter
             .holder
+            .as_ref()
             .filter(|(_, until)| *until > self.now)
-            .map(|(a, _)| a)
+            .map(|(side, _)| side.as_slice())
     }
 
     fn send(&mut self, f: u32, to: SocketAddr, stream: bool, bytes: Vec<u8>) {
