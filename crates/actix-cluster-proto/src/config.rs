@@ -259,6 +259,17 @@ impl Config {
         self.suspicion_min_timeout(n) * self.suspicion_max_timeout_mult
     }
 
+    /// How long a refutation takes to reach everyone in a cluster of `n`,
+    /// with margin: `gossip_interval * (ceil(log_{gossip_nodes + 1}(n)) + 2)`.
+    /// A member is downable only once it has been suspected for
+    /// `downing.max_pause` plus this, so that a member that paused for less
+    /// than the bound has refuted everywhere before anyone may down it.
+    pub fn refutation_spread(&self, n: usize) -> Duration {
+        let fanout = (self.gossip_nodes as f64) + 1.0;
+        let rounds = (n.max(2) as f64).ln() / fanout.ln();
+        self.gossip_interval * (rounds.ceil() as u32 + 2)
+    }
+
     /// How many times one update is piggybacked for `n` live members:
     /// `retransmit_mult * ceil(log10(n + 1))`.
     pub fn retransmit_limit(&self, n: usize) -> u32 {

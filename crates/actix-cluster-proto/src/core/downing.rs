@@ -5,7 +5,8 @@
 //!
 //! Suspicions are observations. Once nothing is *pending* (every suspected
 //! member's suspicion has run out, last call included, and it has been
-//! suspected for at least `max_pause`) and the picture has not changed for
+//! suspected for at least `max_pause` plus the time a refutation needs to
+//! reach everyone, [`Config::refutation_spread`](crate::Config::refutation_spread)) and the picture has not changed for
 //! `stable_after`, the suspected members reported by enough observers are this
 //! side's *unreachable* set, and the strategy decides. A suspect reported by a
 //! single observer while others reach it is not unreachable (indirectly
@@ -112,11 +113,12 @@ impl Core {
         let mut running = false;
         let mut wake: Option<Duration> = None;
         let mut suspects: Vec<(&Entry, usize)> = Vec::new();
+        let spread = self.config.refutation_spread(self.cluster_size());
         for e in self.table.live_entries() {
             let Some(s) = e.suspicion.as_ref() else {
                 continue;
             };
-            let downable = s.start + d.max_pause;
+            let downable = s.start + d.max_pause + spread;
             if !s.expired {
                 running = true;
             } else if now < downable {

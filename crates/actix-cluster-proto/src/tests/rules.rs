@@ -325,7 +325,8 @@ fn suspicion_timeout_shrinks_with_confirmations() {
         s.take_events().is_empty(),
         "confirmed unreachable, not down: the decision waits for the pause bound"
     );
-    s.advance(t0 + cfg.downing.max_pause - s.now - Duration::from_millis(10));
+    let downable = t0 + cfg.downing.max_pause + cfg.refutation_spread(n);
+    s.advance(downable - s.now - Duration::from_millis(10));
     assert!(s.take_events().is_empty(), "not before the pause bound");
     s.advance(Duration::from_millis(20));
     assert_eq!(kinds(&s.take_events()), ["down Failed n1"]);
