@@ -99,7 +99,7 @@ pub struct DowningConfig {
     /// The rule that picks the surviving side. Default: keep-majority.
     pub strategy: Strategy,
     /// How long the reachability picture must stay unchanged (and nothing be
-    /// pending) before a decision. Default (lan): 1 s.
+    /// pending) before a decision. Default (lan): 500 ms.
     pub stable_after: Duration,
     /// Pauses shorter than this never down a member: a member is downable only
     /// once it has been suspected for this long. Default (lan): 4 s.
@@ -117,7 +117,7 @@ impl DowningConfig {
     pub fn lan() -> Self {
         DowningConfig {
             strategy: Strategy::KeepMajority,
-            stable_after: Duration::from_secs(1),
+            stable_after: Duration::from_millis(500),
             max_pause: Duration::from_secs(4),
             on_fenced: OnFenced::Rejoin,
             acquire_delay_for_minority: Duration::from_secs(2),

@@ -37,6 +37,10 @@ pub(crate) struct Suspicion {
     /// The timer ran out (after the last call): the member is confirmed
     /// unreachable from here, and the downing decision may act on it.
     pub(crate) expired: bool,
+    /// A stream connection to it was refused: nothing listens at its address
+    /// (its process is gone while its host is up). Proof of death, so the
+    /// pause bound need not be waited for.
+    pub(crate) refused: bool,
 }
 
 impl Suspicion {
@@ -61,6 +65,7 @@ impl Suspicion {
             max: max.max(min),
             last_call: false,
             expired: false,
+            refused: false,
         }
     }
 

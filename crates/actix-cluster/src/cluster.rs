@@ -22,7 +22,7 @@ use crate::messages::{
     GetStats, Join, Leadership, Leave, MemberDown, MemberUp, SelfInfo, SetFencingToken, Subscribe,
     UpdateMetadata,
 };
-use crate::transport::{self, Counters, Datagram, Frame, Outgoing};
+use crate::transport::{self, Counters, Datagram, Frame, Outgoing, Refused};
 
 /// The running clusters, one per actix `System` (keyed by the system's id).
 static REGISTRY: Mutex<BTreeMap<usize, (u64, Addr<Cluster>)>> = Mutex::new(BTreeMap::new());
@@ -80,6 +80,8 @@ pub struct Cluster {
     on_fenced: OnFenced,
     /// The fencing token granted to this node as leader (see [`SetFencingToken`]).
     fencing: Option<(MemberId, i64)>,
+    /// Where stream writers report refused connections (set in `started`).
+    refusals: Option<Recipient<Refused>>,
 }
 
 /// Where a graceful leave stands.
@@ -168,6 +170,7 @@ impl Cluster {
             arbiter: None,
             on_fenced: config.protocol.downing.on_fenced,
             fencing: None,
+            refusals: None,
         };
         let max_datagram = config.protocol.max_datagram_size;
         let addr = Cluster::create(move |ctx| {
@@ -264,7 +267,12 @@ impl Cluster {
                 return;
             }
         }
-        let out = Outgoing::spawn(to, self.counters.clone(), self.span.clone());
+        let out = Outgoing::spawn(
+            to,
+            self.counters.clone(),
+            self.span.clone(),
+            self.refusals.clone(),
+        );
         if out.push(frame, &self.counters).is_err() {
             transport::inc(&self.counters.frames_dropped);
         }
@@ -426,6 +434,7 @@ impl Actor for Cluster {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.refusals = Some(ctx.address().recipient());
         // Consider any effects the core produced on creation.
         let _enter = self.span.clone().entered();
         self.drain(ctx);
@@ -610,6 +619,17 @@ impl Handler<UpdateMetadata> for Cluster {
             .handle_command(now, Command::UpdateMetadata(metadata));
         self.drain(ctx);
         Ok(())
+    }
+}
+
+impl Handler<Refused> for Cluster {
+    type Result = ();
+
+    fn handle(&mut self, Refused(to): Refused, ctx: &mut Context<Self>) {
+        let _enter = self.span.clone().entered();
+        let now = self.now();
+        self.core.handle_refused(now, to);
+        self.drain(ctx);
     }
 }
 

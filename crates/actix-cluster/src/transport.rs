@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix::prelude::{Message, Recipient};
 use futures::Stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -329,10 +330,16 @@ pub(crate) struct Outgoing {
 impl Outgoing {
     /// Starts a writer task for `to` on the current runtime. Outside a runtime
     /// (while it shuts down) the writer is born closed.
-    pub(crate) fn spawn(to: SocketAddr, counters: Arc<Counters>, span: tracing::Span) -> Self {
+    /// A refused connection (nothing listens at `to`) is told to `refused`.
+    pub(crate) fn spawn(
+        to: SocketAddr,
+        counters: Arc<Counters>,
+        span: tracing::Span,
+        refused: Option<Recipient<Refused>>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let task = writer(to, rx, counters);
+            let task = writer(to, rx, counters, refused);
             handle.spawn(tracing::Instrument::instrument(task, span));
         }
         Outgoing { tx }
@@ -360,7 +367,17 @@ impl Outgoing {
 
 /// Writes queued frames to `to`, connecting on demand; exits (dropping what is
 /// queued) when the peer cannot be reached, and after an idle period.
-async fn writer(to: SocketAddr, mut rx: mpsc::Receiver<Vec<u8>>, counters: Arc<Counters>) {
+/// Writer -> `Cluster`: a connection to this address was refused.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Refused(pub(crate) SocketAddr);
+
+async fn writer(
+    to: SocketAddr,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    counters: Arc<Counters>,
+    refused: Option<Recipient<Refused>>,
+) {
     let mut conn: Option<TcpStream> = None;
     loop {
         let frame = match tokio::time::timeout(IDLE_TIMEOUT, rx.recv()).await {
@@ -380,6 +397,11 @@ async fn writer(to: SocketAddr, mut rx: mpsc::Receiver<Vec<u8>>, counters: Arc<C
                     }
                     Ok(Err(e)) => {
                         tracing::debug!(%to, error = %e, "connect failed");
+                        if e.kind() == io::ErrorKind::ConnectionRefused {
+                            if let Some(r) = &refused {
+                                r.do_send(Refused(to));
+                            }
+                        }
                         break;
                     }
                     Err(_) => {
@@ -457,7 +479,7 @@ mod tests {
             let counters = Arc::new(Counters::default());
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let to = listener.local_addr().unwrap();
-            let out = Outgoing::spawn(to, counters.clone(), tracing::Span::none());
+            let out = Outgoing::spawn(to, counters.clone(), tracing::Span::none(), None);
             out.push(b"hello".to_vec(), &counters).unwrap();
             out.push(Vec::new(), &counters).unwrap();
             out.push(vec![7; 100], &counters).unwrap();
@@ -501,7 +523,7 @@ mod tests {
                 .unwrap()
                 .local_addr()
                 .unwrap();
-            let out = Outgoing::spawn(to, counters.clone(), tracing::Span::none());
+            let out = Outgoing::spawn(to, counters.clone(), tracing::Span::none(), None);
             out.push(b"x".to_vec(), &counters).unwrap();
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             while !out.is_closed() {

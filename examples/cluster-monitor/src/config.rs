@@ -118,7 +118,7 @@ pub(crate) struct Args {
     pub(crate) cluster_downing: Option<String>,
 
     /// How long the reachability picture must be unchanged before a downing
-    /// decision, in milliseconds (default: the preset's; lan 1000).
+    /// decision, in milliseconds (default: the preset's; lan 500).
     #[arg(
         long,
         env = "CLUSTER_STABLE_AFTER",

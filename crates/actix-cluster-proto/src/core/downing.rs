@@ -121,7 +121,7 @@ impl Core {
             let downable = s.start + d.max_pause + spread;
             if !s.expired {
                 running = true;
-            } else if now < downable {
+            } else if now < downable && !s.refused {
                 wake = Some(wake.map_or(downable, |w| w.min(downable)));
             } else {
                 suspects.push((e, s.observers()));
@@ -172,6 +172,26 @@ impl Core {
         for s in &picture.unreachable {
             info!(member = %self.local, down = %s.id, "downing decision: unreachable member down");
             self.set_down(&s.id, DownReason::Failed);
+        }
+    }
+
+    /// A stream connection to `to` was refused: if the member there is
+    /// suspected, that is proof that its process is gone (a paused process
+    /// still accepts connections), and it need not be waited for.
+    pub(super) fn refused(&mut self, to: std::net::SocketAddr) {
+        let Some(id) = self.table.newest_at(&to).cloned() else {
+            return;
+        };
+        let marked = self.table.update(&id, |e| match e.suspicion.as_mut() {
+            Some(s) if !s.refused => {
+                s.refused = true;
+                true
+            }
+            _ => false,
+        });
+        if marked == Some(true) {
+            debug!(member = %self.local, suspect = %id, "connection refused: its process is gone");
+            self.picture_changed();
         }
     }
 

@@ -316,6 +316,17 @@ impl Core {
         self.flush_eager(now);
     }
 
+    /// A stream frame to `to` could not be delivered because the connection
+    /// was refused (ECONNREFUSED: nothing listens on that port of a host that
+    /// is up). Drivers report only refusals, never timeouts or unreachable
+    /// hosts. A suspected member at `to` is then known dead: the downing
+    /// decision does not wait out the pause bound for it.
+    pub fn handle_refused(&mut self, now: Duration, to: SocketAddr) {
+        self.now = now;
+        self.refused(to);
+        self.flush_eager(now);
+    }
+
     /// Replaces the downing strategy of `config.downing.strategy` with a
     /// custom rule (see [`DowningStrategy`]).
     pub fn set_downing_strategy(&mut self, strategy: Box<dyn DowningStrategy + Send>) {

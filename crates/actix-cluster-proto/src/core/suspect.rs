@@ -10,7 +10,7 @@ use rand::Rng;
 use tracing::{debug, info, trace};
 
 use super::timer::TimerKind;
-use super::Core;
+use super::{Channel, Core};
 use crate::event::Event;
 use crate::id::{Incarnation, MemberId};
 use crate::member::Status;
@@ -178,6 +178,14 @@ impl Core {
         }
         self.last_calls.insert(seq, id.clone());
         let first = self.suspicion_news(id);
+        // Over the stream too: a refused connection proves the process gone
+        // (see `handle_refused`), and a suspect that only TCP reaches refutes.
+        if let Some(news) = first.clone() {
+            let mut b = self.gossip_builder(self.config.max_datagram_size);
+            b.push(&news);
+            let bytes = b.finish();
+            self.send(id.addr, Channel::Stream, bytes);
+        }
         self.send_ping(id, seq, first);
         let helpers = self.table.random_live(&mut self.rng, 2, |e| {
             &e.id != id && e.suspicion.is_none() && e.status != Status::Joining

@@ -192,6 +192,11 @@ impl SimNode for CoreNode {
         self.core.handle_arbiter(now, round, won);
     }
 
+    fn handle_refused(&mut self, now: Duration, to: SocketAddr) {
+        self.now = now;
+        self.core.handle_refused(now, to);
+    }
+
     fn leave(&mut self, now: Duration) {
         self.command(now, Command::Leave);
     }

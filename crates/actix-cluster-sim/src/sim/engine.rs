@@ -176,6 +176,12 @@ enum Action<T> {
         round: u64,
         won: Option<bool>,
     },
+    /// A stream connection from `node` to `to` was refused.
+    Refused {
+        node: u32,
+        epoch: u32,
+        to: SocketAddr,
+    },
 }
 
 /// The simulated arbiter, with the rule of `actix-cluster-etcd`'s
@@ -882,7 +888,10 @@ impl<N: SimNode> Sim<N> {
                     self.crash_idx(node);
                 }
             }
-            a @ (Action::Deliver { .. } | Action::Timer { .. } | Action::Arbiter { .. }) => {
+            a @ (Action::Deliver { .. }
+            | Action::Timer { .. }
+            | Action::Arbiter { .. }
+            | Action::Refused { .. }) => {
                 let target = match &a {
                     Action::Deliver {
                         to,
@@ -892,17 +901,35 @@ impl<N: SimNode> Sim<N> {
                         ..
                     } => {
                         let s = &self.slots[*to as usize];
-                        if s.state != NodeState::Running || (*stream && s.epoch != *to_epoch) {
-                            self.slots[*from_idx as usize].stats.dropped_no_receiver += 1;
-                            return;
-                        }
+                        let (state, epoch) = (s.state, s.epoch);
                         if self.cut_idx(*from_idx, *to) {
                             self.slots[*from_idx as usize].stats.dropped_cut += 1;
                             return;
                         }
+                        if state != NodeState::Running || (*stream && epoch != *to_epoch) {
+                            self.slots[*from_idx as usize].stats.dropped_no_receiver += 1;
+                            if *stream && state == NodeState::Crashed {
+                                // Nothing listens at a crashed process's port
+                                // (its host is up): the connection is refused.
+                                let (from, to_addr) = (*from_idx, self.slots[*to as usize].addr);
+                                let from_epoch = self.slots[from as usize].epoch;
+                                let at = self.now + self.latency(from, *to);
+                                self.push(
+                                    at,
+                                    Action::Refused {
+                                        node: from,
+                                        epoch: from_epoch,
+                                        to: to_addr,
+                                    },
+                                );
+                            }
+                            return;
+                        }
                         *to
                     }
-                    Action::Timer { node, .. } | Action::Arbiter { node, .. } => *node,
+                    Action::Timer { node, .. }
+                    | Action::Arbiter { node, .. }
+                    | Action::Refused { node, .. } => *node,
                     _ => return,
                 };
                 let s = &mut self.slots[target as usize];
@@ -961,6 +988,14 @@ impl<N: SimNode> Sim<N> {
                     return;
                 }
                 s.node.handle_arbiter(now, round, won);
+                self.drain(node);
+            }
+            Action::Refused { node, epoch, to } => {
+                let s = &mut self.slots[node as usize];
+                if s.epoch != epoch || s.state != NodeState::Running {
+                    return;
+                }
+                s.node.handle_refused(now, to);
                 self.drain(node);
             }
             Action::Resume { .. } | Action::Stop { .. } => {}
@@ -1046,6 +1081,18 @@ impl<N: SimNode> Sim<N> {
             .map(|(side, _)| side.as_slice())
     }
 
+    /// The base latency of the link `f -> t` (without jitter).
+    fn latency(&self, f: u32, t: u32) -> Duration {
+        if self.link_latency.is_empty() {
+            self.net.latency
+        } else {
+            self.link_latency
+                .get(&(f, t))
+                .copied()
+                .unwrap_or(self.net.latency)
+        }
+    }
+
     fn send(&mut self, f: u32, to: SocketAddr, stream: bool, bytes: Vec<u8>) {
         let len = bytes.len() as u64;
         {
@@ -1070,14 +1117,7 @@ impl<N: SimNode> Sim<N> {
             self.slots[f as usize].stats.dropped_loss += 1;
             return;
         }
-        let base = if self.link_latency.is_empty() {
-            self.net.latency
-        } else {
-            self.link_latency
-                .get(&(f, t))
-                .copied()
-                .unwrap_or(self.net.latency)
-        };
+        let base = self.latency(f, t);
         let jitter = if self.net.jitter.is_zero() {
             Duration::ZERO
         } else {

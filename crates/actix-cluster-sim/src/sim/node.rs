@@ -35,6 +35,12 @@ pub trait SimNode {
         let _ = (now, round, won);
     }
 
+    /// A stream frame to `to` was refused: the process there is gone (its
+    /// host is up). The default ignores it.
+    fn handle_refused(&mut self, now: Duration, to: SocketAddr) {
+        let _ = (now, to);
+    }
+
     /// Starts a graceful leave (used by [`Sim::leave`](crate::Sim::leave)).
     /// The default does nothing, for protocols that cannot leave gracefully.
     fn leave(&mut self, now: Duration) {
