@@ -36,6 +36,7 @@
 pub mod bench;
 mod sim;
 
+pub use crate::sim::check::{DowningCheck, DowningReport};
 pub use crate::sim::core_node::{CoreNode, CoreOpts, Start};
 pub use crate::sim::engine::{
     derive_seed, node_addr, LogEntry, NodeState, NodeStats, Sim, ViewState,
