@@ -163,7 +163,7 @@ fn flip_flop(seed: u64) -> Run {
 #[test]
 #[ignore = "core defect: a node that hears nobody fences only after its own probes (slowed x8 by Lifeguard) suspected every member and each unconfirmed suspicion (6 s + last call) ran out, ~20-27 s at N=10; until then it is Up with a leader"]
 fn flip_flop_members_are_downed_each_time_and_nobody_else() {
-    scenario("flip-flop", 1..=5, Some(secs(10)), flip_flop);
+    scenario("flip-flop", 1..=20, Some(secs(10)), flip_flop);
 }
 
 // ----- a lossy member ------------------------------------------------------------
@@ -238,7 +238,7 @@ fn paused(seed: u64, pause: Duration) -> Run {
 #[test]
 fn pauses_below_the_bound_never_down_and_longer_ones_rejoin() {
     for (name, pause) in [("pause-1s", 1000), ("pause-3s", 3000), ("pause-5s", 5000)] {
-        scenario(name, 1..=5, None, |seed| {
+        scenario(name, 1..=20, None, |seed| {
             paused(seed, Duration::from_millis(pause))
         });
     }
@@ -272,7 +272,7 @@ fn isolated(seed: u64, n: usize, leader: bool) -> Run {
 #[test]
 #[ignore = "core defect: a node that hears nobody fences only after its own probes (slowed x8 by Lifeguard) suspected every member and each unconfirmed suspicion (6 s + last call) ran out, ~20-27 s at N=10; until then it is Up with a leader"]
 fn an_isolated_member_is_downed_fences_and_rejoins() {
-    scenario("isolated-20s", 1..=5, Some(secs(10)), |s| {
+    scenario("isolated-20s", 1..=20, Some(secs(10)), |s| {
         isolated(s, 10, false)
     });
 }
@@ -280,7 +280,7 @@ fn an_isolated_member_is_downed_fences_and_rejoins() {
 #[test]
 #[ignore = "core defects: the isolated leader n0 stays Up and leader while the others elect n1; after the heal, not yet fenced, it decides on its stale picture and downs healthy members, and the survivors accept that Down from a member they had downed"]
 fn an_isolated_leader_of_five_is_downed_and_downs_nobody() {
-    scenario("isolated-leader-of-5", 1..=5, Some(secs(10)), |s| {
+    scenario("isolated-leader-of-5", 1..=20, Some(secs(10)), |s| {
         isolated(s, 5, true)
     });
 }
@@ -315,7 +315,7 @@ fn isolated_then_rejoined(seed: u64) -> Run {
 fn a_rejoined_member_does_not_decide_on_suspicions_from_before_its_rebirth() {
     scenario(
         "isolated-leader-25s-rejoin",
-        1..=5,
+        1..=20,
         Some(secs(10)),
         isolated_then_rejoined,
     );
@@ -383,11 +383,11 @@ fn partition_one_against_the_rest() {
 }
 
 #[test]
-#[ignore = "core defect: fenced members are accepted back by their own undecided side, so the minority is Up with a leader during the partition"]
+#[ignore = "core defects: fenced members are accepted back by their own undecided side, so the minority is Up with a leader during the partition; a minority member counts single-observer suspects as its own side and survives (healthy downs in seeds 9, 10, 12, 14)"]
 fn partition_longer_than_the_tombstone_period() {
     // lan tombstones last 60 s: the survivors forget the downed minority
     // before the heal.
-    scenario("partition-6/4-70s", 1..=5, Some(secs(15)), |s| {
+    scenario("partition-6/4-70s", 1..=20, Some(secs(15)), |s| {
         partition(s, 4, secs(70))
     });
 }
@@ -452,4 +452,47 @@ fn partition_during_churn() {
         Some(secs(15)),
         partition_with_churn,
     );
+}
+
+// ----- what holds today ------------------------------------------------------------
+
+/// The part of the ignored scenarios above that holds with today's core, so
+/// that CI keeps it: nobody healthy is downed or reborn, the survivors down
+/// the cut-off members within 10 s, and everyone ends `Up` with one id. The
+/// ignored tests check the rest (the cut-off side's leader, the minority's
+/// decisions); this one does not replace them.
+#[test]
+fn cut_off_members_are_downed_in_time_and_nobody_healthy_is() {
+    type Scenario = (&'static str, fn(u64) -> Run);
+    let runs: [Scenario; 3] = [
+        ("flip-flop", flip_flop),
+        ("isolated-20s", |s| isolated(s, 10, false)),
+        ("partition-1/9", |s| partition(s, 1, secs(30))),
+    ];
+    let mut problems = Vec::new();
+    for (name, run) in runs {
+        for seed in 1..=20 {
+            let r = run(seed).report;
+            let late = r
+                .downed_after
+                .iter()
+                .filter(|(_, d)| d.is_none_or(|d| d > secs(10)))
+                .map(|(a, d)| format!("{a} downed after {d:?}"));
+            let healthy = r
+                .healthy_downs
+                .iter()
+                .map(|d| format!("healthy down {d:?}"));
+            let reborn = r
+                .healthy_reborn
+                .iter()
+                .map(|d| format!("healthy reborn {d:?}"));
+            let all: Vec<String> = late
+                .chain(healthy)
+                .chain(reborn)
+                .chain(r.end_problems)
+                .collect();
+            problems.extend(all.into_iter().map(|p| format!("{name} seed {seed}: {p}")));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
