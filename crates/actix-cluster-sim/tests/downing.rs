@@ -62,6 +62,25 @@ fn recover(check: &mut DowningCheck, sim: &mut Sim<CoreNode>, within: Duration) 
     check.run_until(sim, settle);
 }
 
+/// Lets the fault last `dur`, heals every cut, and ends with [`settle`].
+fn heal_after(mut check: DowningCheck, mut sim: Sim<CoreNode>, dur: Duration) -> Run {
+    let t = sim.now() + dur;
+    check.run_until(&mut sim, t);
+    sim.heal();
+    check.end_faults();
+    settle(check, sim)
+}
+
+/// Waits (at most 90 s) for everyone to be `Up` everywhere and reads the
+/// report.
+fn settle(mut check: DowningCheck, mut sim: Sim<CoreNode>) -> Run {
+    recover(&mut check, &mut sim, secs(90));
+    Run {
+        report: check.finish(&sim),
+        extra: Vec::new(),
+    }
+}
+
 /// One seed's outcome: the checker's report and extra problems of the
 /// scenario.
 struct Run {
@@ -153,11 +172,7 @@ fn flip_flop(seed: u64) -> Run {
         let t = sim.now() + secs(20);
         check.run_until(&mut sim, t);
     }
-    recover(&mut check, &mut sim, secs(60));
-    Run {
-        report: check.finish(&sim),
-        extra: Vec::new(),
-    }
+    settle(check, sim)
 }
 
 #[test]
@@ -179,11 +194,7 @@ fn lossy_member(seed: u64) -> Run {
     check.run_until(&mut sim, t);
     sim.set_node_loss(bad, 0.0).unwrap();
     check.end_faults();
-    recover(&mut check, &mut sim, secs(60));
-    Run {
-        report: check.finish(&sim),
-        extra: Vec::new(),
-    }
+    settle(check, sim)
 }
 
 #[test]
@@ -258,15 +269,7 @@ fn isolated(seed: u64, n: usize, leader: bool) -> Run {
     let mut check = DowningCheck::new(&sim, &others(&addrs, &[x]), &Config::lan());
     sim.isolate(x).unwrap();
     check.fault(&sim, &[x], true);
-    let t = sim.now() + secs(20);
-    check.run_until(&mut sim, t);
-    sim.heal();
-    check.end_faults();
-    recover(&mut check, &mut sim, secs(60));
-    Run {
-        report: check.finish(&sim),
-        extra: Vec::new(),
-    }
+    heal_after(check, sim, secs(20))
 }
 
 #[test]
@@ -299,15 +302,7 @@ fn isolated_then_rejoined(seed: u64) -> Run {
     let mut check = DowningCheck::new(&sim, &nodes[1..], &Config::lan());
     sim.isolate(nodes[0]).unwrap();
     check.fault(&sim, &nodes[..1], true);
-    let t = sim.now() + secs(25);
-    check.run_until(&mut sim, t);
-    sim.heal();
-    check.end_faults();
-    recover(&mut check, &mut sim, secs(60));
-    Run {
-        report: check.finish(&sim),
-        extra: Vec::new(),
-    }
+    heal_after(check, sim, secs(25))
 }
 
 #[test]
@@ -347,15 +342,7 @@ fn partition(seed: u64, small: usize, dur: Duration) -> Run {
     let mut check = DowningCheck::new(&sim, &keep, &Config::lan());
     sim.partition(&keep, &lose).unwrap();
     check.fault(&sim, &lose, true);
-    let t = sim.now() + dur;
-    check.run_until(&mut sim, t);
-    sim.heal();
-    check.end_faults();
-    recover(&mut check, &mut sim, secs(90));
-    Run {
-        report: check.finish(&sim),
-        extra: Vec::new(),
-    }
+    heal_after(check, sim, dur)
 }
 
 #[test]
@@ -432,15 +419,8 @@ fn partition_with_churn(seed: u64) -> Run {
             sim.leave_and_stop(l, Duration::from_millis(500)).unwrap();
         }
     }
-    let t = check.grace() + sim.now() + secs(15);
-    check.run_until(&mut sim, t);
-    sim.heal();
-    check.end_faults();
-    recover(&mut check, &mut sim, secs(90));
-    Run {
-        report: check.finish(&sim),
-        extra: Vec::new(),
-    }
+    let left = check.grace() + secs(15);
+    heal_after(check, sim, left)
 }
 
 #[test]
