@@ -10,7 +10,13 @@
 //! bursty ([`GilbertElliott`]) datagram loss, partitions and one-way cuts; stream
 //! frames are reliable and ordered per link unless the link is cut. Node faults:
 //! pause (a stalled process: inputs and timers queue until it resumes), crash,
-//! restart (a new instance on the same address), graceful leave.
+//! restart (a new instance on the same address), graceful leave, a node that
+//! hears nobody ([`Sim::cut_inbound`]) and a node that loses part of its
+//! traffic ([`Sim::set_node_loss`]).
+//!
+//! [`DowningCheck`] watches a whole run of our cores for the downing
+//! decision's promises (nobody healthy downed, the cut-off side downed in
+//! time, never two sides with a leader, one id each at the end).
 //!
 //! ```
 //! use std::time::Duration;
@@ -36,6 +42,7 @@
 pub mod bench;
 mod sim;
 
+pub use crate::sim::check::{DowningCheck, DowningReport};
 pub use crate::sim::core_node::{CoreNode, CoreOpts, Start};
 pub use crate::sim::engine::{
     derive_seed, node_addr, LogEntry, NodeState, NodeStats, Sim, ViewState,

@@ -312,6 +312,54 @@ fn one_way_cut_only_blocks_one_direction() {
 }
 
 #[test]
+fn inbound_cut_silences_everything_into_the_node_until_lifted() {
+    let (mut sim, addrs) = cluster(5, NetConfig::default(), 3, true);
+    assert!(sim
+        .run_until_condition(secs(5), |s| s.all_see_up())
+        .is_some());
+    let deaf = addrs[0];
+    sim.cut_inbound(deaf, true).unwrap();
+    let got_before = sim.node(deaf).unwrap().got.len();
+    let frames_before = sim.node(deaf).unwrap().got_stream.len();
+    sim.run_for(secs(3));
+    // It hears nobody (datagrams and frames alike), but everybody hears it.
+    assert_eq!(sim.node(deaf).unwrap().got.len(), got_before);
+    assert_eq!(sim.node(deaf).unwrap().got_stream.len(), frames_before);
+    assert_eq!(sim.sees(deaf, addrs[1]), ViewState::Down);
+    assert_eq!(sim.sees(addrs[1], deaf), ViewState::Up);
+    assert!(sim.is_cut(addrs[1], deaf) && !sim.is_cut(deaf, addrs[1]));
+    sim.cut_inbound(deaf, false).unwrap();
+    sim.run_for(secs(1));
+    assert!(sim.all_see_up());
+    // heal() lifts it too.
+    sim.cut_inbound(deaf, true).unwrap();
+    sim.heal();
+    assert!(!sim.is_cut(addrs[1], deaf));
+}
+
+#[test]
+fn node_loss_drops_what_the_node_sends_and_receives() {
+    let (mut sim, addrs) = cluster(12, NetConfig::default(), 3, false);
+    assert!(sim.set_node_loss(addrs[0], 1.5).is_err());
+    sim.set_node_loss(addrs[0], 0.5).unwrap();
+    assert_eq!(sim.node_loss(addrs[0]), 0.5);
+    sim.run_for(secs(60));
+    let rate = |a: SocketAddr| {
+        let s = sim.stats(a).unwrap();
+        s.dropped_loss as f64 / s.datagrams_sent as f64
+    };
+    // Its own sends, and the others' sends to it (half of theirs).
+    assert!((rate(addrs[0]) - 0.5).abs() < 0.03, "{}", rate(addrs[0]));
+    assert!((rate(addrs[1]) - 0.25).abs() < 0.03, "{}", rate(addrs[1]));
+    // Between the two healthy nodes nothing is lost: all of n1's losses are
+    // datagrams to n0.
+    let n2 = sim.node(addrs[2]).unwrap();
+    let from_n1 = n2.got.iter().filter(|(f, _)| *f == addrs[1]).count() as u64;
+    let sent = sim.stats(addrs[1]).unwrap().datagrams_sent;
+    assert!(from_n1 + 5 >= sent / 2, "{from_n1} of {}", sent / 2);
+}
+
+#[test]
 fn paused_node_handles_nothing_then_everything_in_order() {
     let (mut sim, addrs) = cluster(6, NetConfig::default(), 4, true);
     sim.run_for(secs(3));

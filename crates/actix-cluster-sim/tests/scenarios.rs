@@ -126,27 +126,48 @@ fn crashed_node_is_seen_down_failed_by_all() {
 
 #[test]
 fn partition_heals_and_halves_merge() {
-    // A partition longer than the suspicion timeout: each half declares the
-    // other Down(Failed). After the heal a member that learns it was declared
-    // down rejoins as a new generation (the core's "rebirth"), so everyone
-    // ends up Up again; nobody stays down.
+    // A partition longer than the pause bound, 25 against 25: keep-majority
+    // breaks the tie by the lowest address, so the half with n0 survives and
+    // declares the other half Down(Failed); the other half fences itself (its
+    // members rejoin as new generations once they reach a survivor). After
+    // the heal everyone is Up again; nobody stays down.
     let (mut sim, addrs) = converged(4, 50, Config::lan());
     let (a, b) = addrs.split_at(25);
     let before: Vec<MemberId> = addrs.iter().map(|&x| sim.member_id(x).unwrap()).collect();
+    let from = sim.now();
     sim.partition(a, b).unwrap();
+    let fenced = |s: &Sim<CoreNode>| {
+        b.iter()
+            .zip(&before[25..])
+            .all(|(&y, old)| s.member_id(y).as_ref() != Some(old))
+    };
     let split = sim.run_until_condition(sim.now() + secs(30), |s| {
-        a.iter().all(|&x| {
-            b.iter()
-                .all(|&y| s.sees(x, y) == ViewState::Down && s.sees(y, x) == ViewState::Down)
-        })
+        fenced(s)
+            && a.iter()
+                .all(|&x| b.iter().all(|&y| s.sees(x, y) == ViewState::Down))
     });
     assert!(
         split.is_some(),
-        "the halves did not declare each other down"
+        "the n0 half did not down the other half, or the other half did not fence"
     );
-    // Within each half nobody was declared down.
+    // Within the surviving half nobody was declared down or reborn, and the
+    // fenced half declared nobody down.
     assert_eq!(sim.sees(a[0], a[24]), ViewState::Up);
-    assert_eq!(sim.sees(b[0], b[24]), ViewState::Up);
+    assert!(a
+        .iter()
+        .zip(&before)
+        .all(|(&x, old)| sim.member_id(x).as_ref() == Some(old)));
+    let downs = failed_downs(&sim, from);
+    let wrong: Vec<_> = downs
+        .iter()
+        .filter(|(_, _, m)| a.contains(&m.addr))
+        .collect();
+    assert!(wrong.is_empty(), "survivors declared down: {wrong:?}");
+    // The survivors keep their leader. (That the fenced half has none is
+    // `fenced_half_has_no_leader_until_the_heal`, ignored.)
+    assert!(a
+        .iter()
+        .all(|&x| sim.core(x).unwrap().leader() == Some(before[0].clone())));
     sim.run_until(split.unwrap() + secs(10));
     sim.heal();
     let merged = sim.run_until_condition(sim.now() + secs(120), |s| s.all_see_up());
@@ -158,13 +179,46 @@ fn partition_heals_and_halves_merge() {
     );
     assert!(sim.all_views_up(), "member tables agree with the events");
     assert!(leaders_agree(&sim));
-    // How the merge happened: members came back as new generations.
-    let reborn = addrs
+    // How the merge happened: exactly the fenced half came back as new
+    // generations.
+    let reborn: Vec<SocketAddr> = addrs
         .iter()
         .zip(&before)
         .filter(|(&x, old)| sim.member_id(x).as_ref() != Some(*old))
-        .count();
-    assert!(reborn > 0, "expected rejoins with new generations");
+        .map(|(&x, _)| x)
+        .collect();
+    assert_eq!(reborn, b, "the fenced half, and only it, rejoined");
+}
+
+#[test]
+#[ignore = "core defect: a fenced member's rejoin is accepted by a member of its own (losing) side that has not decided yet, so the losing half re-forms Up members with a leader during the partition"]
+fn fenced_half_has_no_leader_until_the_heal() {
+    // Seed 4, 25 against 25 (as above): n44 fences first (about 9.1 s), n45,
+    // still Up and undecided, accepts n44's new generation; the others follow,
+    // fencing up to three times each, and when the survivors have downed the
+    // half most of it is Up again with leader n0 (unreachable).
+    let (mut sim, addrs) = converged(4, 50, Config::lan());
+    let (a, b) = addrs.split_at(25);
+    sim.partition(a, b).unwrap();
+    let start = sim.now();
+    let d = Config::lan().downing;
+    // Give every member of the losing half time to decide, then watch it.
+    sim.run_until(start + d.max_pause + d.stable_after + secs(5));
+    let mut with_leader = Vec::new();
+    while sim.now() < start + secs(40) {
+        for &y in b {
+            if let Some(l) = sim.core(y).unwrap().leader() {
+                with_leader.push((sim.now(), sim.member_id(y).unwrap(), l));
+            }
+        }
+        sim.run_for(Duration::from_millis(500));
+    }
+    assert!(
+        with_leader.is_empty(),
+        "{} samples of a fenced-half member with a leader, e.g. {:?}",
+        with_leader.len(),
+        with_leader.first()
+    );
 }
 
 /// The suspicion timeout at `n` members with full confirmations (the minimum),

@@ -198,7 +198,7 @@ pub fn lan_config_with_suspicion_mult(cluster_size: usize, suspicion_mult: f64) 
 
 impl FocaNode {
     /// A foca member at `addr` with `generation`, seeded RNG, and `config`.
-    /// Call [`FocaNode::announce`] to join.
+    /// Call [`FocaNode::join`] to join.
     pub fn new(addr: SocketAddr, generation: u64, seed: u64, config: foca::Config) -> FocaNode {
         let id = FocaId { addr, generation };
         FocaNode {

@@ -387,6 +387,12 @@ impl Sim<CoreNode> {
         self.core(addr).map(|c| c.local_id().clone())
     }
 
+    /// The leader the core at `addr` computes now ([`Core::leader`]): `None`
+    /// while it is joining (also after fencing itself) or down.
+    pub fn leader(&self, addr: SocketAddr) -> Option<MemberId> {
+        self.core(addr).and_then(Core::leader)
+    }
+
     /// True if every live core's `members()` has every live core (current
     /// generation) `Up` and reachable. Costs O(N²) member views: for tests.
     pub fn all_views_up(&self) -> bool {

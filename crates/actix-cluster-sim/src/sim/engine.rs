@@ -234,6 +234,11 @@ struct Slot<N: SimNode> {
     stats: NodeStats,
     retired: Vec<N>,
     restarts: u32,
+    /// Everything sent to this node by another is dropped ([`Sim::cut_inbound`]).
+    deaf: bool,
+    /// Probability that a message this node sends or receives is lost
+    /// ([`Sim::set_node_loss`]).
+    loss: f64,
 }
 
 /// A set of node slots as a bit set.
@@ -427,6 +432,8 @@ impl<N: SimNode> Sim<N> {
             stats: NodeStats::default(),
             retired: Vec::new(),
             restarts: 0,
+            deaf: false,
+            loss: 0.0,
         });
         for row in &mut self.views {
             row.push(0);
@@ -609,9 +616,46 @@ impl<N: SimNode> Sim<N> {
         Ok(())
     }
 
-    /// Removes every partition and cut.
+    /// Drops everything any other node sends to the node at `addr` while
+    /// `cut` is true, as one-way cuts into it from everyone would (it still
+    /// sends; a node that hears nothing). Also checked on arrival, so
+    /// messages in flight are dropped too. [`Sim::heal`] ends it as well.
+    pub fn cut_inbound(&mut self, addr: SocketAddr, cut: bool) -> Result<(), SimError> {
+        let i = self.idx(addr)?;
+        self.slots[i as usize].deaf = cut;
+        Ok(())
+    }
+
+    /// The node at `addr` loses each message it sends, and each message sent
+    /// to it, with probability `p` (a bad NIC or an overloaded host), on top of
+    /// the network's loss: a message between two lossy nodes survives both
+    /// draws. Applies to datagrams and to stream frames (a lost frame stands
+    /// for a connection that failed). `0` ends it; [`Sim::heal`] does not.
+    pub fn set_node_loss(&mut self, addr: SocketAddr, p: f64) -> Result<(), SimError> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(SimError::bad_field(
+                "node loss",
+                format!("{p} is not a probability in 0..=1"),
+            ));
+        }
+        let i = self.idx(addr)?;
+        self.slots[i as usize].loss = p;
+        Ok(())
+    }
+
+    /// The node loss of the node at `addr` (see [`Sim::set_node_loss`]).
+    pub fn node_loss(&self, addr: SocketAddr) -> f64 {
+        self.index
+            .get(&addr)
+            .map_or(0.0, |&i| self.slots[i as usize].loss)
+    }
+
+    /// Removes every partition and cut, inbound cuts included.
     pub fn heal(&mut self) {
         self.cuts.clear();
+        for s in &mut self.slots {
+            s.deaf = false;
+        }
     }
 
     /// True if traffic from `from` to `to` is currently cut.
@@ -852,9 +896,19 @@ impl<N: SimNode> Sim<N> {
     }
 
     fn cut_idx(&self, f: u32, t: u32) -> bool {
-        self.cuts
-            .iter()
-            .any(|c| c.from.contains(f) && c.to.contains(t))
+        (f != t && self.slots[t as usize].deaf)
+            || self
+                .cuts
+                .iter()
+                .any(|c| c.from.contains(f) && c.to.contains(t))
+    }
+
+    /// Draws the node loss of both ends of `f -> t`.
+    fn node_lose(&mut self, f: u32, t: u32) -> bool {
+        let (pf, pt) = (self.slots[f as usize].loss, self.slots[t as usize].loss);
+        let rng = &mut self.rng;
+        let mut draw = |p: f64| p > 0.0 && rng.gen::<f64>() < p;
+        draw(pf) || draw(pt)
     }
 
     fn push(&mut self, at: Duration, action: Action<N::Timer>) {
@@ -1113,7 +1167,7 @@ impl<N: SimNode> Sim<N> {
             self.slots[f as usize].stats.dropped_cut += 1;
             return;
         }
-        if !stream && self.lose(f, t) {
+        if (!stream && self.lose(f, t)) || self.node_lose(f, t) {
             self.slots[f as usize].stats.dropped_loss += 1;
             return;
         }

@@ -1,6 +1,7 @@
 //! The simulator: engine, network model, node interface, our core's adapter and
 //! scenario scripts.
 
+pub(crate) mod check;
 pub(crate) mod core_node;
 pub(crate) mod engine;
 pub(crate) mod error;

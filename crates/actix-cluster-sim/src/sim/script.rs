@@ -31,7 +31,10 @@
 //!
 //! Actions: `crash N`, `restart N [via SET]` (a new generation joining through
 //! SET, default the seeds), `pause N DURATION`, `leave N`, `stop N` (crash after
-//! a leave), `partition SET | SET`, `isolate N`, `cut N -> N` (one way), `heal`,
+//! a leave), `partition SET | SET`, `isolate N`, `cut N -> N` (one way),
+//! `cut-inbound N` / `uncut-inbound N` (N hears nobody but still sends),
+//! `node-loss N P` (N loses a fraction P of what it sends and receives), `heal`
+//! (every cut, inbound cuts included; not node loss),
 //! `add K` (K new nodes joining through the seeds), `net ...` (as above).
 //! `run until T` just runs.
 //!
@@ -76,6 +79,9 @@ enum Act {
     Partition(Set, Set),
     Isolate(usize),
     Cut(usize, usize),
+    /// Inbound traffic of a node cut (true) or restored (false).
+    Inbound(usize, bool),
+    NodeLoss(usize, f64),
     Heal,
     Add(usize),
     Net(NetChange),
@@ -323,6 +329,9 @@ impl Parser<'_> {
             ["stop", n] => Act::Stop(self.node(n)?),
             ["isolate", n] => Act::Isolate(self.node(n)?),
             ["cut", a, "->", b] => Act::Cut(self.node(a)?, self.node(b)?),
+            ["cut-inbound", n] => Act::Inbound(self.node(n)?, true),
+            ["uncut-inbound", n] => Act::Inbound(self.node(n)?, false),
+            ["node-loss", n, p] => Act::NodeLoss(self.node(n)?, self.prob(p)?),
             ["heal"] => Act::Heal,
             ["add", k] => Act::Add(
                 k.parse()
@@ -588,6 +597,14 @@ impl Runner {
             Act::Cut(a, b) => {
                 let (a, b) = (self.addr(p, *a)?, self.addr(p, *b)?);
                 self.sim.cut_one_way(a, b)?;
+            }
+            Act::Inbound(i, cut) => {
+                let addr = self.addr(p, *i)?;
+                self.sim.cut_inbound(addr, *cut)?;
+            }
+            Act::NodeLoss(i, loss) => {
+                let addr = self.addr(p, *i)?;
+                self.sim.set_node_loss(addr, *loss)?;
             }
             Act::Heal => self.sim.heal(),
             Act::Add(k) => {
