@@ -172,8 +172,9 @@ pub struct Seen {
 }
 
 /// The reachability picture a strategy decides on: this node's side (the
-/// members it can reach, itself included) and the members it cannot reach.
-/// Built only when the picture has been stable and nothing is pending.
+/// members it can reach, itself included), the members it cannot reach, and
+/// those it cannot tell (suspected by too few observers). Built only when the
+/// picture has been stable and nothing is pending.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Picture {
     /// This node.
@@ -182,6 +183,10 @@ pub struct Picture {
     pub reachable: Vec<Seen>,
     /// The members this side cannot reach (confirmed by enough observers).
     pub unreachable: Vec<Seen>,
+    /// Suspected by too few observers to tell: on neither side, they count
+    /// against this side's share (a side survives only on members it is sure
+    /// of) and are not downed.
+    pub unknown: Vec<Seen>,
 }
 
 impl Picture {
@@ -199,14 +204,25 @@ impl Picture {
         Self::counted(&self.unreachable).count()
     }
 
-    /// Keep-majority: more than half, or half with the lowest address.
+    /// Every counted member: ours, theirs and those we cannot tell.
+    pub fn total(&self) -> usize {
+        self.ours() + self.theirs() + Self::counted(&self.unknown).count()
+    }
+
+    /// Keep-majority: more than half of all counted members, or exactly half
+    /// with the member of the lowest address of them all.
     pub fn majority(&self) -> bool {
-        let (ours, theirs) = (self.ours(), self.theirs());
-        if ours != theirs {
-            return ours > theirs;
+        let (ours, total) = (self.ours(), self.total());
+        if ours * 2 != total {
+            return ours * 2 > total;
         }
         let lowest = |side: &[Seen]| Self::counted(side).map(|s| (s.id.addr, s.id.clone())).min();
-        match (lowest(&self.reachable), lowest(&self.unreachable)) {
+        let mine = lowest(&self.reachable);
+        let other = [lowest(&self.unreachable), lowest(&self.unknown)]
+            .into_iter()
+            .flatten()
+            .min();
+        match (mine, other) {
             (Some(a), Some(b)) => a < b,
             (a, _) => a.is_some(),
         }
@@ -216,7 +232,9 @@ impl Picture {
     fn oldest(&self) -> Option<(bool, &Seen)> {
         let key = |s: &Seen| (s.up_number == 0, s.up_number, s.id.clone());
         let ours = Self::counted(&self.reachable).map(|s| (true, s));
-        let theirs = Self::counted(&self.unreachable).map(|s| (false, s));
+        let theirs = Self::counted(&self.unreachable)
+            .chain(Self::counted(&self.unknown))
+            .map(|s| (false, s));
         ours.chain(theirs).min_by_key(|(_, s)| key(s))
     }
 }
@@ -295,6 +313,7 @@ mod tests {
             me: seen(ours[0], u64::from(ours[0])).id,
             reachable: ours.iter().map(|&i| seen(i, u64::from(i))).collect(),
             unreachable: theirs.iter().map(|&i| seen(i, u64::from(i))).collect(),
+            unknown: Vec::new(),
         }
     }
 
@@ -321,6 +340,19 @@ mod tests {
         for s in &mut p.unreachable[..2] {
             s.counts = false;
         }
+        assert_eq!(
+            Strategy::KeepMajority.decide(&p, &DowningConfig::lan()),
+            Survive
+        );
+        // Members we cannot tell count against us: 4 sure of 10 is no majority.
+        let mut p = picture(&[6, 7, 8, 9], &[1, 2, 3, 4, 5]);
+        p.unknown.push(seen(10, 10));
+        assert_eq!(
+            Strategy::KeepMajority.decide(&p, &DowningConfig::lan()),
+            Fence
+        );
+        let mut p = picture(&[1, 2, 3, 4, 5, 6], &[7, 8, 9]);
+        p.unknown.push(seen(10, 10));
         assert_eq!(
             Strategy::KeepMajority.decide(&p, &DowningConfig::lan()),
             Survive

@@ -191,12 +191,11 @@ fn partition_heals_and_halves_merge() {
 }
 
 #[test]
-#[ignore = "core defect: a fenced member's rejoin is accepted by a member of its own (losing) side that has not decided yet, so the losing half re-forms Up members with a leader during the partition"]
+#[ignore = "core defect: the losing half decides late (its probing is slowed up to 8x by Lifeguard while its helpers on the other side never answer): at 25/25 some of its members still have a leader 10 s into the partition"]
 fn fenced_half_has_no_leader_until_the_heal() {
-    // Seed 4, 25 against 25 (as above): n44 fences first (about 9.1 s), n45,
-    // still Up and undecided, accepts n44's new generation; the others follow,
-    // fencing up to three times each, and when the survivors have downed the
-    // half most of it is Up again with leader n0 (unreachable).
+    // Seed 4, 25 against 25 (as above): the losing half must fence (and,
+    // rejoining only through the winners, stay without a leader) until the
+    // heal.
     let (mut sim, addrs) = converged(4, 50, Config::lan());
     let (a, b) = addrs.split_at(25);
     sim.partition(a, b).unwrap();

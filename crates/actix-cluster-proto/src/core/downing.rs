@@ -76,21 +76,28 @@ impl Core {
             }
             State::Ready(p) => p,
         };
+        self.apply_verdict(&picture);
+    }
+
+    /// Asks the strategy about `picture` and carries out its verdict.
+    fn apply_verdict(&mut self, picture: &Picture) {
         let strategy: &dyn DowningStrategy = match &self.strategy {
             Some(custom) => custom.as_ref(),
             None => &self.config.downing.strategy,
         };
-        let verdict = strategy.decide(&picture, &self.config.downing);
+        let verdict = strategy.decide(picture, &self.config.downing);
         info!(
             member = %self.local,
             ours = picture.ours(),
             theirs = picture.theirs(),
+            unknown = picture.unknown.len(),
             ?verdict,
             "downing decision"
         );
+        let winners = || picture.unreachable.iter().map(|s| s.id.addr).collect();
         match verdict {
-            SideVerdict::Survive => self.down_unreachable(&picture),
-            SideVerdict::Fence => self.fence(),
+            SideVerdict::Survive => self.down_unreachable(picture),
+            SideVerdict::Fence => self.fence(winners()),
             SideVerdict::Arbitrate { delay } => {
                 self.arbiter_round += 1;
                 self.arbitration = Some(Arbitration {
@@ -103,6 +110,40 @@ impl Core {
                 self.schedule(TimerKind::Arbitrate, delay);
             }
         }
+    }
+
+    /// Heard from nobody for the pause bound (plus the refutation spread):
+    /// this node is cut off, or lost its inbound traffic. Every other member
+    /// is unreachable from here, observed by this node alone; the strategy
+    /// decides (keep-majority: a minority of one, so it fences). Checked on
+    /// every probe tick, so a node that cannot hear does not wait for its own
+    /// slowed probes to suspect everybody.
+    pub(super) fn check_silence(&mut self, now: Duration) {
+        if self.local_status() != Status::Up
+            || self.phase.left()
+            || self.arbitration.is_some()
+            || self.table.live().is_empty()
+        {
+            return;
+        }
+        let n = self.cluster_size();
+        let bound = self.config.downing.max_pause + self.config.refutation_spread(n);
+        if now < self.last_heard + bound {
+            return;
+        }
+        warn!(member = %self.local, silent = ?(now - self.last_heard), "heard from nobody: cut off");
+        let seen = |e: &Entry| Seen {
+            id: e.id.clone(),
+            up_number: e.up_number,
+            counts: matches!(e.status, Status::Up | Status::Leaving),
+        };
+        let picture = Picture {
+            me: self.local.clone(),
+            reachable: vec![seen(self.local_entry())],
+            unreachable: self.table.live_entries().map(seen).collect(),
+            unknown: Vec::new(),
+        };
+        self.apply_verdict(&picture);
     }
 
     /// Builds the picture, or says why not yet.
@@ -145,25 +186,26 @@ impl Core {
             up_number: e.up_number,
             counts: matches!(e.status, Status::Up | Status::Leaving),
         };
-        let unreachable: Vec<Seen> = suspects
+        let (sure, unsure): (Vec<_>, Vec<_>) = suspects
             .iter()
-            .filter(|(_, observers)| *observers >= need)
-            .map(|(e, _)| seen(e))
-            .collect();
-        if unreachable.is_empty() {
+            .partition(|(_, observers)| *observers >= need);
+        if sure.is_empty() {
             return State::Calm;
         }
+        let unreachable: Vec<Seen> = sure.iter().map(|(e, _)| seen(e)).collect();
+        let unknown: Vec<Seen> = unsure.iter().map(|(e, _)| seen(e)).collect();
         let mut reachable: Vec<Seen> = vec![seen(self.local_entry())];
         reachable.extend(
             self.table
                 .live_entries()
-                .filter(|e| !unreachable.iter().any(|u| u.id == e.id))
+                .filter(|e| !suspects.iter().any(|(s, _)| s.id == e.id))
                 .map(seen),
         );
         State::Ready(Picture {
             me: self.local.clone(),
             reachable,
             unreachable,
+            unknown,
         })
     }
 
@@ -202,11 +244,13 @@ impl Core {
         self.set_down(old, DownReason::Failed);
     }
 
-    /// This side lost: publish our own `Down(Fenced)`, then rejoin as a new
-    /// member or stop, as configured.
-    pub(super) fn fence(&mut self) {
+    /// This side lost to `winners` (their addresses): publish our own
+    /// `Down(Fenced)`, then rejoin (through the winners only: our own side may
+    /// not have decided yet and must not take us back) or stop, as configured.
+    pub(super) fn fence(&mut self, winners: Vec<std::net::SocketAddr>) {
         warn!(member = %self.local, on_fenced = ?self.config.downing.on_fenced, "this side lost the downing decision: fencing");
         self.arbitration = None;
+        self.fenced = Some((self.now, winners));
         let me = self.local.clone();
         self.set_down(&me, DownReason::Fenced);
         self.after_own_down(DownReason::Fenced);
@@ -224,6 +268,10 @@ impl Core {
                 self.probe = None;
             }
         }
+    }
+
+    fn addrs(ids: &[MemberId]) -> Vec<std::net::SocketAddr> {
+        ids.iter().map(|id| id.addr).collect()
     }
 
     /// The arbitration delay is over: ask.
@@ -259,7 +307,7 @@ impl Core {
                     }
                 }
             }
-            Some(false) => self.fence(),
+            Some(false) => self.fence(Self::addrs(&a.unreachable)),
             None if a.majority => {
                 // A majority without the arbiter downs nobody (a minority
                 // that can reach it may win), and asks again later.
@@ -269,7 +317,7 @@ impl Core {
             None => {
                 // A minority that cannot reach the arbiter cannot win.
                 warn!(member = %self.local, "minority without the arbiter: fencing");
-                self.fence();
+                self.fence(Self::addrs(&a.unreachable));
             }
         }
     }

@@ -112,7 +112,17 @@ impl Core {
     /// Sends our join request to every seed and rejoin target.
     pub(super) fn send_join_requests(&mut self) {
         let bytes = self.join_request();
-        let mut targets = self.seeds.clone();
+        // After a fence, only the side that won may take us back (our own
+        // side may not have decided yet), for a tombstone period at least.
+        let fenced_recently = self
+            .fenced
+            .as_ref()
+            .is_some_and(|(at, _)| self.now < *at + self.config.tombstone_period);
+        let mut targets = if fenced_recently {
+            Vec::new()
+        } else {
+            self.seeds.clone()
+        };
         for r in &self.rejoin {
             if !targets.contains(r) {
                 targets.push(*r);
@@ -156,6 +166,9 @@ impl Core {
             self.phase = Phase::Running;
         }
         self.rejoin.clear();
+        self.fenced = None;
+        // A new member decides on nothing it observed before it was one.
+        self.forget_suspicions();
         info!(member = %self.local, up_number = upn, "local member is up");
         self.emit(Event::Up(info));
         self.broadcasts.push(&id);

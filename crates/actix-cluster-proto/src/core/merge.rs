@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use rand::seq::SliceRandom;
 use rand::Rng;
 use tracing::{debug, info, warn};
 
@@ -22,6 +23,11 @@ const REMEMBER_REMOVED: u32 = 10;
 impl Core {
     /// Merges records that came from `sender`.
     pub(super) fn apply_all(&mut self, now: Duration, sender: &MemberId, records: Vec<Record>) {
+        if sender != &self.local && self.table.get(sender).is_some_and(|e| !e.is_live()) {
+            // A member we hold down (it is told so, see `zombie_news`): its
+            // view is stale, its verdicts are not ours to apply.
+            return;
+        }
         for r in records {
             self.apply_record(now, sender, r);
         }
@@ -167,6 +173,7 @@ impl Core {
         self.sender.clear();
         codec::put_id(&mut self.sender, &new);
         self.table.replace_local(me);
+        self.forget_suspicions();
         warn!(member = %old, new = %new, ?reason, "rejoining as a new member");
         self.emit(Event::SelfChanged {
             old,
@@ -180,17 +187,48 @@ impl Core {
         self.schedule(TimerKind::Join, self.config.join_retry_interval);
     }
 
-    /// Join targets after a rebirth: a few random members still `Up` in our
-    /// view (picked again at every join retry, so that members of a side that
-    /// fenced itself too, which are not `Up` any more, give way to the side
-    /// that survived).
+    /// Join targets after a rebirth, picked again at every join retry: after
+    /// a fence, a few of the side that won; else a few random members still
+    /// `Up` in our view.
     pub(super) fn pick_rejoin_targets(&mut self) {
+        if let Some((_, winners)) = &self.fenced {
+            let mut w = winners.clone();
+            w.shuffle(&mut self.rng);
+            w.truncate(4);
+            self.rejoin = w;
+            return;
+        }
         self.rejoin = self
             .table
             .random_live(&mut self.rng, 4, |e| e.status == Status::Up)
             .into_iter()
             .map(|m| m.addr)
             .collect();
+    }
+
+    /// A new member keeps nothing of what its earlier self observed: every
+    /// suspicion is dropped (the picture starts afresh).
+    pub(super) fn forget_suspicions(&mut self) {
+        let suspected: Vec<MemberId> = self
+            .table
+            .live_entries()
+            .filter(|e| e.suspicion.is_some())
+            .map(|e| e.id.clone())
+            .collect();
+        for id in suspected {
+            let info = self.table.update(&id, |e| {
+                e.suspicion = None;
+                e.suspecter = None;
+                let announce = e.announced.unreachable();
+                e.announced = e.announced.with_unreachable(false);
+                announce.then(|| e.info())
+            });
+            self.timers.disarm(&TimerKind::Suspicion { id });
+            if let Some(Some(info)) = info {
+                self.emit(Event::Reachable(info));
+            }
+        }
+        self.arbitration = None;
     }
 
     /// A member we did not know, from a live record.

@@ -196,6 +196,13 @@ pub struct Core {
     arbiter_round: u64,
     /// A custom downing strategy, instead of `config.downing.strategy`.
     strategy: Option<Box<dyn DowningStrategy + Send>>,
+    /// When a member last heard from any other member (see
+    /// `check_silence`), and when the probe timer last fired.
+    last_heard: Duration,
+    last_probe_tick: Option<Duration>,
+    /// Set when this node fenced itself: when, and the addresses of the side
+    /// that won (the only ones it rejoins through for a tombstone period).
+    fenced: Option<(Duration, Vec<SocketAddr>)>,
 }
 
 impl Core {
@@ -253,6 +260,9 @@ impl Core {
             arbitration: None,
             arbiter_round: 0,
             strategy: None,
+            last_heard: Duration::ZERO,
+            last_probe_tick: None,
+            fenced: None,
         })
     }
 

@@ -47,6 +47,19 @@ impl Core {
         }
         let interval = self.awareness.scale(self.config.probe_interval);
         self.schedule(TimerKind::Probe, interval);
+        if self
+            .last_probe_tick
+            .is_some_and(|last| now > last + interval * 3)
+        {
+            // This node (or its driver) stalled: the silence it saw meanwhile
+            // proves nothing; give the others time to be heard again.
+            self.last_heard = self.last_heard.max(now);
+        }
+        self.last_probe_tick = Some(now);
+        self.check_silence(now);
+        if self.phase.left() {
+            return;
+        }
         if let Some(p) = self.probe.take() {
             if !p.acked {
                 if self.config.lifeguard && now > p.due + (p.due - p.sent) {

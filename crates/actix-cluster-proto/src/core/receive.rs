@@ -65,6 +65,9 @@ impl Core {
             return;
         }
         let Message { sender, body } = msg;
+        if sender != self.local {
+            self.last_heard = now;
+        }
         let datagram = body.datagram_ok() && !matches!(body, Body::WhoAreYou);
         if self.phase.left() {
             self.on_message_after_leave(&sender, &body);

@@ -131,13 +131,23 @@ impl DowningCheck {
     /// Starts checking now. `healthy`: the members that must never be downed
     /// or reborn (the others are faulty, minority or paused beyond the bound).
     /// The grace period after a fault, during which two sides may still both
-    /// have a leader, is `max_pause + stable_after + 2 s` of `config`.
+    /// have a leader, is the decision time of the side that loses: its
+    /// members must each be suspected (at the slowed probe rate of a side
+    /// whose helpers do not answer: up to the longest unconfirmed suspicion
+    /// timeout) and then wait out the pause bound: `max_pause +
+    /// refutation_spread(N) + suspicion_max_timeout(N) + stable_after + 2 s`
+    /// of `config`, with N the live members now.
     pub fn new(sim: &Sim<CoreNode>, healthy: &[SocketAddr], config: &Config) -> Self {
         let d = &config.downing;
+        let n = sim.live().len();
         DowningCheck {
             start: sim.now(),
             every: Duration::from_millis(100),
-            grace: d.max_pause + d.stable_after + Duration::from_secs(2),
+            grace: d.max_pause
+                + config.refutation_spread(n)
+                + config.suspicion_max_timeout(n)
+                + d.stable_after
+                + Duration::from_secs(2),
             healthy: healthy.iter().copied().collect(),
             ids: healthy
                 .iter()
