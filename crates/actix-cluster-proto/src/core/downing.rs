@@ -60,6 +60,11 @@ impl Core {
             debug!(member = %self.local, "picture changed: arbitration request dropped");
         }
         let after = self.config.downing.stable_after;
+        self.schedule_decision(after);
+    }
+
+    fn schedule_decision(&mut self, after: Duration) {
+        self.decide_due = self.now + after;
         self.schedule(TimerKind::Decide, after);
     }
 
@@ -68,10 +73,18 @@ impl Core {
         if !matches!(self.local_status(), Status::Up | Status::Leaving) || self.phase.left() {
             return;
         }
+        if now > self.decide_due + self.config.probe_interval {
+            // This node (or its driver) stalled: what it holds may be stale
+            // (refutations wait in its inbox). Look again once it caught up.
+            debug!(member = %self.local, late = ?(now - self.decide_due), "stalled: downing decision postponed");
+            self.picture_since = now;
+            self.schedule_decision(self.config.downing.stable_after);
+            return;
+        }
         let picture = match self.picture(now) {
             State::Calm => return,
             State::Wait(at) => {
-                self.schedule(TimerKind::Decide, at.saturating_sub(now));
+                self.schedule_decision(at.saturating_sub(now));
                 return;
             }
             State::Ready(p) => p,
@@ -312,7 +325,7 @@ impl Core {
                 // A majority without the arbiter downs nobody (a minority
                 // that can reach it may win), and asks again later.
                 warn!(member = %self.local, "the arbiter cannot be reached: no downing decision yet");
-                self.schedule(TimerKind::Decide, self.config.downing.stable_after);
+                self.schedule_decision(self.config.downing.stable_after);
             }
             None => {
                 // A minority that cannot reach the arbiter cannot win.

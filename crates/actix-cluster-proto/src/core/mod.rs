@@ -189,8 +189,10 @@ pub struct Core {
     last_eager: Option<Duration>,
     /// The `now` of the input being handled.
     now: Duration,
-    /// When the reachability picture last changed (see `downing`).
+    /// When the reachability picture last changed (see `downing`), and when
+    /// the decision timer is due (a much later firing means we stalled).
     picture_since: Duration,
+    decide_due: Duration,
     /// A decision waiting for the arbiter, and the last request number.
     arbitration: Option<Arbitration>,
     arbiter_round: u64,
@@ -257,6 +259,7 @@ impl Core {
             last_eager: None,
             now: Duration::ZERO,
             picture_since: Duration::ZERO,
+            decide_due: Duration::ZERO,
             arbitration: None,
             arbiter_round: 0,
             strategy: None,

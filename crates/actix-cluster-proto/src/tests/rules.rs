@@ -598,8 +598,9 @@ fn isolated_member_declared_down_rejoins_as_a_new_generation() {
     let new = net.cores[2].local_id().clone();
     assert!(new.generation > old.generation);
     assert_eq!(net.status(0, &old), Some(Status::Down(DownReason::Failed)));
-    // The reborn node published its old self's end and its new self's join.
-    assert_eq!(net.names(2, &old), ["joined", "up", "down-failed"]);
+    // The isolated node (a minority of one) fenced itself, then rejoined as
+    // a new member: its old self's end and its new self's join.
+    assert_eq!(net.names(2, &old), ["joined", "up", "down-fenced"]);
     assert_eq!(net.names(2, &new)[..2], ["joined", "up"]);
     net.run_for(net.config.tombstone_period + Duration::from_secs(1));
     assert_eq!(net.names(2, &old).last(), Some(&"removed"));
