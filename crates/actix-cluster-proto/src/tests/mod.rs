@@ -364,7 +364,7 @@ pub(crate) fn assert_event_order(net: &Net) {
                         assert!(stage <= 1, "node {i} about {m}: {seq:?}");
                         stage = 2;
                     }
-                    "down-failed" | "down-left" => {
+                    "down-failed" | "down-left" | "down-fenced" => {
                         assert!(stage <= 2, "node {i} about {m}: {seq:?}");
                         stage = 3;
                     }
