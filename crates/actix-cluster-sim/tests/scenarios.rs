@@ -191,7 +191,6 @@ fn partition_heals_and_halves_merge() {
 }
 
 #[test]
-#[ignore = "core defect: the losing half decides late (its probing is slowed up to 8x by Lifeguard while its helpers on the other side never answer): at 25/25 some of its members still have a leader 10 s into the partition"]
 fn fenced_half_has_no_leader_until_the_heal() {
     // Seed 4, 25 against 25 (as above): the losing half must fence (and,
     // rejoining only through the winners, stay without a leader) until the
@@ -200,9 +199,17 @@ fn fenced_half_has_no_leader_until_the_heal() {
     let (a, b) = addrs.split_at(25);
     sim.partition(a, b).unwrap();
     let start = sim.now();
-    let d = Config::lan().downing;
-    // Give every member of the losing half time to decide, then watch it.
-    sim.run_until(start + d.max_pause + d.stable_after + secs(5));
+    let cfg = Config::lan();
+    let d = &cfg.downing;
+    // Give every member of the losing half its decision time (as the
+    // downing checker's grace: pause bound, refutation spread, the longest
+    // unconfirmed suspicion, stability), then watch it.
+    let grace = d.max_pause
+        + cfg.refutation_spread(50)
+        + cfg.suspicion_max_timeout(50)
+        + d.stable_after
+        + secs(2);
+    sim.run_until(start + grace);
     let mut with_leader = Vec::new();
     while sim.now() < start + secs(40) {
         for &y in b {

@@ -98,21 +98,45 @@ impl Core {
     }
 
     /// The next member of this round (a new shuffled round when it is over).
+    /// Members already confirmed unreachable (their suspicion expired) do not
+    /// take a probe slot while others remain: probing them again tells
+    /// nothing, and a node whose probing is slowed (a side cut off from the
+    /// rest) must see every member it cannot reach before the downing decision
+    /// can be taken. Each one passed over is still told its suspicion, so a
+    /// live one refutes.
     fn next_probe_target(&mut self) -> Option<MemberId> {
-        for _ in 0..2 {
+        let mut passed: Vec<MemberId> = Vec::new();
+        let mut found = None;
+        'rounds: for _ in 0..2 {
             while self.probe_idx < self.probe_list.len() {
                 let id = &self.probe_list[self.probe_idx];
                 self.probe_idx += 1;
-                if self.table.is_live(id) {
-                    return Some(id.clone());
+                let Some(e) = self.table.get(id).filter(|e| e.is_live()) else {
+                    continue;
+                };
+                if e.suspicion.as_ref().is_some_and(|s| s.expired) {
+                    passed.push(id.clone());
+                    continue;
                 }
+                found = Some(id.clone());
+                break 'rounds;
+            }
+            if !passed.is_empty() {
+                break;
             }
             // New round: reshuffle the live members.
             self.probe_list = self.table.live().to_vec();
             self.probe_list.shuffle(&mut self.rng);
             self.probe_idx = 0;
         }
-        None
+        if found.is_none() && !passed.is_empty() {
+            found = Some(passed.remove(0));
+        }
+        for id in passed {
+            let news = self.suspicion_news(&id);
+            self.tell(id.addr, news);
+        }
+        found
     }
 
     /// No direct ack for probe `seq` in time: ask helpers, and ping again.

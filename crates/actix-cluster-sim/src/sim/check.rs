@@ -121,6 +121,9 @@ pub struct DowningCheck {
     healthy: BTreeSet<SocketAddr>,
     ids: HashMap<SocketAddr, MemberId>,
     faults: Vec<Fault>,
+    /// Members that joined a side during its fault: their own decision time
+    /// starts when they join.
+    joined_at: HashMap<SocketAddr, Duration>,
     report: DowningReport,
 }
 
@@ -154,6 +157,7 @@ impl DowningCheck {
                 .filter_map(|&a| sim.member_id(a).map(|id| (a, id)))
                 .collect(),
             faults: Vec::new(),
+            joined_at: HashMap::new(),
             report: DowningReport::default(),
         }
     }
@@ -180,10 +184,13 @@ impl DowningCheck {
 
     /// Adds `addr` (e.g. a member that joined during a partition) to the side
     /// of fault `fault`, not to be downed.
-    pub fn join_side(&mut self, fault: usize, addr: SocketAddr) {
+    /// A member that joins a side in the middle of its fault gets the grace
+    /// period from now (it has to see the other side itself).
+    pub fn join_side(&mut self, sim: &Sim<CoreNode>, fault: usize, addr: SocketAddr) {
         if let Some(f) = self.faults.get_mut(fault) {
             f.side.push((addr, None));
         }
+        self.joined_at.insert(addr, sim.now());
     }
 
     /// Marks a member healthy from now on (e.g. one that joined the survivors).
@@ -273,6 +280,13 @@ impl DowningCheck {
                         .push((now, old.clone(), id.clone()));
                     self.ids.insert(a, id);
                 }
+            }
+            if self
+                .joined_at
+                .get(&a)
+                .is_some_and(|t| now < *t + self.grace)
+            {
+                continue;
             }
             let Some(l) = sim.leader(a) else {
                 continue;
