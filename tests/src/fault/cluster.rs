@@ -322,11 +322,17 @@ impl Cluster {
     /// The history so far, with the recorder's observations and etcd's
     /// registrations now.
     pub fn history_now(&self) -> History {
+        let mut h = self.observed();
+        h.registrations = self.registrations().ok();
+        h
+    }
+
+    /// The history so far with the recorder's observations (no etcd query).
+    pub fn observed(&self) -> History {
         let mut h = self.history.clone();
         if let Some(r) = &self.recorder {
             (h.downs, h.samples) = r.snapshot();
         }
-        h.registrations = self.registrations().ok();
         h
     }
 
@@ -390,7 +396,7 @@ impl Cluster {
     pub fn wait_down_everywhere(&mut self, id: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            let h = self.history_now();
+            let h = self.observed();
             let all = h
                 .live_nodes()
                 .iter()
