@@ -154,7 +154,12 @@ impl Cluster {
 
     /// `etcdctl` against every member, run in the bridge namespace.
     pub fn etcdctl(&self, args: &[&str]) -> Result<String, String> {
-        let eps = format!("--endpoints={}", endpoints());
+        self.etcdctl_at(&endpoints(), args)
+    }
+
+    /// `etcdctl` against the given endpoints (comma-separated URLs).
+    fn etcdctl_at(&self, endpoints: &str, args: &[&str]) -> Result<String, String> {
+        let eps = format!("--endpoints={endpoints}");
         let mut full = vec![
             "netns",
             "exec",
@@ -179,20 +184,29 @@ impl Cluster {
             .collect())
     }
 
-    /// The index (1-based) of etcd's leader.
+    /// The index (1-based) of etcd's leader, asked of each running member
+    /// alone (`endpoint status` fails as a whole when one member is down).
     pub fn etcd_leader(&self) -> Result<usize, String> {
-        let out = self.etcdctl(&["endpoint", "status", "-w", "json"])?;
-        let v: Value = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .find(|s| {
-                let st = &s["Status"];
-                st["leader"].as_u64().is_some() && st["leader"] == st["header"]["member_id"]
-            })
-            .and_then(|s| s["Endpoint"].as_str())
-            .and_then(|ep| (1..=ETCDS).find(|i| ep.contains(&etcd_ip(*i))))
-            .ok_or_else(|| format!("no leader in {out}"))
+        let mut last = String::from("no member running");
+        for i in (1..=ETCDS).filter(|i| self.etcd[i - 1].is_some()) {
+            let ep = format!("http://{}:2379", etcd_ip(i));
+            let out = match self.etcdctl_at(&ep, &["endpoint", "status", "-w", "json"]) {
+                Ok(out) => out,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            let v: Value = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
+            let st = &v[0]["Status"];
+            if st["leader"].as_u64().is_some_and(|l| l != 0)
+                && st["leader"] == st["header"]["member_id"]
+            {
+                return Ok(i);
+            }
+            last = format!("e{i} is not the leader: {out}");
+        }
+        Err(last)
     }
 
     // ------------------------------------------------------------ nodes
@@ -446,11 +460,15 @@ impl Cluster {
         ));
     }
 
-    /// Removes every nftables rule of the nemesis.
-    pub fn heal_network(&mut self) {
+    /// Removes every nftables rule of the nemesis; returns how many packets
+    /// they dropped.
+    pub fn heal_network(&mut self) -> u64 {
+        let mut dropped = 0;
         for f in std::mem::take(&mut self.nft) {
+            dropped += f.dropped();
             f.heal();
         }
+        dropped
     }
 
     /// A partition into `sides` (node indices); etcd stays with the first
@@ -504,28 +522,21 @@ impl Cluster {
 
     fn close_open_faults(&mut self) {
         let t = self.now();
-        for f in self
-            .history
-            .faulty
-            .iter_mut()
-            .filter(|f| f.to.is_infinite())
-        {
-            f.to = t;
-        }
-        for p in self
-            .history
-            .partitions
-            .iter_mut()
-            .filter(|p| p.to.is_infinite())
-        {
-            p.to = t;
+        let h = &mut self.history;
+        let ends = h.faulty.iter_mut().map(|f| &mut f.to);
+        for to in ends.chain(h.partitions.iter_mut().map(|p| &mut p.to)) {
+            if to.is_infinite() {
+                *to = t;
+            }
         }
     }
 
-    /// Heals every network fault and closes the faulty intervals.
-    pub fn heal_partition(&mut self) {
-        self.heal_network();
+    /// Heals every network fault and closes the faulty intervals; returns
+    /// how many packets the rules dropped.
+    pub fn heal_partition(&mut self) -> u64 {
+        let dropped = self.heal_network();
         self.close_open_faults();
+        dropped
     }
 
     /// Node `to` no longer receives from node `from` (one way); `to` is

@@ -101,17 +101,23 @@ fn pids_in(ns: &str) -> Vec<i32> {
 /// Kills every process inside our namespaces and deletes the namespaces
 /// (their veths and the bridge go with them).
 pub fn sweep() {
-    for ns in our_namespaces() {
-        for pid in pids_in(&ns) {
+    remove_namespaces(&our_namespaces());
+}
+
+/// Kills every process inside `namespaces`, waits until they are gone, and
+/// deletes the namespaces.
+fn remove_namespaces(namespaces: &[String]) {
+    for ns in namespaces {
+        for pid in pids_in(ns) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
-    for ns in our_namespaces() {
+    for ns in namespaces {
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !pids_in(&ns).is_empty() && Instant::now() < deadline {
+        while !pids_in(ns).is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = run("ip", &["netns", "del", &ns]);
+        let _ = run("ip", &["netns", "del", ns]);
     }
 }
 
@@ -248,18 +254,9 @@ impl Topology {
 
 impl Drop for Topology {
     fn drop(&mut self) {
-        for ns in self.namespaces.iter().rev() {
-            for pid in pids_in(ns) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-        }
-        for ns in self.namespaces.iter().rev() {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !pids_in(ns).is_empty() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = run("ip", &["netns", "del", ns]);
-        }
+        let mut namespaces = self.namespaces.clone();
+        namespaces.reverse();
+        remove_namespaces(&namespaces);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -354,6 +351,19 @@ impl Drop for Proc {
     }
 }
 
+/// Rule lines with a counter before their verdict (`... drop` becomes
+/// `... counter drop`).
+fn counted(rules: &[String]) -> String {
+    rules
+        .iter()
+        .map(|r| match r.strip_suffix(" drop") {
+            Some(m) => format!("{m} counter drop"),
+            None => r.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// An nftables table of the nemesis inside one namespace: input and output
 /// rules; deleted by [`Nft::heal`] (and with the namespace).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -369,8 +379,8 @@ impl Nft {
     pub fn install(ns: &str, name: &str, input: &[String], output: &[String]) -> Nft {
         let script = format!(
             "table inet {name} {{\n chain input {{ type filter hook input priority 0; policy accept;\n{}\n }}\n chain output {{ type filter hook output priority 0; policy accept;\n{}\n }}\n}}\n",
-            input.join("\n"),
-            output.join("\n")
+            counted(input),
+            counted(output)
         );
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns, "nft", "-f", "-"])
@@ -394,6 +404,30 @@ impl Nft {
             ns: ns.to_owned(),
             table: name.to_owned(),
         }
+    }
+
+    /// Packets the table's rules dropped so far (every rule has a counter).
+    pub fn dropped(&self) -> u64 {
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.ns,
+                "nft",
+                "list",
+                "table",
+                "inet",
+                &self.table,
+            ],
+        )
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "packets")
+        .filter_map(|w| w[1].parse::<u64>().ok())
+        .sum()
     }
 
     /// Deletes the table.
