@@ -556,6 +556,15 @@ mod tests {
         format!("n{n}@10.213.0.{n}:7946-{gen:x}")
     }
 
+    fn failed(t: Time, by: &str, member: String) -> DownSeen {
+        DownSeen {
+            t,
+            node: by.into(),
+            member,
+            reason: "failed".into(),
+        }
+    }
+
     fn view(me: usize, gen: &[u64], up: &[usize], leader: usize) -> View {
         View {
             self_id: id(me, gen[me - 1]),
@@ -605,12 +614,7 @@ mod tests {
     #[test]
     fn a_false_down_is_rejected_and_a_faulty_one_is_not() {
         let mut h = clean();
-        h.downs.push(DownSeen {
-            t: 5.0,
-            node: "n1".into(),
-            member: id(3, 0x300),
-            reason: "failed".into(),
-        });
+        h.downs.push(failed(5.0, "n1", id(3, 0x300)));
         let r = check(&h, &Bounds::default());
         assert_eq!(r.figures.false_downs, 1);
         assert!(
@@ -741,12 +745,7 @@ mod tests {
             }
         }
         h.samples.retain(|s| s.node != "n3" || s.t <= 10.0);
-        h.downs.push(DownSeen {
-            t: 12.0,
-            node: "n1".into(),
-            member: id(3, 0x300),
-            reason: "failed".into(),
-        });
+        h.downs.push(failed(12.0, "n1", id(3, 0x300)));
         let r = check(&h, &Bounds::default());
         assert_eq!(
             r.violations,
@@ -755,12 +754,7 @@ mod tests {
                 observer: "n2".into()
             }]
         );
-        h.downs.push(DownSeen {
-            t: 13.5,
-            node: "n2".into(),
-            member: id(3, 0x300),
-            reason: "failed".into(),
-        });
+        h.downs.push(failed(13.5, "n2", id(3, 0x300)));
         let r = check(&h, &Bounds::default());
         assert_eq!(r.violations, vec![]);
         assert_eq!(r.figures.crash_down, vec![3.5]);

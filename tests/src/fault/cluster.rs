@@ -262,16 +262,23 @@ impl Cluster {
                 (s, _) => Err(format!("/readyz {s}")),
             }
         });
-        let node = format!("n{i}");
-        if let Some(inc) = self
-            .history
-            .incarnations
-            .iter_mut()
-            .rev()
-            .find(|inc| inc.node == node)
-        {
+        if let Some(inc) = self.latest(i) {
             inc.id = id;
         }
+    }
+
+    /// Node `i`'s latest process (the only one that can still run).
+    fn latest(&mut self, i: usize) -> Option<&mut Incarnation> {
+        let k = self.latest_index(i)?;
+        self.history.incarnations.get_mut(k)
+    }
+
+    fn latest_index(&self, i: usize) -> Option<usize> {
+        let node = format!("n{i}");
+        self.history
+            .incarnations
+            .iter()
+            .rposition(|inc| inc.node == node)
     }
 
     /// Starts (or restarts) node `i` and waits until it is ready.
@@ -282,27 +289,15 @@ impl Cluster {
 
     fn end_incarnation(&mut self, i: usize, how: Ending) {
         let t = self.now();
-        let node = format!("n{i}");
-        if let Some(inc) = self
-            .history
-            .incarnations
-            .iter_mut()
-            .rev()
-            .find(|inc| inc.node == node && inc.end.is_none())
-        {
+        if let Some(inc) = self.latest(i).filter(|inc| inc.end.is_none()) {
             inc.end = Some((t, how));
         }
     }
 
     /// The current id of node `i` (as it became ready).
     pub fn id(&self, i: usize) -> String {
-        let node = format!("n{i}");
-        self.history
-            .incarnations
-            .iter()
-            .rev()
-            .find(|inc| inc.node == node)
-            .map(|inc| inc.id.clone())
+        self.latest_index(i)
+            .map(|k| self.history.incarnations[k].id.clone())
             .unwrap_or_default()
     }
 
