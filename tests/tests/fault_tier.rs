@@ -685,7 +685,29 @@ as expected only if it breaks those rules and no other, and one that passes fail
 
 /// The verdicts observed over several runs (kept by hand, from the lines the
 /// tier prints), which decided the expected-failure marks.
-const OBSERVED: &str = "## Verdicts observed over runs\n\n(to be filled in)\n";
+const OBSERVED: &str = "## Verdicts observed over runs\n\n\
+The expected-failure marks were decided from these runs on the 2-core development machine (two other engineers \
+compiling), before this one. Full runs: 1 (before the marks existed; its verdicts are the raw pass/fail), 2; \
+targeted run 3 (`ACF_SCENARIOS=partition-3-2,isolate,one-way,pause-1.5s,pause-3s,pause-8s`).\n\n\
+| scenario | run 1 | run 2 | run 3 | rules broken (every run) |\n\
+|---|---|---|---|---|\n\
+| convergence | pass | pass | - | |\n\
+| crash | pass (1.5 s) | pass (1.4 s) | - | |\n\
+| leave | pass | pass | - | |\n\
+| partition-3-2 | fail | xfail | xfail | false down (the minority downs the majority), two leaders (9.5-10 s), stale self, readyz not 200, etcd registrations; wrong view in run 1 |\n\
+| isolate | fail | xfail | xfail | false down (n5 downs all four others), two leaders (9-10 s), stale self, readyz not 200, etcd registrations |\n\
+| one-way | pass | pass | pass | |\n\
+| loss-10 | pass | pass | - | |\n\
+| loss-25 | pass | pass | - | |\n\
+| pause-1.5s | fail | xfail | xfail | false down of n5, then stale self, readyz not 200, etcd registrations |\n\
+| pause-3s | fail | xfail | xfail | the same |\n\
+| pause-8s | fail | xfail | xfail | stale self, readyz not 200, etcd registrations (its down is allowed) |\n\
+| etcd-stopped | pass | pass | - | |\n\
+| etcd-leader | harness error (fixed: `etcdctl endpoint status` fails as a whole with a member down) | pass | - | |\n\
+| mix | fail (seed 621558) | xfail (seed 3074) | - | false down, two leaders, stale self, readyz not 200, etcd registrations |\n\
+\n\
+A crashed earlier run was also simulated (the tier killed with SIGKILL mid-scenario: nine namespaces and eight \
+processes left); the next run's sweep removed them and its data directory, and its own end-of-run check found nothing.\n";
 
 #[test]
 fn fault_tier() {

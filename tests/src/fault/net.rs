@@ -98,10 +98,25 @@ fn pids_in(ns: &str) -> Vec<i32> {
         .collect()
 }
 
-/// Kills every process inside our namespaces and deletes the namespaces
-/// (their veths and the bridge go with them).
+/// Kills every process inside our namespaces, deletes the namespaces
+/// (their veths and the bridge go with them) and the data directories of
+/// runs that are gone.
 pub fn sweep() {
     remove_namespaces(&our_namespaces());
+    // Data directories `acf-<pid>` of runs whose process is gone.
+    for entry in std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(PREFIX)
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Kills every process inside `namespaces`, waits until they are gone, and
