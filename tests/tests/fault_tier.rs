@@ -189,9 +189,27 @@ fn loss_25(c: &mut Cluster) -> Vec<String> {
     lossy(c, 25)
 }
 
+/// Most pauses of one pause scenario.
+const PAUSES: usize = 5;
+
+/// Pauses n5 for `ms`, up to [`PAUSES`] times, until one pause gets it shown
+/// down: whether a pause near the suspicion timeout gets a member downed
+/// depends on where the probes fall, so one pause alone would expose the
+/// defect only sometimes (run 4 of docs/FAULTS.md).
 fn paused(c: &mut Cluster, ms: u64) -> Vec<String> {
-    c.pause(5, Duration::from_millis(ms));
-    vec![recovery(c)]
+    let id = c.id(5);
+    let mut figures = Vec::new();
+    for k in 1..=PAUSES {
+        c.pause(5, Duration::from_millis(ms));
+        let rec = recovery(c);
+        let shown_down = c.observed().showed_down(None, &id);
+        figures.push(format!("pause {k}: {rec}"));
+        if shown_down {
+            figures.push(format!("n5 shown down after pause {k}"));
+            break;
+        }
+    }
+    figures
 }
 
 fn pause_1500(c: &mut Cluster) -> Vec<String> {
@@ -276,7 +294,7 @@ fn mix_plan(seed: u64) -> Vec<Op> {
                 }
                 1 => Op::Isolate(nodes[0], len),
                 2 => Op::Loss(len),
-                3 => Op::Pause(nodes[0], [1500, 2500, 6000][rng.gen_range(0..3)]),
+                3 => Op::Pause(nodes[0], [3000, 6000][rng.gen_range(0..2)]),
                 4 => Op::Crash(nodes[0]),
                 _ => Op::EtcdStop(len),
             }
@@ -410,19 +428,19 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "pause-1.5s",
-            does: "n5 SIGSTOPped for 1.5 s (within the pause bound: must stay a member)",
+            does: "n5 SIGSTOPped for 1.5 s, up to 5 times until it is shown down (within the pause bound: must stay a member)",
             run: pause_1500,
             xfail: xfail_short_pause,
         },
         Scenario {
             name: "pause-3s",
-            does: "n5 SIGSTOPped for 3 s (within the pause bound: must stay a member)",
+            does: "n5 SIGSTOPped for 3 s, up to 5 times until it is shown down (within the pause bound: must stay a member)",
             run: pause_3000,
             xfail: xfail_short_pause,
         },
         Scenario {
             name: "pause-8s",
-            does: "n5 SIGSTOPped for 8 s (beyond the bound: may be downed, must come back)",
+            does: "n5 SIGSTOPped for 8 s, up to 5 times until it is shown down (beyond the bound: may be downed, must come back)",
             run: pause_8000,
             xfail: xfail_long_pause,
         },
@@ -588,6 +606,11 @@ fn line(o: &Outcome) -> String {
     )
 }
 
+/// Text for a markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
 fn markdown(outcomes: &[Outcome], wall: f64, leftovers: &[String]) -> String {
     let b = Bounds::default();
     let mut md = String::new();
@@ -635,8 +658,8 @@ as expected only if it breaks those rules and no other, and one that passes fail
             md,
             "| {} | {} | {verdict} | {} |",
             o.name,
-            o.does,
-            o.figures.join("; ")
+            cell(o.does),
+            cell(&o.figures.join("; "))
         );
     }
     let _ = writeln!(md, "\n## Violations\n");
@@ -687,24 +710,25 @@ as expected only if it breaks those rules and no other, and one that passes fail
 /// tier prints), which decided the expected-failure marks.
 const OBSERVED: &str = "## Verdicts observed over runs\n\n\
 The expected-failure marks were decided from these runs on the 2-core development machine (two other engineers \
-compiling), before this one. Full runs: 1 (before the marks existed; its verdicts are the raw pass/fail), 2; \
-targeted run 3 (`ACF_SCENARIOS=partition-3-2,isolate,one-way,pause-1.5s,pause-3s,pause-8s`).\n\n\
-| scenario | run 1 | run 2 | run 3 | rules broken (every run) |\n\
-|---|---|---|---|---|\n\
-| convergence | pass | pass | - | |\n\
-| crash | pass (1.5 s) | pass (1.4 s) | - | |\n\
-| leave | pass | pass | - | |\n\
-| partition-3-2 | fail | xfail | xfail | false down (the minority downs the majority), two leaders (9.5-10 s), stale self, readyz not 200, etcd registrations; wrong view in run 1 |\n\
-| isolate | fail | xfail | xfail | false down (n5 downs all four others), two leaders (9-10 s), stale self, readyz not 200, etcd registrations |\n\
-| one-way | pass | pass | pass | |\n\
-| loss-10 | pass | pass | - | |\n\
-| loss-25 | pass | pass | - | |\n\
-| pause-1.5s | fail | xfail | xfail | false down of n5, then stale self, readyz not 200, etcd registrations |\n\
-| pause-3s | fail | xfail | xfail | the same |\n\
-| pause-8s | fail | xfail | xfail | stale self, readyz not 200, etcd registrations (its down is allowed) |\n\
-| etcd-stopped | pass | pass | - | |\n\
-| etcd-leader | harness error (fixed: `etcdctl endpoint status` fails as a whole with a member down) | pass | - | |\n\
-| mix | fail (seed 621558) | xfail (seed 3074) | - | false down, two leaders, stale self, readyz not 200, etcd registrations |\n\
+compiling), before this one. Full runs 1 (before the marks existed: raw pass/fail), 2 and 4; run 3 was \
+`ACF_SCENARIOS=partition-3-2,isolate,one-way,pause-1.5s,pause-3s,pause-8s`. Runs 1 to 4 paused only once per pause \
+scenario, and their mix drew pauses of 1.5, 2.5 or 6 s (runs 1 and 2) or 3 or 6 s (run 4 on).\n\n\
+| scenario | run 1 | run 2 | run 3 | run 4 | rules broken |\n\
+|---|---|---|---|---|---|\n\
+| convergence | pass | pass | - | pass | |\n\
+| crash | pass (1.5 s) | pass (1.4 s) | - | pass (1.6 s) | |\n\
+| leave | pass | pass | - | pass | |\n\
+| partition-3-2 | fail | xfail | xfail | xfail | false down (the minority downs the majority), two leaders (9.5-10 s), stale self, readyz not 200, etcd registrations; wrong view in run 1 |\n\
+| isolate | fail | xfail | xfail | xfail | false down (n5 downs all four others), two leaders (9-10 s), stale self, readyz not 200, etcd registrations |\n\
+| one-way | pass | pass | pass | pass | |\n\
+| loss-10 | pass | pass | - | pass | |\n\
+| loss-25 | pass | pass | - | pass | |\n\
+| pause-1.5s | fail | xfail | xfail | **xpass** | false down of n5, then stale self, readyz not 200, etcd registrations; in run 4 the single 1.5 s pause got nobody downed, so the run failed (strict xfail): the scenario now pauses up to 5 times until n5 is shown down |\n\
+| pause-3s | fail | xfail | xfail | xfail | the same |\n\
+| pause-8s | fail | xfail | xfail | xfail | stale self, readyz not 200, etcd registrations (its down is allowed) |\n\
+| etcd-stopped | pass | pass | - | pass | |\n\
+| etcd-leader | harness error (fixed: `etcdctl endpoint status` fails as a whole with a member down) | pass | - | pass | |\n\
+| mix | fail (seed 621558) | xfail (seed 3074) | - | xfail (seed 581297) | false down, two leaders, stale self, readyz not 200, etcd registrations |\n\
 \n\
 A crashed earlier run was also simulated (the tier killed with SIGKILL mid-scenario: nine namespaces and eight \
 processes left); the next run's sweep removed them and its data directory, and its own end-of-run check found nothing.\n";

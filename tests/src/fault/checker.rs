@@ -293,6 +293,13 @@ impl History {
         all
     }
 
+    /// Whether `node` (any node, with `None`) showed `member` down.
+    pub fn showed_down(&self, node: Option<&str>, member: &str) -> bool {
+        self.shown_down()
+            .iter()
+            .any(|(_, by, m, _)| *m == member && node.is_none_or(|n| n == *by))
+    }
+
     /// The live node names at the end.
     pub fn live_nodes(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self

@@ -410,15 +410,7 @@ impl Cluster {
                 .live_nodes()
                 .iter()
                 .filter(|n| **n != checker::id_name(id))
-                .all(|n| {
-                    h.downs.iter().any(|d| &d.node == n && d.member == id)
-                        || h.samples.iter().any(|s| {
-                            &s.node == n
-                                && s.view.as_ref().is_some_and(|v| {
-                                    v.members.iter().any(|(m, st)| m == id && st == "down")
-                                })
-                        })
-                });
+                .all(|n| h.showed_down(Some(n), id));
             if all {
                 return true;
             }
