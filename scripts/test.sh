@@ -29,6 +29,7 @@ command -v etcd     >/dev/null || need_pkgs+=(etcd-server)
 command -v etcdctl  >/dev/null || need_pkgs+=(etcd-client)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
 command -v ip       >/dev/null || need_pkgs+=(iproute2)
+command -v nft      >/dev/null || need_pkgs+=(nftables)   # the fault tier
 if [ "$use_docker" = 1 ]; then
   command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
 fi

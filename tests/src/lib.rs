@@ -2,10 +2,12 @@
 //!
 //! The shared harness: [`etcd::Etcd`] starts a private etcd (docker container
 //! or local process) per test; [`node::Node`] runs a cluster node with etcd
-//! discovery as a child process.
+//! discovery as a child process; [`fault`] is the fault tier's harness
+//! (network namespaces, nemesis, history checker).
 
 pub mod demo;
 pub mod etcd;
+pub mod fault;
 pub mod node;
 
 /// The README's Rust examples, compiled (and, unless marked `no_run`, run) as
