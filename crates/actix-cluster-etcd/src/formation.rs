@@ -118,6 +118,7 @@ impl View {
             .chain(self.ups.keys())
             .chain(self.formation.iter().map(|(id, _)| id))
             .filter(|id| id.as_str() != me && self.addr_of(id) == Some(my_addr))
+            .filter(|id| older_than(id, me))
             .cloned()
             .collect();
         ids.sort();
@@ -134,6 +135,16 @@ impl View {
                 .as_ref()
                 .map(|(id, _)| (id.clone(), self.addr_of(id))),
         }
+    }
+}
+
+/// Whether `id` is an earlier process than `me` (a lower generation; an id
+/// that does not parse counts as earlier). A later one on our address is our
+/// own new self after a rebirth, never a stale registration.
+fn older_than(id: &str, me: &str) -> bool {
+    match (id.parse::<MemberId>(), me.parse::<MemberId>()) {
+        (Ok(a), Ok(b)) => a.generation < b.generation,
+        _ => true,
     }
 }
 

@@ -133,11 +133,21 @@ impl Session {
         self.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn run(self, mut control: watch::Receiver<Control>) -> Result<(), DiscoveryError> {
+    /// Follows this member's id: it changes when the member rejoins as a new
+    /// member (see `Control::registration`).
+    fn follow(&mut self, c: &Control) {
+        if let Some(r) = c.registration.as_ref().filter(|r| r.id != self.me) {
+            debug!(old = %self.me, new = %r.id, "following this member's new id");
+            self.me = r.id.clone();
+        }
+    }
+
+    async fn run(mut self, mut control: watch::Receiver<Control>) -> Result<(), DiscoveryError> {
         let client = connect(&self.config).await?;
         let store = EtcdStore::new(client.clone(), self.config.clone(), self.keys.clone());
         let root = self.keys.root.clone();
         loop {
+            self.follow(&control.borrow_and_update());
             if self.lock().revision.is_none() {
                 self.list(&store).await?;
             }
@@ -178,6 +188,7 @@ impl Session {
                                 resp.cancel_reason()
                             )));
                         }
+                        self.follow(&control.borrow_and_update());
                         let progress = !resp.created() && resp.events().is_empty();
                         let mut own_deleted = false;
                         {
@@ -215,6 +226,7 @@ impl Session {
                             return Ok(());
                         }
                         let c = control.borrow_and_update().clone();
+                        self.follow(&c);
                         self.decide(&store, &c).await?;
                     }
                 }
