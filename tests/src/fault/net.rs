@@ -272,7 +272,12 @@ impl Drop for Topology {
         let mut namespaces = self.namespaces.clone();
         namespaces.reverse();
         remove_namespaces(&namespaces);
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::env::var_os("ACF_KEEP_LOGS").is_some() {
+            // For a post-mortem: the next run's sweep removes it.
+            eprintln!("fault tier: logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

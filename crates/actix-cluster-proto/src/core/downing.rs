@@ -74,11 +74,8 @@ impl Core {
             return;
         }
         if now > self.decide_due + self.config.probe_interval {
-            // This node (or its driver) stalled: what it holds may be stale
-            // (refutations wait in its inbox). Look again once it caught up.
             debug!(member = %self.local, late = ?(now - self.decide_due), "stalled: downing decision postponed");
-            self.picture_since = now;
-            self.schedule_decision(self.config.downing.stable_after);
+            self.after_stall(now);
             return;
         }
         let picture = match self.picture(now) {
@@ -90,6 +87,29 @@ impl Core {
             State::Ready(p) => p,
         };
         self.apply_verdict(&picture);
+    }
+
+    /// This node (or its driver) stalled: what it observed may be stale
+    /// (refutations wait in its inbox), and its own pause must not count as
+    /// the silence of others. Every suspicion's pause-bound clock starts
+    /// again, silence is measured from now, and the decision waits.
+    pub(super) fn after_stall(&mut self, now: Duration) {
+        self.last_heard = self.last_heard.max(now);
+        let suspected: Vec<MemberId> = self
+            .table
+            .live_entries()
+            .filter(|e| e.suspicion.is_some())
+            .map(|e| e.id.clone())
+            .collect();
+        for id in suspected {
+            self.table.update(&id, |e| {
+                if let Some(s) = e.suspicion.as_mut() {
+                    s.start = s.start.max(now);
+                }
+            });
+        }
+        self.picture_since = now;
+        self.schedule_decision(self.config.downing.stable_after);
     }
 
     /// Asks the strategy about `picture` and carries out its verdict.

@@ -53,7 +53,7 @@ impl Core {
         {
             // This node (or its driver) stalled: the silence it saw meanwhile
             // proves nothing; give the others time to be heard again.
-            self.last_heard = self.last_heard.max(now);
+            self.after_stall(now);
         }
         self.last_probe_tick = Some(now);
         self.check_silence(now);
