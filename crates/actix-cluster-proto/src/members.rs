@@ -366,6 +366,14 @@ impl Table {
         &self.live
     }
 
+    /// The live members (not the local one) under suspicion.
+    pub(crate) fn suspected(&self) -> Vec<MemberId> {
+        self.live_entries()
+            .filter(|e| e.suspicion.is_some())
+            .map(|e| e.id.clone())
+            .collect()
+    }
+
     /// The live members' entries, without the local member, in the order of
     /// [`Table::live`].
     pub(crate) fn live_entries(&self) -> impl Iterator<Item = &Entry> {

@@ -95,13 +95,7 @@ impl Core {
     /// again, silence is measured from now, and the decision waits.
     pub(super) fn after_stall(&mut self, now: Duration) {
         self.last_heard = self.last_heard.max(now);
-        let suspected: Vec<MemberId> = self
-            .table
-            .live_entries()
-            .filter(|e| e.suspicion.is_some())
-            .map(|e| e.id.clone())
-            .collect();
-        for id in suspected {
+        for id in self.table.suspected() {
             self.table.update(&id, |e| {
                 if let Some(s) = e.suspicion.as_mut() {
                     s.start = s.start.max(now);

@@ -209,13 +209,7 @@ impl Core {
     /// A new member keeps nothing of what its earlier self observed: every
     /// suspicion is dropped (the picture starts afresh).
     pub(super) fn forget_suspicions(&mut self) {
-        let suspected: Vec<MemberId> = self
-            .table
-            .live_entries()
-            .filter(|e| e.suspicion.is_some())
-            .map(|e| e.id.clone())
-            .collect();
-        for id in suspected {
+        for id in self.table.suspected() {
             let info = self.table.update(&id, |e| {
                 e.suspicion = None;
                 e.suspecter = None;
