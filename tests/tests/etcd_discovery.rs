@@ -318,18 +318,39 @@ fn cold_restart_forms_one_cluster_and_stale_registrations_never_become_members()
         n.kill();
     }
     assert_eq!(etcd.keys(&up_keys).len(), 3, "stale registrations present");
-    // Restarted at once: the old registrations are still in etcd.
+    // Restarted at once, on new addresses (ports other than the old ones: a
+    // reused port would make this the same-address case below, where the
+    // stale keys are removed at once): the old registrations are still in etcd.
+    let old_ports: Vec<u16> = stale
+        .iter()
+        .filter_map(|id| id.parse::<actix_cluster::MemberId>().ok())
+        .map(|m| m.addr.port())
+        .collect();
+    let mut ports = Vec::new();
+    while ports.len() < 3 {
+        let p = free_port();
+        if !old_ports.contains(&p) && !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
     let t = Instant::now();
-    let handles: Vec<_> = (0..3)
-        .map(|i| {
-            let s = cold_spec(&format!("n{i}"));
+    let handles: Vec<_> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let s = cold_spec(&format!("n{i}")).with_env("NODE_BIND", &format!("127.0.0.1:{p}"));
             std::thread::spawn(move || Node::spawn(&s))
         })
         .collect();
     let mut new: Vec<Node> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    assert!(
-        etcd.keys(&members_prefix(&prefix)).len() >= 4,
-        "stale registrations present while the new processes start"
+    // A new process registers while the stale registrations are still there.
+    wait_until(
+        LONG,
+        "stale registrations present while the new processes register",
+        || {
+            let keys = etcd.keys(&members_prefix(&prefix));
+            keys.len() >= 4 && stale.iter().all(|id| keys.iter().any(|k| k.ends_with(id)))
+        },
     );
     wait_all_up(&new, &new);
     eprintln!(
