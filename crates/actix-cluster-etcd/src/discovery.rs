@@ -228,7 +228,9 @@ impl DiscoveryActor {
                     match arbiter.claim_leadership(&id, lease).await {
                         Ok(token) => Ok(Some(token)),
                         Err(ClaimError::Etcd(e)) => Err(e),
-                        Err(held) => Err(DiscoveryError::StreamEnded(held.to_string())),
+                        Err(ClaimError::Held { .. }) => Err(DiscoveryError::Unexpected(
+                            "the leader key was taken again right after it was displaced",
+                        )),
                     }
                 }
                 Err(ClaimError::Etcd(e)) => Err(e),

@@ -24,6 +24,16 @@ use crate::id::MemberId;
 use crate::member::{DownReason, Status};
 use crate::members::Entry;
 
+/// A member as the strategy sees it: `Up` and `Leaving` members count for the
+/// sizes of sides, `Joining` ones do not.
+fn seen(e: &Entry) -> Seen {
+    Seen {
+        id: e.id.clone(),
+        up_number: e.up_number,
+        counts: matches!(e.status, Status::Up | Status::Leaving),
+    }
+}
+
 /// A downing decision waiting for the arbiter.
 #[derive(Debug)]
 pub(super) struct Arbitration {
@@ -159,11 +169,6 @@ impl Core {
             return;
         }
         warn!(member = %self.local, silent = ?(now - self.last_heard), "heard from nobody: cut off");
-        let seen = |e: &Entry| Seen {
-            id: e.id.clone(),
-            up_number: e.up_number,
-            counts: matches!(e.status, Status::Up | Status::Leaving),
-        };
         let picture = Picture {
             me: self.local.clone(),
             reachable: vec![seen(self.local_entry())],
@@ -208,11 +213,6 @@ impl Core {
         let live = self.table.live_entries().count() + 1;
         // One observer's word is not enough while two members could observe.
         let need = 2.min(live - suspects.len());
-        let seen = |e: &Entry| Seen {
-            id: e.id.clone(),
-            up_number: e.up_number,
-            counts: matches!(e.status, Status::Up | Status::Leaving),
-        };
         let (sure, unsure): (Vec<_>, Vec<_>) = suspects
             .iter()
             .partition(|(_, observers)| *observers >= need);
