@@ -132,8 +132,15 @@ fn what_is_left_of_the_winners_wins_again_and_the_lease_expires_by_itself() {
         // winners and win the next decision.
         let four = side(&["a1", "a2", "a3", "a4"]);
         assert!(arb.acquire("a1", &four, HOLD).await.unwrap().won());
-        // The four split 2/2: neither half is a majority of the last winners.
+        // The four split 2/2: neither half is a majority of the last winners;
+        // the half holding their lowest id wins, the other loses (asked first
+        // or not).
         assert!(!arb
+            .acquire("a3", &side(&["a3", "a4"]), HOLD)
+            .await
+            .unwrap()
+            .won());
+        assert!(arb
             .acquire("a1", &side(&["a1", "a2"]), HOLD)
             .await
             .unwrap()
@@ -143,7 +150,7 @@ fn what_is_left_of_the_winners_wins_again_and_the_lease_expires_by_itself() {
             .await
             .unwrap()
             .won());
-        // 3 of the 4 are.
+        // a1 and a2 won last: a side with both of them wins again.
         let three = side(&["a1", "a2", "a3"]);
         assert!(arb
             .acquire("a2", &three, Duration::from_secs(2))
@@ -164,6 +171,42 @@ fn what_is_left_of_the_winners_wins_again_and_the_lease_expires_by_itself() {
             .await
             .unwrap();
         assert!(arb.acquire("b0", &side(&["b0"]), HOLD).await.unwrap().won());
+    });
+}
+
+#[test]
+fn the_recorded_side_follows_the_survivors_membership() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("refresh");
+    block_on(async {
+        let arb = EtcdArbiter::connect(config(&etcd.endpoints(), &prefix))
+            .await
+            .unwrap();
+        // Nothing held: a refresh records nothing (and creates no key).
+        assert!(!arb.refresh("c0", &side(&["c0", "c1"])).await.unwrap());
+        assert!(etcd
+            .keys(&format!("{prefix}/arbiter/downing/lease"))
+            .is_empty());
+        // c0..c3 win against c4; c4 is reborn as c5 and rejoins the winners.
+        let four = side(&["c0", "c1", "c2", "c3"]);
+        assert!(arb.acquire("c0", &four, HOLD).await.unwrap().won());
+        let five = side(&["c0", "c1", "c2", "c3", "c5"]);
+        // A side that does not hold the winners cannot rewrite the record.
+        assert!(!arb.refresh("c5", &side(&["c5"])).await.unwrap());
+        assert!(arb.refresh("c0", &five).await.unwrap());
+        // A new partition {c0, c1} | {c2, c3, c5} within the hold: the
+        // majority of the cluster as it is now wins, though it holds only half
+        // of the side that won last time (without the record it would lose).
+        assert!(arb
+            .acquire("c2", &side(&["c2", "c3", "c5"]), HOLD)
+            .await
+            .unwrap()
+            .won());
+        assert!(!arb
+            .acquire("c0", &side(&["c0", "c1"]), HOLD)
+            .await
+            .unwrap()
+            .won());
     });
 }
 

@@ -9,8 +9,10 @@
 //!   its side and writes the side's members into it; the key is bound to a
 //!   lease of its own (`hold_for`), so it is released by itself after that
 //!   time. While it is held, a side that holds a strict majority of the last
-//!   winners wins again (the same side asking again, or what is left of it
-//!   after a crash) and every other side loses. A side that cannot reach etcd
+//!   winners (or exactly half of them, including their lowest id) wins again
+//!   (the same side asking again, or what is left of it after a crash) and
+//!   every other side loses. The surviving side's leader keeps the recorded
+//!   side current as members rejoin or go down ([`EtcdArbiter::refresh`]). A side that cannot reach etcd
 //!   gets an error, never a win.
 //! - **Leadership with a fencing token** (`<prefix>/<cluster>/leader`). The
 //!   leader of the surviving side calls [`EtcdArbiter::claim_leadership`] with
@@ -174,7 +176,7 @@ impl EtcdArbiter {
         let winners: BTreeSet<String> = serde_json::from_str(&last).unwrap_or_default();
         let ours = winners.intersection(side).count();
         let holder = winners.iter().next().cloned().unwrap_or(last);
-        if winners.is_empty() || ours * 2 <= winners.len() {
+        if !holds_winners(side, &winners) {
             info!(decider, %holder, ours, of = winners.len(), "another side holds the downing lease");
             return Ok(Verdict::Lost { holder });
         }
@@ -208,6 +210,55 @@ impl EtcdArbiter {
             info!(decider, "the downing lease changed while we asked: lost");
             Ok(Verdict::Lost { holder })
         }
+    }
+
+    /// Records `side` as the winning side while the downing lease is held and
+    /// `side` holds it ([`holds_winners`]): the surviving side's leader calls
+    /// this when the side's membership changes (members reborn after a
+    /// decision rejoin it, downed ones leave it), so the next decision within
+    /// the hold compares against the side as it is, not as it was. Keeps the
+    /// key's lease (the hold is not extended). True when the key was rewritten;
+    /// false when it is absent or held by another side.
+    pub async fn refresh(
+        &self,
+        decider: &str,
+        side: &BTreeSet<String>,
+    ) -> Result<bool, DiscoveryError> {
+        let key = self.keys.downing_lease();
+        let mut kv = self.client.kv_client();
+        let resp = bounded(&self.config, "get downing lease", kv.get(key.clone(), None)).await?;
+        let Some(held) = resp.kvs().first() else {
+            return Ok(false);
+        };
+        let winners: BTreeSet<String> = serde_json::from_slice(held.value()).unwrap_or_default();
+        if winners == *side {
+            return Ok(true);
+        }
+        if !holds_winners(side, &winners) {
+            return Ok(false);
+        }
+        let value = serde_json::to_string(side).expect("a set of strings serializes");
+        let txn = Txn::new()
+            .when(vec![Compare::mod_revision(
+                key.clone(),
+                CompareOp::Equal,
+                held.mod_revision(),
+            )])
+            .and_then(vec![TxnOp::put(
+                key,
+                value,
+                Some(PutOptions::new().with_lease(held.lease())),
+            )]);
+        let done = bounded(&self.config, "downing refresh txn", kv.txn(txn))
+            .await?
+            .succeeded();
+        debug!(
+            decider,
+            members = side.len(),
+            done,
+            "recorded the surviving side"
+        );
+        Ok(done)
     }
 
     /// Claims leadership for `leader`, binding the `leader` key to `lease` (a
@@ -342,6 +393,34 @@ impl actix_cluster::Arbiter for LeaseArbiter {
                 .map(|v| v.won())
                 .map_err(|e| e.to_string())
         })
+    }
+
+    fn refresh(&self, decider: &MemberId, side: &[MemberId]) -> actix_cluster::ArbiterFuture {
+        let config = self.config.clone();
+        let decider = decider.to_string();
+        let side: BTreeSet<String> = side.iter().map(MemberId::to_string).collect();
+        Box::pin(async move {
+            let arbiter = EtcdArbiter::connect(config)
+                .await
+                .map_err(|e| e.to_string())?;
+            arbiter
+                .refresh(&decider, &side)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Whether `side` is what survives of the last winning side `winners`: a
+/// strict majority of it, or exactly half of it including its lowest id (so an
+/// even split still leaves one side, and only one, that can win). Two disjoint
+/// sides never both qualify.
+fn holds_winners(side: &BTreeSet<String>, winners: &BTreeSet<String>) -> bool {
+    let ours = winners.intersection(side).count();
+    match (ours * 2).cmp(&winners.len()) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Equal => winners.iter().next().is_some_and(|w| side.contains(w)),
+        std::cmp::Ordering::Less => false,
     }
 }
 

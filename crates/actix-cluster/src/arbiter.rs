@@ -20,6 +20,15 @@ pub trait Arbiter: 'static {
     /// Whether the side of `decider` (whose members are `side`, `decider`
     /// first) wins.
     fn acquire(&self, decider: &MemberId, side: &[MemberId]) -> ArbiterFuture;
+
+    /// Tells the arbiter that the surviving side is now `side` (called by the
+    /// side's leader when its membership changes), so that a decision shortly
+    /// after compares against the side as it is. `Ok(true)` when recorded.
+    /// The default records nothing.
+    fn refresh(&self, decider: &MemberId, side: &[MemberId]) -> ArbiterFuture {
+        let _ = (decider, side);
+        Box::pin(async { Ok(false) })
+    }
 }
 
 /// Installs the arbiter the `Cluster` asks for lease-majority decisions

@@ -82,6 +82,22 @@ pub struct Cluster {
     fencing: Option<(MemberId, i64)>,
     /// Where stream writers report refused connections (set in `started`).
     refusals: Option<Recipient<Refused>>,
+    /// Telling the arbiter about the surviving side's membership.
+    side_record: SideRecord,
+}
+
+/// Whether the leader owes the arbiter the current side (see
+/// [`Arbiter::refresh`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SideRecord {
+    /// Nothing changed since the last record.
+    Current,
+    /// Membership changed; nothing in flight.
+    Stale,
+    /// A record is in flight.
+    Sending,
+    /// A record is in flight and membership changed again meanwhile.
+    SendingStale,
 }
 
 /// Where a graceful leave stands.
@@ -171,6 +187,7 @@ impl Cluster {
             on_fenced: config.protocol.downing.on_fenced,
             fencing: None,
             refusals: None,
+            side_record: SideRecord::Current,
         };
         let max_datagram = config.protocol.max_datagram_size;
         let addr = Cluster::create(move |ctx| {
@@ -242,6 +259,49 @@ impl Cluster {
                 Output::Arbitrate { round, side } => self.arbitrate(round, side, ctx),
             }
         }
+        if self.side_record == SideRecord::Stale {
+            self.record_side(ctx);
+        }
+    }
+
+    /// As the leader, tells the arbiter who the surviving side is now: every
+    /// member this node sees as reachable and not down. One record in flight
+    /// at a time; a change meanwhile sends another after it.
+    fn record_side(&mut self, ctx: &mut Context<Self>) {
+        let me = self.core.local_id().clone();
+        let Some(arbiter) = &self.arbiter else {
+            self.side_record = SideRecord::Current;
+            return;
+        };
+        if self.core.leader().as_ref() != Some(&me) {
+            self.side_record = SideRecord::Current;
+            return;
+        }
+        let side: Vec<MemberId> = self
+            .core
+            .members()
+            .into_iter()
+            .filter(|m| m.reachable && matches!(m.status, Status::Up | Status::Joining))
+            .map(|m| m.id)
+            .collect();
+        self.side_record = SideRecord::Sending;
+        let fut = arbiter.refresh(&me, &side);
+        ctx.spawn(fut.into_actor(self).map(move |answer, act, ctx| {
+            let _enter = act.span.clone().entered();
+            match answer {
+                Ok(recorded) => {
+                    tracing::debug!(recorded, members = side.len(), "surviving side recorded")
+                }
+                Err(reason) => tracing::debug!(%reason, "the surviving side could not be recorded"),
+            }
+            act.side_record = match act.side_record {
+                SideRecord::SendingStale => SideRecord::Stale,
+                _ => SideRecord::Current,
+            };
+            if act.side_record == SideRecord::Stale {
+                act.record_side(ctx);
+            }
+        }));
     }
 
     /// Queues a stream frame towards `to`, starting a writer when needed.
@@ -286,11 +346,13 @@ impl Cluster {
         match &event {
             Event::Up(member) => {
                 tracing::info!(peer = %member.id, "member up");
+                self.side_changed();
                 let msg = MemberUp(member.clone());
                 self.subs_up.retain(|r| deliver(r, msg.clone()));
             }
             Event::Down { member, reason } => {
                 tracing::info!(peer = %member.id, ?reason, "member down");
+                self.side_changed();
                 let msg = MemberDown {
                     member: member.clone(),
                     reason: *reason,
@@ -317,12 +379,23 @@ impl Cluster {
             }
             Event::SelfChanged { old, new } => {
                 tracing::warn!(%old, %new, "this member rejoins as a new member");
-                self.span = tracing::info_span!("cluster", member = %new);
+                self.span = tracing::info_span!(parent: None, "cluster", member = %new);
             }
             _ => {}
         }
         let msg = ClusterEvent(event);
         self.subs_events.retain(|r| deliver(r, msg.clone()));
+    }
+
+    /// Membership changed: the leader owes the arbiter a new record.
+    fn side_changed(&mut self) {
+        if self.arbiter.is_none() {
+            return;
+        }
+        self.side_record = match self.side_record {
+            SideRecord::Current | SideRecord::Stale => SideRecord::Stale,
+            SideRecord::Sending | SideRecord::SendingStale => SideRecord::SendingStale,
+        };
     }
 
     /// Asks the arbiter whether our side wins; the answer goes back to the core.
