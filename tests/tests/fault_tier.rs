@@ -118,6 +118,33 @@ fn one_way(c: &mut Cluster) -> Vec<String> {
     vec![format!("{dropped} packets dropped"), recovery(c)]
 }
 
+/// n5 loses its inbound traffic from the nodes for 20 s, twice: the others
+/// must down exactly n5 (the figure: how long until all of them show it
+/// down), and n5 must not down them.
+fn inbound_cut(c: &mut Cluster) -> Vec<String> {
+    let mut figures = Vec::new();
+    for k in 1..=2 {
+        let id = c.self_id(5);
+        let t = Instant::now();
+        c.cut_inbound(5);
+        let all = c.wait_down_everywhere(&id, Duration::from_secs(20));
+        let downed = t.elapsed().as_secs_f64();
+        hold(Duration::from_secs(20).saturating_sub(t.elapsed()));
+        let dropped = c.heal_partition();
+        figures.push(if all {
+            format!(
+                "cut {k}: n5 shown down by every other node after {}",
+                secs(downed)
+            )
+        } else {
+            format!("cut {k}: n5 not shown down everywhere within 20 s")
+        });
+        figures.push(format!("{dropped} packets dropped"));
+        figures.push(recovery(c));
+    }
+    figures
+}
+
 fn lossy(c: &mut Cluster, pct: u32) -> Vec<String> {
     let all: Vec<usize> = (1..=NODES).collect();
     c.loss(&all, pct);
@@ -334,6 +361,12 @@ fn scenarios() -> Vec<Scenario> {
             name: "one-way",
             does: "n5 drops everything from n1 (n1 still hears n5) for 20 s, healed",
             run: one_way,
+            xfail: never,
+        },
+        Scenario {
+            name: "inbound-cut",
+            does: "n5 receives nothing from the other nodes (it still sends, and reaches etcd) for 20 s, healed; twice",
+            run: inbound_cut,
             xfail: never,
         },
         Scenario {

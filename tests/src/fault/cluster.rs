@@ -301,6 +301,20 @@ impl Cluster {
             .unwrap_or_default()
     }
 
+    /// The id node `i` calls itself now: the `self` of its latest sample
+    /// (it changes when the member is reborn within its process), else the
+    /// id it had when it became ready.
+    pub fn self_id(&self, i: usize) -> String {
+        let name = format!("n{i}");
+        self.observed()
+            .samples
+            .iter()
+            .rev()
+            .filter(|s| s.node == name)
+            .find_map(|s| s.view.as_ref().map(|v| v.self_id.clone()))
+            .unwrap_or_else(|| self.id(i))
+    }
+
     /// Starts a scenario: every node killed, etcd's keys cleared, a new
     /// history and recorder, five fresh nodes started together.
     pub fn begin(&mut self) {
@@ -533,6 +547,24 @@ impl Cluster {
         let t = self.now();
         self.history.faulty.push(Faulty {
             node: format!("n{to}"),
+            from: t,
+            to: f64::INFINITY,
+        });
+    }
+
+    /// Node `i` loses every packet from the other nodes while it still sends
+    /// (and still reaches etcd): Rapid's "flip-flop" member, whose observers
+    /// must not be downed by it. It is declared faulty until healed.
+    pub fn cut_inbound(&mut self, i: usize) {
+        let others = (1..=NODES)
+            .filter(|&n| n != i)
+            .map(node_ip)
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.install(i, vec![format!("ip saddr {{ {others} }} drop")], vec![]);
+        let t = self.now();
+        self.history.faulty.push(Faulty {
+            node: format!("n{i}"),
             from: t,
             to: f64::INFINITY,
         });
