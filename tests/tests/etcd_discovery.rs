@@ -660,3 +660,64 @@ fn assert_one_new_cluster(new: &mut [Node], stale: &[String]) {
     }
     assert_eq!(formers, 1, "exactly one node formed the new cluster");
 }
+
+/// A lease of `ttl` seconds granted through etcdctl (for keys put by hand).
+fn grant_lease(etcd: &Etcd, ttl: u32) -> String {
+    let out = etcd
+        .ctl(&["lease", "grant", &ttl.to_string()])
+        .expect("lease grant");
+    // "lease 694d7c1f2a3b4c5d granted with TTL(60s)"
+    out.split_whitespace()
+        .nth(1)
+        .expect("a lease id in the answer")
+        .to_owned()
+}
+
+#[test]
+fn keys_that_are_not_ours_never_block_a_cold_start() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("garbage");
+    let root = format!("{prefix}/etcd-test/");
+    // An operator's mistakes, without a lease: a stray `up/` key (which kept
+    // the formation transaction from ever succeeding) and a formation key.
+    etcd.ctl(&["put", &format!("{root}up/junk"), "x"]).unwrap();
+    etcd.ctl(&["put", &format!("{root}formation"), "whoever"])
+        .unwrap();
+    // A leased `up/` key naming a member id nobody registered: a black hole
+    // that everyone would have joined.
+    let lease = grant_lease(&etcd, 120);
+    etcd.ctl(&[
+        "put",
+        "--lease",
+        &lease,
+        &format!("{root}up/ghost@127.0.0.1:9-1"),
+        "x",
+    ])
+    .unwrap();
+    let mut nodes = start_cluster(&etcd, &prefix, 3);
+    let ids: Vec<String> = {
+        let mut ids: Vec<String> = nodes.iter().map(|n| n.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let mut formers = 0;
+    for n in &mut nodes {
+        assert_eq!(n.up_members(), ids, "{} sees other members", n.name);
+        let st = n.status();
+        if st["formed"] == true {
+            formers += 1;
+        }
+        let ignored: Vec<String> = st["ignored_keys"]
+            .as_array()
+            .expect("ignored_keys in the status")
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        assert!(
+            ignored.contains(&format!("{root}up/junk: no lease")),
+            "{}: {ignored:?}",
+            n.name
+        );
+    }
+    assert_eq!(formers, 1, "exactly one node forms the cluster");
+}

@@ -71,6 +71,10 @@ pub struct DiscoveryStatus {
     pub seeds: Vec<SocketAddr>,
     /// Registrations seen under the cluster's prefix (including ours).
     pub registered_members: usize,
+    /// Keys under the cluster's prefix that are not ours and are ignored
+    /// (no lease, not a member id, a registration naming another member, an
+    /// unknown key), as `"<key>: <reason>"`; at most 64 are listed.
+    pub ignored_keys: Vec<String>,
     /// This node won the formation and formed the cluster.
     pub formed: bool,
     /// This member is `Up` in the cluster.
@@ -399,11 +403,13 @@ impl Handler<ChildReport> for DiscoveryActor {
                 revision,
                 seeds,
                 members,
+                ignored,
             } => {
                 self.status.etcd_reachable = true;
                 self.status.last_revision = Some(revision);
                 self.status.seeds = seeds;
                 self.status.registered_members = members;
+                self.status.ignored_keys = ignored;
             }
             ChildReport::Formed => self.status.formed = true,
             ChildReport::Compacted => self.status.compacted_relists += 1,

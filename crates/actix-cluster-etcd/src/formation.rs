@@ -26,37 +26,68 @@ pub(crate) struct View {
     pub(crate) ups: BTreeMap<String, i64>,
     /// the formation key: (member id, create revision)
     pub(crate) formation: Option<(String, i64)>,
+    /// Keys under the prefix that are not ours, with the reason (at most
+    /// [`MAX_IGNORED`] are remembered): they never count for seeds or
+    /// formation.
+    pub(crate) ignored: BTreeMap<String, &'static str>,
+    /// The last etcd revision this view reflects (listed, or watched up to).
+    pub(crate) revision: i64,
+}
+
+/// How many keys that are not ours a [`View`] remembers (for the status).
+pub(crate) const MAX_IGNORED: usize = 64;
+
+/// What a key under the cluster's prefix is, once judged.
+enum Key {
+    /// `members/<id>`: a registration.
+    Member(String, Registration),
+    /// `up/<id>`.
+    Up(String),
+    /// `formation`, naming this member.
+    Formation(String),
+    /// The arbiter's keys (`downing/lease`, `leader`): ours, not read here.
+    Arbiter,
 }
 
 impl View {
-    /// The view of a full listing.
-    pub(crate) fn from_entries(keys: &Keys, entries: &[Entry]) -> View {
-        let mut view = View::default();
+    /// The view of a full listing read at `revision`.
+    pub(crate) fn from_entries(keys: &Keys, entries: &[Entry], revision: i64) -> View {
+        let mut view = View {
+            revision,
+            ..View::default()
+        };
         for e in entries {
             view.apply_put(keys, e);
         }
         view
     }
 
-    /// A key was put (listed, or seen by the watch).
+    /// A key was put (listed, or seen by the watch). A put replaces what the
+    /// key held, so its earlier meaning is forgotten first. A key that is not
+    /// ours (see [`judge`]) is logged and remembered in `ignored`, never used.
     pub(crate) fn apply_put(&mut self, keys: &Keys, e: &Entry) {
-        let key = e.key.as_str();
-        if let Some(id) = key.strip_prefix(&keys.members()) {
-            let reg = serde_json::from_slice::<Registration>(&e.value).ok();
-            if reg.is_none() {
-                warn!(key, "ignoring a registration that is not valid JSON");
+        self.apply_delete(keys, &e.key);
+        match judge(keys, e) {
+            Ok(Key::Member(id, reg)) => {
+                self.members.insert(id, (e.create_revision, Some(reg)));
             }
-            self.members.insert(id.to_owned(), (e.create_revision, reg));
-        } else if let Some(id) = key.strip_prefix(&keys.ups()) {
-            self.ups.insert(id.to_owned(), e.create_revision);
-        } else if key == keys.formation() {
-            let id = String::from_utf8_lossy(&e.value).into_owned();
-            self.formation = Some((id, e.create_revision));
+            Ok(Key::Up(id)) => {
+                self.ups.insert(id, e.create_revision);
+            }
+            Ok(Key::Formation(id)) => self.formation = Some((id, e.create_revision)),
+            Ok(Key::Arbiter) => {}
+            Err(reason) => {
+                warn!(key = %e.key, reason, "ignoring a key under the cluster's prefix that is not ours");
+                if self.ignored.len() < MAX_IGNORED {
+                    self.ignored.insert(e.key.clone(), reason);
+                }
+            }
         }
     }
 
     /// A key was deleted (seen by the watch).
     pub(crate) fn apply_delete(&mut self, keys: &Keys, key: &str) {
+        self.ignored.remove(key);
         if let Some(id) = key.strip_prefix(&keys.members()) {
             self.members.remove(id);
         } else if let Some(id) = key.strip_prefix(&keys.ups()) {
@@ -82,17 +113,15 @@ impl View {
         }
     }
 
-    /// Seeds: members marked Up, oldest registration first, without `me` (nor
-    /// anything on our own address), at most `max`.
+    /// Seeds: members marked Up that are registered too (an `up/` key alone
+    /// names nobody that announced an address), oldest registration first,
+    /// without `me` (nor anything on our own address), at most `max`.
     pub(crate) fn seeds(&self, me: &str, my_addr: SocketAddr, max: usize) -> Vec<SocketAddr> {
         let mut up: Vec<(i64, &str)> = self
             .ups
-            .iter()
-            .filter(|(id, _)| id.as_str() != me && self.addr_of(id) != Some(my_addr))
-            .map(|(id, up_rev)| {
-                let rev = self.members.get(id).map(|(r, _)| *r).unwrap_or(*up_rev);
-                (rev, id.as_str())
-            })
+            .keys()
+            .filter(|id| id.as_str() != me && self.addr_of(id) != Some(my_addr))
+            .filter_map(|id| self.members.get(id).map(|(rev, _)| (*rev, id.as_str())))
             .collect();
         up.sort();
         let mut seeds = Vec::new();
@@ -126,15 +155,49 @@ impl View {
         ids
     }
 
-    /// What [`decide`] reads: the seeds, and who holds the formation key.
+    /// What [`decide`] reads: the seeds, and who holds the formation key, as
+    /// of the revision this view reflects.
     pub(crate) fn picture(&self, me: &str, my_addr: SocketAddr, max_seeds: usize) -> Picture {
         Picture {
+            revision: self.revision,
             seeds: self.seeds(me, my_addr, max_seeds),
             former: self
                 .formation
                 .as_ref()
                 .map(|(id, _)| (id.clone(), self.addr_of(id))),
         }
+    }
+}
+
+/// Judges a key under the cluster's prefix: ours, or why not. Every key of
+/// ours is bound to a lease and names a member id that parses; a registration
+/// is JSON that names the same id and address as its key.
+fn judge(keys: &Keys, e: &Entry) -> Result<Key, &'static str> {
+    let key = e.key.as_str();
+    let member_id = |id: &str| id.parse::<MemberId>().map_err(|_| "not a member id");
+    if key == keys.downing_lease() || key == keys.leader() {
+        return Ok(Key::Arbiter);
+    }
+    if e.lease == 0 {
+        return Err("no lease");
+    }
+    if let Some(id) = key.strip_prefix(&keys.members()) {
+        let parsed = member_id(id)?;
+        let reg = serde_json::from_slice::<Registration>(&e.value)
+            .map_err(|_| "registration is not valid JSON")?;
+        if reg.id != id || reg.address != parsed.addr {
+            return Err("registration names another member");
+        }
+        Ok(Key::Member(id.to_owned(), reg))
+    } else if let Some(id) = key.strip_prefix(&keys.ups()) {
+        member_id(id)?;
+        Ok(Key::Up(id.to_owned()))
+    } else if key == keys.formation() {
+        let id = std::str::from_utf8(&e.value).map_err(|_| "not a member id")?;
+        member_id(id)?;
+        Ok(Key::Formation(id.to_owned()))
+    } else {
+        Err("unknown key")
     }
 }
 
@@ -152,6 +215,8 @@ fn older_than(id: &str, me: &str) -> bool {
 /// out of the watcher's lock before the transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Picture {
+    /// The revision the view reflects (see [`FormationStore::try_form`]).
+    pub(crate) revision: i64,
     /// See [`View::seeds`].
     pub(crate) seeds: Vec<SocketAddr>,
     /// The member holding the formation key, and its address if known.
@@ -191,7 +256,11 @@ pub(crate) async fn decide(
     if c.up {
         return Ok(Decision::MergeStrangers);
     }
-    let Picture { seeds, former } = picture();
+    let Picture {
+        revision,
+        seeds,
+        former,
+    } = picture();
     if !seeds.is_empty() {
         return Ok(Decision::Join(seeds));
     }
@@ -210,7 +279,7 @@ pub(crate) async fn decide(
                 debug!("nobody is up; waiting for our registration before forming");
                 return Ok(Decision::Wait);
             };
-            if store.try_form(me, lease).await? {
+            if store.try_form(me, lease, revision).await? {
                 Ok(Decision::Form)
             } else {
                 debug!("another member won the formation; waiting for its key");
@@ -334,13 +403,14 @@ mod tests {
 
     /// `n` wins the formation transaction.
     fn form(store: &MemStore, n: &Node) {
-        assert!(block_on(store.try_form(&n.id, n.lease)).expect("store is up"));
+        let seen = store.revision();
+        assert!(block_on(store.try_form(&n.id, n.lease, seen)).expect("store is up"));
     }
 
     /// What the node's `SeedWatcher` lists.
     fn listed(store: &MemStore) -> View {
-        let (entries, _) = block_on(store.list()).expect("store is up");
-        View::from_entries(&keys(), &entries)
+        let (entries, revision) = block_on(store.list()).expect("store is up");
+        View::from_entries(&keys(), &entries, revision)
     }
 
     fn starting(n: &Node) -> Control {
@@ -405,13 +475,65 @@ mod tests {
         );
         // B itself (e.g. its watcher restarted) forms again: the key is its.
         assert_eq!(decided(&store, &view, &b, &starting(&b)), Decision::Form);
-        // A formation key naming no usable address: wait for the next event.
+        // A formation key that names no member is not ours: it is ignored,
+        // and the formation transaction writes over it.
         store.put(keys().formation(), b"not a member id", 77);
         let view = listed(&store);
-        assert_eq!(decided(&store, &view, &a, &starting(&a)), Decision::Wait);
+        assert_eq!(view.formation, None);
+        assert_eq!(
+            view.ignored.get(&keys().formation()),
+            Some(&"not a member id")
+        );
+        assert_eq!(decided(&store, &view, &a, &starting(&a)), Decision::Form);
+        assert_eq!(formation(&store).map(|(v, _)| v), Some(a.id.into_bytes()));
+    }
+
+    #[test]
+    fn keys_that_are_not_ours_never_block_forming_nor_become_seeds() {
+        let (store, a, _b) = two_starting();
+        let ghost = node(9);
+        let k = keys();
+        // An operator's stray keys, without a lease.
+        store.put_raw(format!("{}junk", k.ups()), b"x", None);
+        store.put_raw(k.up(&ghost.id), b"x", None);
+        store.put_raw(k.formation(), b"anything", None);
+        store.put_raw(format!("{}notes", k.root), b"x", None);
+        // Leased, but naming nobody that registered (a black hole), and a
+        // registration whose key and content disagree.
+        store.put(k.up(&ghost.id), ghost.id.as_bytes(), 5);
+        let other = node(8);
+        let reg = serde_json::to_vec(&Registration {
+            id: other.id.clone(),
+            name: "n".into(),
+            address: other.addr,
+            roles: BTreeSet::new(),
+            metadata: BTreeMap::new(),
+            version: "test".into(),
+            started_at_ms: 0,
+        })
+        .expect("serializes");
+        store.put(k.member(&id(7, 1)), &reg, 5);
+        let view = listed(&store);
+        assert!(view.seeds(&a.id, a.addr, 5).is_empty(), "{view:?}");
+        assert_eq!(view.formation, None);
+        assert_eq!(
+            view.ignored.get(&format!("{}junk", k.ups())),
+            Some(&"no lease")
+        );
+        assert_eq!(
+            view.ignored.get(&k.member(&id(7, 1))),
+            Some(&"registration names another member")
+        );
+        assert_eq!(view.ignored.get(&k.formation()), Some(&"no lease"));
+        assert_eq!(
+            view.ignored.get(&format!("{}notes", k.root)),
+            Some(&"no lease")
+        );
+        // Nobody real is Up: A forms, over the stray formation key.
+        assert_eq!(decided(&store, &view, &a, &starting(&a)), Decision::Form);
         assert_eq!(
             formation(&store).map(|(v, _)| v),
-            Some(b"not a member id".to_vec())
+            Some(a.id.clone().into_bytes())
         );
     }
 
@@ -478,7 +600,14 @@ mod tests {
             block_on(store.remove(&stale)).expect("store is up");
             view.remove_member(&stale);
         }
-        assert_eq!(view, listed(&store));
+        let now = listed(&store);
+        assert_eq!(
+            View {
+                revision: 0,
+                ..view.clone()
+            },
+            View { revision: 0, ..now }
+        );
         assert_eq!(decided(&store, &view, &a, &starting(&a)), Decision::Form);
         assert_eq!(formation(&store).map(|(v, _)| v), Some(a.id.into_bytes()));
     }

@@ -205,10 +205,12 @@ impl Session {
                                     (_, None) => {}
                                 }
                                 s.revision = Some(s.revision.unwrap_or(0).max(kv.mod_revision()));
+                                s.view.revision = s.revision.unwrap_or(0);
                             }
                             if progress {
                                 if let Some(h) = resp.header() {
                                     s.revision = Some(s.revision.unwrap_or(0).max(h.revision()));
+                                    s.view.revision = s.revision.unwrap_or(0);
                                 }
                             }
                         }
@@ -236,7 +238,7 @@ impl Session {
 
     async fn list(&self, store: &impl FormationStore) -> Result<(), DiscoveryError> {
         let (entries, revision) = store.list().await?;
-        let view = View::from_entries(&self.keys, &entries);
+        let view = View::from_entries(&self.keys, &entries, revision);
         debug!(
             revision,
             members = view.members.len(),
@@ -272,6 +274,12 @@ impl Session {
             revision: s.revision.unwrap_or(0),
             seeds: s.view.seeds(&self.me, self.my_addr, self.config.max_seeds),
             members: s.view.members.len(),
+            ignored: s
+                .view
+                .ignored
+                .iter()
+                .map(|(k, why)| format!("{k}: {why}"))
+                .collect(),
         });
     }
 

@@ -20,6 +20,8 @@ pub(crate) struct Entry {
     pub(crate) value: Vec<u8>,
     /// The revision that created it (orders registrations oldest first).
     pub(crate) create_revision: i64,
+    /// The lease it is bound to; 0 for none (every key of ours has one).
+    pub(crate) lease: i64,
 }
 
 impl Entry {
@@ -30,6 +32,7 @@ impl Entry {
             key: kv.key_str().ok()?.to_owned(),
             value: kv.value().to_vec(),
             create_revision: kv.create_revision(),
+            lease: kv.lease(),
         })
     }
 }
@@ -41,11 +44,15 @@ pub(crate) trait FormationStore {
     /// Every key under `<prefix>/<cluster>/`, and the revision of the read.
     async fn list(&self) -> Result<(Vec<Entry>, i64), DiscoveryError>;
 
-    /// The formation transaction: creates `formation` = `me`, bound to
-    /// `lease`, only if `formation` does not exist and no `up/` key exists.
-    /// True when this call created it; false when the comparison failed
-    /// (someone formed, or someone is `Up`).
-    async fn try_form(&self, me: &str, lease: i64) -> Result<bool, DiscoveryError>;
+    /// The formation transaction: puts `formation` = `me`, bound to `lease`,
+    /// only if neither `formation` nor any `up/` key changed after `seen` (the
+    /// revision of the view that decided nobody is `Up` and nobody forms).
+    /// Keys that were already there at `seen` were judged by that view: keys
+    /// that are not ours (no lease, not a member id) do not block forming, and
+    /// a `formation` key that is not ours is overwritten. True when this call
+    /// wrote the key; false when the comparison failed (someone formed, or
+    /// someone came `Up`, after `seen`).
+    async fn try_form(&self, me: &str, lease: i64, seen: i64) -> Result<bool, DiscoveryError>;
 
     /// Deletes the `members/` and `up/` keys of `id`, and `formation` when
     /// `id` holds it, in one transaction.
@@ -84,13 +91,15 @@ impl FormationStore for EtcdStore {
         Ok((resp.kvs().iter().filter_map(Entry::of).collect(), revision))
     }
 
-    async fn try_form(&self, me: &str, lease: i64) -> Result<bool, DiscoveryError> {
+    async fn try_form(&self, me: &str, lease: i64, seen: i64) -> Result<bool, DiscoveryError> {
         let mut kv = self.client.kv_client();
         let (formation, ups) = (self.keys.formation(), self.keys.ups());
+        // An absent key (or an empty range) compares as revision 0.
+        let after = seen.saturating_add(1);
         let txn = Txn::new()
             .when(vec![
-                Compare::create_revision(formation.clone(), CompareOp::Equal, 0),
-                Compare::create_revision(ups.clone(), CompareOp::Equal, 0)
+                Compare::mod_revision(formation.clone(), CompareOp::Less, after),
+                Compare::mod_revision(ups.clone(), CompareOp::Less, after)
                     .with_range(prefix_end(&ups)),
             ])
             .and_then(vec![TxnOp::put(
@@ -139,6 +148,7 @@ mod mem {
     struct Stored {
         value: Vec<u8>,
         create_revision: i64,
+        mod_revision: i64,
         lease: Option<i64>,
     }
 
@@ -166,6 +176,11 @@ mod mem {
         /// Puts `key` = `value` bound to `lease`, as a member's own keeper
         /// would.
         pub(crate) fn put(&self, key: String, value: &[u8], lease: i64) {
+            self.put_raw(key, value, Some(lease));
+        }
+
+        /// A put with or without a lease (keys that are not ours have none).
+        pub(crate) fn put_raw(&self, key: String, value: &[u8], lease: Option<i64>) {
             let rev = self.bump();
             let mut kv = self.kv.borrow_mut();
             let create_revision = kv.get(&key).map_or(rev, |s| s.create_revision);
@@ -174,9 +189,15 @@ mod mem {
                 Stored {
                     value: value.to_vec(),
                     create_revision,
-                    lease: Some(lease),
+                    mod_revision: rev,
+                    lease,
                 },
             );
+        }
+
+        /// The current revision.
+        pub(crate) fn revision(&self) -> i64 {
+            self.revision.get()
         }
 
         /// The lease expires: every key bound to it vanishes.
@@ -224,17 +245,20 @@ mod mem {
                     key: k.clone(),
                     value: s.value.clone(),
                     create_revision: s.create_revision,
+                    lease: s.lease.unwrap_or(0),
                 })
                 .collect();
             Ok((entries, self.revision.get()))
         }
 
-        async fn try_form(&self, me: &str, lease: i64) -> Result<bool, DiscoveryError> {
+        async fn try_form(&self, me: &str, lease: i64, seen: i64) -> Result<bool, DiscoveryError> {
             self.reachable("formation txn")?;
             let (formation, ups) = (self.keys.formation(), self.keys.ups());
             let free = {
                 let kv = self.kv.borrow();
-                !kv.contains_key(&formation) && !kv.keys().any(|k| k.starts_with(&ups))
+                kv.iter()
+                    .filter(|(k, _)| **k == formation || k.starts_with(&ups))
+                    .all(|(_, s)| s.mod_revision <= seen)
             };
             if free {
                 self.put(formation, me.as_bytes(), lease);

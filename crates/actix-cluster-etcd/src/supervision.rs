@@ -86,6 +86,8 @@ pub(crate) enum ChildReport {
         revision: i64,
         seeds: Vec<SocketAddr>,
         members: usize,
+        /// Keys under the prefix that are not ours: `"<key>: <reason>"`.
+        ignored: Vec<String>,
     },
     /// The watcher sent `Form`.
     Formed,
