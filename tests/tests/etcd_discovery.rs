@@ -223,10 +223,14 @@ fn compacted_watch_revision_lists_again_and_misses_no_member() {
         });
         (id, reg.to_string())
     };
+    // Keys of ours are leased (unleased ones are ignored as not ours).
+    let lease = grant_lease(&etcd, 600);
+    let put = |key: String, value: &str| {
+        etcd.ctl(&["put", "--lease", &lease, &key, value]).unwrap();
+    };
     let (a, a_reg) = fake(1);
-    etcd.ctl(&["put", &format!("{root}/members/{a}"), &a_reg])
-        .unwrap();
-    etcd.ctl(&["put", &format!("{root}/up/{a}"), &a]).unwrap();
+    put(format!("{root}/members/{a}"), &a_reg);
+    put(format!("{root}/up/{a}"), &a);
     node.wait_status(LONG, |s| s["seeds"] == serde_json::json!(["127.0.0.1:1"]));
 
     // The watcher fails; while it waits for its restart, A goes, B comes, and
@@ -237,9 +241,8 @@ fn compacted_watch_revision_lists_again_and_misses_no_member() {
     etcd.ctl(&["del", "--prefix", &format!("{root}/up/{a}")])
         .unwrap();
     etcd.ctl(&["del", &format!("{root}/members/{a}")]).unwrap();
-    etcd.ctl(&["put", &format!("{root}/members/{b}"), &b_reg])
-        .unwrap();
-    etcd.ctl(&["put", &format!("{root}/up/{b}"), &b]).unwrap();
+    put(format!("{root}/members/{b}"), &b_reg);
+    put(format!("{root}/up/{b}"), &b);
     let rev = etcd.revision();
     etcd.ctl(&["compact", &rev.to_string()]).unwrap();
     node.retry_child("seed_watcher");
@@ -252,9 +255,8 @@ fn compacted_watch_revision_lists_again_and_misses_no_member() {
     });
     // And the watch goes on from the new list.
     let (c, c_reg) = fake(3);
-    etcd.ctl(&["put", &format!("{root}/members/{c}"), &c_reg])
-        .unwrap();
-    etcd.ctl(&["put", &format!("{root}/up/{c}"), &c]).unwrap();
+    put(format!("{root}/members/{c}"), &c_reg);
+    put(format!("{root}/up/{c}"), &c);
     node.wait_status(LONG, |s| {
         s["seeds"] == serde_json::json!(["127.0.0.1:2", "127.0.0.1:3"])
     });
@@ -557,10 +559,24 @@ fn deleted_registration_comes_back_and_a_stray_cluster_is_merged() {
     let reg = etcd
         .ctl(&["get", &member_key(&p2, &b.id), "--print-value-only"])
         .unwrap();
-    etcd.ctl(&["put", &member_key(&p1, &b.id), reg.trim()])
-        .unwrap();
-    etcd.ctl(&["put", &format!("{p1}/etcd-test/up/{}", b.id), &b.id])
-        .unwrap();
+    // Leased, as keys of ours are (unleased ones are ignored as not ours).
+    let lease = grant_lease(&etcd, 600);
+    etcd.ctl(&[
+        "put",
+        "--lease",
+        &lease,
+        &member_key(&p1, &b.id),
+        reg.trim(),
+    ])
+    .unwrap();
+    etcd.ctl(&[
+        "put",
+        "--lease",
+        &lease,
+        &format!("{p1}/etcd-test/up/{}", b.id),
+        &b.id,
+    ])
+    .unwrap();
     assert!(a.wait_event("up", &b.id, LONG), "a never merged with b");
     assert!(b.wait_event("up", &a.id, LONG), "b never merged with a");
 }
