@@ -13,7 +13,7 @@ use super::timer::TimerKind;
 use super::{Channel, Core};
 use crate::codec::Body;
 use crate::event::Event;
-use crate::id::MemberId;
+use crate::id::{Incarnation, MemberId};
 use crate::limits;
 use crate::member::{DownReason, Status};
 use crate::members::Announced;
@@ -146,16 +146,18 @@ impl Core {
         }
     }
 
-    /// The local member becomes `Up`: incarnation + 1, next up number.
+    /// The local member becomes `Up`: incarnation + 1, next up number (both
+    /// saturating: the network sets the largest up number and incarnation we
+    /// know, and `Up` supersedes `Joining` at an equal incarnation).
     pub(super) fn become_up(&mut self) {
         let id = self.local.clone();
-        let upn = self.table.max_up_number() + 1;
+        let upn = self.table.max_up_number().saturating_add(1);
         if self.local_status() != Status::Joining {
             return;
         }
         let Some(info) = self.table.update(&id, |e| {
             e.status = Status::Up;
-            e.incarnation += 1;
+            e.incarnation = e.incarnation.saturating_add(1);
             e.up_number = upn;
             e.announced = e.announced.with_up();
             e.info()
@@ -181,7 +183,9 @@ impl Core {
         }
         let id = self.local.clone();
         let Some(info) = self.table.update(&id, |e| {
-            e.incarnation += 1;
+            // `Leaving` supersedes `Up` at an equal incarnation: saturating
+            // is enough here.
+            e.incarnation = e.incarnation.saturating_add(1);
             e.status = Status::Leaving;
             e.announced = e.announced.with_leaving();
             e.info()
@@ -219,10 +223,17 @@ impl Core {
         if self.phase.left() {
             return;
         }
+        if self.local_entry().incarnation == Incarnation::MAX {
+            // No newer incarnation to announce it with (a record drove ours
+            // to the top; with keys, only a member could): the others would
+            // never take it. Refused, not wrapped around.
+            warn!(member = %self.local, "metadata update refused: this member's incarnation is exhausted (a restart takes a new generation)");
+            return;
+        }
         let id = self.local.clone();
         self.table.update(&id, |e| {
             e.metadata = m;
-            e.incarnation += 1;
+            e.incarnation = e.incarnation.saturating_add(1);
         });
         self.broadcasts.push(&id);
     }

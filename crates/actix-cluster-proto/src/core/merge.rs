@@ -116,6 +116,11 @@ impl Core {
     /// Raise our incarnation above `inc` and tell everyone (and the
     /// suspecter directly).
     fn refute(&mut self, inc: Incarnation, suspecter: Option<&MemberId>) {
+        if inc.max(self.local_entry().incarnation) == Incarnation::MAX {
+            // Nothing supersedes it under this id (saturating, never
+            // wrapping around to a record everyone would take as stale).
+            warn!(member = %self.local, "suspected at the last incarnation: this member cannot refute it");
+        }
         let id = self.local.clone();
         self.table.update(&id, |e| {
             e.incarnation = inc.max(e.incarnation).saturating_add(1);

@@ -670,3 +670,51 @@ fn core_new_names_the_field() {
         "cluster_name"
     );
 }
+
+#[test]
+fn incarnations_and_up_numbers_at_their_limits_never_overflow() {
+    // A record about us at the last incarnation (forged, or after ages of
+    // refutations): refuting, a metadata update and a leave saturate or are
+    // refused; nothing panics or wraps around.
+    let mut s = Solo::new(Config::local());
+    s.gossip(1, vec![alive(1, 1, Status::Up, 1)]);
+    s.gossip(1, vec![suspect(0, u32::MAX, 1)]);
+    let me = s.core.member(&id(0, 1)).expect("known");
+    assert_eq!(me.incarnation, u32::MAX);
+    assert_eq!(me.status, Status::Up);
+    let before = me.metadata.clone();
+    let m: BTreeMap<String, String> = [("http".to_owned(), "1.2.3.4:80".to_owned())].into();
+    s.core.handle_command(s.now, Command::UpdateMetadata(m));
+    s.drain();
+    let me = s.core.member(&id(0, 1)).expect("known");
+    assert_eq!((me.incarnation, &me.metadata), (u32::MAX, &before));
+    s.core.handle_command(s.now, Command::Leave);
+    s.drain();
+    assert_eq!(
+        s.core.member(&id(0, 1)).map(|m| m.status),
+        Some(Status::Down(DownReason::Left))
+    );
+
+    // A joiner told of a member with the largest up number becomes Up next to it.
+    let mut core = Core::new(local(5, 1), Config::local(), 3).unwrap();
+    core.handle_command(
+        Duration::ZERO,
+        Command::Join {
+            seeds: vec![addr(1)],
+        },
+    );
+    while core.poll_output().is_some() {}
+    let cluster = Config::local().cluster_name;
+    let ack = Message {
+        sender: id(1, 1),
+        body: Body::JoinAck {
+            accepted: true,
+            members: vec![alive(1, 1, Status::Up, u64::MAX)],
+        },
+    };
+    let bytes = codec::encode(&codec::prefix(&cluster), &ack);
+    core.handle_stream(Duration::from_millis(10), addr(1), &bytes);
+    while core.poll_output().is_some() {}
+    let me = core.member(&id(5, 1)).expect("known");
+    assert_eq!(me.status, Status::Up);
+}
