@@ -28,6 +28,17 @@ impl Core {
             // view is stale, its verdicts are not ours to apply.
             return;
         }
+        // Before any record can make us reborn: a newer generation at our own
+        // address means ours is taken as stale (see `above_own`).
+        let mine = &self.local;
+        if let Some(top) = records
+            .iter()
+            .filter(|r| r.id.addr == mine.addr && r.id.generation > mine.generation)
+            .map(|r| r.id.generation)
+            .max()
+        {
+            self.above_own = self.above_own.max(top);
+        }
         for r in records {
             self.apply_record(now, sender, r);
         }
@@ -164,7 +175,14 @@ impl Core {
             self.config.tombstone_period,
         );
         let mut new = old.clone();
-        new.generation = old.generation.wrapping_add(1);
+        new.generation = old
+            .generation
+            .max(self.above_own)
+            .checked_add(1)
+            .unwrap_or_else(|| old.generation.saturating_add(1));
+        if new.generation > old.generation.saturating_add(1) {
+            warn!(member = %old, above = self.above_own, "a later generation was seen at our address (a clock step?): taking a generation above it");
+        }
         let (roles, metadata) = {
             let e = self.local_entry();
             (e.roles.clone(), e.metadata.clone())

@@ -37,7 +37,7 @@ use crate::config::Config;
 use crate::downing::DowningStrategy;
 use crate::error::ConfigError;
 use crate::event::Event;
-use crate::id::MemberId;
+use crate::id::{Generation, MemberId};
 use crate::limits;
 use crate::member::{DownReason, LocalMember, MemberInfo, Status};
 use crate::members::{Entry, Table};
@@ -205,6 +205,11 @@ pub struct Core {
     /// Set when this node fenced itself: when, and the addresses of the side
     /// that won (the only ones it rejoins through for a tombstone period).
     fenced: Option<(Duration, Vec<SocketAddr>)>,
+    /// The largest generation seen at our own address above ours (an earlier
+    /// life of this address whose clock was ahead, e.g. before the wall clock
+    /// stepped back): a rebirth takes a generation above it, so the cluster,
+    /// which keeps the newest generation per address, takes us at once.
+    above_own: Generation,
 }
 
 impl Core {
@@ -266,6 +271,7 @@ impl Core {
             last_heard: Duration::ZERO,
             last_probe_tick: None,
             fenced: None,
+            above_own: 0,
         })
     }
 

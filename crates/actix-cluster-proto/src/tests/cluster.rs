@@ -304,3 +304,44 @@ fn join_storm_converges_quickly() {
         }
     }
 }
+
+#[test]
+fn a_restart_after_the_clock_stepped_back_converges_with_one_rebirth() {
+    let mut net = Net::new(4, Config::local(), 17);
+    net.form_and_join();
+    assert!(net.run_until_cond(secs(5.0), Net::converged));
+    // Node 2's last life had a large generation (its clock was ahead)...
+    net.crash(2);
+    net.restart(2, 1_000_000);
+    net.command(
+        2,
+        Command::Join {
+            seeds: vec![addr(0)],
+        },
+    );
+    assert!(net.run_until_cond(secs(5.0), Net::converged));
+    // ...and it restarts with a smaller one (the clock stepped back).
+    net.crash(2);
+    net.run_for(Duration::from_millis(30));
+    net.restart(2, 5);
+    net.command(
+        2,
+        Command::Join {
+            seeds: vec![addr(0)],
+        },
+    );
+    assert!(
+        net.run_until_cond(secs(10.0), Net::converged),
+        "never converged; node 2 is {}",
+        net.cores[2].local_id()
+    );
+    let rebirths = net.events[2]
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::SelfChanged { .. }))
+        .count();
+    assert!(
+        rebirths <= 1,
+        "{rebirths} rebirths to climb past the old generation"
+    );
+    assert!(net.cores[2].local_id().generation > 1_000_000);
+}
