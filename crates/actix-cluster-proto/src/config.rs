@@ -67,6 +67,11 @@ pub struct Config {
     /// Largest stream frame (full-state exchange) sent or accepted
     /// (4 KiB..=64 MiB). Default 4 MiB.
     pub max_frame_size: usize,
+    /// Most members this node holds, live and tombstones together
+    /// (16..=1,000,000). News of a member beyond it is dropped and counted
+    /// (`Stats::rejected_members_full`): input from the network never grows the
+    /// table (nor its timers) beyond this. Default 16,384.
+    pub max_members: usize,
     /// Lifeguard on (the default) or off (plain SWIM, for comparison): when
     /// off, the local-health multiplier stays 1, indirect probers send no
     /// nacks, the suspicion timeout is fixed at its minimum (no confirmations),
@@ -109,6 +114,7 @@ impl Config {
             tombstone_period: Duration::from_secs(60),
             max_datagram_size: 1400,
             max_frame_size: 4 * 1024 * 1024,
+            max_members: 16_384,
             lifeguard: true,
             downing: DowningConfig::lan(),
         }
@@ -234,6 +240,12 @@ impl Config {
             return bad(
                 "max_datagram_size",
                 format!("{} is outside 512..=65000", self.max_datagram_size),
+            );
+        }
+        if !(16..=1_000_000).contains(&self.max_members) {
+            return bad(
+                "max_members",
+                format!("{} is outside 16..=1000000", self.max_members),
             );
         }
         if !(4096..=64 * 1024 * 1024).contains(&self.max_frame_size) {

@@ -230,6 +230,11 @@ impl Table {
         self.entries.values()
     }
 
+    /// How many members are held (live and tombstones, this node included).
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Highest up number seen.
     pub(crate) fn max_up_number(&self) -> u64 {
         self.max_up_number

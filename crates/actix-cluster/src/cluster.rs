@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use actix::prelude::*;
 use actix_cluster_proto::{
     Channel, Command, Core, DownReason, Event, Generation, LocalMember, MemberId, OnFenced, Output,
-    Status,
+    Status, Timer,
 };
 use tokio::sync::oneshot;
 
@@ -84,6 +84,19 @@ pub struct Cluster {
     refusals: Option<Recipient<Refused>>,
     /// Telling the arbiter about the surviving side's membership.
     side_record: SideRecord,
+    /// The core's pending timers by deadline (on the core's clock), with one
+    /// actix timer armed for the earliest: the cost of a wake-up does not
+    /// grow with the number of pending timers.
+    timers: Deadlines,
+}
+
+/// The core's timers, by deadline; one actix timer is armed for the first.
+#[derive(Default)]
+struct Deadlines {
+    queue: std::collections::BTreeMap<(Duration, u64), Timer>,
+    seq: u64,
+    /// The deadline the armed actix timer is for, and its handle.
+    armed: Option<(Duration, SpawnHandle)>,
 }
 
 /// Whether the leader owes the arbiter the current side (see
@@ -188,6 +201,7 @@ impl Cluster {
             fencing: None,
             refusals: None,
             side_record: SideRecord::Current,
+            timers: Deadlines::default(),
         };
         let max_datagram = config.protocol.max_datagram_size;
         let addr = Cluster::create(move |ctx| {
@@ -247,12 +261,10 @@ impl Cluster {
                 } => self.send_frame(to, bytes),
                 Output::Schedule { after, timer } => {
                     if !self.shutting_down {
-                        ctx.run_later(after, move |act, ctx| {
-                            let _enter = act.span.clone().entered();
-                            let now = act.now();
-                            act.core.handle_timer(now, timer);
-                            act.drain(ctx);
-                        });
+                        let at = self.now() + after;
+                        self.timers.seq += 1;
+                        self.timers.queue.insert((at, self.timers.seq), timer);
+                        self.arm_timer(ctx);
                     }
                 }
                 Output::Event(event) => self.publish(event),
@@ -261,6 +273,43 @@ impl Cluster {
         }
         if self.side_record == SideRecord::Stale {
             self.record_side(ctx);
+        }
+    }
+
+    /// Arms the one actix timer for the earliest pending deadline (re-arming
+    /// it when a new deadline comes first).
+    fn arm_timer(&mut self, ctx: &mut Context<Self>) {
+        let Some(&(first, _)) = self.timers.queue.keys().next() else {
+            return;
+        };
+        if let Some((armed, handle)) = self.timers.armed {
+            if armed <= first {
+                return;
+            }
+            ctx.cancel_future(handle);
+        }
+        let after = first.saturating_sub(self.now());
+        let handle = ctx.run_later(after, |act, ctx| {
+            act.timers.armed = None;
+            act.fire_timers(ctx);
+        });
+        self.timers.armed = Some((first, handle));
+    }
+
+    /// Hands every due timer to the core, then arms the next one.
+    fn fire_timers(&mut self, ctx: &mut Context<Self>) {
+        let _enter = self.span.clone().entered();
+        let now = self.now();
+        while let Some(entry) = self.timers.queue.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let timer = entry.remove();
+            self.core.handle_timer(now, timer);
+            self.drain(ctx);
+        }
+        if !self.shutting_down {
+            self.arm_timer(ctx);
         }
     }
 
@@ -777,6 +826,7 @@ impl Handler<GetStats> for Cluster {
             protocol: self.core.stats().clone(),
             transport: self.counters.snapshot(),
             subscribers: self.subs_up.len() + self.subs_down.len() + self.subs_events.len(),
+            pending_timers: self.timers.queue.len(),
         })
     }
 }

@@ -147,6 +147,9 @@ pub struct ClusterStats {
     pub transport: TransportStats,
     /// Live subscriptions (each recipient of a [`Subscribe`] counts once).
     pub subscribers: usize,
+    /// The protocol core's pending timers (one actix timer is armed, for the
+    /// earliest of them).
+    pub pending_timers: usize,
 }
 
 /// Counters of the UDP/TCP transport. Rejections here happen before the

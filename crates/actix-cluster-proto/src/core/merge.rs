@@ -77,7 +77,15 @@ impl Core {
             _ => rec.suspect.clone().map(|from| (rec.incarnation, from)),
         };
         let id = rec.id.clone();
-        match self.table.get(&id).map(|e| (e.status, e.incarnation)) {
+        let held = self.table.get(&id).map(|e| (e.status, e.incarnation));
+        if held.is_none() && self.table.len() >= self.config.max_members {
+            if self.stats.rejected_members_full == 0 {
+                warn!(member = %self.local, max = self.config.max_members, new = %id, "member table full (max_members): news of new members is dropped");
+            }
+            self.stats.rejected_members_full += 1;
+            return;
+        }
+        match held {
             None => match rec.status {
                 Status::Down(reason) => self.set_down(&id, reason),
                 _ => self.add_member(rec),

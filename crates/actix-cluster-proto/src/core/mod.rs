@@ -129,6 +129,8 @@ pub struct Stats {
     pub rejected_version: u64,
     /// Suspicions this node raised.
     pub suspicions_raised: u64,
+    /// News of new members dropped because the table held `max_members`.
+    pub rejected_members_full: u64,
     /// Suspicions of this node that it refuted.
     pub refutations: u64,
 }

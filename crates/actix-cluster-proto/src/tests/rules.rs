@@ -718,3 +718,30 @@ fn incarnations_and_up_numbers_at_their_limits_never_overflow() {
     let me = core.member(&id(5, 1)).expect("known");
     assert_eq!(me.status, Status::Up);
 }
+
+#[test]
+fn a_flood_of_members_and_tombstones_stops_at_max_members() {
+    let config = Config {
+        max_members: 32,
+        ..Config::local()
+    };
+    let mut s = Solo::new(config);
+    s.gossip(1, vec![alive(1, 1, Status::Up, 1)]);
+    // Forged news of 300 members, half of them tombstones, in a few frames.
+    for chunk in (2..=301).collect::<Vec<usize>>().chunks(10) {
+        let records = chunk
+            .iter()
+            .map(|&i| {
+                if i % 2 == 0 {
+                    down(i, 1, DownReason::Failed)
+                } else {
+                    alive(i, 1, Status::Up, i as u64)
+                }
+            })
+            .collect();
+        s.gossip(1, records);
+    }
+    assert_eq!(s.core.members().len(), 32);
+    assert!(s.core.stats().rejected_members_full >= 300 - 30);
+    assert!(s.timers_of("tombstone").len() <= 32);
+}
