@@ -31,6 +31,10 @@ pub(crate) struct Entry {
     pub(crate) suspecter: Option<MemberId>,
     /// The events already published about it.
     pub(crate) announced: Announced,
+    /// A message from it reached us: it is a real, reachable process, so its
+    /// silence as an indirect prober is evidence about our own health (a
+    /// member known only from others' records is not).
+    pub(crate) heard: bool,
     /// Encoded record; [`Table::update`] drops it, [`Table::wire`] rebuilds it.
     wire: Option<Vec<u8>>,
 }
@@ -131,6 +135,7 @@ impl Entry {
             suspicion: None,
             suspecter: None,
             announced: Announced::Nothing,
+            heard: false,
             wire: None,
         }
     }
@@ -228,6 +233,14 @@ impl Table {
 
     pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
+    }
+
+    /// Marks `id` as heard from (see [`Entry::heard`]); not part of its
+    /// record, so its encoding stays.
+    pub(crate) fn mark_heard(&mut self, id: &MemberId) {
+        if let Some(e) = self.entries.get_mut(id) {
+            e.heard = true;
+        }
     }
 
     /// How many members are held (live and tombstones, this node included).

@@ -146,7 +146,11 @@ impl Core {
         });
         self.stats.refutations += 1;
         self.eager = true;
-        self.awareness.apply(1);
+        // Being suspected hints that we are slow, if a member we have heard
+        // from ourselves says so; a record naming anyone else proves nothing.
+        if suspecter.is_some_and(|s| self.table.get(s).is_some_and(|e| e.heard)) {
+            self.awareness.apply(1);
+        }
         debug!(member = %self.local, inc, "refuting suspicion");
         self.broadcasts.push(&id);
         if let Some(s) = suspecter {

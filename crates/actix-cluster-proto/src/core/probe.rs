@@ -26,8 +26,12 @@ pub(super) struct Probe {
     /// Direct ack deadline (for local health).
     direct_deadline: Duration,
     acked: bool,
-    /// Helpers asked to probe indirectly, and their nacks (Lifeguard).
+    /// Helpers asked to probe indirectly, how many of them we have heard
+    /// from ourselves (only their missing nacks count against our health: a
+    /// member known only from others' records proves nothing), and the nacks
+    /// (Lifeguard).
     indirect: usize,
+    proven: usize,
     nacks: usize,
 }
 
@@ -92,6 +96,7 @@ impl Core {
             direct_deadline: now + timeout,
             acked: false,
             indirect: 0,
+            proven: 0,
             nacks: 0,
         });
         self.schedule(TimerKind::ProbeTimeout { seq }, timeout);
@@ -158,8 +163,13 @@ impl Core {
         // One more direct try, in case only the first ping was lost.
         let first = self.suspicion_news(&target);
         self.send_ping(&target, seq, first);
+        let proven = helpers
+            .iter()
+            .filter(|h| self.table.get(h).is_some_and(|e| e.heard))
+            .count();
         if let Some(p) = self.probe.as_mut() {
             p.indirect = helpers.len();
+            p.proven = proven;
         }
     }
 
@@ -167,11 +177,13 @@ impl Core {
     fn probe_failed(&mut self, now: Duration, p: Probe) {
         if self.config.lifeguard {
             if p.indirect > 0 {
-                let missed = p.indirect.saturating_sub(p.nacks);
+                let missed = p.proven.saturating_sub(p.nacks);
                 if missed > 0 {
                     self.awareness.apply(missed as i64);
                 }
-            } else {
+            } else if self.table.get(&p.target).is_some_and(|e| e.heard) {
+                // No helper to tell us apart: the silence of a member we
+                // have heard before hints at our own slowness.
                 self.awareness.apply(1);
             }
         }

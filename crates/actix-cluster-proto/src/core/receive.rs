@@ -67,6 +67,7 @@ impl Core {
         let Message { sender, body } = msg;
         if sender != self.local {
             self.last_heard = now;
+            self.table.mark_heard(&sender);
         }
         let datagram = body.datagram_ok() && !matches!(body, Body::WhoAreYou);
         if self.phase.left() {

@@ -745,3 +745,29 @@ fn a_flood_of_members_and_tombstones_stops_at_max_members() {
     assert!(s.core.stats().rejected_members_full >= 300 - 30);
     assert!(s.timers_of("tombstone").len() <= 32);
 }
+
+#[test]
+fn members_known_only_from_records_do_not_raise_local_health() {
+    let mut s = Solo::new(Config::local());
+    s.gossip(1, vec![alive(1, 1, Status::Up, 1)]);
+    // Node 1 tells of 100 members that never say a word to us (forged, or
+    // behind a cut), then leaves: every helper of our probes is one of them.
+    for chunk in (2..=101).collect::<Vec<usize>>().chunks(10) {
+        let records = chunk
+            .iter()
+            .map(|&i| alive(i, 1, Status::Up, i as u64))
+            .collect();
+        s.gossip(1, records);
+    }
+    // And suspicions of us in their names (relayed: they never spoke).
+    for i in 2..12 {
+        s.gossip(1, vec![suspect(0, 1 + i as u32, i)]);
+    }
+    s.gossip(1, vec![down(1, 2, DownReason::Left)]);
+    s.advance(Duration::from_secs(20));
+    assert!(
+        s.core.stats().suspicions_raised > 10,
+        "the probes ran and failed"
+    );
+    assert_eq!(s.core.health_multiplier(), 1);
+}
