@@ -22,7 +22,7 @@ use crate::messages::{
     GetStats, Join, Leadership, Leave, MemberDown, MemberUp, SelfInfo, SetFencingToken, Subscribe,
     UpdateMetadata,
 };
-use crate::transport::{self, Counters, Datagram, Frame, Outgoing, Refused};
+use crate::transport::{self, Counters, Datagram, Inbound, Outgoing, Refused};
 
 /// The running clusters, one per actix `System` (keyed by the system's id).
 static REGISTRY: Mutex<BTreeMap<usize, (u64, Addr<Cluster>)>> = Mutex::new(BTreeMap::new());
@@ -88,7 +88,29 @@ pub struct Cluster {
     /// actix timer armed for the earliest: the cost of a wake-up does not
     /// grow with the number of pending timers.
     timers: Deadlines,
+    /// Open incoming connections, by number: the slots and their use.
+    incoming: HashMap<u64, Conn>,
+    next_conn: u64,
 }
+
+/// One open incoming connection.
+struct Conn {
+    ip: std::net::IpAddr,
+    /// Its frame stream in this actor (cancelling it closes the connection).
+    handle: SpawnHandle,
+    opened: Instant,
+    /// When a frame on it was last accepted by the protocol.
+    good: Option<Instant>,
+}
+
+/// The protocol's rejections so far (malformed, another cluster, another
+/// version): a connection whose frame raises it is closed.
+fn rejections(s: &actix_cluster_proto::Stats) -> u64 {
+    s.rejected_malformed + s.rejected_wrong_cluster + s.rejected_version
+}
+
+/// A connection busy within this long is never evicted for a newcomer.
+const EVICT_IDLE: Duration = Duration::from_secs(1);
 
 /// The core's timers, by deadline; one actix timer is armed for the first.
 #[derive(Default)]
@@ -202,6 +224,8 @@ impl Cluster {
             refusals: None,
             side_record: SideRecord::Current,
             timers: Deadlines::default(),
+            incoming: HashMap::new(),
+            next_conn: 0,
         };
         let max_datagram = config.protocol.max_datagram_size;
         let addr = Cluster::create(move |ctx| {
@@ -274,6 +298,28 @@ impl Cluster {
         if self.side_record == SideRecord::Stale {
             self.record_side(ctx);
         }
+    }
+
+    /// Every incoming slot is taken: closes the connection least worth
+    /// keeping (one that never carried an accepted frame, oldest first; else
+    /// the one idle longest), unless all were busy within [`EVICT_IDLE`].
+    fn evict_incoming(&mut self, ctx: &mut Context<Self>) -> bool {
+        let now = Instant::now();
+        let victim = self
+            .incoming
+            .iter()
+            .map(|(&id, c)| (id, c.good.is_some(), c.good.unwrap_or(c.opened)))
+            .filter(|(_, _, last)| now.duration_since(*last) >= EVICT_IDLE)
+            .min_by_key(|&(id, useful, last)| (useful, last, id))
+            .map(|(id, _, _)| id);
+        let Some(id) = victim else {
+            return false;
+        };
+        if let Some(c) = self.incoming.remove(&id) {
+            ctx.cancel_future(c.handle);
+            transport::inc(&self.counters.connections_evicted);
+        }
+        true
     }
 
     /// Arms the one actix timer for the earliest pending deadline (re-arming
@@ -371,9 +417,17 @@ impl Cluster {
         if self.outgoing.len() >= transport::MAX_OUTGOING {
             self.outgoing.retain(|_, out| !out.is_closed());
             if self.outgoing.len() >= transport::MAX_OUTGOING {
-                transport::inc(&self.counters.frames_dropped);
-                tracing::warn!(%to, "too many outgoing connections, frame dropped");
-                return;
+                // Every writer is taken: the least recently used one goes
+                // (dropping it lets its writer finish what it queued).
+                let lru = self
+                    .outgoing
+                    .iter()
+                    .min_by_key(|(addr, out)| (out.last_used(), **addr))
+                    .map(|(addr, _)| *addr);
+                if let Some(addr) = lru {
+                    self.outgoing.remove(&addr);
+                    transport::inc(&self.counters.writers_evicted);
+                }
             }
         }
         let out = Outgoing::spawn(
@@ -603,9 +657,31 @@ impl StreamHandler<(tokio::net::TcpStream, SocketAddr)> for Cluster {
         ctx: &mut Context<Self>,
     ) {
         let _enter = self.span.clone().entered();
-        if let Some(frames) = transport::admit(stream, peer, self.max_frame_size, &self.counters) {
-            ctx.add_stream(frames);
+        let ip = peer.ip();
+        let from_ip = self.incoming.values().filter(|c| c.ip == ip).count();
+        if from_ip >= transport::MAX_INCOMING_PER_IP {
+            transport::inc(&self.counters.connections_rejected);
+            tracing::debug!(%peer, "too many incoming connections from this address, closing");
+            return;
         }
+        if self.incoming.len() >= transport::MAX_INCOMING && !self.evict_incoming(ctx) {
+            transport::inc(&self.counters.connections_rejected);
+            tracing::warn!(%peer, "too many incoming connections, all busy: closing");
+            return;
+        }
+        self.next_conn += 1;
+        let conn = self.next_conn;
+        let frames = transport::admit(stream, peer, self.max_frame_size, &self.counters, conn);
+        let handle = ctx.add_stream(frames);
+        self.incoming.insert(
+            conn,
+            Conn {
+                ip,
+                handle,
+                opened: Instant::now(),
+                good: None,
+            },
+        );
     }
 
     fn finished(&mut self, _ctx: &mut Context<Self>) {
@@ -613,11 +689,29 @@ impl StreamHandler<(tokio::net::TcpStream, SocketAddr)> for Cluster {
     }
 }
 
-impl StreamHandler<Frame> for Cluster {
-    fn handle(&mut self, frame: Frame, ctx: &mut Context<Self>) {
+impl StreamHandler<Inbound> for Cluster {
+    fn handle(&mut self, inbound: Inbound, ctx: &mut Context<Self>) {
         let _enter = self.span.clone().entered();
+        let (conn, from, bytes) = match inbound {
+            Inbound::Frame { conn, from, bytes } => (conn, from, bytes),
+            Inbound::Closed { conn } => {
+                self.incoming.remove(&conn);
+                return;
+            }
+        };
         let now = self.now();
-        self.core.handle_stream(now, frame.from, &frame.bytes);
+        let before = rejections(self.core.stats());
+        self.core.handle_stream(now, from, &bytes);
+        if rejections(self.core.stats()) > before {
+            // A slot is for a member talking the protocol: close it.
+            if let Some(c) = self.incoming.remove(&conn) {
+                ctx.cancel_future(c.handle);
+                transport::inc(&self.counters.connections_closed_rejected);
+                tracing::debug!(%from, "frame rejected: closing its connection");
+            }
+        } else if let Some(c) = self.incoming.get_mut(&conn) {
+            c.good = Some(Instant::now());
+        }
         self.drain(ctx);
     }
 

@@ -180,6 +180,15 @@ pub struct TransportStats {
     /// Stream frames dropped: connect failure, write failure, or a full queue
     /// towards a slow peer.
     pub frames_dropped: u64,
+    /// Incoming connections closed to make room for a new one (every slot
+    /// was taken; the one idle longest, or never useful, goes).
+    pub connections_evicted: u64,
+    /// Outgoing writers closed to make room for a new peer (every writer
+    /// slot was taken; the least recently used one goes).
+    pub writers_evicted: u64,
+    /// Incoming connections closed because a frame on them was rejected by
+    /// the protocol (malformed, another cluster's, or not opened).
+    pub connections_closed_rejected: u64,
 }
 
 /// Stops the `Cluster` actor at once **without** telling anyone, as if the

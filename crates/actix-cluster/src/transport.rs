@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::{Message, Recipient};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
@@ -33,6 +33,11 @@ const FRAME_READ_TIMEOUT: Duration = Duration::from_secs(5);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// At most this many incoming connections at once; more are closed at once.
 pub(crate) const MAX_INCOMING: usize = 64;
+/// Incoming connections open at once from one IP address (several members
+/// may share a host's address, so half the slots rather than a few).
+pub(crate) const MAX_INCOMING_PER_IP: usize = MAX_INCOMING / 2;
+/// A new connection must deliver its first complete frame within this.
+const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(2);
 /// At most this many outgoing connections (peers with a writer) at once.
 pub(crate) const MAX_OUTGOING: usize = 128;
 /// Frames queued towards one peer; when full, new frames are dropped.
@@ -110,6 +115,9 @@ pub(crate) struct Counters {
     pub(crate) frame_read_errors: AtomicU64,
     pub(crate) frames_sent: AtomicU64,
     pub(crate) frames_dropped: AtomicU64,
+    pub(crate) connections_evicted: AtomicU64,
+    pub(crate) writers_evicted: AtomicU64,
+    pub(crate) connections_closed_rejected: AtomicU64,
     /// Incoming connections currently open.
     pub(crate) incoming_open: AtomicUsize,
 }
@@ -133,6 +141,9 @@ impl Counters {
             frame_read_errors: g(&self.frame_read_errors),
             frames_sent: g(&self.frames_sent),
             frames_dropped: g(&self.frames_dropped),
+            connections_evicted: g(&self.connections_evicted),
+            writers_evicted: g(&self.writers_evicted),
+            connections_closed_rejected: g(&self.connections_closed_rejected),
         }
     }
 }
@@ -214,11 +225,17 @@ pub(crate) fn accepts(listener: TcpListener) -> impl Stream<Item = (TcpStream, S
     })
 }
 
-/// One frame received on an incoming connection.
+/// What an incoming connection yields: its frames, then that it closed.
 #[derive(Debug)]
-pub(crate) struct Frame {
-    pub(crate) from: SocketAddr,
-    pub(crate) bytes: Vec<u8>,
+pub(crate) enum Inbound {
+    /// One frame received on connection `conn`.
+    Frame {
+        conn: u64,
+        from: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    /// Connection `conn` ended (EOF, error, a bad frame, or a timeout).
+    Closed { conn: u64 },
 }
 
 /// Decrements the open-incoming count when the connection's stream is dropped.
@@ -230,38 +247,50 @@ impl Drop for IncomingGuard {
     }
 }
 
-/// Registers an accepted connection; `None` (connection dropped, counted) when
-/// too many are open.
+/// The frames of an accepted connection (the `Cluster` decides on admission
+/// and keeps the slots: see `Cluster`'s incoming registry), numbered `conn`,
+/// then [`Inbound::Closed`].
 pub(crate) fn admit(
     stream: TcpStream,
     peer: SocketAddr,
     max_frame: usize,
     counters: &Arc<Counters>,
-) -> Option<impl Stream<Item = Frame>> {
-    let open = counters.incoming_open.fetch_add(1, Ordering::Relaxed);
+    conn: u64,
+) -> impl Stream<Item = Inbound> {
+    counters.incoming_open.fetch_add(1, Ordering::Relaxed);
     let guard = IncomingGuard(counters.clone());
-    if open >= MAX_INCOMING {
-        inc(&counters.connections_rejected);
-        tracing::warn!(%peer, "too many incoming connections, closing");
-        return None;
-    }
     inc(&counters.connections_accepted);
-    Some(frames(stream, peer, max_frame, guard))
+    frames(stream, peer, max_frame, guard, conn).chain(futures::stream::once(async move {
+        Inbound::Closed { conn }
+    }))
 }
 
 /// The frames of one incoming connection, until EOF, an error or a bad frame.
+/// The first frame must arrive within [`FIRST_FRAME_TIMEOUT`]; later ones
+/// within the idle timeout of each other.
 fn frames(
     stream: TcpStream,
     peer: SocketAddr,
     max_frame: usize,
     guard: IncomingGuard,
-) -> impl Stream<Item = Frame> {
-    futures::stream::unfold(Some((stream, guard)), move |state| async move {
-        let (mut stream, guard) = state?;
-        match read_frame(&mut stream, max_frame).await {
+    conn: u64,
+) -> impl Stream<Item = Inbound> {
+    futures::stream::unfold(Some((stream, guard, true)), move |state| async move {
+        let (mut stream, guard, first) = state?;
+        let wait = if first {
+            FIRST_FRAME_TIMEOUT
+        } else {
+            IDLE_TIMEOUT
+        };
+        match read_frame(&mut stream, max_frame, wait).await {
             Ok(Some(bytes)) => {
                 inc(&guard.0.frames_received);
-                Some((Frame { from: peer, bytes }, Some((stream, guard))))
+                let frame = Inbound::Frame {
+                    conn,
+                    from: peer,
+                    bytes,
+                };
+                Some((frame, Some((stream, guard, false))))
             }
             Ok(None) => None,
             Err(FrameError::TooLarge(len)) => {
@@ -284,12 +313,17 @@ enum FrameError {
     Io(io::Error),
 }
 
-/// Reads one frame: `Ok(None)` on a clean EOF between frames (or an idle
-/// timeout). The length is checked before anything is allocated.
-async fn read_frame(stream: &mut TcpStream, max: usize) -> Result<Option<Vec<u8>>, FrameError> {
+/// Reads one frame: `Ok(None)` on a clean EOF between frames (or when no
+/// frame starts within `wait`). The length is checked before anything is
+/// allocated.
+async fn read_frame(
+    stream: &mut TcpStream,
+    max: usize,
+    wait: Duration,
+) -> Result<Option<Vec<u8>>, FrameError> {
     let mut len = [0u8; 4];
-    // Wait for the first byte as long as the idle timeout allows.
-    let first = match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut len[..1])).await {
+    // Wait for the first byte as long as `wait` allows.
+    let first = match tokio::time::timeout(wait, stream.read(&mut len[..1])).await {
         Err(_) => return Ok(None),
         Ok(Err(e)) => return Err(FrameError::Io(e)),
         Ok(Ok(0)) => return Ok(None),
@@ -325,6 +359,9 @@ impl From<io::Error> for FrameError {
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     tx: mpsc::Sender<Vec<u8>>,
+    /// When a frame was last queued (the least recently used writer makes
+    /// room when every writer slot is taken).
+    last_used: std::cell::Cell<std::time::Instant>,
 }
 
 impl Outgoing {
@@ -342,7 +379,15 @@ impl Outgoing {
             let task = writer(to, rx, counters, refused);
             handle.spawn(tracing::Instrument::instrument(task, span));
         }
-        Outgoing { tx }
+        Outgoing {
+            tx,
+            last_used: std::cell::Cell::new(std::time::Instant::now()),
+        }
+    }
+
+    /// When a frame was last queued.
+    pub(crate) fn last_used(&self) -> std::time::Instant {
+        self.last_used.get()
     }
 
     /// True once the writer exited (idle, or the peer was unreachable).
@@ -353,6 +398,7 @@ impl Outgoing {
     /// Queues a frame; gives it back when the writer is gone, drops it (and
     /// counts) when the queue is full.
     pub(crate) fn push(&self, frame: Vec<u8>, counters: &Counters) -> Result<(), Vec<u8>> {
+        self.last_used.set(std::time::Instant::now());
         match self.tx.try_send(frame) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -485,11 +531,19 @@ mod tests {
             out.push(vec![7; 100], &counters).unwrap();
 
             let (stream, peer) = listener.accept().await.unwrap();
-            let frames = admit(stream, peer, 64, &counters).unwrap();
+            let frames = admit(stream, peer, 64, &counters, 7);
             // The 100-byte frame exceeds the reader's limit of 64: the stream
-            // ends there.
-            let got: Vec<Vec<u8>> = frames.map(|f| f.bytes).collect().await;
-            assert_eq!(got, vec![b"hello".to_vec(), Vec::new()]);
+            // ends there, and says so.
+            let got: Vec<Inbound> = frames.collect().await;
+            let bytes: Vec<&[u8]> = got
+                .iter()
+                .filter_map(|f| match f {
+                    Inbound::Frame { conn: 7, bytes, .. } => Some(bytes.as_slice()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(bytes, vec![b"hello".as_slice(), b"".as_slice()]);
+            assert!(matches!(got.last(), Some(Inbound::Closed { conn: 7 })));
             let snapshot = counters.snapshot();
             assert_eq!(snapshot.frames_received, 2);
             assert_eq!(snapshot.frames_oversized, 1);
@@ -506,9 +560,9 @@ mod tests {
             let mut client = TcpStream::connect(to).await.unwrap();
             client.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
             let (stream, peer) = listener.accept().await.unwrap();
-            let frames = admit(stream, peer, 1024, &counters).unwrap();
-            let got: Vec<Frame> = frames.collect().await;
-            assert!(got.is_empty());
+            let frames = admit(stream, peer, 1024, &counters, 1);
+            let got: Vec<Inbound> = frames.collect().await;
+            assert!(matches!(got.as_slice(), [Inbound::Closed { conn: 1 }]));
             assert_eq!(counters.snapshot().frames_oversized, 1);
             assert_eq!(counters.incoming_open.load(Ordering::Relaxed), 0);
         });

@@ -1,0 +1,92 @@
+//! Connection slots under attack: idle connections and connections that send
+//! only empty frames, from many addresses at once, must not keep members out.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Opens `n` connections to `to` from 127.0.0.2, 127.0.0.3, ... (so a
+/// per-address limit does not stop them), each bound to its own source.
+async fn hold(to: SocketAddr, n: u8) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for i in 0..n {
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + i));
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(ip, 0)).unwrap();
+        if let Ok(s) = socket.connect(to).await {
+            held.push(s);
+        }
+    }
+    held
+}
+
+#[test]
+fn joins_get_through_while_every_slot_is_held() {
+    let _serial = serial();
+    let mut nodes = cluster("slots", 2);
+    wait_all_up(&nodes, &ids(&nodes));
+    let seed = nodes[0].addr();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // 64 idle connections and 32 that send 4-byte empty frames (a length
+    // prefix of 0), again and again, from 96 addresses.
+    let idle = rt.block_on(hold(seed, 64));
+    let mut empties = Vec::new();
+    empties.extend(rt.block_on(async {
+        let mut v = Vec::new();
+        for i in 0..32u8 {
+            let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 1, 2 + i));
+            let socket = TcpSocket::new_v4().unwrap();
+            socket.bind(SocketAddr::new(ip, 0)).unwrap();
+            if let Ok(s) = socket.connect(seed).await {
+                v.push(s);
+            }
+        }
+        v
+    }));
+    let stop = Arc::new(AtomicBool::new(false));
+    let attack = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            rt.block_on(async move {
+                let deadline = Instant::now() + DEADLINE;
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    for s in empties.iter_mut() {
+                        let _ = s.write_all(&0u32.to_be_bytes()).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                drop(idle);
+            })
+        }
+    });
+
+    // A newcomer joins through the attacked seed, and everyone sees it.
+    let newcomer = Node::join(config("slots-2", local0()), &[seed]);
+    nodes.push(newcomer);
+    wait_all_up(&nodes, &ids(&nodes));
+
+    let t = nodes[0].stats().transport;
+    assert!(
+        t.connections_closed_rejected > 0 || t.connections_evicted > 0 || t.frame_read_errors > 0,
+        "the attack was not met: {t:?}"
+    );
+    for node in &nodes {
+        assert!(downs(&node.log.snapshot()).is_empty(), "{}", node.id());
+    }
+    stop.store(true, Ordering::Relaxed);
+    attack.join().unwrap();
+    for node in nodes {
+        node.leave();
+    }
+}
