@@ -277,12 +277,16 @@ fn strangers_without_the_key_cannot_join_or_read_the_members() {
     for s in 3..5 {
         assert_eq!(net.cores[s].members().len(), 1, "{s} learned nobody");
         let me = net.cores[s].local_id().clone();
-        assert_eq!(net.status(s, &me), Some(Status::Joining));
+        assert_eq!(
+            net.status(s, &me),
+            Some(Status::Joining),
+            "{s}: {:?}",
+            net.cores[s].members()
+        );
     }
     let st = net.cores[0].stats();
     assert!(st.rejected_plaintext > 0, "{st:?}");
     assert!(st.rejected_unauthenticated > 0, "{st:?}");
-    assert!(net.cores[4].stats().rejected_unauthenticated > 0);
 }
 
 #[test]
