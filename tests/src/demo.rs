@@ -142,6 +142,20 @@ impl Response {
 
 /// One HTTP/1.1 request with `Connection: close`.
 pub fn http(method: &str, addr: SocketAddr, path: &str) -> Result<Response, String> {
+    http_with(method, addr, path, &[])
+}
+
+/// One HTTP/1.1 request with `Connection: close` and extra `headers`.
+pub fn http_with(
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Response, String> {
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
         .map_err(|e| format!("connect {addr}: {e}"))?;
     stream
@@ -149,7 +163,7 @@ pub fn http(method: &str, addr: SocketAddr, path: &str) -> Result<Response, Stri
         .map_err(|e| e.to_string())?;
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n{extra}Connection: close\r\n\r\n"
     )
     .map_err(|e| format!("write {addr}: {e}"))?;
     // Read until the body is complete (by Content-Length, the last chunk, or
