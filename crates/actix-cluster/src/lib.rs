@@ -115,5 +115,5 @@ pub use crate::messages::{
 };
 pub use actix_cluster_proto::{
     Config as ProtocolConfig, DownReason, DowningConfig, Event, Generation, Key, KeyError, KeyId,
-    Keyring, MemberId, MemberInfo, OnFenced, Stats as ProtocolStats, Status, Strategy,
+    Keyring, MemberId, MemberInfo, OnFenced, Stats as ProtocolStats, Status, Strategy, KEY_LEN,
 };

@@ -189,9 +189,13 @@ async fn leave(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let bearer = match authorize(&req, state.admin_token.as_deref()) {
-        Ok(b) => b,
-        Err(answer) => return answer,
+    let Ok(bearer) = authorize(&req, state.admin_token.as_deref()) else {
+        return HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+            .json(ErrorView {
+                error: "POST needs `Authorization: Bearer <HTTP_ADMIN_TOKEN>`".to_owned(),
+                id: None,
+            });
     };
     let raw = path.into_inner();
     let id: MemberId = match raw.parse() {
@@ -292,13 +296,16 @@ async fn leave(
     }
 }
 
+/// A request without the admin token.
+struct Unauthorized;
+
 /// With a token configured, a request passes only with
-/// `Authorization: Bearer <token>` (else a 401 answer). Returns the bearer
-/// token to pass on when forwarding.
+/// `Authorization: Bearer <token>`. Returns the bearer token to pass on when
+/// forwarding.
 fn authorize<'a>(
     req: &'a HttpRequest,
     token: Option<&str>,
-) -> Result<Option<&'a str>, HttpResponse> {
+) -> Result<Option<&'a str>, Unauthorized> {
     let Some(token) = token else {
         return Ok(None);
     };
@@ -310,12 +317,7 @@ fn authorize<'a>(
         .map(str::trim);
     match given {
         Some(g) if same(g.as_bytes(), token.as_bytes()) => Ok(Some(g)),
-        _ => Err(HttpResponse::Unauthorized()
-            .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
-            .json(ErrorView {
-                error: "POST needs `Authorization: Bearer <HTTP_ADMIN_TOKEN>`".to_owned(),
-                id: None,
-            })),
+        _ => Err(Unauthorized),
     }
 }
 
