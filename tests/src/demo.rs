@@ -715,6 +715,10 @@ pub struct Compose {
     /// The frontend's published HTTP port on loopback.
     pub frontend: SocketAddr,
     v2: bool,
+    /// The project's cluster key (CLUSTER_SECRET_KEYS).
+    pub keys: String,
+    /// The project's admin token (HTTP_ADMIN_TOKEN).
+    pub admin_token: String,
 }
 
 impl Compose {
@@ -727,10 +731,17 @@ impl Compose {
             .status()
             .is_ok_and(|s| s.success());
         let port = free_port();
+        use rand::RngCore;
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        let mut token = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut token);
         Compose {
             project: format!("cmtest{tag}{}", std::process::id()),
             frontend: ([127, 0, 0, 1], port).into(),
             v2,
+            keys: actix_cluster::Key::from_bytes(key).to_base64(),
+            admin_token: token.iter().map(|b| format!("{b:02x}")).collect(),
         }
     }
 
@@ -748,6 +759,8 @@ impl Compose {
             .arg(repo_root().join("docker/compose.yaml"))
             .args(["-p", &self.project])
             .env("FRONTEND_PORT", self.frontend.port().to_string())
+            .env("CLUSTER_SECRET_KEYS", &self.keys)
+            .env("HTTP_ADMIN_TOKEN", &self.admin_token)
             .stdin(Stdio::null());
         cmd
     }
