@@ -6,6 +6,7 @@ mod cluster;
 mod codec;
 mod rules;
 mod seal;
+mod seal_bench;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
