@@ -57,8 +57,8 @@ impl Proc {
             .append(true)
             .open(&log)
             .expect("log file");
-        let child = Command::new(monitor_binary())
-            .env_clear()
+        let mut cmd = Command::new(monitor_binary());
+        cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("RUST_LOG", "info")
             .env("CLUSTER_ROLE", "backend")
@@ -66,15 +66,17 @@ impl Proc {
             .env("NODE_NAME", name)
             .env("CLUSTER_BIND", gossip.to_string())
             .env("CLUSTER_PROTOCOL", "local")
-            .env("CLUSTER_SEEDS", seeds)
-            .env("CLUSTER_SECRET_KEYS", keys)
             .env("HTTP_ADMIN_TOKEN", TOKEN)
             .env("HTTP_BIND", http.to_string())
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file"))
-            .stderr(file)
-            .spawn()
-            .expect("cluster-monitor starts");
+            .stderr(file);
+        for (var, value) in [("CLUSTER_SEEDS", seeds), ("CLUSTER_SECRET_KEYS", keys)] {
+            if !value.is_empty() {
+                cmd.env(var, value);
+            }
+        }
+        let child = cmd.spawn().expect("cluster-monitor starts");
         let http_addr = http;
         let mut p = Proc {
             child,
@@ -325,4 +327,61 @@ fn a_keyed_cluster_stays_converged_under_forgeries_and_through_a_rotation() {
             .ok_or_else(|| "running".to_owned())
     });
     wait_converged(&procs, "after k4 left");
+}
+
+/// A member whose `http` metadata points at another host than its gossip
+/// address (here a forged member of a plaintext cluster): its leave is not
+/// forwarded, nothing connects to that address, and the answer says why.
+#[test]
+fn leave_is_never_forwarded_off_a_members_gossip_host() {
+    let logs = TempDir::new("forward");
+    let (g, h) = (
+        SocketAddr::from(([127, 0, 0, 1], free_port())),
+        SocketAddr::from(([127, 0, 0, 1], free_port())),
+    );
+    let node = Proc::start("plain", g, h, "", "", &logs.0);
+    // The "internal service" the forged metadata names, on another host.
+    let internal = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    internal.set_nonblocking(true).unwrap();
+    let target = internal.local_addr().unwrap();
+    let evil = MemberId::new("evil", SocketAddr::from(([127, 0, 0, 1], free_port())), 1);
+    let local = LocalMember {
+        id: evil.clone(),
+        roles: ["backend".to_owned()].into(),
+        metadata: [("http".to_owned(), target.to_string())].into(),
+    };
+    let mut core = Core::new(local, ProtocolConfig::local().with_cluster_name(CLUSTER), 1).unwrap();
+    core.handle_command(Duration::ZERO, CoreCommand::Join { seeds: vec![g] });
+    while let Some(o) = core.poll_output() {
+        if let Output::Send { bytes, .. } = o {
+            let mut s = TcpStream::connect(g).unwrap();
+            let mut frame = (bytes.len() as u32).to_be_bytes().to_vec();
+            frame.extend_from_slice(&bytes);
+            s.write_all(&frame).unwrap();
+        }
+    }
+    let evil_id = evil.to_string();
+    wait_for("the forged member listed", T, || {
+        let api = members(node.http)?;
+        let listed = api["members"].as_array().is_some_and(|ms| {
+            ms.iter()
+                .any(|m| m["id"] == evil_id.as_str() && m["status"] != "down")
+        });
+        listed.then_some(()).ok_or(api.to_string())
+    });
+    let auth = format!("Bearer {TOKEN}");
+    let path = format!("/api/members/{}/leave", encode(&evil_id));
+    let r = http_with(
+        "POST",
+        node.http,
+        &path,
+        &[("Authorization", auth.as_str())],
+    )
+    .unwrap();
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert!(r.body.contains("another host"), "{}", r.body);
+    match internal.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the node connected to the forged address: {other:?}"),
+    }
 }
