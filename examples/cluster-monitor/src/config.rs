@@ -378,7 +378,23 @@ pub(crate) struct Settings {
     /// `None`: no etcd.
     pub(crate) etcd: Option<DiscoveryConfig>,
     /// The bearer token of `POST .../leave`; `None`: open.
-    pub(crate) admin_token: Option<String>,
+    pub(crate) admin_token: Option<AdminToken>,
+}
+
+/// `HTTP_ADMIN_TOKEN`; `Debug` does not show it.
+#[derive(Clone)]
+pub(crate) struct AdminToken(String);
+
+impl AdminToken {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -473,7 +489,7 @@ impl Settings {
                 "HTTP_ADMIN_TOKEN (--http-admin-token): use at most 512 printable ASCII \
                  characters without spaces"
             ),
-            Some(t) => Some(t.to_owned()),
+            Some(t) => Some(AdminToken(t.to_owned())),
         };
 
         Ok(Settings {
@@ -822,7 +838,9 @@ mod tests {
         let err = format!("{:#}", parse(&["--http-admin-token", "short"]).unwrap_err());
         assert!(err.contains("HTTP_ADMIN_TOKEN"), "{err}");
         let s = parse(&["--http-admin-token", "0123456789abcdef"]).unwrap();
-        assert_eq!(s.admin_token.as_deref(), Some("0123456789abcdef"));
+        let token = s.admin_token.as_ref().map(AdminToken::as_str);
+        assert_eq!(token, Some("0123456789abcdef"));
+        assert!(!format!("{s:?}").contains("0123456789abcdef"));
     }
 
     #[test]

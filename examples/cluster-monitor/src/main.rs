@@ -121,7 +121,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         ready: ready.clone(),
         shutdown: shutdown_tx.clone(),
         discovery: discovery.clone(),
-        admin_token: settings.admin_token.clone().map(Arc::from),
+        admin_token: settings.admin_token.as_ref().map(|t| Arc::from(t.as_str())),
     };
     if settings.admin_token.is_none() {
         tracing::warn!(
