@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix_cluster::{Key, Keyring, MemberId, ProtocolConfig};
 use actix_cluster_proto::{Command as CoreCommand, Core, LocalMember, Output};
 use actix_cluster_tests::demo::{
-    encode, http, http_with, members, monitor_binary, wait_for, with_status, TempDir,
+    encode, http, http_with, members, monitor_binary, wait_for, with_status, Browser, TempDir,
 };
 use actix_cluster_tests::etcd::free_port;
 use serde_json::Value;
@@ -383,5 +383,56 @@ fn leave_is_never_forwarded_off_a_members_gossip_host() {
     match internal.accept() {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
         other => panic!("the node connected to the forged address: {other:?}"),
+    }
+}
+
+/// The page with HTTP_ADMIN_TOKEN set: the first Leave is answered 401, the
+/// page asks for the token (once), retries with it and the member leaves; a
+/// second Leave uses the token it kept without asking again.
+#[test]
+fn the_page_asks_for_the_admin_token_once() {
+    let logs = TempDir::new("token-page");
+    let ports: Vec<(SocketAddr, SocketAddr)> = (0..3)
+        .map(|_| {
+            (
+                SocketAddr::from(([127, 0, 0, 1], free_port())),
+                SocketAddr::from(([127, 0, 0, 1], free_port())),
+            )
+        })
+        .collect();
+    let seeds = ports
+        .iter()
+        .map(|(g, _)| g.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut procs: Vec<Proc> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (g, h))| Proc::start(&format!("p{i}"), *g, *h, &seeds, &keys(&[1]), &logs.0))
+        .collect();
+    wait_converged(&procs, "started");
+    let mut browser = Browser::start(1280, 800);
+    browser.navigate(&format!("http://{}/", procs[0].http));
+    wait_for("three tiles up", T, || {
+        let n = browser.eval("document.querySelectorAll('#grid .tile[data-status=up]').length");
+        (n == 3).then_some(()).ok_or(n.to_string())
+    });
+    // The prompt answers with the token and counts how often it was asked.
+    browser.eval(&format!(
+        "window.__asked = 0; window.prompt = () => {{ window.__asked += 1; return {TOKEN:?}; }}; true"
+    ));
+    for (i, asked) in [(2usize, 1u64), (1, 1)] {
+        let target = procs[i].id.clone();
+        browser.eval(&format!(
+            "[...document.querySelectorAll('#grid .tile')].find(t => t.dataset.id === {target:?}).querySelector('button.leave').click(); true"
+        ));
+        let mut p = procs.remove(i);
+        wait_for(&format!("{} to exit after Leave", p.name), T, || {
+            p.child
+                .try_wait()
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "running".to_owned())
+        });
+        assert_eq!(browser.eval("window.__asked"), asked, "asked once in all");
     }
 }
