@@ -200,6 +200,25 @@ proptest! {
         }
     }
 
+    /// Every body decoder: a valid header and sender, any kind, arbitrary
+    /// body bytes; never a panic, and nothing but a plaintext message.
+    #[test]
+    fn arbitrary_bodies_never_panic(
+        kind in 0u8..12,
+        body in proptest::collection::vec(any::<u8>(), 0..1500),
+    ) {
+        let mut b = prefix("default");
+        b.push(kind);
+        codec::put_id(&mut b, &id(1, 1));
+        b.extend_from_slice(&body);
+        for limit in [1400, 1 << 20] {
+            if let Ok((msg, sealed)) = codec::decode_keyed(&b, "default", limit, None, true) {
+                prop_assert!(!sealed);
+                prop_assert_eq!(msg.sender, id(1, 1));
+            }
+        }
+    }
+
     /// A header that looks sealed followed by arbitrary bytes never opens.
     #[test]
     fn forged_sealed_frames_never_open(
