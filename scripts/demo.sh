@@ -9,6 +9,13 @@
 #   scripts/demo.sh status     # the members as the frontend sees them
 #   scripts/demo.sh logs       # follow the logs
 #   scripts/demo.sh down       # stop and remove everything
+#   scripts/demo.sh token      # the admin token the page asks for (Leave)
+#   scripts/demo.sh kubernetes-secret  # kubectl apply -f - of the Secret the
+#                                      # manifests in docker/kubernetes/ need
+#
+# The nodes run keyed: a cluster key (CLUSTER_SECRET_KEYS) and an admin token
+# (HTTP_ADMIN_TOKEN) are made on the first run and kept, readable only by you,
+# in docker/demo-secrets.env (not committed; delete it for new ones).
 #
 # Env: BACKENDS (3), FRONTEND_PORT (8080), COMPOSE_PROJECT_NAME (cluster-monitor),
 # DEMO_TIMEOUT seconds to wait for the members (120).
@@ -37,6 +44,25 @@ else
     die "neither 'docker compose' nor 'docker-compose' is available: install the compose plugin (apt-get install docker-compose-plugin) or docker-compose"
 fi
 
+SECRETS=docker/demo-secrets.env
+random_b64() { # N random bytes, base64 (no '/', '+' or '=' with "token")
+    python3 -c 'import base64, os, sys; b = base64.b64encode(os.urandom(int(sys.argv[1]))).decode(); print(b.translate({ord(c): None for c in "/+="}) if sys.argv[2:] else b)' "$@"
+}
+secrets() { # makes the key and token once, then exports them
+    command -v python3 >/dev/null 2>&1 || die "python3 is needed to make the cluster key (apt-get install python3)"
+    if [ ! -s "$SECRETS" ]; then
+        (umask 077 && {
+            echo "CLUSTER_SECRET_KEYS=$(random_b64 32)"
+            echo "HTTP_ADMIN_TOKEN=$(random_b64 24 token)"
+        } >"$SECRETS")
+        say "made a cluster key and an admin token in $SECRETS"
+    fi
+    set -a
+    # shellcheck disable=SC1090
+    . "./$SECRETS"
+    set +a
+}
+
 members() { # prints "<up> <total>" as the frontend sees them, or nothing
     python3 - "$URL" <<'PY' 2>/dev/null || true
 import json, sys, urllib.request
@@ -61,6 +87,10 @@ wait_up() { # wanted number of Up members
 }
 
 case "${1:-up}" in
+up | scale | logs | down) secrets ;;
+esac
+
+case "${1:-up}" in
 up)
     command -v python3 >/dev/null 2>&1 || die "python3 is needed to read the member list (apt-get install python3)"
     say "building the images (cached after the first run)"
@@ -71,6 +101,8 @@ up)
     compose up -d --scale backend="$BACKENDS"
     wait_up $((BACKENDS + 1))
     say "the cluster is up: open $URL"
+    echo "   gossip is sealed with the key in $SECRETS; Leave asks for the admin token:"
+    echo "   $HTTP_ADMIN_TOKEN"
     echo "   scale:  scripts/demo.sh scale 5     stop: scripts/demo.sh down"
     ;;
 scale)
@@ -96,7 +128,19 @@ down)
     say "stopping the demo"
     compose down --remove-orphans --volumes
     ;;
+token)
+    secrets
+    echo "$HTTP_ADMIN_TOKEN"
+    ;;
+kubernetes-secret)
+    secrets
+    command -v kubectl >/dev/null 2>&1 || die "kubectl is not installed"
+    kubectl create secret generic cluster-monitor-secrets \
+        --from-literal=cluster-keys="$CLUSTER_SECRET_KEYS" \
+        --from-literal=admin-token="$HTTP_ADMIN_TOKEN" \
+        --dry-run=client -o yaml | kubectl apply -f -
+    ;;
 *)
-    die "unknown command '$1' (up, scale N, status, logs, down)"
+    die "unknown command '$1' (up, scale N, status, logs, down, token, kubernetes-secret)"
     ;;
 esac

@@ -142,6 +142,20 @@ impl Response {
 
 /// One HTTP/1.1 request with `Connection: close`.
 pub fn http(method: &str, addr: SocketAddr, path: &str) -> Result<Response, String> {
+    http_with(method, addr, path, &[])
+}
+
+/// One HTTP/1.1 request with `Connection: close` and extra `headers`.
+pub fn http_with(
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Response, String> {
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
         .map_err(|e| format!("connect {addr}: {e}"))?;
     stream
@@ -149,7 +163,7 @@ pub fn http(method: &str, addr: SocketAddr, path: &str) -> Result<Response, Stri
         .map_err(|e| e.to_string())?;
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n{extra}Connection: close\r\n\r\n"
     )
     .map_err(|e| format!("write {addr}: {e}"))?;
     // Read until the body is complete (by Content-Length, the last chunk, or
@@ -701,6 +715,10 @@ pub struct Compose {
     /// The frontend's published HTTP port on loopback.
     pub frontend: SocketAddr,
     v2: bool,
+    /// The project's cluster key (CLUSTER_SECRET_KEYS).
+    pub keys: String,
+    /// The project's admin token (HTTP_ADMIN_TOKEN).
+    pub admin_token: String,
 }
 
 impl Compose {
@@ -713,10 +731,17 @@ impl Compose {
             .status()
             .is_ok_and(|s| s.success());
         let port = free_port();
+        use rand::RngCore;
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        let mut token = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut token);
         Compose {
             project: format!("cmtest{tag}{}", std::process::id()),
             frontend: ([127, 0, 0, 1], port).into(),
             v2,
+            keys: actix_cluster::Key::from_bytes(key).to_base64(),
+            admin_token: token.iter().map(|b| format!("{b:02x}")).collect(),
         }
     }
 
@@ -734,6 +759,8 @@ impl Compose {
             .arg(repo_root().join("docker/compose.yaml"))
             .args(["-p", &self.project])
             .env("FRONTEND_PORT", self.frontend.port().to_string())
+            .env("CLUSTER_SECRET_KEYS", &self.keys)
+            .env("HTTP_ADMIN_TOKEN", &self.admin_token)
             .stdin(Stdio::null());
         cmd
     }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::codec::Keyring;
 use crate::downing::DowningConfig;
 use crate::error::ConfigError;
 
@@ -82,6 +83,21 @@ pub struct Config {
     /// Who decides that an unreachable member is `Down`, and when: see
     /// [`DowningConfig`] and `docs/PROTOCOL.md` ("Downing").
     pub downing: DowningConfig,
+    /// The keys that seal every message (see [`Keyring`] and
+    /// `docs/PROTOCOL.md`, "Sealed messages"): with them, a node that does
+    /// not hold a key cannot join, read the member list or change anyone's
+    /// status. `None` (the default): plaintext, and the cluster name is the
+    /// only check on a message.
+    pub keyring: Option<Keyring>,
+    /// With a keyring: seal what this node sends (the default). Off only for
+    /// the first step of moving a plaintext cluster to keys (every node then
+    /// opens sealed messages but still sends plaintext).
+    pub seal_outgoing: bool,
+    /// With a keyring: accept only sealed messages (the default). Off while a
+    /// cluster moves from plaintext to keys (memberlist's
+    /// `GossipVerifyIncoming`): plaintext is accepted too, and still bound to
+    /// its source address. Needs `seal_outgoing`.
+    pub verify_incoming: bool,
 }
 
 impl Default for Config {
@@ -117,6 +133,9 @@ impl Config {
             max_members: 16_384,
             lifeguard: true,
             downing: DowningConfig::lan(),
+            keyring: None,
+            seal_outgoing: true,
+            verify_incoming: true,
         }
     }
 
@@ -171,6 +190,15 @@ impl Config {
     /// Returns this config with another cluster name.
     pub fn with_cluster_name(mut self, name: impl Into<String>) -> Self {
         self.cluster_name = name.into();
+        self
+    }
+
+    /// Returns this config sealing with `keyring` (outgoing sealed, incoming
+    /// verified).
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.keyring = Some(keyring);
+        self.seal_outgoing = true;
+        self.verify_incoming = true;
         self
     }
 
@@ -252,6 +280,13 @@ impl Config {
             return bad(
                 "max_frame_size",
                 format!("{} is outside 4096..=67108864", self.max_frame_size),
+            );
+        }
+        if self.keyring.is_some() && self.verify_incoming && !self.seal_outgoing {
+            return bad(
+                "verify_incoming",
+                "a node that accepts only sealed messages must seal its own \
+                 (set seal_outgoing, or turn verify_incoming off for the rollout)",
             );
         }
         self.downing.validate()

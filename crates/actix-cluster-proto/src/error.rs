@@ -40,4 +40,32 @@ pub enum DecodeError {
     /// Structurally invalid.
     #[error("malformed message: {0}")]
     Malformed(&'static str),
+    /// A sealed message that did not open: truncated, sealed with a key
+    /// that is not installed, tampered with, or this node has no keys.
+    #[error("message not authenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// A plaintext message where only sealed ones are accepted (keys
+    /// configured, `verify_incoming` on).
+    #[error("plaintext message, but this node accepts only sealed messages")]
+    Plaintext,
+}
+
+/// A keyring change that was refused; the keyring is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// No installed key has this id.
+    #[error("no installed key has id {0}")]
+    Unknown(crate::codec::KeyId),
+    /// The primary key seals; make another key primary before removing it.
+    #[error("key {0} is the primary; make another key primary first")]
+    Primary(crate::codec::KeyId),
+    /// Another installed key has the same id (one chance in 2^32).
+    #[error("another installed key has id {0}; generate a new key")]
+    IdCollision(crate::codec::KeyId),
+    /// The keyring holds its maximum number of keys.
+    #[error("the keyring is full ({0} keys); remove one first")]
+    Full(usize),
+    /// This node has no keyring to change (it runs without keys).
+    #[error("this node runs without keys; start it with a keyring")]
+    NoKeyring,
 }

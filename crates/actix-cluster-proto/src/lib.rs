@@ -90,12 +90,13 @@ mod member;
 mod members;
 mod suspicion;
 
+pub use crate::codec::{Key, KeyId, Keyring, KEY_LEN, MAX_KEYS, SEAL_OVERHEAD};
 pub use crate::config::Config;
 pub use crate::core::{Channel, Command, Core, Output, Stats, Timer};
 pub use crate::downing::{
     DowningConfig, DowningStrategy, OnFenced, Picture, Seen, SideVerdict, Strategy,
 };
-pub use crate::error::{ConfigError, DecodeError};
+pub use crate::error::{ConfigError, DecodeError, KeyError};
 pub use crate::event::Event;
 pub use crate::id::{Generation, Incarnation, MemberId};
 pub use crate::member::{DownReason, LocalMember, MemberInfo, Status};

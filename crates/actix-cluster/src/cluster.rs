@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 use actix_cluster_proto::{
-    Channel, Command, Core, DownReason, Event, Generation, LocalMember, MemberId, OnFenced, Output,
-    Status, Timer,
+    Channel, Command, Core, DownReason, Event, Generation, KeyId, LocalMember, MemberId, OnFenced,
+    Output, Status, Timer,
 };
 use tokio::sync::oneshot;
 
@@ -18,9 +18,9 @@ use crate::arbiter::{Arbiter, SetArbiter};
 use crate::config::ClusterConfig;
 use crate::error::ClusterError;
 use crate::messages::{
-    Abort, ClusterEvent, ClusterStats, Form, GetLeader, GetLeadership, GetMembers, GetSelf,
-    GetStats, Join, Leadership, Leave, MemberDown, MemberUp, SelfInfo, SetFencingToken, Subscribe,
-    UpdateMetadata,
+    Abort, ClusterEvent, ClusterStats, Form, GetKeys, GetLeader, GetLeadership, GetMembers,
+    GetSelf, GetStats, InstallKey, Join, Leadership, Leave, MemberDown, MemberUp, RemoveKey,
+    SelfInfo, SetFencingToken, Subscribe, UpdateMetadata, UsePrimary,
 };
 use crate::transport::{self, Counters, Datagram, Inbound, Outgoing, Refused};
 
@@ -104,9 +104,15 @@ struct Conn {
 }
 
 /// The protocol's rejections so far (malformed, another cluster, another
-/// version): a connection whose frame raises it is closed.
+/// version, not opened with our keys, plaintext where keys are required, from
+/// the wrong source): a connection whose frame raises it is closed.
 fn rejections(s: &actix_cluster_proto::Stats) -> u64 {
-    s.rejected_malformed + s.rejected_wrong_cluster + s.rejected_version
+    s.rejected_malformed
+        + s.rejected_wrong_cluster
+        + s.rejected_version
+        + s.rejected_unauthenticated
+        + s.rejected_plaintext
+        + s.rejected_source
 }
 
 /// A connection busy within this long is never evicted for a newcomer.
@@ -197,7 +203,29 @@ impl Cluster {
         let start = Instant::now();
         let core = Core::new(local, config.protocol.clone(), random_u64())?;
         let span = tracing::info_span!("cluster", member = %id);
-        span.in_scope(|| tracing::info!(bound = %bound.local, "cluster node started"));
+        span.in_scope(|| {
+            tracing::info!(bound = %bound.local, "cluster node started");
+            match &config.protocol.keyring {
+                None => tracing::warn!(
+                    "running without keys: messages are plaintext and anyone who reaches \
+                     this port can join, read the member list and change members' status"
+                ),
+                Some(ring) => {
+                    let keys: Vec<String> = ring.ids().iter().map(|k| k.to_string()).collect();
+                    tracing::info!(
+                        ?keys,
+                        seal_outgoing = config.protocol.seal_outgoing,
+                        verify_incoming = config.protocol.verify_incoming,
+                        "messages sealed"
+                    );
+                    if !config.protocol.verify_incoming {
+                        tracing::warn!(
+                            "keys installed but plaintext still accepted (rollout mode)"
+                        );
+                    }
+                }
+            }
+        });
         let instance = INSTANCE.fetch_add(1, Ordering::Relaxed);
         let actor = Cluster {
             core,
@@ -854,6 +882,41 @@ impl Handler<SetArbiter> for Cluster {
 
     fn handle(&mut self, SetArbiter(arbiter): SetArbiter, _ctx: &mut Context<Self>) {
         self.arbiter = Some(arbiter);
+    }
+}
+
+impl Handler<InstallKey> for Cluster {
+    type Result = Result<KeyId, ClusterError>;
+
+    fn handle(&mut self, InstallKey(key): InstallKey, _ctx: &mut Context<Self>) -> Self::Result {
+        let _enter = self.span.clone().entered();
+        Ok(self.core.install_key(key)?)
+    }
+}
+
+impl Handler<UsePrimary> for Cluster {
+    type Result = Result<(), ClusterError>;
+
+    fn handle(&mut self, UsePrimary(id): UsePrimary, _ctx: &mut Context<Self>) -> Self::Result {
+        let _enter = self.span.clone().entered();
+        Ok(self.core.use_primary(id)?)
+    }
+}
+
+impl Handler<RemoveKey> for Cluster {
+    type Result = Result<(), ClusterError>;
+
+    fn handle(&mut self, RemoveKey(id): RemoveKey, _ctx: &mut Context<Self>) -> Self::Result {
+        let _enter = self.span.clone().entered();
+        Ok(self.core.remove_key(id)?)
+    }
+}
+
+impl Handler<GetKeys> for Cluster {
+    type Result = MessageResult<GetKeys>;
+
+    fn handle(&mut self, _: GetKeys, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.core.key_ids())
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
-use actix_cluster_proto::Config as ProtocolConfig;
+use actix_cluster_proto::{Config as ProtocolConfig, Keyring};
 
 /// How to start a node.
 #[derive(Clone, Debug)]
@@ -69,6 +69,25 @@ impl ClusterConfig {
     /// Replaces the protocol settings (cluster name, timeouts, size limits).
     pub fn with_protocol(mut self, protocol: ProtocolConfig) -> Self {
         self.protocol = protocol;
+        self
+    }
+
+    /// Seals every message with `keyring` (`protocol.keyring`; outgoing
+    /// sealed, only sealed messages accepted). See
+    /// [`ProtocolConfig::seal_outgoing`] and
+    /// [`ProtocolConfig::verify_incoming`] for moving a plaintext cluster to
+    /// keys.
+    ///
+    /// ```
+    /// use actix_cluster::{ClusterConfig, Key, Keyring};
+    ///
+    /// let keyring = Keyring::parse("keys", &Key::from_bytes([7; 32]).to_base64()).unwrap();
+    /// let config = ClusterConfig::new("node-1", "127.0.0.1:0".parse().unwrap())
+    ///     .with_keyring(keyring);
+    /// assert!(config.protocol.keyring.is_some());
+    /// ```
+    pub fn with_keyring(mut self, keyring: Keyring) -> Self {
+        self.protocol = self.protocol.with_keyring(keyring);
         self
     }
 

@@ -6,6 +6,10 @@ pub enum ClusterError {
     /// Protocol config invalid.
     #[error(transparent)]
     Config(#[from] actix_cluster_proto::ConfigError),
+    /// A keyring change (`InstallKey`, `UsePrimary`, `RemoveKey`) was
+    /// refused; the keyring is unchanged.
+    #[error(transparent)]
+    Key(#[from] actix_cluster_proto::KeyError),
     /// A socket could not be bound.
     #[error("cannot bind {addr}: {source}")]
     Bind {

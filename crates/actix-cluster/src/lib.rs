@@ -80,6 +80,16 @@
 //! leave went out. Stopping the `System` does the same on a best-effort basis.
 //! [`Abort`] stops without a word, like a crash (for fault-injection tests).
 //!
+//! # Keys
+//!
+//! With [`ClusterConfig::with_keyring`] every datagram and stream frame is
+//! sealed (authenticated and encrypted) with the keyring's primary key and
+//! opened with any installed key; a node without a key cannot join, read the
+//! member list or change anyone's status. Rotate at run time with
+//! [`InstallKey`] (everywhere), [`UsePrimary`] (everywhere), [`RemoveKey`]
+//! (the old key, everywhere), or by a rolling restart with the new key list.
+//! A node without keys logs a warning once, at start.
+//!
 //! # Queries
 //!
 //! [`GetMembers`] (status, reachability, roles, metadata of every member),
@@ -99,11 +109,11 @@ pub use crate::cluster::Cluster;
 pub use crate::config::ClusterConfig;
 pub use crate::error::ClusterError;
 pub use crate::messages::{
-    Abort, ClusterEvent, ClusterStats, Form, GetLeader, GetLeadership, GetMembers, GetSelf,
-    GetStats, Join, Leadership, Leave, MemberDown, MemberUp, SelfInfo, SetFencingToken, Subscribe,
-    TransportStats, UpdateMetadata,
+    Abort, ClusterEvent, ClusterStats, Form, GetKeys, GetLeader, GetLeadership, GetMembers,
+    GetSelf, GetStats, InstallKey, Join, Leadership, Leave, MemberDown, MemberUp, RemoveKey,
+    SelfInfo, SetFencingToken, Subscribe, TransportStats, UpdateMetadata, UsePrimary,
 };
 pub use actix_cluster_proto::{
-    Config as ProtocolConfig, DownReason, DowningConfig, Event, Generation, MemberId, MemberInfo,
-    OnFenced, Stats as ProtocolStats, Status, Strategy,
+    Config as ProtocolConfig, DownReason, DowningConfig, Event, Generation, Key, KeyError, KeyId,
+    Keyring, MemberId, MemberInfo, OnFenced, Stats as ProtocolStats, Status, Strategy, KEY_LEN,
 };

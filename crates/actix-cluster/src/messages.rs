@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use actix::prelude::*;
-use actix_cluster_proto::{DownReason, Event, MemberId, MemberInfo, Stats as ProtocolStats};
+use actix_cluster_proto::{
+    DownReason, Event, Key, KeyId, MemberId, MemberInfo, Stats as ProtocolStats,
+};
 
 /// Sent to subscribers when a member becomes `Up` (and, on subscribing, once
 /// for every member already `Up`).
@@ -72,6 +74,32 @@ pub struct Leave;
 #[derive(Clone, Debug, Message)]
 #[rtype(result = "Result<(), crate::ClusterError>")]
 pub struct UpdateMetadata(pub BTreeMap<String, String>);
+
+/// Installs a key for opening (rotation, step 1: on every node). Messages
+/// sealed with it open here from now on; this node still seals with its
+/// primary. Answers the key's id. A node without keys gets a keyring of this
+/// key and seals and verifies as its `protocol.seal_outgoing` and
+/// `protocol.verify_incoming` say.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "Result<KeyId, crate::ClusterError>")]
+pub struct InstallKey(pub Key);
+
+/// Makes an installed key the primary, the one that seals (rotation, step 2:
+/// on every node once every node has it).
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "Result<(), crate::ClusterError>")]
+pub struct UsePrimary(pub KeyId);
+
+/// Removes an installed key that is not the primary (rotation, step 3: once
+/// every node seals with the new key). What it sealed no longer opens here.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "Result<(), crate::ClusterError>")]
+pub struct RemoveKey(pub KeyId);
+
+/// The ids of the installed keys, the primary first (empty without keys).
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "Vec<KeyId>")]
+pub struct GetKeys;
 
 /// Every known member, sorted by id.
 #[derive(Clone, Debug, Message)]

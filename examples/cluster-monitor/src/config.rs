@@ -4,10 +4,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use actix_cluster::{OnFenced, ProtocolConfig, Strategy};
+use actix_cluster::{Keyring, OnFenced, ProtocolConfig, Strategy};
 use actix_cluster_etcd::DiscoveryConfig;
 use anyhow::{bail, Context as _};
-use clap::{Args as ClapArgs, Parser, ValueEnum};
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 
 /// The role of a node; it is the member's only role in the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -25,6 +25,25 @@ impl Role {
             Role::Backend => "backend",
         }
     }
+}
+
+/// Steps of moving a plaintext cluster to keys (see the README, "Security").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KeysMode {
+    /// Seal everything, accept only sealed messages: the default.
+    Enforce,
+    /// Rollout step 2: seal everything, still accept plaintext.
+    Seal,
+    /// Rollout step 1: send plaintext, accept sealed and plaintext.
+    Accept,
+}
+
+/// Commands other than running a node.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Prints a fresh random cluster key (base64 of 32 bytes) for
+    /// CLUSTER_SECRET_KEYS, and exits.
+    Keygen,
 }
 
 /// Protocol timing presets of `actix-cluster`.
@@ -52,6 +71,12 @@ HTTP endpoints (on HTTP_BIND):
   GET  /api/events                    server-sent events: a snapshot, then every event
   GET  /api/discovery                 the etcd discovery status as JSON
   POST /api/members/<member id>/leave asks that member to leave gracefully
+                                      (with HTTP_ADMIN_TOKEN set: only with
+                                      `Authorization: Bearer <token>`, else 401)
+
+Keys: `cluster-monitor keygen` prints a fresh key. Without CLUSTER_SECRET_KEYS
+(or CLUSTER_SECRET_KEYS_FILE) gossip is plaintext and anyone who reaches the
+gossip port can join, read and steer the cluster; the node says so at start.
 
 SIGTERM or SIGINT makes the node leave the cluster gracefully and exit 0.
 Logging: RUST_LOG (default info).";
@@ -60,6 +85,9 @@ Logging: RUST_LOG (default info).";
 #[derive(Debug, Parser)]
 #[command(name = "cluster-monitor", version, about = ABOUT, after_help = AFTER_HELP)]
 pub(crate) struct Args {
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+
     /// Role of this node: `frontend` or `backend`.
     #[arg(long, env = "CLUSTER_ROLE", value_name = "CLUSTER_ROLE", value_enum, default_value_t = Role::Backend)]
     pub(crate) cluster_role: Role,
@@ -135,6 +163,43 @@ pub(crate) struct Args {
     /// reach the survivors; the default) or `stop` (the process exits).
     #[arg(long, env = "CLUSTER_ON_FENCED", value_name = "CLUSTER_ON_FENCED")]
     pub(crate) cluster_on_fenced: Option<String>,
+
+    /// Cluster keys: comma-separated base64 32-byte keys, the first one seals
+    /// (primary), every one opens. Every message is then authenticated and
+    /// encrypted. Make one with `cluster-monitor keygen`.
+    #[arg(
+        long,
+        env = "CLUSTER_SECRET_KEYS",
+        value_name = "CLUSTER_SECRET_KEYS",
+        hide_env_values = true
+    )]
+    pub(crate) cluster_secret_keys: Option<String>,
+
+    /// A file holding the cluster keys in the form of CLUSTER_SECRET_KEYS
+    /// (commas or one key a line), e.g. a mounted Kubernetes Secret.
+    #[arg(
+        long,
+        env = "CLUSTER_SECRET_KEYS_FILE",
+        value_name = "CLUSTER_SECRET_KEYS_FILE"
+    )]
+    pub(crate) cluster_secret_keys_file: Option<std::path::PathBuf>,
+
+    /// With keys: `enforce` (the default: only sealed messages), `seal`
+    /// (rollout step 2: seal, still accept plaintext) or `accept` (rollout
+    /// step 1: send plaintext, accept sealed too).
+    #[arg(long, env = "CLUSTER_KEYS_MODE", value_name = "CLUSTER_KEYS_MODE", value_enum, default_value_t = KeysMode::Enforce)]
+    pub(crate) cluster_keys_mode: KeysMode,
+
+    /// A bearer token that `POST /api/members/<id>/leave` must carry
+    /// (`Authorization: Bearer <token>`); GET endpoints stay open. Unset:
+    /// anyone who reaches the HTTP port can make members leave.
+    #[arg(
+        long,
+        env = "HTTP_ADMIN_TOKEN",
+        value_name = "HTTP_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) http_admin_token: Option<String>,
 
     /// HTTP listen address (page, API, probes); port 0 picks a free one.
     #[arg(
@@ -312,6 +377,24 @@ pub(crate) struct Settings {
     pub(crate) shutdown_timeout: Duration,
     /// `None`: no etcd.
     pub(crate) etcd: Option<DiscoveryConfig>,
+    /// The bearer token of `POST .../leave`; `None`: open.
+    pub(crate) admin_token: Option<AdminToken>,
+}
+
+/// `HTTP_ADMIN_TOKEN`; `Debug` does not show it.
+#[derive(Clone)]
+pub(crate) struct AdminToken(String);
+
+impl AdminToken {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -394,6 +477,20 @@ impl Settings {
             ..base
         };
         apply_downing(&args, etcd.is_some(), &mut protocol)?;
+        apply_keys(&args, &mut protocol)?;
+        let admin_token = match args.http_admin_token.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) if t.len() < 16 => bail!(
+                "HTTP_ADMIN_TOKEN (--http-admin-token): {} characters; use at least 16 \
+                 (e.g. `cluster-monitor keygen`)",
+                t.len()
+            ),
+            Some(t) if t.len() > 512 || !t.bytes().all(|b| b.is_ascii_graphic()) => bail!(
+                "HTTP_ADMIN_TOKEN (--http-admin-token): use at most 512 printable ASCII \
+                 characters without spaces"
+            ),
+            Some(t) => Some(AdminToken(t.to_owned())),
+        };
 
         Ok(Settings {
             role: args.cluster_role,
@@ -408,6 +505,7 @@ impl Settings {
             sse_buffer: args.sse_buffer,
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
             etcd,
+            admin_token,
         })
     }
 
@@ -495,6 +593,61 @@ fn apply_downing(
         };
         anyhow::anyhow!("{var}: {e}")
     })
+}
+
+/// The keyring from `CLUSTER_SECRET_KEYS` or `CLUSTER_SECRET_KEYS_FILE`, and
+/// `CLUSTER_KEYS_MODE`.
+fn apply_keys(args: &Args, protocol: &mut ProtocolConfig) -> anyhow::Result<()> {
+    let given = args
+        .cluster_secret_keys
+        .as_deref()
+        .filter(|s| !s.trim().is_empty());
+    let ring = match (given, &args.cluster_secret_keys_file) {
+        (Some(_), Some(_)) => {
+            bail!("CLUSTER_SECRET_KEYS and CLUSTER_SECRET_KEYS_FILE are both set: give one of them")
+        }
+        (Some(text), None) => Some(Keyring::parse("CLUSTER_SECRET_KEYS", text)?),
+        (None, Some(path)) => {
+            let meta = std::fs::metadata(path).with_context(|| {
+                format!(
+                    "CLUSTER_SECRET_KEYS_FILE (--cluster-secret-keys-file) = {}",
+                    path.display()
+                )
+            })?;
+            if meta.len() > 16 * 1024 {
+                bail!(
+                    "CLUSTER_SECRET_KEYS_FILE (--cluster-secret-keys-file) = {}: {} bytes; \
+                     a key file is at most 16 KiB",
+                    path.display(),
+                    meta.len()
+                );
+            }
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "CLUSTER_SECRET_KEYS_FILE (--cluster-secret-keys-file) = {}",
+                    path.display()
+                )
+            })?;
+            Some(Keyring::parse("CLUSTER_SECRET_KEYS_FILE", &text)?)
+        }
+        (None, None) => None,
+    };
+    match ring {
+        Some(ring) => {
+            protocol.keyring = Some(ring);
+            (protocol.seal_outgoing, protocol.verify_incoming) = match args.cluster_keys_mode {
+                KeysMode::Enforce => (true, true),
+                KeysMode::Seal => (true, false),
+                KeysMode::Accept => (false, false),
+            };
+        }
+        None if args.cluster_keys_mode != KeysMode::Enforce => bail!(
+            "CLUSTER_KEYS_MODE (--cluster-keys-mode) = {:?} needs keys (CLUSTER_SECRET_KEYS)",
+            args.cluster_keys_mode
+        ),
+        None => {}
+    }
+    Ok(())
 }
 
 fn check_name(var: &str, value: &str) -> anyhow::Result<()> {
@@ -636,6 +789,58 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("CLUSTER_ROLE"), "{err}");
+    }
+
+    #[test]
+    fn keys_and_token() {
+        let k = actix_cluster::Key::from_bytes([5; 32]).to_base64();
+        let k2 = actix_cluster::Key::from_bytes([6; 32]).to_base64();
+        let s = parse(&["--cluster-secret-keys", &format!("{k},{k2}")]).unwrap();
+        let ring = s.protocol.keyring.clone().unwrap();
+        assert_eq!(ring.ids().len(), 2);
+        assert!(s.protocol.seal_outgoing && s.protocol.verify_incoming);
+        let s = parse(&["--cluster-secret-keys", &k, "--cluster-keys-mode", "accept"]).unwrap();
+        assert!(!s.protocol.seal_outgoing && !s.protocol.verify_incoming);
+        assert!(parse(&[]).unwrap().protocol.keyring.is_none());
+
+        let dir = std::env::temp_dir().join(format!("cm-keys-{}", std::process::id()));
+        std::fs::write(&dir, format!("{k2}\n{k}\n")).unwrap();
+        let s = parse(&["--cluster-secret-keys-file", dir.to_str().unwrap()]).unwrap();
+        assert_eq!(
+            s.protocol.keyring.unwrap().primary(),
+            &actix_cluster::Key::from_bytes([6; 32])
+        );
+        let err = format!(
+            "{:#}",
+            parse(&[
+                "--cluster-secret-keys",
+                &k,
+                "--cluster-secret-keys-file",
+                dir.to_str().unwrap()
+            ])
+            .unwrap_err()
+        );
+        assert!(err.contains("both set"), "{err}");
+        std::fs::remove_file(&dir).unwrap();
+
+        let err = format!(
+            "{:#}",
+            parse(&["--cluster-secret-keys", "c2hvcnQ="]).unwrap_err()
+        );
+        assert!(
+            err.contains("CLUSTER_SECRET_KEYS") && err.contains("5 bytes"),
+            "{err}"
+        );
+        assert!(!err.contains("c2hvcnQ"), "the key is not echoed: {err}");
+        let err = format!("{:#}", parse(&["--cluster-keys-mode", "seal"]).unwrap_err());
+        assert!(err.contains("needs keys"), "{err}");
+
+        let err = format!("{:#}", parse(&["--http-admin-token", "short"]).unwrap_err());
+        assert!(err.contains("HTTP_ADMIN_TOKEN"), "{err}");
+        let s = parse(&["--http-admin-token", "0123456789abcdef"]).unwrap();
+        let token = s.admin_token.as_ref().map(AdminToken::as_str);
+        assert_eq!(token, Some("0123456789abcdef"));
+        assert!(!format!("{s:?}").contains("0123456789abcdef"));
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub(crate) struct AppState {
     pub(crate) ready: Arc<AtomicBool>,
     pub(crate) shutdown: UnboundedSender<Shutdown>,
     pub(crate) discovery: Discovery,
+    /// The bearer token `POST .../leave` needs; `None`: open.
+    pub(crate) admin_token: Option<Arc<str>>,
 }
 
 /// Registers every route.
@@ -187,6 +189,14 @@ async fn leave(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    let Ok(bearer) = authorize(&req, state.admin_token.as_deref()) else {
+        return HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+            .json(ErrorView {
+                error: "POST needs `Authorization: Bearer <HTTP_ADMIN_TOKEN>`".to_owned(),
+                id: None,
+            });
+    };
     let raw = path.into_inner();
     let id: MemberId = match raw.parse() {
         Ok(id) => id,
@@ -242,15 +252,29 @@ async fn leave(
     let Ok(addr) = http.parse::<SocketAddr>() else {
         return json_error(
             StatusCode::BAD_GATEWAY,
-            format!("member {id} publishes a bad HTTP address {http:?}"),
+            format!("member {id} publishes a bad HTTP address"),
             Some(id.to_string()),
         );
     };
+    // Only to the member's own host: its gossip address is the one the
+    // cluster authenticated (sealed messages, or plaintext from that very
+    // address); metadata could name any host (a request forger's target).
+    if addr.ip() != id.addr.ip() || addr.port() == 0 {
+        tracing::warn!(%id, "leave not forwarded: the member's HTTP address is not on its gossip host");
+        return json_error(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "member {id} publishes an HTTP address on another host than its gossip address; \
+                 not forwarded"
+            ),
+            Some(id.to_string()),
+        );
+    }
     let path = format!(
         "/api/members/{}/leave",
         proxy::encode_segment(&id.to_string())
     );
-    match proxy::post(addr, &path, Duration::from_secs(3)).await {
+    match proxy::post(addr, &path, bearer, Duration::from_secs(3)).await {
         Ok((code, _)) if (200..300).contains(&code) => {
             tracing::info!(%id, %addr, "leave request forwarded");
             HttpResponse::Accepted().json(LeaveAccepted {
@@ -258,12 +282,10 @@ async fn leave(
                 via: addr.to_string(),
             })
         }
-        Ok((code, body)) => json_error(
+        // The member's answer is not echoed: only its status code.
+        Ok((code, _)) => json_error(
             StatusCode::BAD_GATEWAY,
-            format!(
-                "member {id} at {addr} refused the leave: {code} {}",
-                body.trim()
-            ),
+            format!("member {id} at {addr} refused the leave (HTTP {code})"),
             Some(id.to_string()),
         ),
         Err(e) => json_error(
@@ -272,4 +294,37 @@ async fn leave(
             Some(id.to_string()),
         ),
     }
+}
+
+/// A request without the admin token.
+struct Unauthorized;
+
+/// With a token configured, a request passes only with
+/// `Authorization: Bearer <token>`. Returns the bearer token to pass on when
+/// forwarding.
+fn authorize<'a>(
+    req: &'a HttpRequest,
+    token: Option<&str>,
+) -> Result<Option<&'a str>, Unauthorized> {
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(g) if same(g.as_bytes(), token.as_bytes()) => Ok(Some(g)),
+        _ => Err(Unauthorized),
+    }
+}
+
+/// Compares in time independent of where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -22,13 +22,16 @@ use anyhow::Context as _;
 use clap::Parser;
 use tokio::sync::mpsc;
 
-use crate::config::{Args, Settings};
+use crate::config::{Args, Command, Settings};
 use crate::discovery::Discovery;
 use crate::http::{AppState, Shutdown};
 use crate::listener::{CloseAll, CurrentSelf, Listener};
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Keygen) = args.command {
+        return keygen();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -52,6 +55,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints a fresh key from the operating system's random source.
+fn keygen() -> ExitCode {
+    use rand::RngCore;
+    let mut bytes = [0u8; actix_cluster::KEY_LEN];
+    if let Err(e) = rand::rngs::OsRng.try_fill_bytes(&mut bytes) {
+        eprintln!("cluster-monitor keygen: no randomness from the operating system: {e}");
+        return ExitCode::FAILURE;
+    }
+    println!("{}", actix_cluster::Key::from_bytes(bytes).to_base64());
+    ExitCode::SUCCESS
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
@@ -106,7 +121,13 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         ready: ready.clone(),
         shutdown: shutdown_tx.clone(),
         discovery: discovery.clone(),
+        admin_token: settings.admin_token.as_ref().map(|t| Arc::from(t.as_str())),
     };
+    if settings.admin_token.is_none() {
+        tracing::warn!(
+            "HTTP_ADMIN_TOKEN is not set: anyone who reaches the HTTP port can make members leave"
+        );
+    }
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))

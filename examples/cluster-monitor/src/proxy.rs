@@ -14,23 +14,33 @@ pub(crate) const FORWARDED_HEADER: &str = "x-cluster-monitor-forwarded";
 /// Largest response head read.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// `POST http://{addr}{path}` with an empty body; returns the status code and body.
+/// `POST http://{addr}{path}` with an empty body (and the bearer token, when
+/// given); returns the status code and body.
 pub(crate) async fn post(
     addr: SocketAddr,
     path: &str,
+    bearer: Option<&str>,
     timeout: Duration,
 ) -> anyhow::Result<(u16, String)> {
-    tokio::time::timeout(timeout, post_inner(addr, path))
+    tokio::time::timeout(timeout, post_inner(addr, path, bearer))
         .await
         .with_context(|| format!("no answer from {addr} within {timeout:?}"))?
 }
 
-async fn post_inner(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+async fn post_inner(
+    addr: SocketAddr,
+    path: &str,
+    bearer: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
     let mut stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("cannot connect to {addr}"))?;
+    let auth = bearer
+        .filter(|t| t.bytes().all(|b| b.is_ascii_graphic()))
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n{FORWARDED_HEADER}: 1\r\nConnection: close\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n{auth}{FORWARDED_HEADER}: 1\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await?;
     let mut buf = Vec::with_capacity(1024);
@@ -94,6 +104,6 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        assert!(post(addr, "/", Duration::from_secs(2)).await.is_err());
+        assert!(post(addr, "/", None, Duration::from_secs(2)).await.is_err());
     }
 }

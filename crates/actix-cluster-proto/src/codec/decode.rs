@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
+use super::seal::{self, Keyring};
 use super::*;
 use crate::error::DecodeError;
 use crate::id::MemberId;
@@ -274,44 +275,44 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes one message of cluster `cluster_name` of at most `limit` bytes.
-/// Never panics; never allocates more than a small multiple of the input.
+/// Decodes one plaintext message of cluster `cluster_name` of at most
+/// `limit` bytes. Never panics; never allocates more than a small multiple of
+/// the input.
+#[cfg(test)]
 pub(crate) fn decode(
     bytes: &[u8],
     cluster_name: &str,
     limit: usize,
 ) -> Result<Message, DecodeError> {
-    if bytes.len() > limit {
-        return Err(DecodeError::TooLarge {
-            size: bytes.len(),
-            limit,
-        });
+    decode_keyed(bytes, cluster_name, limit, None, true).map(|(m, _)| m)
+}
+
+/// Decodes one message of cluster `cluster_name` of at most `limit` bytes,
+/// opening it with `keys` when sealed (a sealed message that does not open
+/// is `Unauthenticated`, before anything of it is decoded); a plaintext
+/// message is `Plaintext` unless `accept_plain`. Also says whether the
+/// message was sealed.
+pub(crate) fn decode_keyed(
+    bytes: &[u8],
+    cluster_name: &str,
+    limit: usize,
+    keys: Option<&Keyring>,
+    accept_plain: bool,
+) -> Result<(Message, bool), DecodeError> {
+    match seal::open(bytes, cluster_name, limit, keys)? {
+        seal::Opened::Plain(rest) => {
+            if !accept_plain {
+                return Err(DecodeError::Plaintext);
+            }
+            decode_inner(rest).map(|m| (m, false))
+        }
+        seal::Opened::Sealed(plain) => decode_inner(&plain).map(|m| (m, true)),
     }
+}
+
+/// Decodes `kind | sender | body`, the part of a message after its header.
+fn decode_inner(bytes: &[u8]) -> Result<Message, DecodeError> {
     let mut r = Reader { buf: bytes, pos: 0 };
-    let magic = r.take(2)?;
-    if magic != MAGIC {
-        return Err(DecodeError::BadMagic);
-    }
-    let version = r.u8()?;
-    if version != VERSION {
-        return Err(DecodeError::UnsupportedVersion(version));
-    }
-    let flags = r.u8()?;
-    if flags & (FLAG_AUTHENTICATED | FLAG_ENCRYPTED) != 0 {
-        return Err(DecodeError::Malformed(
-            "authenticated or encrypted message, but no key set is configured",
-        ));
-    }
-    if flags != 0 {
-        return Err(DecodeError::Malformed("unknown header flags"));
-    }
-    let n = usize::from(r.u8()?);
-    let name = r.take(n)?;
-    if name != cluster_name.as_bytes() {
-        return Err(DecodeError::WrongCluster(
-            String::from_utf8_lossy(name).into_owned(),
-        ));
-    }
     let kind = r.u8()?;
     let sender = r.id()?;
     let body = r.body(kind)?;

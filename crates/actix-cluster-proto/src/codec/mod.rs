@@ -7,14 +7,16 @@
 //! | kind u8 | sender MemberId | body
 //! ```
 //!
-//! `flags` bit 0 (authenticated) and bit 1 (encrypted) are reserved for the key
-//! set a later version adds; when either is set a `u32` key id follows the
-//! flags. This build sets no flag and rejects messages that do. See
-//! `docs/PROTOCOL.md` for the bodies.
+//! `flags` bit 0 (authenticated) and bit 1 (encrypted) go together: such a
+//! message is sealed (`seal.rs`): a `u32` key id follows the flags, and
+//! everything after the cluster name is a nonce, the ciphertext of
+//! `kind | sender | body` and a tag. See `docs/PROTOCOL.md` for the bodies
+//! and the sealing.
 
 mod builder;
 mod decode;
 mod encode;
+mod seal;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,16 +24,20 @@ use crate::id::{Incarnation, MemberId};
 use crate::member::Status;
 
 pub(crate) use self::builder::{Builder, FullState, StateHead};
+#[cfg(test)]
 pub(crate) use self::decode::decode;
+pub(crate) use self::decode::decode_keyed;
 pub(crate) use self::encode::{down_record, encode, prefix, put_id, record_bytes, start};
+pub use self::seal::{Key, KeyId, Keyring, KEY_LEN, MAX_KEYS, SEAL_OVERHEAD};
+pub(crate) use self::seal::{Sealer, SALT_LEN};
 
 /// First two bytes of every message.
 pub(crate) const MAGIC: [u8; 2] = *b"AC";
 /// The protocol version this build speaks.
 pub(crate) const VERSION: u8 = 1;
-/// Reserved flag: the message carries an authentication tag (not yet used).
+/// Header flag: the message carries an authentication tag (with `FLAG_ENCRYPTED`: sealed).
 pub(crate) const FLAG_AUTHENTICATED: u8 = 0x01;
-/// Reserved flag: the body is encrypted (not yet used).
+/// Header flag: the body is encrypted (with `FLAG_AUTHENTICATED`: sealed).
 pub(crate) const FLAG_ENCRYPTED: u8 = 0x02;
 /// Most piggybacked updates in one message.
 pub(crate) const MAX_UPDATES: usize = 255;

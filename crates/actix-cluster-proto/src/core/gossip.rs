@@ -24,12 +24,7 @@ impl Core {
     /// Sends a datagram with `head`, piggybacking queued updates (and
     /// `first`, an encoded record put before them) within the size limit.
     pub(super) fn send_with_updates(&mut self, to: SocketAddr, head: Body, first: Option<Vec<u8>>) {
-        let mut b = Builder::new(
-            &self.prefix,
-            &self.sender,
-            &head,
-            self.config.max_datagram_size,
-        );
+        let mut b = Builder::new(&self.prefix, &self.sender, &head, self.datagram_budget());
         if let Some(f) = first {
             b.push(&f);
         }
@@ -60,7 +55,7 @@ impl Core {
             return;
         }
         let limit = self.config.retransmit_limit(self.cluster_size());
-        let max = self.config.max_datagram_size;
+        let max = self.datagram_budget();
         let table = &mut self.table;
         let mut misses = 0;
         self.broadcasts.select(limit, |id| {
@@ -117,7 +112,7 @@ impl Core {
             if self.broadcasts.is_empty() {
                 break;
             }
-            let mut b = self.gossip_builder(self.config.max_datagram_size);
+            let mut b = self.gossip_builder(self.datagram_budget());
             let mut big = Vec::new();
             self.fill(&mut b, Some(&mut big));
             if b.count() > 0 {
@@ -125,7 +120,7 @@ impl Core {
                 self.send(to.addr, Channel::Datagram, bytes);
             }
             if !big.is_empty() {
-                let mut buf = self.gossip_builder(self.config.max_frame_size);
+                let mut buf = self.gossip_builder(self.frame_budget());
                 for r in &big {
                     buf.push(r);
                 }
@@ -168,8 +163,7 @@ impl Core {
             .map(|e| e.id.clone())
             .collect();
         down.sort();
-        let mut state =
-            FullState::new(&self.prefix, &self.sender, head, self.config.max_frame_size);
+        let mut state = FullState::new(&self.prefix, &self.sender, head, self.frame_budget());
         if let Some(f) = first {
             state.add(&f);
         }

@@ -203,7 +203,7 @@ impl Core {
         let targets: Vec<MemberId> = self.table.live().to_vec();
         for round in 0..2 {
             for t in &targets {
-                let mut b = self.gossip_builder(self.config.max_datagram_size);
+                let mut b = self.gossip_builder(self.datagram_budget());
                 b.push(&rec);
                 if round == 0 {
                     self.fill(&mut b, None);

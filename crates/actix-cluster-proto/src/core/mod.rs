@@ -28,14 +28,14 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use tracing::{debug, info, trace};
+use tracing::{debug, info, trace, warn};
 
 use crate::awareness::Awareness;
 use crate::broadcast::Broadcasts;
-use crate::codec;
+use crate::codec::{self, Key, KeyId, Sealer};
 use crate::config::Config;
 use crate::downing::DowningStrategy;
-use crate::error::ConfigError;
+use crate::error::{ConfigError, KeyError};
 use crate::event::Event;
 use crate::id::{Generation, MemberId};
 use crate::limits;
@@ -127,6 +127,16 @@ pub struct Stats {
     pub rejected_wrong_cluster: u64,
     /// Messages rejected because of an unsupported protocol version.
     pub rejected_version: u64,
+    /// Sealed messages that did not open (truncated, tampered with, sealed
+    /// with a key not installed, or this node has no keys): dropped before
+    /// anything of them was decoded.
+    pub rejected_unauthenticated: u64,
+    /// Plaintext messages dropped because this node accepts only sealed ones.
+    pub rejected_plaintext: u64,
+    /// Plaintext messages dropped because the sender they name is not at
+    /// the address they came from (a datagram from another address, a stream
+    /// from another host): an answer would go to a third party.
+    pub rejected_source: u64,
     /// Suspicions this node raised.
     pub suspicions_raised: u64,
     /// News of new members dropped because the table held `max_members`.
@@ -212,6 +222,10 @@ pub struct Core {
     /// stepped back): a rebirth takes a generation above it, so the cluster,
     /// which keeps the newest generation per address, takes us at once.
     above_own: Generation,
+    /// The nonces of what we seal (present once this node has keys).
+    sealer: Option<Sealer>,
+    /// Whether the message being handled was sealed (its sender holds a key).
+    authenticated: bool,
 }
 
 impl Core {
@@ -236,7 +250,13 @@ impl Core {
         me.metadata = local.metadata;
         let mut rng = SmallRng::seed_from_u64(seed);
         let next_seq = rng.gen();
+        let sealer = match config.keyring {
+            Some(_) => Some(new_sealer()?),
+            None => None,
+        };
         Ok(Core {
+            sealer,
+            authenticated: false,
             prefix: codec::prefix(&config.cluster_name),
             awareness: Awareness::new(config.awareness_max_multiplier, config.lifeguard),
             config,
@@ -354,6 +374,51 @@ impl Core {
         self.strategy = Some(strategy);
     }
 
+    /// Installs `key` in the keyring for opening (see [`crate::Keyring`]);
+    /// a node without keys gets a keyring of this one key and then seals and
+    /// verifies as `seal_outgoing` and `verify_incoming` say.
+    pub fn install_key(&mut self, key: Key) -> Result<KeyId, KeyError> {
+        if self.sealer.is_none() {
+            self.sealer = Some(new_sealer().map_err(|_| KeyError::NoKeyring)?);
+        }
+        let id = match &mut self.config.keyring {
+            Some(ring) => ring.install(key)?,
+            None => {
+                let id = key.id();
+                self.config.keyring = Some(codec::Keyring::new(key));
+                id
+            }
+        };
+        info!(member = %self.local, key = %id, "key installed");
+        Ok(id)
+    }
+
+    /// Makes the installed key `id` the one that seals.
+    pub fn use_primary(&mut self, id: KeyId) -> Result<(), KeyError> {
+        let ring = self.config.keyring.as_mut().ok_or(KeyError::NoKeyring)?;
+        ring.use_primary(id)?;
+        info!(member = %self.local, key = %id, "primary key changed");
+        Ok(())
+    }
+
+    /// Removes the installed key `id` (not the primary): what it sealed no
+    /// longer opens here.
+    pub fn remove_key(&mut self, id: KeyId) -> Result<(), KeyError> {
+        let ring = self.config.keyring.as_mut().ok_or(KeyError::NoKeyring)?;
+        ring.remove(id)?;
+        info!(member = %self.local, key = %id, "key removed");
+        Ok(())
+    }
+
+    /// The ids of the installed keys, the primary first (empty without keys).
+    pub fn key_ids(&self) -> Vec<KeyId> {
+        self.config
+            .keyring
+            .as_ref()
+            .map(codec::Keyring::ids)
+            .unwrap_or_default()
+    }
+
     /// Takes the next pending effect, in order. Drivers loop until `None`
     /// after every `handle_*` call.
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -440,9 +505,47 @@ impl Core {
     }
 
     fn send(&mut self, to: SocketAddr, channel: Channel, bytes: Vec<u8>) {
+        let bytes = match (&self.config.keyring, &mut self.sealer) {
+            (Some(ring), Some(sealer)) if self.config.seal_outgoing => {
+                match sealer.seal(ring, &bytes, self.prefix.len()) {
+                    Some(sealed) => sealed,
+                    None => {
+                        warn!(member = %self.local, "cannot seal (nonce counter exhausted): not sent");
+                        return;
+                    }
+                }
+            }
+            _ => bytes,
+        };
         self.stats.messages_sent += 1;
         self.stats.bytes_sent += bytes.len() as u64;
         self.out.push_back(Output::Send { to, channel, bytes });
+    }
+
+    /// Whether what we send is sealed (and so [`codec::SEAL_OVERHEAD`]
+    /// bytes longer than what we build).
+    fn sealing(&self) -> bool {
+        self.config.keyring.is_some() && self.config.seal_outgoing
+    }
+
+    /// The most bytes a datagram we build may have before sealing.
+    fn datagram_budget(&self) -> usize {
+        let seal = if self.sealing() {
+            codec::SEAL_OVERHEAD
+        } else {
+            0
+        };
+        self.config.max_datagram_size - seal
+    }
+
+    /// The most bytes a stream frame we build may have before sealing.
+    fn frame_budget(&self) -> usize {
+        let seal = if self.sealing() {
+            codec::SEAL_OVERHEAD
+        } else {
+            0
+        };
+        self.config.max_frame_size - seal
     }
 
     /// Number of live members, this one included.
@@ -482,4 +585,19 @@ impl Core {
             self.emit(Event::LeaderChanged(l));
         }
     }
+}
+
+/// A sealer with a nonce salt from the operating system's random source: the
+/// one input the core takes from outside its arguments, since two cores must
+/// never share a salt (a seeded RNG would repeat it in two processes).
+fn new_sealer() -> Result<Sealer, ConfigError> {
+    use rand::RngCore;
+    let mut salt = [0u8; codec::SALT_LEN];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut salt)
+        .map_err(|e| ConfigError {
+            field: "keyring",
+            reason: format!("no random nonce salt from the operating system: {e}"),
+        })?;
+    Ok(Sealer::new(salt))
 }

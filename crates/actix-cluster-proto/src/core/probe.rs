@@ -255,6 +255,12 @@ impl Core {
             );
             return;
         }
+        if !self.authenticated && !self.table.contains(&target) {
+            // Unauthenticated: probe only members we know, never an address
+            // the message made up.
+            trace!(member = %self.local, %target, "ping-req for an unknown member ignored");
+            return;
+        }
         let rseq = self.seq();
         self.relays.insert(
             rseq,

@@ -33,17 +33,30 @@ impl Core {
                 "datagram-only message in a stream",
             ),
         };
-        match codec::decode(bytes, &self.config.cluster_name, limit) {
-            Ok(msg) => {
+        let keys = self.config.keyring.as_ref();
+        let accept_plain = keys.is_none() || !self.config.verify_incoming;
+        let decoded =
+            codec::decode_keyed(bytes, &self.config.cluster_name, limit, keys, accept_plain);
+        match decoded {
+            Ok((msg, sealed)) => {
                 let allowed = match channel {
                     Channel::Datagram => msg.body.datagram_ok(),
                     Channel::Stream => msg.body.stream_ok(),
                 };
-                if allowed {
-                    self.stats.messages_received += 1;
-                    self.on_message(now, msg);
-                } else {
+                if !allowed {
                     self.reject(from, DecodeError::Malformed(wrong_channel));
+                } else if !sealed && !from_sender(from, &msg.sender, channel) {
+                    // Answers go to the sender's address: an unauthenticated
+                    // message must come from there (a stream from its host,
+                    // since a stream's source port is ephemeral).
+                    self.stats.rejected_source += 1;
+                    debug!(member = %self.local, %from, sender = %msg.sender,
+                        "plaintext message from another address than its sender's: dropped");
+                } else {
+                    self.stats.messages_received += 1;
+                    self.authenticated = sealed;
+                    self.on_message(now, msg);
+                    self.authenticated = false;
                 }
             }
             Err(e) => self.reject(from, e),
@@ -54,6 +67,8 @@ impl Core {
         match e {
             DecodeError::WrongCluster(_) => self.stats.rejected_wrong_cluster += 1,
             DecodeError::UnsupportedVersion(_) => self.stats.rejected_version += 1,
+            DecodeError::Unauthenticated(_) => self.stats.rejected_unauthenticated += 1,
+            DecodeError::Plaintext => self.stats.rejected_plaintext += 1,
             _ => self.stats.rejected_malformed += 1,
         }
         debug!(member = %self.local, %from, error = %e, "message rejected");
@@ -257,5 +272,14 @@ impl Core {
             body,
         };
         codec::encode(&self.prefix, &msg)
+    }
+}
+
+/// Whether a message from `from` on `channel` may be from `sender`: a
+/// datagram from its very address, a stream from its host.
+fn from_sender(from: SocketAddr, sender: &MemberId, channel: Channel) -> bool {
+    match channel {
+        Channel::Datagram => from == sender.addr,
+        Channel::Stream => from.ip() == sender.addr.ip(),
     }
 }

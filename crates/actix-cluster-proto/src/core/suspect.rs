@@ -181,7 +181,7 @@ impl Core {
         // Over the stream too: a refused connection proves the process gone
         // (see `handle_refused`), and a suspect that only TCP reaches refutes.
         if let Some(news) = first.clone() {
-            let mut b = self.gossip_builder(self.config.max_datagram_size);
+            let mut b = self.gossip_builder(self.datagram_budget());
             b.push(&news);
             let bytes = b.finish();
             self.send(id.addr, Channel::Stream, bytes);

@@ -75,7 +75,7 @@ fn run(n: usize, trials: usize, loss: f64, config: Config, seed: u64) {
 }
 
 /// Node 0 forms, the others join through it; runs until all see all `Up`.
-fn converge(net: &mut Net) {
+pub(super) fn converge(net: &mut Net) {
     let n = net.cores.len();
     net.command(0, Command::Form);
     for i in 1..n {
@@ -102,7 +102,7 @@ fn converge(net: &mut Net) {
 }
 
 /// Prints the idle traffic per member.
-fn idle_traffic(net: &mut Net) {
+pub(super) fn idle_traffic(net: &mut Net) {
     let n = net.cores.len();
     net.run_for(Duration::from_secs(10));
     let b0: u64 = net.cores.iter().map(|c| c.stats().bytes_sent).sum();

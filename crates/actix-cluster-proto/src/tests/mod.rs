@@ -5,6 +5,8 @@ mod bench;
 mod cluster;
 mod codec;
 mod rules;
+mod seal;
+mod seal_bench;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
@@ -71,6 +73,8 @@ pub(crate) struct Net {
     pub(crate) paused_until: Vec<Duration>,
     /// Datagrams larger than the configured limit (must stay 0).
     pub(crate) oversize_datagrams: u64,
+    /// Messages sent to each address (datagrams and frames).
+    pub(crate) sent_to: HashMap<SocketAddr, u64>,
 }
 
 impl Net {
@@ -95,6 +99,7 @@ impl Net {
             datagrams: 0,
             paused_until: vec![Duration::ZERO; n],
             oversize_datagrams: 0,
+            sent_to: HashMap::new(),
         }
     }
 
@@ -114,6 +119,7 @@ impl Net {
         while let Some(o) = self.cores[i].poll_output() {
             match o {
                 Output::Send { to, channel, bytes } => {
+                    *self.sent_to.entry(to).or_default() += 1;
                     if channel == Channel::Datagram {
                         self.datagrams += 1;
                         if bytes.len() > self.config.max_datagram_size {
@@ -274,6 +280,15 @@ impl Net {
         self.alive[i] = true;
         self.cores[i] =
             Core::new(local(i, generation), self.config.clone(), 99 + generation).unwrap();
+        self.events[i].clear();
+    }
+
+    /// Replaces node `i` by a fresh process (new generation) on the same
+    /// address, with its own `config`.
+    pub(crate) fn restart_with(&mut self, i: usize, generation: u64, config: Config) {
+        self.lives[i] += 1;
+        self.alive[i] = true;
+        self.cores[i] = Core::new(local(i, generation), config, 99 + generation).unwrap();
         self.events[i].clear();
     }
 

@@ -119,7 +119,7 @@ enum Invariant {
 
 #[derive(Clone, Debug, PartialEq)]
 enum Line {
-    Config(Config),
+    Config(Box<Config>),
     Set(Setting),
     Net(NetChange),
     Nodes { n: usize, seeds: usize, cold: bool },
@@ -388,7 +388,7 @@ impl Parser<'_> {
         }
         let w: Vec<&str> = text.split_whitespace().collect();
         let line = match w.as_slice() {
-            ["config", preset] => Line::Config(match *preset {
+            ["config", preset] => Line::Config(Box::new(match *preset {
                 "local" => Config::local(),
                 "lan" => Config::lan(),
                 "wan" => Config::wan(),
@@ -397,7 +397,7 @@ impl Parser<'_> {
                         self.err(format!("unknown config preset {other:?} (local, lan, wan)"))
                     )
                 }
-            }),
+            })),
             ["net", more @ ..] => Line::Net(self.net(more)?),
             ["set", field, value] => Line::Set(self.setting(field, value)?),
             [kind @ ("nodes" | "cold-start"), n]
@@ -631,7 +631,7 @@ impl Runner {
             match line {
                 Line::Config(c) => {
                     c.validate().map_err(|e| p.err(e.to_string()))?;
-                    self.opts.config = c;
+                    self.opts.config = *c;
                 }
                 Line::Net(c) => self.apply_net(&c)?,
                 Line::Set(setting) => {

@@ -248,11 +248,32 @@
   }
 
   // ---------- actions ----------
+  // The admin token (HTTP_ADMIN_TOKEN), asked for once, when a Leave first
+  // answers 401, and kept for this tab only.
+  let adminToken = sessionStorage.getItem("cluster-monitor-token") || "";
+
+  function postLeave(id) {
+    const headers = adminToken ? { Authorization: `Bearer ${adminToken}` } : {};
+    return fetch(`/api/members/${encodeURIComponent(id)}/leave`, { method: "POST", headers });
+  }
+
   async function leave(id) {
     const m = state.members.get(id);
     if (m) { m.pending = true; render(); }
     try {
-      const res = await fetch(`/api/members/${encodeURIComponent(id)}/leave`, { method: "POST" });
+      let res = await postLeave(id);
+      if (res.status === 401) {
+        const given = window.prompt("Admin token (HTTP_ADMIN_TOKEN) to make members leave:", "");
+        if (given) {
+          adminToken = given.trim();
+          sessionStorage.setItem("cluster-monitor-token", adminToken);
+          res = await postLeave(id);
+        }
+        if (res.status === 401) {
+          adminToken = "";
+          sessionStorage.removeItem("cluster-monitor-token");
+        }
+      }
       const body = await res.json().catch(() => ({}));
       if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
       toast(`${nameOf(id)} is leaving the cluster`);
