@@ -5,7 +5,7 @@
 //! update is dropped after `limit` transmissions.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::id::MemberId;
 
@@ -14,26 +14,36 @@ use crate::id::MemberId;
 pub(crate) struct Broadcasts {
     /// member -> (transmits, order)
     entries: HashMap<MemberId, (u32, u64)>,
-    /// Sorted by (transmits, newest first).
-    order: BTreeSet<(u32, Reverse<u64>, MemberId)>,
+    /// (transmits, newest first) -> member; the order numbers are unique, so
+    /// the key alone orders the queue and moving an update along clones no
+    /// id.
+    order: BTreeMap<(u32, Reverse<u64>), MemberId>,
     next: u64,
 }
 
 impl Broadcasts {
     /// Queues (or re-queues with zero transmissions) an update about `id`.
     pub(crate) fn push(&mut self, id: &MemberId) {
-        if let Some((t, o)) = self.entries.remove(id) {
-            self.order.remove(&(t, Reverse(o), id.clone()));
-        }
         self.next += 1;
-        self.entries.insert(id.clone(), (0, self.next));
-        self.order.insert((0, Reverse(self.next), id.clone()));
+        let fresh = (0, self.next);
+        let moved = match self.entries.get_mut(id) {
+            Some(e) => {
+                let (t, o) = std::mem::replace(e, fresh);
+                self.order.remove(&(t, Reverse(o)))
+            }
+            None => {
+                self.entries.insert(id.clone(), fresh);
+                None
+            }
+        };
+        let id = moved.unwrap_or_else(|| id.clone());
+        self.order.insert((0, Reverse(self.next)), id);
     }
 
     /// Forgets the update about `id`.
     pub(crate) fn remove(&mut self, id: &MemberId) {
         if let Some((t, o)) = self.entries.remove(id) {
-            self.order.remove(&(t, Reverse(o), id.clone()));
+            self.order.remove(&(t, Reverse(o)));
         }
     }
 
@@ -59,20 +69,24 @@ impl Broadcasts {
     /// counts one transmission and is dropped after `limit`.
     pub(crate) fn select(&mut self, limit: u32, mut take: impl FnMut(&MemberId) -> Option<bool>) {
         let mut used = Vec::new();
-        for (t, o, id) in self.order.iter() {
+        for (key, id) in self.order.iter() {
             match take(id) {
-                Some(true) => used.push((*t, *o, id.clone())),
+                Some(true) => used.push(*key),
                 Some(false) => continue,
                 None => break,
             }
         }
-        for (t, o, id) in used {
-            self.order.remove(&(t, o, id.clone()));
+        for (t, o) in used {
+            let Some(id) = self.order.remove(&(t, o)) else {
+                continue;
+            };
             if t + 1 >= limit {
                 self.entries.remove(&id);
             } else {
-                self.entries.insert(id.clone(), (t + 1, o.0));
-                self.order.insert((t + 1, o, id));
+                if let Some(e) = self.entries.get_mut(&id) {
+                    e.0 = t + 1;
+                }
+                self.order.insert((t + 1, o), id);
             }
         }
     }

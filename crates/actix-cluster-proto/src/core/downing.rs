@@ -13,6 +13,7 @@
 //! connected: nobody downs it); a node that cannot reach anybody is its own
 //! only observer, finds itself in a minority and fences itself.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use tracing::{debug, info, warn};
@@ -187,7 +188,9 @@ impl Core {
         let mut wake: Option<Duration> = None;
         let mut suspects: Vec<(&Entry, usize)> = Vec::new();
         let spread = self.config.refutation_spread(self.cluster_size());
-        for e in self.table.live_entries() {
+        // Only the suspects (in the order of the live members), not every
+        // member: this runs after every change of the picture.
+        for e in self.table.suspected_entries() {
             let Some(s) = e.suspicion.as_ref() else {
                 continue;
             };
@@ -210,7 +213,7 @@ impl Core {
         if now < stable {
             return State::Wait(stable);
         }
-        let live = self.table.live_entries().count() + 1;
+        let live = self.cluster_size();
         // One observer's word is not enough while two members could observe.
         let need = 2.min(live - suspects.len());
         let (sure, unsure): (Vec<_>, Vec<_>) = suspects
@@ -221,11 +224,13 @@ impl Core {
         }
         let unreachable: Vec<Seen> = sure.iter().map(|(e, _)| seen(e)).collect();
         let unknown: Vec<Seen> = unsure.iter().map(|(e, _)| seen(e)).collect();
+        // The rest of the members: built once per decision.
+        let suspected: HashSet<&MemberId> = suspects.iter().map(|(e, _)| &e.id).collect();
         let mut reachable: Vec<Seen> = vec![seen(self.local_entry())];
         reachable.extend(
             self.table
                 .live_entries()
-                .filter(|e| !suspects.iter().any(|(s, _)| s.id == e.id))
+                .filter(|e| !suspected.contains(&e.id))
                 .map(seen),
         );
         State::Ready(Picture {

@@ -59,25 +59,41 @@ impl Core {
         if self.table.is_removed(&rec.id) {
             return;
         }
-        if let Some(newest) = self.table.newest_at(&rec.id.addr).cloned() {
-            if newest.generation > rec.id.generation && !self.table.contains(&rec.id) {
+        // The newest generation known at its address (cloned only when this
+        // record supersedes it: the common case, news about a member we
+        // know, copies nothing).
+        let newest_gen = self.table.newest_at(&rec.id.addr).map(|n| n.generation);
+        if let Some(newest_gen) = newest_gen {
+            if newest_gen > rec.id.generation && !self.table.contains(&rec.id) {
                 // A stale rumour about an older process at that address.
                 return;
             }
-            if newest.generation < rec.id.generation {
+            if newest_gen < rec.id.generation {
                 // A newer process at that address: the old one is gone.
+                let newest = self.table.newest_at(&rec.id.addr).cloned();
                 self.table.set_newest_at(&rec.id);
-                if self.table.get(&newest).is_some_and(Entry::is_live) {
-                    self.replaced(&newest, &rec.id);
+                if let Some(newest) = newest {
+                    if self.table.get(&newest).is_some_and(Entry::is_live) {
+                        self.replaced(&newest, &rec.id);
+                    }
                 }
             }
         }
+        let held = self.table.get(&rec.id).map(|e| (e.status, e.incarnation));
         let suspect = match rec.status {
             Status::Down(_) => None,
-            _ => rec.suspect.clone().map(|from| (rec.incarnation, from)),
+            _ => rec.suspect.as_ref().map(|from| (rec.incarnation, from)),
         };
+        let verdict = held.map(|held| precedence(held, (rec.status, rec.incarnation)));
+        if let Some(Precedence::Stale) = verdict {
+            // Nothing new about it (most gossip): only its suspicion may be.
+            if let Some((inc, from)) = suspect {
+                self.apply_suspect(now, &rec.id, inc, from);
+            }
+            return;
+        }
+        let suspect = suspect.map(|(inc, from)| (inc, from.clone()));
         let id = rec.id.clone();
-        let held = self.table.get(&id).map(|e| (e.status, e.incarnation));
         if held.is_none() && self.table.len() >= self.config.max_members {
             if self.stats.rejected_members_full == 0 {
                 warn!(member = %self.local, max = self.config.max_members, new = %id, "member table full (max_members): news of new members is dropped");
@@ -85,16 +101,14 @@ impl Core {
             self.stats.rejected_members_full += 1;
             return;
         }
-        match held {
+        match verdict {
             None => match rec.status {
                 Status::Down(reason) => self.set_down(&id, reason),
                 _ => self.add_member(rec),
             },
-            Some(held) => match precedence(held, (rec.status, rec.incarnation)) {
-                Precedence::Stale => {}
-                Precedence::Newer(status) => self.apply_newer(rec, status),
-                Precedence::Down(reason) => self.set_down(&id, reason),
-            },
+            Some(Precedence::Stale) => {}
+            Some(Precedence::Newer(status)) => self.apply_newer(rec, status),
+            Some(Precedence::Down(reason)) => self.set_down(&id, reason),
         }
         if let Some((inc, from)) = suspect {
             self.apply_suspect(now, &id, inc, &from);

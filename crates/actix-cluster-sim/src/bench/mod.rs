@@ -30,6 +30,7 @@ pub use crate::bench::system::{probe_period, BenchSystem, Foca, Ours, SystemKind
 pub use crate::bench::world::Traffic;
 
 use crate::bench::scenarios::{run_cold, run_false_alarm, run_sweep_point, run_world};
+use crate::downing::{Scenario, Summary};
 use crate::{derive_seed, NetConfig, SimError};
 
 /// The seed the command uses unless told otherwise.
@@ -107,6 +108,17 @@ pub struct SuiteConfig {
     pub sweep_duration: Duration,
     /// Crash trials per sweep point.
     pub sweep_trials: usize,
+    /// The downing scenarios of issue 9 ([`crate::downing`]) run, each over
+    /// seeds `1..=downing_seeds` (the seeds the tests use).
+    #[serde(default)]
+    pub downing: Vec<Scenario>,
+    /// Seeds per downing scenario at N <= 10.
+    #[serde(default)]
+    pub downing_seeds: u64,
+    /// Seeds of the downing scenario at N = 100 (the lossy member; its
+    /// refutation storm makes a seed cost seconds of CPU).
+    #[serde(default)]
+    pub downing_seeds_n100: u64,
 }
 
 fn default_idle_warmup() -> Duration {
@@ -162,6 +174,9 @@ impl SuiteConfig {
             sweep_n: 100,
             sweep_duration: Duration::from_secs(600),
             sweep_trials: 10,
+            downing: Scenario::ALL.to_vec(),
+            downing_seeds: 20,
+            downing_seeds_n100: 5,
         }
     }
 
@@ -187,6 +202,8 @@ impl SuiteConfig {
             sweep_mults: vec![2, 8, 16],
             sweep_duration: Duration::from_secs(120),
             sweep_trials: 3,
+            downing_seeds: 5,
+            downing_seeds_n100: 1,
             ..SuiteConfig::full(seed)
         }
     }
@@ -211,6 +228,9 @@ impl SuiteConfig {
             sweep_n: 8,
             sweep_duration: Duration::from_secs(30),
             sweep_trials: 1,
+            downing: vec![Scenario::Pause1s],
+            downing_seeds: 1,
+            downing_seeds_n100: 1,
             ..SuiteConfig::full(seed)
         }
     }
@@ -263,6 +283,9 @@ pub struct SuiteResults {
     pub false_alarms: Vec<(SystemKind, FalseAlarmResult)>,
     /// Per system, one point per multiplier.
     pub sweep: Vec<(SystemKind, SweepPoint)>,
+    /// The downing scenarios (our core only), in the configuration's order.
+    #[serde(default)]
+    pub downing: Vec<Summary>,
 }
 
 impl SuiteResults {
@@ -271,6 +294,11 @@ impl SuiteResults {
         self.worlds
             .iter()
             .find(|w| w.kind == kind && w.world.n == n)
+    }
+
+    /// The downing scenario `s`, if it ran.
+    pub fn downing(&self, s: Scenario) -> Option<&Summary> {
+        self.downing.iter().find(|d| d.scenario == Some(s))
     }
 
     /// The false-alarm run of `kind` under `c`.
@@ -335,6 +363,7 @@ enum JobOut {
     Cold(SystemKind, usize, Option<Duration>),
     FalseAlarm(SystemKind, FalseAlarmResult, Perf),
     Sweep(SystemKind, SweepPoint),
+    Downing(Summary),
 }
 
 type Job = (String, Box<dyn FnOnce() -> Result<JobOut, SimError> + Send>);
@@ -387,6 +416,17 @@ fn jobs(cfg: &SuiteConfig) -> Vec<Job> {
     if !sizes.iter().any(|s| s.n >= 1000) {
         let fa = false_alarm_jobs(cfg);
         jobs.splice(0..0, fa);
+    }
+    for &sc in &cfg.downing {
+        let seeds = if sc.n() >= 100 {
+            cfg.downing_seeds_n100
+        } else {
+            cfg.downing_seeds
+        };
+        jobs.push((
+            format!("downing {}", sc.name()),
+            Box::new(move || Ok(JobOut::Downing(sc.summarize(seeds)))),
+        ));
     }
     for &mult in &cfg.sweep_mults {
         for &kind in &cfg.systems {
@@ -514,6 +554,7 @@ pub fn run_suite(
     let mut colds: Vec<(SystemKind, usize, Option<Duration>)> = Vec::new();
     let mut false_alarms = Vec::new();
     let mut sweep = Vec::new();
+    let mut downing = Vec::new();
     let mut wall = WallFigures {
         threads,
         job_cpu: cpu_sum.into_inner().ok().flatten(),
@@ -535,6 +576,7 @@ pub fn run_suite(
                 false_alarms.push((kind, r));
             }
             JobOut::Sweep(kind, p) => sweep.push((kind, p)),
+            JobOut::Downing(d) => downing.push(d),
         }
     }
     for w in &mut worlds {
@@ -554,6 +596,7 @@ pub fn run_suite(
             worlds,
             false_alarms,
             sweep,
+            downing,
         },
         wall,
     ))

@@ -3,9 +3,11 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::bench::svg::{bar_chart, line_chart, BarSeries, LineSeries};
 use crate::bench::{Dist, FalseAlarmCondition, SuiteResults, SystemKind, WallFigures};
+use crate::downing::{percentile, Group, Scenario, Summary};
 
 /// The command that reproduces a run of `mode`.
 pub fn command(mode: &str, seed: u64) -> String {
@@ -122,11 +124,12 @@ impl GoalStatus {
 pub fn goals(r: &SuiteResults, wall: &WallFigures) -> Vec<Goal> {
     let mut g = Vec::new();
     let ours = SystemKind::Ours;
-    for (n, limit) in [(10, 3.0), (100, 4.0), (1000, 6.0)] {
+    // Issue 9's limits (with the downing decision on the path).
+    for (n, limit) in [(10, 3.0), (100, 4.0), (1000, 5.0)] {
         let p99 = r.world(ours, n).and_then(|w| w.world.crash_down.p99());
         let measured = r.world(ours, n).is_some();
         g.push(Goal {
-            goal: format!("crash → Down everywhere, p99 ≤ {limit} s at N = {n}"),
+            goal: format!("crash → `MemberDown` everywhere, p99 ≤ {limit} s at N = {n}"),
             figure: s(p99),
             status: GoalStatus::from(measured, p99.is_some_and(|v| v <= limit)),
         });
@@ -287,6 +290,7 @@ pub fn goals(r: &SuiteResults, wall: &WallFigures) -> Vec<Goal> {
         figure: fewer.join("; "),
         status: GoalStatus::from(!fewer.is_empty(), all_fewer),
     });
+    g.extend(downing_goals(r));
     let secs = wall.total.as_secs_f64();
     let (limit, what) = if r.config.mode == "quick" {
         (60.0, "quick mode < 1 min wall")
@@ -309,6 +313,206 @@ pub fn goals(r: &SuiteResults, wall: &WallFigures) -> Vec<Goal> {
         status: GoalStatus::from(r.config.mode != "tiny", secs < limit),
     });
     g
+}
+
+fn secs_of(d: Duration) -> String {
+    s(Some(d.as_secs_f64()))
+}
+
+/// p50 / p99 / max of sorted durations.
+fn durs3(v: &[Duration]) -> String {
+    if v.is_empty() {
+        return "n/a".to_owned();
+    }
+    format!(
+        "{} / {} / {}",
+        secs_of(percentile(v, 0.5)),
+        secs_of(percentile(v, 0.99)),
+        secs_of(*v.last().expect("not empty"))
+    )
+}
+
+/// Issue 9's goals, from the downing scenarios.
+fn downing_goals(r: &SuiteResults) -> Vec<Goal> {
+    let mut g = Vec::new();
+    let ran = |group: Group| -> Vec<&Summary> {
+        r.downing
+            .iter()
+            .filter(|d| d.scenario.is_some_and(|s| s.group() == group))
+            .collect()
+    };
+    let healthy = |d: &Summary| d.healthy_downs + d.healthy_reborn;
+    let list = |v: &[&Summary], f: &dyn Fn(&Summary) -> String| -> String {
+        v.iter()
+            .map(|d| format!("{}: {}", d.name, f(d)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let mut runs: Vec<&Summary> = ran(Group::Faulty);
+    runs.extend(ran(Group::Partition));
+    g.push(Goal {
+        goal: "0 healthy members downed (or reborn) in every flip-flop, per-node-loss, isolation and partition run (issue 9)"
+            .into(),
+        figure: list(&runs, &|d| {
+            format!("{} downed, {} reborn", d.healthy_downs, d.healthy_reborn)
+        }),
+        status: GoalStatus::from(!runs.is_empty(), runs.iter().all(|d| healthy(d) == 0)),
+    });
+    let short = ran(Group::ShortPause);
+    let long = ran(Group::LongPause);
+    let mut pause_fig = list(&short, &|d| {
+        format!("{} downs in {} seeds", d.healthy_downs, d.seeds)
+    });
+    for d in &long {
+        let _ = write!(
+            pause_fig,
+            "; (beyond the bound) {}: downed and rejoined in {} of {} seeds",
+            d.name,
+            d.reborn.len(),
+            d.seeds
+        );
+    }
+    g.push(Goal {
+        goal: "0 downs for pauses below the bound (lan: 4 s; pauses of 1 and 3 s; 5 s may down)"
+            .into(),
+        figure: pause_fig,
+        status: GoalStatus::from(
+            !short.is_empty(),
+            short
+                .iter()
+                .all(|d| healthy(d) == 0 && d.problems.is_empty()),
+        ),
+    });
+    let parts = ran(Group::Partition);
+    let seeds_ok = parts.iter().all(|d| d.seeds >= 20);
+    let one_side = |d: &Summary| d.problems.is_empty();
+    g.push(Goal {
+        goal: "partitions (5/5, 6/4, 1/9, 6/4 during churn, 6/4 for 70 s): exactly one side survives in every seed, ≥ 20 seeds per shape"
+            .into(),
+        figure: list(&parts, &|d| {
+            format!(
+                "{} of {} seeds{}",
+                d.seeds - seeds_with_problems(d),
+                d.seeds,
+                if d.never_reborn > 0 {
+                    format!(
+                        " ({} losing members neither fenced nor reborn: they left)",
+                        d.never_reborn
+                    )
+                } else {
+                    String::new()
+                }
+            )
+        }),
+        status: if parts.is_empty() {
+            GoalStatus::NotMeasured
+        } else if !parts.iter().all(|d| one_side(d)) {
+            GoalStatus::Missed
+        } else if seeds_ok {
+            GoalStatus::Met
+        } else {
+            GoalStatus::NotMeasured
+        },
+    });
+    let lan = actix_cluster_proto::Config::lan();
+    let grace = lan.downing.max_pause
+        + lan.refutation_spread(10)
+        + lan.suspicion_max_timeout(10)
+        + lan.downing.stable_after
+        + Duration::from_secs(2);
+    g.push(Goal {
+        goal: format!(
+            "partitions: dual-leader time 0 beyond stable_after + the losing side's decision \
+             time (the checker's grace: {} at N = 10)",
+            secs_of(grace)
+        ),
+        figure: list(&parts, &|d| {
+            format!("{} samples with two Up leaders after it", d.split_samples)
+        }),
+        status: GoalStatus::from(
+            !parts.is_empty(),
+            parts.iter().all(|d| d.split_samples == 0),
+        ),
+    });
+    g.push(Goal {
+        goal: format!(
+            "partitions: dual-leader time 0 beyond stable_after ({} s) + the surviving side's \
+             decision time",
+            lan.downing.stable_after.as_secs_f64()
+        ),
+        figure: list(&parts, &|d| {
+            format!(
+                "dual-leader time p50 / p99 / max {}, last moment beyond the survivors' decision \
+                 + stable_after by up to {}; the losing side fenced after {} (p50 / p99 / max)",
+                durs3(&d.dual_leader),
+                secs_of(d.dual_leader_beyond.last().copied().unwrap_or_default()),
+                durs3(&d.reborn)
+            )
+        }),
+        status: GoalStatus::from(
+            !parts.is_empty(),
+            parts
+                .iter()
+                .all(|d| d.dual_leader_beyond.iter().all(|b| b.is_zero())),
+        ),
+    });
+    g.push(Goal {
+        goal: "partitions: the majority (surviving side) is never reborn".into(),
+        figure: list(&parts, &|d| format!("{} reborn", d.healthy_reborn)),
+        status: GoalStatus::from(
+            !parts.is_empty(),
+            parts.iter().all(|d| d.healthy_reborn == 0),
+        ),
+    });
+    g.push(Goal {
+        goal: "partitions: decision time (fault → every survivor has the losing side down), p50 / p99 / max"
+            .into(),
+        figure: list(&parts, &|d| durs3(&d.decision)),
+        status: GoalStatus::from(
+            !parts.is_empty(),
+            parts.iter().all(|d| d.never_downed == 0 && d.late == 0),
+        ),
+    });
+    for (sc, what) in [
+        (Scenario::FlipFlop, "no inbound traffic (flip-flop)"),
+        (Scenario::Lossy80, "80% loss"),
+    ] {
+        let d = r.downing(sc);
+        g.push(Goal {
+            goal: format!("faulty member with {what} downed within 10 s of the fault"),
+            figure: d.map_or("—".into(), |d| {
+                let mut f = format!(
+                    "{} of {} faults downed; p50 / p99 / max {}",
+                    d.downed.len(),
+                    d.downed.len() + d.never_downed,
+                    durs3(&d.downed)
+                );
+                if sc == Scenario::Lossy80 && d.never_downed > 0 {
+                    f.push_str(
+                         " (each of its refutations clears the suspicion, so no suspicion lives long enough to be decided on; see \"Downing\" below)",
+                    );
+                }
+                f
+            }),
+            status: GoalStatus::from(
+                d.is_some(),
+                d.is_some_and(|d| d.never_downed == 0 && d.late == 0),
+            ),
+        });
+    }
+    g
+}
+
+/// Seeds of `d` with at least one problem.
+fn seeds_with_problems(d: &Summary) -> usize {
+    let mut seeds: Vec<&str> = d
+        .problems
+        .iter()
+        .filter_map(|p| p.split(':').next())
+        .collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    seeds.len()
 }
 
 fn sizes(r: &SuiteResults) -> Vec<usize> {
@@ -760,6 +964,8 @@ pub fn markdown(r: &SuiteResults, wall: &WallFigures) -> String {
         let _ = writeln!(m, " {} |", ratio(o, f));
     }
 
+    downing_section(&mut m, r);
+
     // Cost.
     let _ = writeln!(m, "\n## Cost\n");
     let _ = writeln!(
@@ -918,6 +1124,117 @@ pub fn markdown(r: &SuiteResults, wall: &WallFigures) -> String {
     m
 }
 
+/// The downing scenarios of issue 9: one row each.
+fn downing_section(m: &mut String, r: &SuiteResults) {
+    if r.downing.is_empty() {
+        return;
+    }
+    let lan = actix_cluster_proto::Config::lan();
+    let d = &lan.downing;
+    let _ = writeln!(m, "\n## Downing: faults, pauses and partitions\n");
+    let _ = writeln!(
+        m,
+        "Our core only (`lan()`: `stable_after` {} s, pause bound `max_pause` {} s, \
+         keep-majority). Each scenario runs seeds 1 to {} ({} for the one at N = 100; the seeds of \
+         `crates/actix-cluster-sim/tests/downing.rs`, which asserts on the same runs) on a \
+         network of 0.5–1.5 ms one-way latency (the rejoin case: the default network), and \
+         `DowningCheck` (`src/sim/check.rs`) reads each whole run: every `Down(Failed)` event \
+         about a healthy member, every healthy member that became a new member, the leader of \
+         every node every 100 ms, and the end state. \"Downed\" is the time from the fault until \
+         every survivor has published `Down` for a faulty member (bound: 10 s for a faulty \
+         member, 15 s for a partition's losing side); \"decision\" the same for the whole losing \
+         side (per seed); \"dual-leader\" the time two sides each had a node whose leader was a \
+         different live member (sampled every 100 ms; the grace period included); \"beyond\" how \
+         far the last such moment came after the seed's decision time + `stable_after`; \"two \
+         leaders after grace\" the checker's violation count (samples with two `Up` leaders \
+         later than `max_pause + refutation_spread(N) + suspicion_max_timeout(N) + \
+         stable_after + 2 s` after the fault, {} at N = 10); \"fenced\" the time until each \
+         member of the faulty side fenced itself or was reborn.\n",
+        d.stable_after.as_secs_f64(),
+        d.max_pause.as_secs_f64(),
+        r.config.downing_seeds,
+        r.config.downing_seeds_n100,
+        secs_of(
+            d.max_pause
+                + lan.refutation_spread(10)
+                + lan.suspicion_max_timeout(10)
+                + d.stable_after
+                + Duration::from_secs(2)
+        ),
+    );
+    let _ = writeln!(
+        m,
+        "| scenario | seeds | healthy downed / reborn | downed p50 / p99 / max (never) | \
+         decision p50 / p99 / max | dual-leader p50 / p99 / max | beyond (max) | two leaders \
+         after grace | fenced p50 / p99 / max (never) | problems |\n\
+         |---|---|---|---|---|---|---|---|---|---|"
+    );
+    for sum in &r.downing {
+        let what = sum.scenario.map_or("", |s| s.what());
+        // A member that paused below the bound must not fence: its "never"
+        // is the expected outcome, not a fault.
+        let expected_down = sum
+            .scenario
+            .is_some_and(|s| matches!(s.group(), Group::Faulty | Group::Partition));
+        let never = |n: usize| match (n, expected_down) {
+            (0, _) => String::new(),
+            (n, true) => format!(" (**{n}**)"),
+            (n, false) => format!(" ({n})"),
+        };
+        let _ = writeln!(
+            m,
+            "| {} ({what}) | {} | {} / {} | {}{} | {} | {} | {} | {} | {}{} | {} |",
+            sum.name,
+            sum.seeds,
+            sum.healthy_downs,
+            sum.healthy_reborn,
+            durs3(&sum.downed),
+            never(sum.never_downed),
+            durs3(&sum.decision),
+            durs3(&sum.dual_leader),
+            secs_of(sum.dual_leader_beyond.last().copied().unwrap_or_default()),
+            sum.split_samples,
+            durs3(&sum.reborn),
+            never(sum.never_reborn),
+            sum.problems.len(),
+        );
+    }
+    let problems: Vec<&String> = r.downing.iter().flat_map(|d| d.problems.iter()).collect();
+    if !problems.is_empty() {
+        let _ = writeln!(m, "\nProblems the checker reported (first 10):\n");
+        for (sum, p) in r
+            .downing
+            .iter()
+            .flat_map(|d| d.problems.iter().map(move |p| (d, p)))
+            .take(10)
+        {
+            let _ = writeln!(m, "- {}: {p}", sum.name);
+        }
+    }
+    if let Some(l) = r.downing(Scenario::Lossy80) {
+        if l.never_downed > 0 {
+            let _ = writeln!(
+                m,
+                "\n**The 80%-lossy member is not downed** ({} of {} seeds). It still hears \
+                 20% of what is sent to it: every suspicion of it reaches it within a few \
+                 probe intervals and it refutes (about 5 times a second, as noted on the ignored \
+                 test), and a refutation \
+                 (a higher incarnation) clears the suspicion everywhere, so no suspicion of it \
+                 lives for `max_pause` + `refutation_spread` and the decision never sees it \
+                 unreachable. Downing it safely needs a criterion that a refuting member can \
+                 fail (e.g. Rapid's: many independent observers reporting it over a window, \
+                 refutations notwithstanding) without letting a healthy member behind a lossy \
+                 link fail it; that is not built, and the test \
+                 `a_member_losing_80_percent_is_downed` stays ignored. memberlist never downs \
+                 such a member either; Rapid does. Its \"two leaders after grace\" samples \
+                 name one leader: the lossy member, never fenced, still follows the cluster's \
+                 leader while the checker counts it as a side of its own.",
+                l.never_downed, l.seeds
+            );
+        }
+    }
+}
+
 fn table_per_size(
     m: &mut String,
     r: &SuiteResults,
@@ -1004,6 +1321,45 @@ pub fn readme_section(r: &SuiteResults, wall: &WallFigures) -> String {
             o.suspicions_per_member_hour(),
             f.suspicions_per_member_hour()
         );
+    }
+    if !r.downing.is_empty() {
+        let seeds: usize = r.downing.iter().map(|d| d.seeds).sum();
+        let healthy: usize = r
+            .downing
+            .iter()
+            .map(|d| d.healthy_downs + d.healthy_reborn)
+            .sum();
+        let parts: Vec<&Summary> = r
+            .downing
+            .iter()
+            .filter(|d| d.scenario.is_some_and(|s| s.group() == Group::Partition))
+            .collect();
+        let clean = parts
+            .iter()
+            .map(|d| d.seeds - seeds_with_problems(d))
+            .sum::<usize>();
+        let total = parts.iter().map(|d| d.seeds).sum::<usize>();
+        let mut decision: Vec<Duration> = parts
+            .iter()
+            .flat_map(|d| d.decision.iter().copied())
+            .collect();
+        decision.sort();
+        let _ = write!(
+            m,
+            "- Downing (issue 9, {seeds} seeded fault runs: flip-flop, lossy member, isolation, \
+             pauses, partitions): {healthy} healthy members downed or reborn; exactly one side \
+             survived in {clean} of {total} partition runs, decided in {} p99",
+            secs_of(percentile(&decision, 0.99))
+        );
+        if let Some(l) = r.downing(Scenario::Lossy80) {
+            let _ = write!(
+                m,
+                "; a member losing 80% of its packets was downed in {} of {} runs",
+                l.downed.len(),
+                l.seeds
+            );
+        }
+        let _ = writeln!(m, ".");
     }
     let _ = writeln!(
         m,

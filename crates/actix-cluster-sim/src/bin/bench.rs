@@ -25,6 +25,7 @@ struct Args {
     systems: Option<Vec<SystemKind>>,
     no_false_alarms: bool,
     no_sweep: bool,
+    no_downing: bool,
     report_from: Option<PathBuf>,
 }
 
@@ -39,7 +40,7 @@ const USAGE: &str = "usage: bench [--out DIR] [--quick] [--seed N] [--threads N]
   partial runs (the report then says what was not measured):
   --sizes LIST  only these of the mode's cluster sizes, e.g. 10,100
   --systems L   only these systems: ours, plain, foca
-  --no-false-alarms, --no-sweep  skip those scenarios
+  --no-false-alarms, --no-sweep, --no-downing  skip those scenarios
   --report-from FILE  rewrite the report from a saved docs/bench/results.json
                 (no simulation; the text and plots of this build, the figures of that run)";
 
@@ -55,6 +56,7 @@ fn parse() -> anyhow::Result<Args> {
         systems: None,
         no_false_alarms: false,
         no_sweep: false,
+        no_downing: false,
         report_from: None,
     };
     let mut it = std::env::args().skip(1);
@@ -82,6 +84,7 @@ fn parse() -> anyhow::Result<Args> {
             "--no-memory" => a.memory = false,
             "--no-false-alarms" => a.no_false_alarms = true,
             "--no-sweep" => a.no_sweep = true,
+            "--no-downing" => a.no_downing = true,
             "--report-from" => a.report_from = Some(PathBuf::from(value("--report-from")?)),
             "--sizes" => {
                 let v = value("--sizes")?;
@@ -207,6 +210,9 @@ fn main() -> anyhow::Result<()> {
     }
     if args.no_sweep {
         cfg.sweep_mults.clear();
+    }
+    if args.no_downing {
+        cfg.downing.clear();
     }
     eprintln!(
         "bench: {} mode, seed {}, {} threads",

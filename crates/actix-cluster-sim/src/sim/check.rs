@@ -44,6 +44,12 @@ pub struct DowningReport {
     pub split_brain: Vec<(Duration, Vec<MemberId>)>,
     /// Number of such samples (`split_brain` keeps the first few).
     pub split_samples: usize,
+    /// For how long (sampled) two sides each had a node whose leader was a
+    /// different live member, the grace period included: the dual-leader
+    /// time. A figure, not a violation (`split_samples` is the violation).
+    pub dual_leader: Duration,
+    /// The last such moment, measured from the latest fault before it.
+    pub dual_leader_until: Option<Duration>,
     /// Samples where a node's leader was not the current id of a live member
     /// (a stale view; not a violation by itself).
     pub stale_leader_samples: usize,
@@ -124,6 +130,8 @@ pub struct DowningCheck {
     /// Members that joined a side during its fault: their own decision time
     /// starts when they join.
     joined_at: HashMap<SocketAddr, Duration>,
+    /// When the last sample was taken.
+    last_sample: Duration,
     report: DowningReport,
 }
 
@@ -158,6 +166,7 @@ impl DowningCheck {
                 .collect(),
             faults: Vec::new(),
             joined_at: HashMap::new(),
+            last_sample: sim.now(),
             report: DowningReport::default(),
         }
     }
@@ -269,6 +278,8 @@ impl DowningCheck {
         let mut live_leaders: BTreeSet<MemberId> = BTreeSet::new();
         let mut sides_with_leader: BTreeSet<usize> = BTreeSet::new();
         let mut side_leaders: BTreeSet<MemberId> = BTreeSet::new();
+        // (side, leader) of every sampled node, grace period or not.
+        let mut held: BTreeSet<(usize, MemberId)> = BTreeSet::new();
         for a in sim.live() {
             if sim.is_paused(a) {
                 continue;
@@ -297,6 +308,7 @@ impl DowningCheck {
                 continue;
             }
             let side = self.side_of(a);
+            held.insert((side, l.clone()));
             // Sides count once their fault is past its grace period.
             if side == 0 || decided[side - 1] {
                 sides_with_leader.insert(side);
@@ -304,6 +316,21 @@ impl DowningCheck {
             }
             live_leaders.insert(l);
         }
+        let dual = held
+            .iter()
+            .any(|(s, l)| held.iter().any(|(s2, l2)| s2 != s && l2 != l));
+        if dual {
+            self.report.dual_leader += now.saturating_sub(self.last_sample);
+            let since = self
+                .faults
+                .iter()
+                .map(|f| f.at)
+                .filter(|at| *at <= now)
+                .max()
+                .unwrap_or(self.start);
+            self.report.dual_leader_until = Some(now - since);
+        }
+        self.last_sample = now;
         let split = sides_with_leader.len() > 1;
         let two = !in_grace && live_leaders.len() > 1;
         if split || two {
