@@ -76,7 +76,7 @@ fn convergence(_: &mut Cluster) -> Vec<String> {
 }
 
 fn crash(c: &mut Cluster) -> Vec<String> {
-    let id = c.id(5);
+    let id = c.self_id(5);
     c.crash(5);
     let bound = Duration::from_secs_f64(Bounds::default().crash_down + 1.0);
     let all = c.wait_down_everywhere(&id, bound);
@@ -302,7 +302,7 @@ fn mix(c: &mut Cluster) -> Vec<String> {
             }
             Op::Pause(n, ms) => c.pause(*n, Duration::from_millis(*ms)),
             Op::Crash(n) => {
-                let id = c.id(*n);
+                let id = c.self_id(*n);
                 c.crash(*n);
                 let bound = Duration::from_secs_f64(Bounds::default().crash_down + 1.0);
                 c.wait_down_everywhere(&id, bound);

@@ -368,6 +368,15 @@ fn crashes(h: &History, b: &Bounds, report: &mut Report) {
         let Some((tc, Ending::Crashed)) = c.end else {
             continue;
         };
+        // The id it had when it crashed: a rebirth within the process (after
+        // a fence, say) changes it; its last sampled `self` tells.
+        let crashed_id = h
+            .samples
+            .iter()
+            .filter(|s| s.node == c.node && s.t >= c.start && s.t <= tc)
+            .filter_map(|s| s.view.as_ref().map(|v| v.self_id.as_str()))
+            .next_back()
+            .unwrap_or(c.id.as_str());
         let until = (tc + b.crash_down).min(end);
         let mut worst: f64 = 0.0;
         for o in &h.incarnations {
@@ -380,11 +389,11 @@ fn crashes(h: &History, b: &Bounds, report: &mut Report) {
             }
             let first = shown
                 .iter()
-                .find(|(t, by, m, _)| *by == o.node && *m == c.id && *t >= tc && *t <= until);
+                .find(|(t, by, m, _)| *by == o.node && *m == crashed_id && *t >= tc && *t <= until);
             match first {
                 Some((t, ..)) => worst = worst.max(t - tc),
                 None => report.violations.push(Violation::CrashNotDown {
-                    member: c.id.clone(),
+                    member: crashed_id.to_owned(),
                     observer: o.node.clone(),
                 }),
             }
@@ -765,6 +774,40 @@ mod tests {
         let r = check(&h, &Bounds::default());
         assert_eq!(r.violations, vec![]);
         assert_eq!(r.figures.crash_down, vec![3.5]);
+    }
+
+    #[test]
+    fn a_crash_after_a_rebirth_must_show_the_id_it_crashed_with() {
+        let mut h = clean();
+        // n3 was reborn as 0x301 at 5 s (its samples say so), then crashed.
+        for s in h.samples.iter_mut().filter(|s| s.node == "n3" && s.t > 5.0) {
+            s.view = Some(view(3, &[0x100, 0x200, 0x301], &[1, 2, 3], 1));
+        }
+        h.incarnations[2].end = Some((10.0, Ending::Crashed));
+        h.registrations = Some(vec![id(1, 0x100), id(2, 0x200)]);
+        let gen = [0x100, 0x200, 0x301];
+        for s in h.samples.iter_mut().filter(|s| s.t > 10.0) {
+            let n: usize = s.node[1..].parse().unwrap();
+            if n != 3 {
+                s.view = Some(view(n, &gen, &[1, 2], 1));
+            }
+        }
+        h.samples.retain(|s| s.node != "n3" || s.t <= 10.0);
+        // The old id shown down proves nothing about the crash...
+        h.downs.push(failed(12.0, "n1", id(3, 0x300)));
+        h.downs.push(failed(12.0, "n2", id(3, 0x300)));
+        let r = check(&h, &Bounds::default());
+        assert!(
+            r.violations.iter().any(
+                |v| matches!(v, Violation::CrashNotDown { member, .. } if *member == id(3, 0x301))
+            ),
+            "{:?}",
+            r.violations
+        );
+        // ...the id it crashed with does.
+        h.downs.push(failed(12.5, "n1", id(3, 0x301)));
+        h.downs.push(failed(13.0, "n2", id(3, 0x301)));
+        assert_eq!(check(&h, &Bounds::default()).violations, vec![]);
     }
 
     #[test]

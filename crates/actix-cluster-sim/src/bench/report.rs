@@ -528,7 +528,20 @@ pub fn write_all(out: &Path, r: &SuiteResults, wall: &WallFigures) -> std::io::R
     for (name, svg) in plots_svg(r) {
         std::fs::write(plots.join(name), svg)?;
     }
-    std::fs::write(out.join("BENCHMARKS.md"), markdown(r, wall))?;
+    let mut md = markdown(r, wall);
+    // Figures measured by other benchmarks (e.g. the sealing bench of the
+    // protocol crate writes `docs/bench/sealing.md`) go after the simulator's.
+    let extra = std::path::Path::new("docs")
+        .join("bench")
+        .join("sealing.md");
+    for candidate in [plots.join("sealing.md"), extra] {
+        if let Ok(text) = std::fs::read_to_string(&candidate) {
+            md.push('\n');
+            md.push_str(&text);
+            break;
+        }
+    }
+    std::fs::write(out.join("BENCHMARKS.md"), md)?;
     let saved = Saved {
         results: r.clone(),
         wall: wall.clone(),
