@@ -4,14 +4,15 @@
 //!
 //! ```text
 //! magic "AC" | version u8 | flags u8 (= 0x03) | key id u32 | cluster name (u8 len + bytes)
-//! | nonce 24 | ciphertext of (kind | sender | body) | tag 16
+//! | nonce 16 | ciphertext of (kind | sender | body) | tag 16
 //! ```
 //!
-//! Nonces are `salt (16 bytes) | counter (u64, big-endian)`: the salt is drawn
-//! from the operating system once per [`Sealer`] (one per `Core`), the counter
-//! never goes back, so a nonce never repeats under a key as long as two
-//! sealers never draw the same salt (one chance in 2^64 after 2^32 process
-//! starts with one key).
+//! The wire nonce is `salt (8 bytes) | counter (u64, big-endian)`, and the
+//! cipher's 24-byte nonce is the wire nonce followed by 8 zero bytes. The salt
+//! is drawn from the operating system once per [`Sealer`] (one per `Core`),
+//! the counter never goes back, so a nonce never repeats under a key as long
+//! as two sealers never draw the same salt (probability about k^2 / 2^65 for
+//! k process starts with one key: 2^-25 after 2^20 starts).
 
 use std::fmt;
 
@@ -24,21 +25,25 @@ use crate::error::{ConfigError, DecodeError, KeyError};
 
 /// Length of a key, in bytes.
 pub const KEY_LEN: usize = 32;
-/// Length of a nonce, in bytes.
-pub(crate) const NONCE_LEN: usize = 24;
+/// Length of the cipher's (XChaCha20) nonce, in bytes.
+const CIPHER_NONCE_LEN: usize = 24;
+/// Length of the nonce on the wire, in bytes: the first bytes of the cipher's
+/// nonce, the rest of which is zero.
+pub(crate) const NONCE_LEN: usize = 16;
 /// Length of the authentication tag, in bytes.
 pub(crate) const TAG_LEN: usize = 16;
-/// Length of the nonce salt, in bytes (the rest of the nonce is the counter).
-pub(crate) const SALT_LEN: usize = 16;
+/// Length of the nonce salt, in bytes (the rest of the wire nonce is the
+/// counter).
+pub(crate) const SALT_LEN: usize = 8;
 /// Bytes a sealed message has beyond its plaintext form: key id, nonce, tag.
 pub const SEAL_OVERHEAD: usize = 4 + NONCE_LEN + TAG_LEN;
 /// Most keys a keyring holds (a rotation needs two; a few spare).
 pub const MAX_KEYS: usize = 16;
 /// Both header flags of a sealed message.
 pub(crate) const FLAGS_SEALED: u8 = FLAG_AUTHENTICATED | FLAG_ENCRYPTED;
-/// The nonce of the key id derivation: its counter half is `u64::MAX`, a
-/// value no message counter reaches, so it is never a message's nonce.
-const KEY_ID_NONCE: [u8; NONCE_LEN] = *b"actix-cluster id\xff\xff\xff\xff\xff\xff\xff\xff";
+/// The nonce of the key id derivation: it ends in `0xff` bytes where every
+/// message's cipher nonce ends in zeros, so it is never a message's nonce.
+const KEY_ID_NONCE: [u8; CIPHER_NONCE_LEN] = *b"actix-cluster id\xff\xff\xff\xff\xff\xff\xff\xff";
 
 /// Names a key on the wire: derived from the key itself (the first four
 /// bytes of the tag of an empty message under a fixed nonce), so every node
@@ -261,14 +266,13 @@ impl Sealer {
         plain: &[u8],
         prefix_len: usize,
     ) -> Option<Vec<u8>> {
-        // The counter's last value is the key id derivation's.
-        if self.counter >= u64::MAX - 1 || prefix_len < 5 || plain.len() < prefix_len {
+        if self.counter == u64::MAX || prefix_len < 5 || plain.len() < prefix_len {
             return None;
         }
         self.counter += 1;
-        let mut nonce = [0u8; NONCE_LEN];
+        let mut nonce = [0u8; CIPHER_NONCE_LEN];
         nonce[..SALT_LEN].copy_from_slice(&self.salt);
-        nonce[SALT_LEN..].copy_from_slice(&self.counter.to_be_bytes());
+        nonce[SALT_LEN..NONCE_LEN].copy_from_slice(&self.counter.to_be_bytes());
         let key = keys.primary();
         let mut out = Vec::with_capacity(plain.len() + SEAL_OVERHEAD);
         out.extend_from_slice(&MAGIC);
@@ -277,7 +281,7 @@ impl Sealer {
         out.extend_from_slice(&key.id().0.to_be_bytes());
         // The cluster name, as in the plaintext header (length byte + bytes).
         out.extend_from_slice(&plain[4..prefix_len]);
-        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&nonce[..NONCE_LEN]);
         let ad_len = out.len();
         out.extend_from_slice(&plain[prefix_len..]);
         let (ad, body) = out.split_at_mut(ad_len);
@@ -379,7 +383,9 @@ pub(crate) fn open<'a>(
     };
     let (ad, rest) = bytes.split_at(ad_len);
     let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
-    let nonce = XNonce::from_slice(&ad[pos..]);
+    let mut nonce = [0u8; CIPHER_NONCE_LEN];
+    nonce[..NONCE_LEN].copy_from_slice(&ad[pos..]);
+    let nonce = XNonce::from_slice(&nonce);
     let mut plain = ct.to_vec();
     key.cipher()
         .decrypt_in_place_detached(nonce, ad, &mut plain, Tag::from_slice(tag))

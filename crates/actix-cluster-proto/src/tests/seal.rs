@@ -182,7 +182,23 @@ fn nonces_never_repeat_within_a_sealer() {
     let mut seen = BTreeSet::new();
     for _ in 0..1000 {
         let b = s.seal(&keys, &plain, p).unwrap();
-        assert!(seen.insert(b[nonce_at..nonce_at + 24].to_vec()));
+        assert!(seen.insert(b[nonce_at..nonce_at + 16].to_vec()));
+    }
+}
+
+#[test]
+fn the_wire_nonce_is_salt_then_counter_and_the_overhead_is_36_bytes() {
+    assert_eq!(SEAL_OVERHEAD, 36);
+    let keys = ring(&[1]);
+    let plain = gossip(id(1, 1), vec![]);
+    let mut s = Sealer::new(*b"saltsalt");
+    let p = prefix("default").len();
+    let nonce_at = 8 + p - 4;
+    for counter in 1..=3u64 {
+        let b = s.seal(&keys, &plain, p).unwrap();
+        assert_eq!(b.len(), plain.len() + SEAL_OVERHEAD);
+        assert_eq!(&b[nonce_at..nonce_at + 8], b"saltsalt");
+        assert_eq!(b[nonce_at + 8..nonce_at + 16], counter.to_be_bytes());
     }
 }
 
