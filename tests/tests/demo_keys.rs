@@ -211,10 +211,10 @@ fn forge(procs: &[Proc], victim: &Proc, udp: &UdpSocket) -> usize {
     sent
 }
 
-#[test]
-fn a_keyed_cluster_stays_converged_under_forgeries_and_through_a_rotation() {
-    let logs = TempDir::new("keys");
-    let ports: Vec<(SocketAddr, SocketAddr)> = (0..5)
+/// `n` pairs of free loopback addresses (gossip, HTTP) and the gossip ones as
+/// a `CLUSTER_SEEDS` value.
+fn loopback_ports(n: usize) -> (Vec<(SocketAddr, SocketAddr)>, String) {
+    let ports: Vec<(SocketAddr, SocketAddr)> = (0..n)
         .map(|_| {
             (
                 SocketAddr::from(([127, 0, 0, 1], free_port())),
@@ -227,6 +227,13 @@ fn a_keyed_cluster_stays_converged_under_forgeries_and_through_a_rotation() {
         .map(|(g, _)| g.to_string())
         .collect::<Vec<_>>()
         .join(",");
+    (ports, seeds)
+}
+
+#[test]
+fn a_keyed_cluster_stays_converged_under_forgeries_and_through_a_rotation() {
+    let logs = TempDir::new("keys");
+    let (ports, seeds) = loopback_ports(5);
     let mut procs: Vec<Proc> = Vec::new();
     for (i, (g, h)) in ports.iter().enumerate() {
         procs.push(Proc::start(
@@ -392,19 +399,7 @@ fn leave_is_never_forwarded_off_a_members_gossip_host() {
 #[test]
 fn the_page_asks_for_the_admin_token_once() {
     let logs = TempDir::new("token-page");
-    let ports: Vec<(SocketAddr, SocketAddr)> = (0..3)
-        .map(|_| {
-            (
-                SocketAddr::from(([127, 0, 0, 1], free_port())),
-                SocketAddr::from(([127, 0, 0, 1], free_port())),
-            )
-        })
-        .collect();
-    let seeds = ports
-        .iter()
-        .map(|(g, _)| g.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
+    let (ports, seeds) = loopback_ports(3);
     let mut procs: Vec<Proc> = ports
         .iter()
         .enumerate()

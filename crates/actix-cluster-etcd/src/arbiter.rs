@@ -378,8 +378,18 @@ impl LeaseArbiter {
     }
 }
 
-impl actix_cluster::Arbiter for LeaseArbiter {
-    fn acquire(&self, decider: &MemberId, side: &[MemberId]) -> actix_cluster::ArbiterFuture {
+impl LeaseArbiter {
+    /// Connects and runs `call` with the decider and side as strings.
+    fn call<F, Fut>(
+        &self,
+        decider: &MemberId,
+        side: &[MemberId],
+        call: F,
+    ) -> actix_cluster::ArbiterFuture
+    where
+        F: FnOnce(EtcdArbiter, String, BTreeSet<String>) -> Fut + 'static,
+        Fut: std::future::Future<Output = Result<bool, DiscoveryError>> + 'static,
+    {
         let config = self.config.clone();
         let decider = decider.to_string();
         let side: BTreeSet<String> = side.iter().map(MemberId::to_string).collect();
@@ -387,26 +397,25 @@ impl actix_cluster::Arbiter for LeaseArbiter {
             let arbiter = EtcdArbiter::connect(config)
                 .await
                 .map_err(|e| e.to_string())?;
-            arbiter
-                .acquire(&decider, &side, HOLD_DOWNING_LEASE)
+            call(arbiter, decider, side)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+impl actix_cluster::Arbiter for LeaseArbiter {
+    fn acquire(&self, decider: &MemberId, side: &[MemberId]) -> actix_cluster::ArbiterFuture {
+        self.call(decider, side, |a, decider, side| async move {
+            a.acquire(&decider, &side, HOLD_DOWNING_LEASE)
                 .await
                 .map(|v| v.won())
-                .map_err(|e| e.to_string())
         })
     }
 
     fn refresh(&self, decider: &MemberId, side: &[MemberId]) -> actix_cluster::ArbiterFuture {
-        let config = self.config.clone();
-        let decider = decider.to_string();
-        let side: BTreeSet<String> = side.iter().map(MemberId::to_string).collect();
-        Box::pin(async move {
-            let arbiter = EtcdArbiter::connect(config)
-                .await
-                .map_err(|e| e.to_string())?;
-            arbiter
-                .refresh(&decider, &side)
-                .await
-                .map_err(|e| e.to_string())
+        self.call(decider, side, |a, decider, side| async move {
+            a.refresh(&decider, &side).await
         })
     }
 }
