@@ -362,14 +362,7 @@ fn datagrams_respect_the_size_limit_with_many_updates() {
         max_datagram_size: 512,
         ..Config::local()
     };
-    let mut net = Net::new(40, cfg.clone(), 5);
-    for i in 0..40 {
-        let mut l = local(i, 1);
-        l.metadata = (0..4)
-            .map(|k| (format!("key{k}"), "v".repeat(60)))
-            .collect();
-        net.cores[i] = Core::new(l, cfg.clone(), i as u64).unwrap();
-    }
+    let mut net = Net::with_big_metadata(40, cfg, 5);
     net.form_and_join();
     let ok = net.run_until_cond(Duration::from_secs(20), Net::converged);
     assert!(ok, "records bigger than a 512-byte datagram still spread");

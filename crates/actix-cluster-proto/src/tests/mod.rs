@@ -253,6 +253,20 @@ impl Net {
     }
 
     /// Node 0 forms, the others join through it.
+    /// `n` cores whose members carry four 60-byte metadata values each, so
+    /// that queued updates exceed a small datagram.
+    pub(crate) fn with_big_metadata(n: usize, config: Config, seed: u64) -> Net {
+        let mut net = Net::new(n, config.clone(), seed);
+        for i in 0..n {
+            let mut l = local(i, 1);
+            l.metadata = (0..4)
+                .map(|k| (format!("key{k}"), "v".repeat(60)))
+                .collect();
+            net.cores[i] = Core::new(l, config.clone(), i as u64).unwrap();
+        }
+        net
+    }
+
     pub(crate) fn form_and_join(&mut self) {
         self.command(0, Command::Form);
         for i in 1..self.cores.len() {

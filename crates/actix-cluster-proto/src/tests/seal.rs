@@ -560,14 +560,7 @@ fn sealed_datagrams_stay_within_the_size_limit() {
         max_datagram_size: 512,
         ..keyed(&[1])
     };
-    let mut net = Net::new(30, cfg.clone(), 17);
-    for i in 0..30 {
-        let mut l = local(i, 1);
-        l.metadata = (0..4)
-            .map(|k| (format!("key{k}"), "v".repeat(60)))
-            .collect();
-        net.cores[i] = Core::new(l, cfg.clone(), i as u64).unwrap();
-    }
+    let mut net = Net::with_big_metadata(30, cfg, 17);
     net.form_and_join();
     assert!(net.run_until_cond(Duration::from_secs(20), Net::converged));
     assert_eq!(net.oversize_datagrams, 0);
