@@ -204,21 +204,6 @@ impl Config {
 
     /// Returns the first bad field, named.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        fn bad(field: &'static str, reason: impl Into<String>) -> Result<(), ConfigError> {
-            Err(ConfigError {
-                field,
-                reason: reason.into(),
-            })
-        }
-        fn nonzero(field: &'static str, d: Duration) -> Result<(), ConfigError> {
-            if d.is_zero() {
-                return bad(field, "must be greater than zero");
-            }
-            if d > Duration::from_secs(24 * 3600) {
-                return bad(field, format!("{d:?} is too long (at most 24 h)"));
-            }
-            Ok(())
-        }
         if self.cluster_name.is_empty() {
             return bad("cluster_name", "must not be empty");
         }
@@ -231,6 +216,27 @@ impl Config {
                 ),
             );
         }
+        self.validate_timing()?;
+        within("max_datagram_size", self.max_datagram_size, 512, 65_000)?;
+        within("max_members", self.max_members, 16, 1_000_000)?;
+        within(
+            "max_frame_size",
+            self.max_frame_size,
+            4096,
+            64 * 1024 * 1024,
+        )?;
+        if self.keyring.is_some() && self.verify_incoming && !self.seal_outgoing {
+            return bad(
+                "verify_incoming",
+                "a node that accepts only sealed messages must seal its own \
+                 (set seal_outgoing, or turn verify_incoming off for the rollout)",
+            );
+        }
+        self.downing.validate()
+    }
+
+    /// The intervals, timeouts and multipliers.
+    fn validate_timing(&self) -> Result<(), ConfigError> {
         nonzero("probe_interval", self.probe_interval)?;
         nonzero("probe_timeout", self.probe_timeout)?;
         if self.probe_timeout >= self.probe_interval {
@@ -242,54 +248,26 @@ impl Config {
                 ),
             );
         }
-        if self.indirect_checks > 16 {
-            return bad("indirect_checks", "at most 16");
-        }
-        if !(1..=100).contains(&self.suspicion_mult) {
-            return bad("suspicion_mult", "must be in 1..=100");
-        }
-        if !(1..=100).contains(&self.suspicion_max_timeout_mult) {
-            return bad("suspicion_max_timeout_mult", "must be in 1..=100");
-        }
-        if !(1..=64).contains(&self.awareness_max_multiplier) {
-            return bad("awareness_max_multiplier", "must be in 1..=64");
-        }
-        if !(1..=100).contains(&self.retransmit_mult) {
-            return bad("retransmit_mult", "must be in 1..=100");
-        }
+        within("indirect_checks", self.indirect_checks, 0, 16)?;
+        within("suspicion_mult", self.suspicion_mult, 1, 100)?;
+        within(
+            "suspicion_max_timeout_mult",
+            self.suspicion_max_timeout_mult,
+            1,
+            100,
+        )?;
+        within(
+            "awareness_max_multiplier",
+            self.awareness_max_multiplier,
+            1,
+            64,
+        )?;
+        within("retransmit_mult", self.retransmit_mult, 1, 100)?;
         nonzero("gossip_interval", self.gossip_interval)?;
-        if !(1..=64).contains(&self.gossip_nodes) {
-            return bad("gossip_nodes", "must be in 1..=64");
-        }
+        within("gossip_nodes", self.gossip_nodes, 1, 64)?;
         nonzero("push_pull_interval", self.push_pull_interval)?;
         nonzero("join_retry_interval", self.join_retry_interval)?;
-        nonzero("tombstone_period", self.tombstone_period)?;
-        if !(512..=65000).contains(&self.max_datagram_size) {
-            return bad(
-                "max_datagram_size",
-                format!("{} is outside 512..=65000", self.max_datagram_size),
-            );
-        }
-        if !(16..=1_000_000).contains(&self.max_members) {
-            return bad(
-                "max_members",
-                format!("{} is outside 16..=1000000", self.max_members),
-            );
-        }
-        if !(4096..=64 * 1024 * 1024).contains(&self.max_frame_size) {
-            return bad(
-                "max_frame_size",
-                format!("{} is outside 4096..=67108864", self.max_frame_size),
-            );
-        }
-        if self.keyring.is_some() && self.verify_incoming && !self.seal_outgoing {
-            return bad(
-                "verify_incoming",
-                "a node that accepts only sealed messages must seal its own \
-                 (set seal_outgoing, or turn verify_incoming off for the rollout)",
-            );
-        }
-        self.downing.validate()
+        nonzero("tombstone_period", self.tombstone_period)
     }
 
     /// Suspicion timeout minimum for `n` live members (this one included):
@@ -333,4 +311,34 @@ impl Config {
         let scale = ((n as f64).log2() - 5.0).ceil() as u32 + 1;
         self.push_pull_interval * scale
     }
+}
+
+/// A validation failure of `field`.
+fn bad(field: &'static str, reason: impl Into<String>) -> Result<(), ConfigError> {
+    Err(ConfigError {
+        field,
+        reason: reason.into(),
+    })
+}
+
+/// `field` must be a duration above zero and at most a day.
+fn nonzero(field: &'static str, d: Duration) -> Result<(), ConfigError> {
+    if d.is_zero() {
+        return bad(field, "must be greater than zero");
+    }
+    if d > Duration::from_secs(24 * 3600) {
+        return bad(field, format!("{d:?} is too long (at most 24 h)"));
+    }
+    Ok(())
+}
+
+/// `field` must lie in `lo..=hi`.
+fn within<T>(field: &'static str, v: T, lo: T, hi: T) -> Result<(), ConfigError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    if v < lo || v > hi {
+        return bad(field, format!("{v} is outside {lo}..={hi}"));
+    }
+    Ok(())
 }

@@ -37,6 +37,15 @@ pub enum DecodeError {
         /// Limit.
         limit: usize,
     },
+    /// A push-pull or join-ack with more member records than this node
+    /// keeps (`max_members`): refused before any record is decoded.
+    #[error("message carries {count} member records; at most {limit} (max_members) are accepted")]
+    TooManyRecords {
+        /// Records announced.
+        count: usize,
+        /// `max_members`.
+        limit: usize,
+    },
     /// Structurally invalid.
     #[error("malformed message: {0}")]
     Malformed(&'static str),

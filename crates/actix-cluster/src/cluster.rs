@@ -104,14 +104,15 @@ struct Conn {
 }
 
 /// The protocol's rejections so far (malformed, another cluster, another
-/// version, not opened with our keys, plaintext where keys are required, from
-/// the wrong source): a connection whose frame raises it is closed.
+/// version, not opened with our keys, plaintext where keys are required, too
+/// many records, from the wrong source): a connection whose frame raises it is closed.
 fn rejections(s: &actix_cluster_proto::Stats) -> u64 {
     s.rejected_malformed
         + s.rejected_wrong_cluster
         + s.rejected_version
         + s.rejected_unauthenticated
         + s.rejected_plaintext
+        + s.rejected_too_many_records
         + s.rejected_source
 }
 

@@ -17,6 +17,8 @@ use crate::member::{DownReason, Status};
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Most member records a push-pull or join-ack may carry.
+    max_records: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -199,6 +201,12 @@ impl<'a> Reader<'a> {
     fn records(&mut self) -> Result<Vec<Record>, DecodeError> {
         let n = self.varint()?;
         let n = usize::try_from(n).map_err(|_| DecodeError::Malformed("record count"))?;
+        if n > self.max_records {
+            return Err(DecodeError::TooManyRecords {
+                count: n,
+                limit: self.max_records,
+            });
+        }
         if n > self.remaining() / MIN_RECORD_LEN {
             return Err(DecodeError::Malformed("record count exceeds the input"));
         }
@@ -284,11 +292,12 @@ pub(crate) fn decode(
     cluster_name: &str,
     limit: usize,
 ) -> Result<Message, DecodeError> {
-    decode_keyed(bytes, cluster_name, limit, None, true).map(|(m, _)| m)
+    decode_keyed(bytes, cluster_name, limit, usize::MAX, None, true).map(|(m, _)| m)
 }
 
-/// Decodes one message of cluster `cluster_name` of at most `limit` bytes,
-/// opening it with `keys` when sealed (a sealed message that does not open
+/// Decodes one message of cluster `cluster_name` of at most `limit` bytes
+/// and `max_records` member records (push-pull, join-ack), opening it with
+/// `keys` when sealed (a sealed message that does not open
 /// is `Unauthenticated`, before anything of it is decoded); a plaintext
 /// message is `Plaintext` unless `accept_plain`. Also says whether the
 /// message was sealed.
@@ -296,6 +305,7 @@ pub(crate) fn decode_keyed(
     bytes: &[u8],
     cluster_name: &str,
     limit: usize,
+    max_records: usize,
     keys: Option<&Keyring>,
     accept_plain: bool,
 ) -> Result<(Message, bool), DecodeError> {
@@ -304,15 +314,19 @@ pub(crate) fn decode_keyed(
             if !accept_plain {
                 return Err(DecodeError::Plaintext);
             }
-            decode_inner(rest).map(|m| (m, false))
+            decode_inner(rest, max_records).map(|m| (m, false))
         }
-        seal::Opened::Sealed(plain) => decode_inner(&plain).map(|m| (m, true)),
+        seal::Opened::Sealed(plain) => decode_inner(&plain, max_records).map(|m| (m, true)),
     }
 }
 
 /// Decodes `kind | sender | body`, the part of a message after its header.
-fn decode_inner(bytes: &[u8]) -> Result<Message, DecodeError> {
-    let mut r = Reader { buf: bytes, pos: 0 };
+fn decode_inner(bytes: &[u8], max_records: usize) -> Result<Message, DecodeError> {
+    let mut r = Reader {
+        buf: bytes,
+        pos: 0,
+        max_records,
+    };
     let kind = r.u8()?;
     let sender = r.id()?;
     let body = r.body(kind)?;

@@ -364,15 +364,26 @@ pub(crate) fn open<'a>(
         ));
     }
     pos += n;
-    let Some(key_id) = key_id else {
-        return Ok(Opened::Plain(&bytes[pos..]));
-    };
+    match key_id {
+        None => Ok(Opened::Plain(&bytes[pos..])),
+        Some(key_id) => unseal(bytes, pos, key_id, keys).map(Opened::Sealed),
+    }
+}
+
+/// Opens the sealed message `bytes` whose header (key id included) ends at
+/// `header_len`: the nonce follows, then the ciphertext and the tag.
+fn unseal(
+    bytes: &[u8],
+    header_len: usize,
+    key_id: KeyId,
+    keys: Option<&Keyring>,
+) -> Result<Vec<u8>, DecodeError> {
     let Some(keys) = keys else {
         return Err(DecodeError::Unauthenticated(
             "sealed message, but this node has no keys",
         ));
     };
-    let ad_len = pos + NONCE_LEN;
+    let ad_len = header_len + NONCE_LEN;
     if bytes.len() < ad_len + TAG_LEN {
         return Err(DecodeError::Unauthenticated("sealed message truncated"));
     }
@@ -384,11 +395,11 @@ pub(crate) fn open<'a>(
     let (ad, rest) = bytes.split_at(ad_len);
     let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
     let mut nonce = [0u8; CIPHER_NONCE_LEN];
-    nonce[..NONCE_LEN].copy_from_slice(&ad[pos..]);
+    nonce[..NONCE_LEN].copy_from_slice(&ad[header_len..]);
     let nonce = XNonce::from_slice(&nonce);
     let mut plain = ct.to_vec();
     key.cipher()
         .decrypt_in_place_detached(nonce, ad, &mut plain, Tag::from_slice(tag))
         .map_err(|_| DecodeError::Unauthenticated("sealed message does not open"))?;
-    Ok(Opened::Sealed(plain))
+    Ok(plain)
 }

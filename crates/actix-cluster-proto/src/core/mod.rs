@@ -19,6 +19,7 @@ mod lifecycle;
 mod merge;
 mod probe;
 mod receive;
+mod stats;
 mod suspect;
 mod timer;
 
@@ -45,6 +46,7 @@ use crate::members::{Entry, Table};
 use self::downing::Arbitration;
 use self::lifecycle::Phase;
 use self::probe::{Probe, Relay};
+pub use self::stats::Stats;
 pub use self::timer::Timer;
 use self::timer::{TimerKind, Timers};
 
@@ -109,40 +111,6 @@ pub enum Command {
     /// Replace this member's metadata and gossip the change. Metadata beyond the
     /// limits of [`crate::limits`] is refused (logged, not applied).
     UpdateMetadata(BTreeMap<String, String>),
-}
-
-/// Counters for observability and for the hostile-input tests.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Messages sent.
-    pub messages_sent: u64,
-    /// Bytes sent.
-    pub bytes_sent: u64,
-    /// Messages received and accepted.
-    pub messages_received: u64,
-    /// Messages rejected because they failed to decode (bad magic, truncated,
-    /// malformed, too large).
-    pub rejected_malformed: u64,
-    /// Messages rejected because they carried another cluster's name.
-    pub rejected_wrong_cluster: u64,
-    /// Messages rejected because of an unsupported protocol version.
-    pub rejected_version: u64,
-    /// Sealed messages that did not open (truncated, tampered with, sealed
-    /// with a key not installed, or this node has no keys): dropped before
-    /// anything of them was decoded.
-    pub rejected_unauthenticated: u64,
-    /// Plaintext messages dropped because this node accepts only sealed ones.
-    pub rejected_plaintext: u64,
-    /// Plaintext messages dropped because the sender they name is not at
-    /// the address they came from (a datagram from another address, a stream
-    /// from another host): an answer would go to a third party.
-    pub rejected_source: u64,
-    /// Suspicions this node raised.
-    pub suspicions_raised: u64,
-    /// News of new members dropped because the table held `max_members`.
-    pub rejected_members_full: u64,
-    /// Suspicions of this node that it refuted.
-    pub refutations: u64,
 }
 
 /// One member's protocol state machine. See the crate docs.

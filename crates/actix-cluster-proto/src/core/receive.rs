@@ -35,8 +35,14 @@ impl Core {
         };
         let keys = self.config.keyring.as_ref();
         let accept_plain = keys.is_none() || !self.config.verify_incoming;
-        let decoded =
-            codec::decode_keyed(bytes, &self.config.cluster_name, limit, keys, accept_plain);
+        let decoded = codec::decode_keyed(
+            bytes,
+            &self.config.cluster_name,
+            limit,
+            self.config.max_members,
+            keys,
+            accept_plain,
+        );
         match decoded {
             Ok((msg, sealed)) => {
                 let allowed = match channel {
@@ -69,6 +75,7 @@ impl Core {
             DecodeError::UnsupportedVersion(_) => self.stats.rejected_version += 1,
             DecodeError::Unauthenticated(_) => self.stats.rejected_unauthenticated += 1,
             DecodeError::Plaintext => self.stats.rejected_plaintext += 1,
+            DecodeError::TooManyRecords { .. } => self.stats.rejected_too_many_records += 1,
             _ => self.stats.rejected_malformed += 1,
         }
         debug!(member = %self.local, %from, error = %e, "message rejected");

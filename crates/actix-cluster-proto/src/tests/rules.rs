@@ -771,3 +771,39 @@ fn members_known_only_from_records_do_not_raise_local_health() {
     );
     assert_eq!(s.core.health_multiplier(), 1);
 }
+
+#[test]
+fn a_push_pull_with_more_records_than_max_members_is_refused_whole_and_unanswered() {
+    let config = Config {
+        max_members: 32,
+        ..Config::local()
+    };
+    let mut s = Solo::new(config);
+    s.gossip(1, vec![alive(1, 1, Status::Up, 1)]);
+    let known = s.core.members().len();
+    let push_pull = |n: usize| Message {
+        sender: id(1, 1),
+        body: Body::PushPull {
+            reply: false,
+            members: (2..2 + n).map(|i| down(i, 1, DownReason::Failed)).collect(),
+        },
+    };
+    let bytes = codec::encode(&codec::prefix(&s.cluster), &push_pull(33));
+    s.sent.clear();
+    s.core.handle_stream(s.now, addr(1), &bytes);
+    s.drain();
+    let answers = s
+        .sent
+        .iter()
+        .filter(|(_, c, _)| *c == Channel::Stream)
+        .count();
+    assert_eq!(s.core.stats().rejected_too_many_records, 1);
+    assert_eq!(s.core.members().len(), known, "no record of it was applied");
+    assert_eq!(answers, 0, "a refused push-pull gets no full state back");
+    // Within the bound it is taken (up to the table's own limit).
+    let bytes = codec::encode(&codec::prefix(&s.cluster), &push_pull(20));
+    s.core.handle_stream(s.now, addr(1), &bytes);
+    s.drain();
+    assert_eq!(s.core.stats().rejected_too_many_records, 1);
+    assert_eq!(s.core.members().len(), known + 20);
+}
