@@ -58,6 +58,11 @@ impl Builder {
         }
     }
 
+    /// Bytes so far.
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Room left, in bytes.
     pub(crate) fn room(&self) -> usize {
         self.limit.saturating_sub(self.buf.len())

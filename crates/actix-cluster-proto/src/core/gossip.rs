@@ -24,11 +24,35 @@ impl Core {
     /// Sends a datagram with `head`, piggybacking queued updates (and
     /// `first`, an encoded record put before them) within the size limit.
     pub(super) fn send_with_updates(&mut self, to: SocketAddr, head: Body, first: Option<Vec<u8>>) {
-        let mut b = Builder::new(&self.prefix, &self.sender, &head, self.datagram_budget());
+        let budget = self.datagram_budget();
+        self.send_within(to, head, first, budget);
+    }
+
+    /// As [`Core::send_with_updates`] within `limit` bytes (an answer to a
+    /// non-member is no larger than its request): `first` and the updates
+    /// only as far as they fit; nothing at all if even the bare message does
+    /// not fit (counted in `replies_withheld`).
+    pub(super) fn send_within(
+        &mut self,
+        to: SocketAddr,
+        head: Body,
+        first: Option<Vec<u8>>,
+        limit: usize,
+    ) {
+        let budget = self.datagram_budget();
+        let mut b = Builder::new(&self.prefix, &self.sender, &head, limit.min(budget));
+        if b.len() > limit {
+            self.stats.replies_withheld += 1;
+            return;
+        }
+        let mut cut = false;
         if let Some(f) = first {
-            b.push(&f);
+            cut = !b.push(&f) && limit < budget;
         }
         self.fill(&mut b, None);
+        if cut {
+            self.stats.replies_withheld += 1;
+        }
         let bytes = b.finish();
         self.send(to, Channel::Datagram, bytes);
     }
@@ -36,6 +60,21 @@ impl Core {
     /// Tells `to` a record directly (a gossip datagram with `record` first).
     pub(super) fn tell(&mut self, to: SocketAddr, record: Option<Vec<u8>>) {
         self.send_with_updates(to, Body::Gossip { updates: vec![] }, record);
+    }
+
+    /// Tells `to` a record within `limit` bytes; nothing if it does not fit.
+    pub(super) fn tell_within(&mut self, to: SocketAddr, record: Option<Vec<u8>>, limit: usize) {
+        if limit >= self.datagram_budget() {
+            return self.tell(to, record);
+        }
+        let Some(record) = record else { return };
+        let mut b = self.gossip_builder(limit);
+        if b.push(&record) {
+            let bytes = b.finish();
+            self.send(to, Channel::Datagram, bytes);
+        } else {
+            self.stats.replies_withheld += 1;
+        }
     }
 
     /// A gossip message with nothing in it yet, of at most `limit` bytes.

@@ -61,7 +61,11 @@ impl Core {
                 } else {
                     self.stats.messages_received += 1;
                     self.authenticated = sealed;
-                    self.on_message(now, msg);
+                    let reply_limit = match channel {
+                        Channel::Datagram => self.reply_limit(&msg.sender, bytes.len()),
+                        Channel::Stream => self.datagram_budget(),
+                    };
+                    self.on_message(now, msg, reply_limit);
                     self.authenticated = false;
                 }
             }
@@ -81,7 +85,27 @@ impl Core {
         debug!(member = %self.local, %from, error = %e, "message rejected");
     }
 
-    fn on_message(&mut self, now: Duration, msg: Message) {
+    /// The most bytes a datagram answer to `sender` may have, for a request
+    /// of `request_len` bytes: the usual budget when the answer goes to a
+    /// member's address (or the request was sealed), else no more than the
+    /// request, so a forged source address never makes us an amplifier.
+    fn reply_limit(&self, sender: &MemberId, request_len: usize) -> usize {
+        let member_addr = self
+            .table
+            .newest_at(&sender.addr)
+            .is_some_and(|id| self.table.get(id).is_some_and(|e| e.is_live()));
+        if self.authenticated || member_addr {
+            self.datagram_budget()
+        } else {
+            // What we send may be sealed: the overhead counts against it.
+            let seal = self.config.max_datagram_size - self.datagram_budget();
+            request_len.saturating_sub(seal).min(self.datagram_budget())
+        }
+    }
+
+    /// Handles a decoded message; datagram answers stay within `reply_limit`
+    /// bytes (see [`Core::reply_limit`]).
+    fn on_message(&mut self, now: Duration, msg: Message, reply_limit: usize) {
         if !self.phase.started() {
             trace!(member = %self.local, "message before join/form ignored");
             return;
@@ -93,7 +117,7 @@ impl Core {
         }
         let datagram = body.datagram_ok() && !matches!(body, Body::WhoAreYou);
         if self.phase.left() {
-            self.on_message_after_leave(&sender, &body);
+            self.on_message_after_leave(&sender, &body, reply_limit);
             return;
         }
         match body {
@@ -102,7 +126,13 @@ impl Core {
                 target_gen,
                 target_inc,
                 updates,
-            } => self.on_ping(now, &sender, (seq, target_gen, target_inc), updates),
+            } => self.on_ping(
+                now,
+                &sender,
+                (seq, target_gen, target_inc),
+                updates,
+                reply_limit,
+            ),
             Body::Ack { seq, updates } => {
                 self.apply_all(now, &sender, updates);
                 self.on_ack(now, seq);
@@ -122,7 +152,7 @@ impl Core {
             Body::Gossip { updates } => self.apply_all(now, &sender, updates),
             Body::WhoAreYou => {
                 let rec = self.own_record();
-                self.tell(sender.addr, rec);
+                self.tell_within(sender.addr, rec, reply_limit);
             }
             Body::JoinRequest { record } => self.on_join_request(now, &sender, record),
             Body::JoinAck { accepted, members } => {
@@ -137,7 +167,7 @@ impl Core {
 
     /// After leaving: answer probes and requests with our leave, ignore the
     /// rest.
-    fn on_message_after_leave(&mut self, sender: &MemberId, body: &Body) {
+    fn on_message_after_leave(&mut self, sender: &MemberId, body: &Body, reply_limit: usize) {
         if matches!(
             body,
             Body::Ping { .. }
@@ -146,7 +176,12 @@ impl Core {
                 | Body::PushPull { reply: false, .. }
         ) {
             let rec = self.own_record();
-            self.tell(sender.addr, rec);
+            let limit = if body.datagram_ok() {
+                reply_limit
+            } else {
+                self.datagram_budget()
+            };
+            self.tell_within(sender.addr, rec, limit);
         }
     }
 
@@ -157,13 +192,14 @@ impl Core {
         sender: &MemberId,
         (seq, target_gen, target_inc): (u32, u64, Incarnation),
         updates: Vec<Record>,
+        reply_limit: usize,
     ) {
         self.apply_all(now, sender, updates);
         if target_gen != self.local.generation {
             // Someone probes an older (or other) process at our address:
             // tell it who lives here now.
             let me = self.own_record();
-            self.tell(sender.addr, me);
+            self.tell_within(sender.addr, me, reply_limit);
             return;
         }
         // A zombie learns it is gone; a prober with old news about us gets
@@ -172,13 +208,14 @@ impl Core {
         if news.is_none() && target_inc < self.local_entry().incarnation {
             news = self.own_record();
         }
-        self.send_with_updates(
+        self.send_within(
             sender.addr,
             Body::Ack {
                 seq,
                 updates: vec![],
             },
             news,
+            reply_limit,
         );
     }
 

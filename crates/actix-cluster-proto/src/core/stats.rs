@@ -35,4 +35,8 @@ pub struct Stats {
     pub rejected_members_full: u64,
     /// Suspicions of this node that it refuted.
     pub refutations: u64,
+    /// Datagram answers to an address with no live member (a source that
+    /// may be forged) cut short or not sent, because they would have been
+    /// larger than the request.
+    pub replies_withheld: u64,
 }
