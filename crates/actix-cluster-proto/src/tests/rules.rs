@@ -827,14 +827,13 @@ fn answers_to_an_address_without_a_member_are_never_larger_than_the_request() {
         },
     };
     let ask = |from: usize, body: Body| {
-        let bytes = codec::encode(
+        codec::encode(
             &codec::prefix(&Config::local().cluster_name),
             &Message {
                 sender: id(from, 1),
                 body,
             },
-        );
-        bytes
+        )
     };
     let answers = |s: &mut Solo, from: usize, bytes: &[u8]| {
         s.sent.clear();
