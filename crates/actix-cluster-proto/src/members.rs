@@ -354,6 +354,12 @@ impl Table {
         }
         self.remove_live(id);
         self.suspected.remove(id);
+        // The newest generation at its address is forgotten with it (the
+        // id itself stays in `removed` a while longer), so the index holds
+        // only addresses of members still in the table.
+        if self.by_addr.get(&id.addr) == Some(id) {
+            self.by_addr.remove(&id.addr);
+        }
         self.removed.insert(id.clone());
         self.removed_fifo.push_back((remember_until, id.clone()));
         while let Some((t, _)) = self.removed_fifo.front() {
@@ -373,6 +379,12 @@ impl Table {
     /// The newest generation seen at `addr`.
     pub(crate) fn newest_at(&self, addr: &SocketAddr) -> Option<&MemberId> {
         self.by_addr.get(addr)
+    }
+
+    /// Addresses with a newest generation on record (tests).
+    #[cfg(test)]
+    pub(crate) fn addresses(&self) -> usize {
+        self.by_addr.len()
     }
 
     /// Records `id` as the newest generation at its address.

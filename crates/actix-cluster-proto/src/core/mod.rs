@@ -447,6 +447,12 @@ impl Core {
         self.broadcasts.len()
     }
 
+    /// Addresses in the newest-generation index (tests).
+    #[cfg(test)]
+    pub(crate) fn addresses_known(&self) -> usize {
+        self.table.addresses()
+    }
+
     /// The kind of a timer this core handed out (tests).
     #[cfg(test)]
     pub(crate) fn timer_name(&self, timer: &Timer) -> Option<&'static str> {

@@ -886,3 +886,32 @@ fn answers_to_an_address_without_a_member_are_never_larger_than_the_request() {
     let to_stranger = answers(&mut s, 97, &request);
     assert!(to_stranger.iter().all(|&n| n <= request.len()));
 }
+
+#[test]
+fn the_newest_generation_per_address_is_forgotten_with_the_member() {
+    let mut s = Solo::new(Config::local());
+    s.gossip(1, vec![alive(1, 1, Status::Up, 1)]);
+    // 200 members at 200 addresses come and go.
+    for chunk in (2..202).collect::<Vec<usize>>().chunks(20) {
+        s.gossip(
+            1,
+            chunk
+                .iter()
+                .map(|&i| alive(i, 1, Status::Up, i as u64))
+                .collect(),
+        );
+        s.gossip(
+            1,
+            chunk
+                .iter()
+                .map(|&i| down(i, 2, DownReason::Left))
+                .collect(),
+        );
+    }
+    assert!(s.core.addresses_known() >= 200);
+    s.advance(Config::local().tombstone_period * 3);
+    // Node 1 never answers our probes here, so it may be gone too.
+    let held = s.core.members().len();
+    assert!(held <= 2, "only us and node 1 may be left, {held} held");
+    assert_eq!(s.core.addresses_known(), held);
+}
