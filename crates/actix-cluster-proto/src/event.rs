@@ -21,6 +21,9 @@ pub enum Event {
     Unreachable(MemberInfo),
     /// A suspected member refuted the suspicion.
     Reachable(MemberInfo),
+    /// The metadata or roles of a member already announced (`Joined` or
+    /// `Up`, not down) changed; carries the member as it is now.
+    Updated(MemberInfo),
     /// A member started a graceful leave.
     Leaving(MemberInfo),
     /// A member is down, with the reason.

@@ -18,10 +18,11 @@ use crate::arbiter::{Arbiter, SetArbiter};
 use crate::config::ClusterConfig;
 use crate::error::ClusterError;
 use crate::messages::{
-    Abort, ClusterEvent, ClusterStats, Form, GetKeys, GetLeader, GetLeadership, GetMembers,
-    GetSelf, GetStats, InstallKey, Join, Leadership, Leave, MemberDown, MemberUp, RemoveKey,
-    SelfInfo, SetFencingToken, Subscribe, UpdateMetadata, UsePrimary,
+    Abort, ClusterStats, Form, GetKeys, GetLeader, GetLeadership, GetMembers, GetSelf, GetStats,
+    InstallKey, Join, Leadership, Leave, RemoveKey, SelfInfo, SetFencingToken, Subscribe,
+    UpdateMetadata, UsePrimary,
 };
+use crate::subscription::{Subscription, Target};
 use crate::transport::{self, Counters, Datagram, Inbound, Outgoing, Refused};
 
 /// The running clusters, one per actix `System` (keyed by the system's id).
@@ -60,10 +61,12 @@ pub struct Cluster {
     /// One writer per peer we send stream frames to.
     outgoing: HashMap<SocketAddr, Outgoing>,
     counters: Arc<Counters>,
-    /// Subscribers.
-    subs_up: Vec<Recipient<MemberUp>>,
-    subs_down: Vec<Recipient<MemberDown>>,
-    subs_events: Vec<Recipient<ClusterEvent>>,
+    /// Subscribers, each with its bounded queue.
+    subs: Vec<Subscription>,
+    /// Queue bound per subscriber (`ClusterConfig::subscriber_buffer`).
+    subscriber_buffer: usize,
+    /// Events dropped for subscribers that lagged (they resynchronise).
+    subscriber_dropped: Arc<AtomicU64>,
     /// Graceful leave progress.
     leave: LeaveState,
     /// `Abort` was received: stop without leaving.
@@ -179,6 +182,12 @@ impl Cluster {
                 reason: "the member name must not be empty".into(),
             });
         }
+        if !(1..=1 << 20).contains(&config.subscriber_buffer) {
+            return Err(ClusterError::InvalidConfig {
+                field: "subscriber_buffer",
+                reason: format!("{} is outside 1..=1048576", config.subscriber_buffer),
+            });
+        }
         let advertised_ip = config.advertise.map_or(config.bind.ip(), |a| a.ip());
         if advertised_ip.is_unspecified() {
             return Err(ClusterError::InvalidConfig {
@@ -239,9 +248,9 @@ impl Cluster {
             pending_io: Some((bound.udp, bound.tcp)),
             outgoing: HashMap::new(),
             counters: Arc::new(Counters::default()),
-            subs_up: Vec::new(),
-            subs_down: Vec::new(),
-            subs_events: Vec::new(),
+            subs: Vec::new(),
+            subscriber_buffer: config.subscriber_buffer,
+            subscriber_dropped: Arc::new(AtomicU64::new(0)),
             leave: LeaveState::Member,
             aborted: false,
             shutting_down: false,
@@ -479,17 +488,10 @@ impl Cluster {
             Event::Up(member) => {
                 tracing::info!(peer = %member.id, "member up");
                 self.side_changed();
-                let msg = MemberUp(member.clone());
-                self.subs_up.retain(|r| deliver(r, msg.clone()));
             }
             Event::Down { member, reason } => {
                 tracing::info!(peer = %member.id, ?reason, "member down");
                 self.side_changed();
-                let msg = MemberDown {
-                    member: member.clone(),
-                    reason: *reason,
-                };
-                self.subs_down.retain(|r| deliver(r, msg.clone()));
                 if *reason == DownReason::Left && member.id == *self.core.local_id() {
                     self.leave_done();
                 }
@@ -515,8 +517,7 @@ impl Cluster {
             }
             _ => {}
         }
-        let msg = ClusterEvent(event);
-        self.subs_events.retain(|r| deliver(r, msg.clone()));
+        self.subs.retain_mut(|s| s.offer(&event));
     }
 
     /// Membership changed: the leader owes the arbiter a new record.
@@ -557,9 +558,7 @@ impl Cluster {
 
     /// Forgets subscribers whose actor stopped.
     fn prune_subscribers(&mut self) {
-        self.subs_up.retain(|r| r.connected());
-        self.subs_down.retain(|r| r.connected());
-        self.subs_events.retain(|r| r.connected());
+        self.subs.retain(|s| s.connected());
     }
 
     /// Starts a graceful leave (once).
@@ -594,21 +593,6 @@ impl Cluster {
     fn leave_bound(&self) -> Duration {
         Duration::from_secs(2)
     }
-}
-
-/// Sends if the recipient's actor still runs; false means "drop it".
-fn deliver<M>(recipient: &Recipient<M>, msg: M) -> bool
-where
-    M: Message + Send + 'static,
-    M::Result: Send,
-{
-    if !recipient.connected() {
-        return false;
-    }
-    // `do_send` queues even into a full mailbox: a slow subscriber never blocks
-    // the cluster and never misses an event.
-    recipient.do_send(msg);
-    true
 }
 
 /// Fresh randomness from the OS (seeds the core's RNG and the generation).
@@ -753,7 +737,7 @@ impl Handler<Subscribe> for Cluster {
 
     /// Snapshot and registration happen in this one handler, so nothing is lost
     /// or doubled between the current state and the later events.
-    fn handle(&mut self, msg: Subscribe, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) {
         let _enter = self.span.clone().entered();
         let up: Vec<_> = self
             .core
@@ -761,34 +745,35 @@ impl Handler<Subscribe> for Cluster {
             .into_iter()
             .filter(|m| m.status == Status::Up)
             .collect();
-        if let Some(r) = msg.member_up {
-            if up.iter().all(|m| deliver(&r, MemberUp(m.clone()))) {
-                self.subs_up.push(r);
-            }
+        // Every `Up` first, then (for an `events` recipient) which of them
+        // are unreachable, then the leader.
+        let mut snapshot = Vec::new();
+        if msg.member_up.is_some() || msg.events.is_some() {
+            snapshot.extend(up.iter().map(|m| Event::Up(m.clone())));
         }
-        if let Some(r) = msg.member_down {
-            if r.connected() {
-                self.subs_down.push(r);
-            }
-        }
-        if let Some(r) = msg.events {
-            // Every `Up` first, then which of them are unreachable, then the
-            // leader.
-            let mut alive = up
-                .iter()
-                .all(|m| deliver(&r, ClusterEvent(Event::Up(m.clone()))));
-            alive = alive
-                && up
-                    .iter()
+        if msg.events.is_some() {
+            snapshot.extend(
+                up.iter()
                     .filter(|m| !m.reachable)
-                    .all(|m| deliver(&r, ClusterEvent(Event::Unreachable(m.clone()))));
+                    .map(|m| Event::Unreachable(m.clone())),
+            );
             if let Some(leader) = self.core.leader() {
-                alive = alive && deliver(&r, ClusterEvent(Event::LeaderChanged(Some(leader))));
-            }
-            if alive {
-                self.subs_events.push(r);
+                snapshot.push(Event::LeaderChanged(Some(leader)));
             }
         }
+        let target = Target {
+            up: msg.member_up,
+            down: msg.member_down,
+            events: msg.events,
+        };
+        let started = Subscription::start(
+            target,
+            snapshot,
+            self.subscriber_buffer,
+            ctx.address(),
+            self.subscriber_dropped.clone(),
+        );
+        self.subs.extend(started);
     }
 }
 
@@ -983,7 +968,8 @@ impl Handler<GetStats> for Cluster {
         MessageResult(ClusterStats {
             protocol: self.core.stats().clone(),
             transport: self.counters.snapshot(),
-            subscribers: self.subs_up.len() + self.subs_down.len() + self.subs_events.len(),
+            subscribers: self.subs.iter().map(Subscription::recipients).sum(),
+            subscriber_events_dropped: self.subscriber_dropped.load(Ordering::Relaxed),
             pending_timers: self.timers.queue.len(),
         })
     }

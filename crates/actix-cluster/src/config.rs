@@ -20,6 +20,10 @@ pub struct ClusterConfig {
     pub metadata: BTreeMap<String, String>,
     /// Protocol tuning; `protocol.cluster_name` is the cluster's name.
     pub protocol: ProtocolConfig,
+    /// Events held at most per subscriber that has not taken them yet
+    /// (default 1024, at least 1); beyond it a slow subscriber is
+    /// resynchronised with a fresh snapshot (see [`crate::Subscribe`]).
+    pub subscriber_buffer: usize,
 }
 
 impl ClusterConfig {
@@ -44,6 +48,7 @@ impl ClusterConfig {
             roles: BTreeSet::new(),
             metadata: BTreeMap::new(),
             protocol: ProtocolConfig::default(),
+            subscriber_buffer: 1024,
         }
     }
 

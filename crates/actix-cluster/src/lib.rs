@@ -102,6 +102,7 @@ mod cluster;
 mod config;
 mod error;
 mod messages;
+mod subscription;
 mod transport;
 
 pub use crate::arbiter::{Arbiter, ArbiterFuture, SetArbiter};

@@ -37,7 +37,16 @@ pub struct ClusterEvent(pub Event);
 /// `Event::Unreachable` for each of them currently suspected and an
 /// `Event::LeaderChanged` naming the current leader (when there is one).
 /// Recipients whose actor stopped are dropped. Delivery never blocks the
-/// cluster: a slow subscriber's mailbox grows instead.
+/// cluster, and a slow subscriber never makes it hold more than
+/// `ClusterConfig::subscriber_buffer` events for it: each recipient gets one
+/// message at a time from its own queue of that size; when the queue is full,
+/// further events are dropped (counted in
+/// [`ClusterStats::subscriber_events_dropped`]) and, once the subscriber has
+/// caught up, it gets a fresh snapshot instead: the difference between what it
+/// was told and the current membership (`MemberUp` for members now `Up`,
+/// `MemberDown` for members gone since; an `events` recipient also gets their
+/// reachability and the current leader). Nothing is told twice, and nothing
+/// about a member after its `Down`.
 #[derive(Message, Default)]
 #[rtype(result = "()")]
 pub struct Subscribe {
@@ -175,6 +184,10 @@ pub struct ClusterStats {
     pub transport: TransportStats,
     /// Live subscriptions (each recipient of a [`Subscribe`] counts once).
     pub subscribers: usize,
+    /// Events not queued for a subscriber because it was
+    /// `ClusterConfig::subscriber_buffer` events behind (it gets a fresh
+    /// snapshot once it catches up).
+    pub subscriber_events_dropped: u64,
     /// The protocol core's pending timers (one actix timer is armed, for the
     /// earliest of them).
     pub pending_timers: usize,

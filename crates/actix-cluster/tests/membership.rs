@@ -278,6 +278,83 @@ fn a_stuck_subscriber_neither_blocks_the_cluster_nor_loses_events() {
 }
 
 #[test]
+fn a_subscriber_far_behind_is_resynchronised_instead_of_queued_without_bound() {
+    let _serial = serial();
+    let mut small = config("lag-0", local0());
+    small.subscriber_buffer = 2;
+    let first = Node::join(small, &[]);
+    let seed = first.addr();
+    let mut nodes = vec![first];
+    nodes.push(Node::join(config("lag-1", local0()), &[seed]));
+    wait_all_up(&nodes, &ids(&nodes));
+    let (log, gate, arbiter) = nodes[0].stuck_subscriber();
+    log.wait("the stuck subscriber to be stuck", |recs| !recs.is_empty());
+
+    // While it is stuck: four join and three of them leave, far more events
+    // than its queue of 2 holds.
+    for i in 2..6 {
+        nodes.push(Node::join(config(&format!("lag-{i}"), local0()), &[seed]));
+    }
+    wait_all_up(&nodes, &ids(&nodes));
+    for _ in 0..3 {
+        let leaver = nodes.remove(2);
+        let id = leaver.id();
+        leaver.leave();
+        wait_all_down(&nodes, &id);
+    }
+    let stats = nodes[0].stats();
+    assert!(
+        stats.subscriber_events_dropped > 0,
+        "the queue stayed bounded: {stats:?}"
+    );
+
+    // Released, it catches up to the current membership: every member Up
+    // now was told Up once, every one gone was told Down (after its Up, if
+    // any), and nothing was told twice.
+    gate.open();
+    let live = ids(&nodes);
+    log.wait("the subscriber to catch up", |recs| {
+        let mut up: Vec<MemberId> = Vec::new();
+        for r in recs {
+            match r {
+                Rec::Up(m) => up.push(m.id.clone()),
+                Rec::Down(m, _) => up.retain(|id| id != &m.id),
+                Rec::Event(_) => {}
+            }
+        }
+        up.sort();
+        let mut want = live.clone();
+        want.sort();
+        up == want
+    });
+    let recs = log.snapshot();
+    let ups = common::ups(&recs);
+    let mut unique = ups.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ups.len(), "an Up told twice: {recs:#?}");
+    for (id, _) in common::downs(&recs) {
+        assert!(
+            !live.contains(&id),
+            "a live member told Down: {id} in {recs:#?}"
+        );
+        let down_at = recs
+            .iter()
+            .position(|r| matches!(r, Rec::Down(m, _) if m.id == id));
+        let up_at = recs
+            .iter()
+            .position(|r| matches!(r, Rec::Up(m) if m.id == id));
+        if let (Some(d), Some(u)) = (down_at, up_at) {
+            assert!(u < d, "Down before Up for {id}: {recs:#?}");
+        }
+    }
+    arbiter.stop();
+    for node in nodes {
+        node.leave();
+    }
+}
+
+#[test]
 fn ipv6_loopback_works_too() {
     let _serial = serial();
     if std::net::UdpSocket::bind("[::1]:0").is_err() {

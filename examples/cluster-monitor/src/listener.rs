@@ -126,6 +126,7 @@ impl Listener {
             | Event::Up(m)
             | Event::Unreachable(m)
             | Event::Reachable(m)
+            | Event::Updated(m)
             | Event::Leaving(m) => {
                 self.members.insert(m.id.clone(), m.clone());
             }

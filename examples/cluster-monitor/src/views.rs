@@ -98,6 +98,11 @@ pub(crate) enum StreamEvent {
         time: u64,
         member: StreamMember,
     },
+    /// Metadata or roles changed.
+    Updated {
+        time: u64,
+        member: StreamMember,
+    },
     Down {
         time: u64,
         member: StreamMember,
@@ -150,6 +155,10 @@ impl StreamEvent {
             Event::Leaving(m) => StreamEvent::Leaving {
                 time,
                 member: with_status(m, "leaving"),
+            },
+            Event::Updated(m) => StreamEvent::Updated {
+                time,
+                member: StreamMember::new(m),
             },
             Event::Down { member, reason } => StreamEvent::Down {
                 time,

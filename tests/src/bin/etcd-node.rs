@@ -70,6 +70,7 @@ impl Handler<ClusterEvent> for Reporter {
             Event::Unreachable(m) => ("unreachable", m.id.to_string(), None),
             Event::Reachable(m) => ("reachable", m.id.to_string(), None),
             Event::Leaving(m) => ("leaving", m.id.to_string(), None),
+            Event::Updated(m) => ("updated", m.id.to_string(), None),
             Event::Down { member, reason } => (
                 "down",
                 member.id.to_string(),

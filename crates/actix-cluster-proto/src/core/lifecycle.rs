@@ -231,10 +231,15 @@ impl Core {
             return;
         }
         let id = self.local.clone();
-        self.table.update(&id, |e| {
+        let updated = self.table.update(&id, |e| {
+            let changed = e.metadata != m;
             e.metadata = m;
             e.incarnation = e.incarnation.saturating_add(1);
+            changed.then(|| e.info())
         });
+        if let Some(Some(info)) = updated {
+            self.emit(Event::Updated(info));
+        }
         self.broadcasts.push(&id);
     }
 

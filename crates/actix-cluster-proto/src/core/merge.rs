@@ -322,6 +322,7 @@ impl Core {
             .table
             .update(&id, |e| {
                 let old = e.status;
+                let changed = e.roles != rec.roles || e.metadata != rec.metadata;
                 e.status = status;
                 e.incarnation = rec.incarnation;
                 e.roles = rec.roles;
@@ -349,6 +350,9 @@ impl Core {
                 {
                     e.announced = e.announced.with_up();
                     events.push(Event::Up(e.info()));
+                }
+                if changed && events.iter().all(|ev| !matches!(ev, Event::Up(_))) {
+                    events.push(Event::Updated(e.info()));
                 }
                 if status == Status::Leaving && !e.announced.leaving() {
                     e.announced = e.announced.with_leaving();

@@ -217,6 +217,18 @@ fn metadata_update_is_gossiped() {
         })
     });
     assert!(ok);
+    // Every node (the changed one too) raised one `Updated` carrying it.
+    for i in 0..3 {
+        let updated: Vec<_> = net.events[i]
+            .iter()
+            .filter_map(|(_, e)| match e {
+                crate::Event::Updated(x) if x.id == id(1, 1) => Some(x.metadata.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(updated, vec![m.clone()], "node {i}");
+    }
+    assert_event_order(&net);
 }
 
 #[test]

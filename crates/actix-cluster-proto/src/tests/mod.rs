@@ -336,6 +336,7 @@ impl Net {
                     Event::Unreachable(x) => (&x.id, "unreachable"),
                     Event::Reachable(x) => (&x.id, "reachable"),
                     Event::Leaving(x) => (&x.id, "leaving"),
+                    Event::Updated(_) => return None,
                     Event::Down { member, reason } => (
                         &member.id,
                         match reason {
@@ -363,6 +364,7 @@ pub(crate) fn assert_event_order(net: &Net) {
                 | Event::Up(x)
                 | Event::Unreachable(x)
                 | Event::Reachable(x)
+                | Event::Updated(x)
                 | Event::Leaving(x) => {
                     ids.insert(x.id.clone());
                 }

@@ -141,6 +141,7 @@ fn kinds(events: &[Event]) -> Vec<String> {
             Event::Unreachable(m) => format!("unreachable {}", m.id.name),
             Event::Reachable(m) => format!("reachable {}", m.id.name),
             Event::Leaving(m) => format!("leaving {}", m.id.name),
+            Event::Updated(m) => format!("updated {}", m.id.name),
             Event::Down { member, reason } => format!("down {:?} {}", reason, member.id.name),
             Event::Removed(m) => format!("removed {}", m.name),
             Event::LeaderChanged(l) => {

@@ -114,7 +114,7 @@ impl CoreNode {
             | Event::Leaving(m)
             | Event::Down { member: m, .. } => &m.id,
             Event::Removed(id) => id,
-            Event::LeaderChanged(_) | Event::SelfChanged { .. } => return None,
+            Event::LeaderChanged(_) | Event::SelfChanged { .. } | Event::Updated(_) => return None,
         };
         if id.addr == self.local.id.addr {
             return None;

@@ -130,6 +130,7 @@
       case "unreachable":
       case "reachable":
       case "leaving":
+      case "updated":
         upsert(msg.member, msg.time);
         logEvent(msg, live);
         break;
@@ -160,6 +161,10 @@
       case "unreachable": return [`${who} is unreachable`, "unreachable"];
       case "reachable": return [`${who} is reachable again`, "reachable"];
       case "leaving": return [`${who} is leaving`, "leaving"];
+      case "updated": {
+        const meta = Object.entries((e.member && e.member.metadata) || {}).map(([k, v]) => `${k}=${v}`).join(", ");
+        return [`${who} updated its metadata${meta ? `: ${meta}` : ""}`, "info"];
+      }
       case "down": return e.reason === "left" ? [`${who} left the cluster`, "left"] : [`${who} is down (failed)`, "down"];
       case "removed": return [`${who} removed`, "info"];
       case "leader": return [e.leader ? `leader is now ${nameOf(e.leader)}` : "no leader", "leader"];
