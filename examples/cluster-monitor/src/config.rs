@@ -376,6 +376,7 @@ pub(crate) struct Args {
 #[derive(Debug, Clone, Default, ClapArgs)]
 #[command(next_help_heading = "etcd discovery (actix-cluster-etcd)")]
 pub(crate) struct EtcdArgs {
+    // The numbers in the help come from `DiscoveryConfig::default()` (`etcd_help`).
     /// etcd endpoints, comma-separated (e.g. `http://etcd:2379`). Unset: no etcd
     /// (the node joins CLUSTER_SEEDS, or forms a cluster alone).
     #[arg(long, env = "ETCD_ENDPOINTS", value_name = "ETCD_ENDPOINTS")]
@@ -384,34 +385,54 @@ pub(crate) struct EtcdArgs {
     /// and variables here override it.
     #[arg(long, env = "ETCD_CONFIG", value_name = "ETCD_CONFIG")]
     pub(crate) etcd_config: Option<std::path::PathBuf>,
-    /// Key prefix under which clusters register [default: /actix-cluster].
-    #[arg(long, env = "ETCD_PREFIX", value_name = "ETCD_PREFIX")]
+    #[arg(
+        long,
+        env = "ETCD_PREFIX",
+        value_name = "ETCD_PREFIX",
+        help = etcd_help("Key prefix under which clusters register", |d| d.prefix.clone())
+    )]
     pub(crate) etcd_prefix: Option<String>,
-    /// Lease TTL in seconds: a crashed node's registration vanishes within it [default: 10].
-    #[arg(long, env = "ETCD_LEASE_TTL", value_name = "ETCD_LEASE_TTL")]
+    #[arg(
+        long,
+        env = "ETCD_LEASE_TTL",
+        value_name = "ETCD_LEASE_TTL",
+        help = etcd_help("Lease TTL in seconds: a crashed node's registration vanishes within it", |d| d.lease_ttl_secs.to_string())
+    )]
     pub(crate) etcd_lease_ttl: Option<String>,
-    /// Connect timeout in milliseconds [default: 2000].
     #[arg(
         long,
         env = "ETCD_CONNECT_TIMEOUT_MS",
-        value_name = "ETCD_CONNECT_TIMEOUT_MS"
+        value_name = "ETCD_CONNECT_TIMEOUT_MS",
+        help = etcd_help("Connect timeout in milliseconds", |d| d.connect_timeout_ms.to_string())
     )]
     pub(crate) etcd_connect_timeout_ms: Option<String>,
-    /// Request timeout in milliseconds [default: 3000].
     #[arg(
         long,
         env = "ETCD_REQUEST_TIMEOUT_MS",
-        value_name = "ETCD_REQUEST_TIMEOUT_MS"
+        value_name = "ETCD_REQUEST_TIMEOUT_MS",
+        help = etcd_help("Request timeout in milliseconds", |d| d.request_timeout_ms.to_string())
     )]
     pub(crate) etcd_request_timeout_ms: Option<String>,
-    /// Smallest retry delay in milliseconds, doubled per failure [default: 200].
-    #[arg(long, env = "ETCD_BACKOFF_MIN_MS", value_name = "ETCD_BACKOFF_MIN_MS")]
+    #[arg(
+        long,
+        env = "ETCD_BACKOFF_MIN_MS",
+        value_name = "ETCD_BACKOFF_MIN_MS",
+        help = etcd_help("Smallest retry delay in milliseconds, doubled per failure", |d| d.backoff_min_ms.to_string())
+    )]
     pub(crate) etcd_backoff_min_ms: Option<String>,
-    /// Largest retry delay in milliseconds [default: 5000].
-    #[arg(long, env = "ETCD_BACKOFF_MAX_MS", value_name = "ETCD_BACKOFF_MAX_MS")]
+    #[arg(
+        long,
+        env = "ETCD_BACKOFF_MAX_MS",
+        value_name = "ETCD_BACKOFF_MAX_MS",
+        help = etcd_help("Largest retry delay in milliseconds", |d| d.backoff_max_ms.to_string())
+    )]
     pub(crate) etcd_backoff_max_ms: Option<String>,
-    /// Most seed addresses handed to the cluster, oldest members first [default: 5].
-    #[arg(long, env = "ETCD_MAX_SEEDS", value_name = "ETCD_MAX_SEEDS")]
+    #[arg(
+        long,
+        env = "ETCD_MAX_SEEDS",
+        value_name = "ETCD_MAX_SEEDS",
+        help = etcd_help("Most seed addresses handed to the cluster, oldest members first", |d| d.max_seeds.to_string())
+    )]
     pub(crate) etcd_max_seeds: Option<String>,
     /// Gossip addresses (comma-separated ip:port) to join while etcd is unreachable at start.
     #[arg(long, env = "ETCD_FALLBACK_SEEDS", value_name = "ETCD_FALLBACK_SEEDS")]
@@ -436,6 +457,12 @@ pub(crate) struct EtcdArgs {
         hide_env_values = true
     )]
     pub(crate) etcd_password: Option<String>,
+}
+
+/// An etcd flag's help with `[default: ...]` from [`DiscoveryConfig::default`],
+/// so it cannot drift from the library's defaults.
+fn etcd_help(text: &str, field: fn(&DiscoveryConfig) -> String) -> String {
+    format!("{text} [default: {}]", field(&DiscoveryConfig::default()))
 }
 
 impl EtcdArgs {
@@ -1014,6 +1041,35 @@ mod tests {
         );
         assert!(help.contains("probes every 200 ms"), "{help}");
         assert!(!help.contains("1 s probe"), "{help}");
+    }
+
+    #[test]
+    fn help_names_the_etcd_defaults() {
+        use clap::CommandFactory as _;
+        let help = Args::command().render_long_help().to_string();
+        let d = DiscoveryConfig::default();
+        for (flag, value) in [
+            ("--etcd-prefix", d.prefix.clone()),
+            ("--etcd-lease-ttl", d.lease_ttl_secs.to_string()),
+            (
+                "--etcd-connect-timeout-ms",
+                d.connect_timeout_ms.to_string(),
+            ),
+            (
+                "--etcd-request-timeout-ms",
+                d.request_timeout_ms.to_string(),
+            ),
+            ("--etcd-backoff-min-ms", d.backoff_min_ms.to_string()),
+            ("--etcd-backoff-max-ms", d.backoff_max_ms.to_string()),
+            ("--etcd-max-seeds", d.max_seeds.to_string()),
+        ] {
+            let at = help.find(&format!("{flag} <")).expect(flag);
+            let next = help[at..].lines().nth(1).unwrap_or_default();
+            assert!(
+                next.ends_with(&format!("[default: {value}]")),
+                "{flag}: {next:?}"
+            );
+        }
     }
 
     #[test]
