@@ -443,6 +443,37 @@ impl Monitor {
         }
     }
 
+    /// A node with exactly the given environment (plus `PATH`) and flags, its
+    /// output in `logs`; `http` is only where the harness looks for it, so the
+    /// environment or flags must bind HTTP there.
+    pub fn spawn(
+        name: &str,
+        http: SocketAddr,
+        logs: &Path,
+        envs: &[(&str, &str)],
+        args: &[&str],
+    ) -> Monitor {
+        let log = logs.join(format!("{name}-{}.log", http.port()));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(monitor_binary())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(envs.iter().copied())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .expect("cluster-monitor starts");
+        Monitor {
+            child,
+            http,
+            role: String::new(),
+            name: name.to_owned(),
+            log,
+        }
+    }
+
     /// Waits until `/readyz` says 200; returns this node's member id.
     pub fn wait_ready(&mut self, timeout: Duration) -> String {
         let http = self.http;

@@ -15,3 +15,16 @@ pub mod node;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeExamples;
+
+/// The library crates' READMEs (their crates.io pages), doctested the same way.
+#[cfg(doctest)]
+mod crate_readmes {
+    #[doc = include_str!("../../crates/actix-cluster-proto/README.md")]
+    struct Proto;
+    #[doc = include_str!("../../crates/actix-cluster/README.md")]
+    struct Cluster;
+    #[doc = include_str!("../../crates/actix-cluster-etcd/README.md")]
+    struct Etcd;
+    #[doc = include_str!("../../crates/actix-cluster-sim/README.md")]
+    struct Sim;
+}

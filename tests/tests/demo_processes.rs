@@ -236,7 +236,7 @@ fn bad_config_values_fail_at_start_naming_them() {
         (vec![("HTTP_BIND", "127.0.0.1:99999")], "HTTP_BIND"),
         (vec![("HTTP_BIND", busy.as_str())], "HTTP_BIND"),
         (vec![("NODE_NAME", "has space")], "NODE_NAME"),
-        (vec![("CLUSTER_NAME", "")], "CLUSTER_NAME"),
+        (vec![("CLUSTER_NAME", "a/b")], "CLUSTER_NAME"),
         (
             vec![("CLUSTER_ADVERTISE", "no-such-host.invalid")],
             "CLUSTER_ADVERTISE",

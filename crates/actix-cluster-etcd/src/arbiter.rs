@@ -213,7 +213,8 @@ impl EtcdArbiter {
     }
 
     /// Records `side` as the winning side while the downing lease is held and
-    /// `side` holds it ([`holds_winners`]): the surviving side's leader calls
+    /// `side` holds it (a strict majority of the winners recorded, or exactly
+    /// half of them including their lowest id): the surviving side's leader calls
     /// this when the side's membership changes (members reborn after a
     /// decision rejoin it, downed ones leave it), so the next decision within
     /// the hold compares against the side as it is, not as it was. Keeps the

@@ -38,6 +38,15 @@ pub(crate) enum KeysMode {
     Accept,
 }
 
+/// How the node writes its logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines: the default.
+    Text,
+    /// One JSON object per line, with the current span and the span list.
+    Json,
+}
+
 /// Commands other than running a node.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
@@ -46,15 +55,106 @@ pub(crate) enum Command {
     Keygen,
 }
 
-/// Protocol timing presets of `actix-cluster`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// Protocol timing presets of `actix-cluster`. Their help text is made from the
+/// presets' [`ProtocolConfig`] values, so it cannot drift from them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Preset {
-    /// LAN timings (1 s probe interval): the default.
+    /// `ProtocolConfig::lan()`: the default.
     Lan,
-    /// WAN timings (5 s probe interval).
+    /// `ProtocolConfig::wan()`.
     Wan,
-    /// Fast timings for loopback tests (200 ms probe interval).
+    /// `ProtocolConfig::local()`: fast timings for loopback tests.
     Local,
+}
+
+impl Preset {
+    const ALL: [Preset; 3] = [Preset::Lan, Preset::Wan, Preset::Local];
+
+    fn name(self) -> &'static str {
+        match self {
+            Preset::Lan => "lan",
+            Preset::Wan => "wan",
+            Preset::Local => "local",
+        }
+    }
+
+    /// The preset's protocol configuration.
+    pub(crate) fn config(self) -> ProtocolConfig {
+        match self {
+            Preset::Lan => ProtocolConfig::lan(),
+            Preset::Wan => ProtocolConfig::wan(),
+            Preset::Local => ProtocolConfig::local(),
+        }
+    }
+
+    /// One line about the preset's timings, from its configuration.
+    fn summary(self) -> String {
+        let c = self.config();
+        let what = match self {
+            Preset::Lan => "the default",
+            Preset::Wan => "slower, for latency and loss",
+            Preset::Local => "fast, for loopback tests",
+        };
+        format!(
+            "{what}: probes every {} (timeout {}); a suspicion times out after {} to {} \
+             at 10 members, {} to {} at 1000; downing waits for {} without change, \
+             pauses shorter than {} never down a member",
+            human(c.probe_interval),
+            human(c.probe_timeout),
+            human(c.suspicion_min_timeout(10)),
+            human(c.suspicion_max_timeout(10)),
+            human(c.suspicion_min_timeout(1000)),
+            human(c.suspicion_max_timeout(1000)),
+            human(c.downing.stable_after),
+            human(c.downing.max_pause),
+        )
+    }
+}
+
+impl ValueEnum for Preset {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Preset::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.summary()))
+    }
+}
+
+/// A duration for people: `200 ms`, `3 s`, `1.5 s`.
+fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{} s", d.as_secs_f64())
+    }
+}
+
+/// `[default: the preset's: lan X, wan Y, local Z]` for a per-preset setting, in ms.
+fn preset_defaults_ms(field: fn(&ProtocolConfig) -> Duration) -> String {
+    let each: Vec<String> = Preset::ALL
+        .iter()
+        .map(|p| format!("{} {}", p.name(), field(&p.config()).as_millis()))
+        .collect();
+    format!("[default: the preset's: {}]", each.join(", "))
+}
+
+fn stable_after_help() -> String {
+    format!(
+        "How long the reachability picture must be unchanged before a downing \
+         decision, in milliseconds {}",
+        preset_defaults_ms(|c| c.downing.stable_after)
+    )
+}
+
+fn max_pause_help() -> String {
+    format!(
+        "Pauses shorter than this never down a member, in milliseconds {}",
+        preset_defaults_ms(|c| c.downing.max_pause)
+    )
 }
 
 const ABOUT: &str = "The actix-cluster demo node: joins a cluster through etcd and serves a live \
@@ -79,7 +179,29 @@ Keys: `cluster-monitor keygen` prints a fresh key. Without CLUSTER_SECRET_KEYS
 gossip port can join, read and steer the cluster; the node says so at start.
 
 SIGTERM or SIGINT makes the node leave the cluster gracefully and exit 0.
-Logging: RUST_LOG (default info).";
+Logging: RUST_LOG (default info) filters; LOG_FORMAT=json writes JSON lines.
+A variable set to the empty string (or only spaces) counts as unset.";
+
+/// Environment variables the program reads outside its flags.
+const OTHER_VARS: [&str; 1] = ["RUST_LOG"];
+
+/// Every variable the program reads (its flags' and [`OTHER_VARS`]) that is
+/// set to the empty string, or only spaces, as compose and Kubernetes templates
+/// often leave them. They count as unset.
+pub(crate) fn empty_vars() -> Vec<String> {
+    use clap::CommandFactory as _;
+    let cmd = Args::command();
+    let flag_vars = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|n| n.to_string_lossy().into_owned());
+    flag_vars
+        .chain(OTHER_VARS.iter().map(|n| (*n).to_owned()))
+        .filter(|name| {
+            std::env::var_os(name).is_some_and(|v| v.to_string_lossy().trim().is_empty())
+        })
+        .collect()
+}
 
 /// The raw flags.
 #[derive(Debug, Parser)]
@@ -145,18 +267,22 @@ pub(crate) struct Args {
     #[arg(long, env = "CLUSTER_DOWNING", value_name = "CLUSTER_DOWNING")]
     pub(crate) cluster_downing: Option<String>,
 
-    /// How long the reachability picture must be unchanged before a downing
-    /// decision, in milliseconds (default: the preset's; lan 500).
+    // Help from the presets' values (`stable_after_help`).
     #[arg(
         long,
         env = "CLUSTER_STABLE_AFTER",
-        value_name = "CLUSTER_STABLE_AFTER"
+        value_name = "CLUSTER_STABLE_AFTER",
+        help = stable_after_help()
     )]
     pub(crate) cluster_stable_after: Option<u64>,
 
-    /// Pauses shorter than this never down a member, in milliseconds (default:
-    /// the preset's; lan 4000).
-    #[arg(long, env = "CLUSTER_MAX_PAUSE", value_name = "CLUSTER_MAX_PAUSE")]
+    // Help from the presets' values (`max_pause_help`).
+    #[arg(
+        long,
+        env = "CLUSTER_MAX_PAUSE",
+        value_name = "CLUSTER_MAX_PAUSE",
+        help = max_pause_help()
+    )]
     pub(crate) cluster_max_pause: Option<u64>,
 
     /// What a member on a losing side does: `rejoin` (a new member, once it can
@@ -235,6 +361,12 @@ pub(crate) struct Args {
     )]
     pub(crate) shutdown_timeout: u64,
 
+    /// Log format on stderr: `text` (one readable line per event) or `json`
+    /// (one JSON object per line; span fields such as the member id under
+    /// `span` and `spans`). RUST_LOG filters either.
+    #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+
     #[command(flatten)]
     pub(crate) etcd: EtcdArgs,
 }
@@ -244,6 +376,7 @@ pub(crate) struct Args {
 #[derive(Debug, Clone, Default, ClapArgs)]
 #[command(next_help_heading = "etcd discovery (actix-cluster-etcd)")]
 pub(crate) struct EtcdArgs {
+    // The numbers in the help come from `DiscoveryConfig::default()` (`etcd_help`).
     /// etcd endpoints, comma-separated (e.g. `http://etcd:2379`). Unset: no etcd
     /// (the node joins CLUSTER_SEEDS, or forms a cluster alone).
     #[arg(long, env = "ETCD_ENDPOINTS", value_name = "ETCD_ENDPOINTS")]
@@ -252,34 +385,54 @@ pub(crate) struct EtcdArgs {
     /// and variables here override it.
     #[arg(long, env = "ETCD_CONFIG", value_name = "ETCD_CONFIG")]
     pub(crate) etcd_config: Option<std::path::PathBuf>,
-    /// Key prefix under which clusters register [default: /actix-cluster].
-    #[arg(long, env = "ETCD_PREFIX", value_name = "ETCD_PREFIX")]
+    #[arg(
+        long,
+        env = "ETCD_PREFIX",
+        value_name = "ETCD_PREFIX",
+        help = etcd_help("Key prefix under which clusters register", |d| d.prefix.clone())
+    )]
     pub(crate) etcd_prefix: Option<String>,
-    /// Lease TTL in seconds: a crashed node's registration vanishes within it [default: 10].
-    #[arg(long, env = "ETCD_LEASE_TTL", value_name = "ETCD_LEASE_TTL")]
+    #[arg(
+        long,
+        env = "ETCD_LEASE_TTL",
+        value_name = "ETCD_LEASE_TTL",
+        help = etcd_help("Lease TTL in seconds: a crashed node's registration vanishes within it", |d| d.lease_ttl_secs.to_string())
+    )]
     pub(crate) etcd_lease_ttl: Option<String>,
-    /// Connect timeout in milliseconds [default: 2000].
     #[arg(
         long,
         env = "ETCD_CONNECT_TIMEOUT_MS",
-        value_name = "ETCD_CONNECT_TIMEOUT_MS"
+        value_name = "ETCD_CONNECT_TIMEOUT_MS",
+        help = etcd_help("Connect timeout in milliseconds", |d| d.connect_timeout_ms.to_string())
     )]
     pub(crate) etcd_connect_timeout_ms: Option<String>,
-    /// Request timeout in milliseconds [default: 3000].
     #[arg(
         long,
         env = "ETCD_REQUEST_TIMEOUT_MS",
-        value_name = "ETCD_REQUEST_TIMEOUT_MS"
+        value_name = "ETCD_REQUEST_TIMEOUT_MS",
+        help = etcd_help("Request timeout in milliseconds", |d| d.request_timeout_ms.to_string())
     )]
     pub(crate) etcd_request_timeout_ms: Option<String>,
-    /// Smallest retry delay in milliseconds, doubled per failure [default: 200].
-    #[arg(long, env = "ETCD_BACKOFF_MIN_MS", value_name = "ETCD_BACKOFF_MIN_MS")]
+    #[arg(
+        long,
+        env = "ETCD_BACKOFF_MIN_MS",
+        value_name = "ETCD_BACKOFF_MIN_MS",
+        help = etcd_help("Smallest retry delay in milliseconds, doubled per failure", |d| d.backoff_min_ms.to_string())
+    )]
     pub(crate) etcd_backoff_min_ms: Option<String>,
-    /// Largest retry delay in milliseconds [default: 5000].
-    #[arg(long, env = "ETCD_BACKOFF_MAX_MS", value_name = "ETCD_BACKOFF_MAX_MS")]
+    #[arg(
+        long,
+        env = "ETCD_BACKOFF_MAX_MS",
+        value_name = "ETCD_BACKOFF_MAX_MS",
+        help = etcd_help("Largest retry delay in milliseconds", |d| d.backoff_max_ms.to_string())
+    )]
     pub(crate) etcd_backoff_max_ms: Option<String>,
-    /// Most seed addresses handed to the cluster, oldest members first [default: 5].
-    #[arg(long, env = "ETCD_MAX_SEEDS", value_name = "ETCD_MAX_SEEDS")]
+    #[arg(
+        long,
+        env = "ETCD_MAX_SEEDS",
+        value_name = "ETCD_MAX_SEEDS",
+        help = etcd_help("Most seed addresses handed to the cluster, oldest members first", |d| d.max_seeds.to_string())
+    )]
     pub(crate) etcd_max_seeds: Option<String>,
     /// Gossip addresses (comma-separated ip:port) to join while etcd is unreachable at start.
     #[arg(long, env = "ETCD_FALLBACK_SEEDS", value_name = "ETCD_FALLBACK_SEEDS")]
@@ -304,6 +457,12 @@ pub(crate) struct EtcdArgs {
         hide_env_values = true
     )]
     pub(crate) etcd_password: Option<String>,
+}
+
+/// An etcd flag's help with `[default: ...]` from [`DiscoveryConfig::default`],
+/// so it cannot drift from the library's defaults.
+fn etcd_help(text: &str, field: fn(&DiscoveryConfig) -> String) -> String {
+    format!("{text} [default: {}]", field(&DiscoveryConfig::default()))
 }
 
 impl EtcdArgs {
@@ -467,11 +626,7 @@ impl Settings {
             )),
         };
 
-        let base = match args.cluster_protocol {
-            Preset::Lan => ProtocolConfig::lan(),
-            Preset::Wan => ProtocolConfig::wan(),
-            Preset::Local => ProtocolConfig::local(),
-        };
+        let base = args.cluster_protocol.config();
         let mut protocol = ProtocolConfig {
             cluster_name: args.cluster_name.clone(),
             ..base
@@ -841,6 +996,99 @@ mod tests {
         let token = s.admin_token.as_ref().map(AdminToken::as_str);
         assert_eq!(token, Some("0123456789abcdef"));
         assert!(!format!("{s:?}").contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn help_names_the_presets_real_values() {
+        use clap::CommandFactory as _;
+        let help = Args::command().render_long_help().to_string();
+        for preset in Preset::ALL {
+            let c = preset.config();
+            let line = help
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("- {}:", preset.name())))
+                .unwrap_or_else(|| panic!("no help line for {preset:?}:\n{help}"));
+            for value in [
+                format!("probes every {}", human(c.probe_interval)),
+                format!("(timeout {})", human(c.probe_timeout)),
+                format!(
+                    "after {} to {} at 10 members",
+                    human(c.suspicion_min_timeout(10)),
+                    human(c.suspicion_max_timeout(10))
+                ),
+                format!(
+                    "{} to {} at 1000",
+                    human(c.suspicion_min_timeout(1000)),
+                    human(c.suspicion_max_timeout(1000))
+                ),
+                format!("waits for {} without change", human(c.downing.stable_after)),
+                format!("shorter than {} never", human(c.downing.max_pause)),
+            ] {
+                assert!(
+                    line.contains(&value),
+                    "{preset:?}: {value:?} not in {line:?}"
+                );
+            }
+            for ms in [c.downing.stable_after, c.downing.max_pause] {
+                let named = format!("{} {}", preset.name(), ms.as_millis());
+                assert!(help.contains(&named), "{named:?} not in the help:\n{help}");
+            }
+        }
+        // The lan line says what docs/PROTOCOL.md says: 200 ms probes.
+        assert_eq!(
+            ProtocolConfig::lan().probe_interval,
+            Duration::from_millis(200)
+        );
+        assert!(help.contains("probes every 200 ms"), "{help}");
+        assert!(!help.contains("1 s probe"), "{help}");
+    }
+
+    #[test]
+    fn help_names_the_etcd_defaults() {
+        use clap::CommandFactory as _;
+        let help = Args::command().render_long_help().to_string();
+        let d = DiscoveryConfig::default();
+        for (flag, value) in [
+            ("--etcd-prefix", d.prefix.clone()),
+            ("--etcd-lease-ttl", d.lease_ttl_secs.to_string()),
+            (
+                "--etcd-connect-timeout-ms",
+                d.connect_timeout_ms.to_string(),
+            ),
+            (
+                "--etcd-request-timeout-ms",
+                d.request_timeout_ms.to_string(),
+            ),
+            ("--etcd-backoff-min-ms", d.backoff_min_ms.to_string()),
+            ("--etcd-backoff-max-ms", d.backoff_max_ms.to_string()),
+            ("--etcd-max-seeds", d.max_seeds.to_string()),
+        ] {
+            let at = help.find(&format!("{flag} <")).expect(flag);
+            let next = help[at..].lines().nth(1).unwrap_or_default();
+            assert!(
+                next.ends_with(&format!("[default: {value}]")),
+                "{flag}: {next:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human(Duration::from_millis(200)), "200 ms");
+        assert_eq!(human(Duration::from_secs(3)), "3 s");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5 s");
+    }
+
+    #[test]
+    fn log_format_flag() {
+        let a = Args::try_parse_from(["cluster-monitor"]).unwrap();
+        assert_eq!(a.log_format, LogFormat::Text);
+        let a = Args::try_parse_from(["cluster-monitor", "--log-format", "json"]).unwrap();
+        assert_eq!(a.log_format, LogFormat::Json);
+        let err = Args::try_parse_from(["cluster-monitor", "--log-format", "xml"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("LOG_FORMAT"), "{err}");
     }
 
     #[test]

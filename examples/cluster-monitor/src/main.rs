@@ -22,24 +22,35 @@ use anyhow::Context as _;
 use clap::Parser;
 use tokio::sync::mpsc;
 
-use crate::config::{Args, Command, Settings};
+use crate::config::{Args, Command, LogFormat, Settings};
 use crate::discovery::Discovery;
 use crate::http::{AppState, Shutdown};
 use crate::listener::{CloseAll, CurrentSelf, Listener};
 
 fn main() -> ExitCode {
+    // An empty variable means "unset", for every variable: drop them before the
+    // flags are parsed (no other thread runs yet).
+    for name in config::empty_vars() {
+        std::env::remove_var(name);
+    }
     let args = Args::parse();
     if let Some(Command::Keygen) = args.command {
         return keygen();
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+        .with_ansi(false);
+    match args.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
     let settings = match Settings::from_args(args) {
         Ok(s) => s,
         Err(e) => {
