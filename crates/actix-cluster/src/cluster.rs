@@ -15,7 +15,7 @@ use actix_cluster_proto::{
 use tokio::sync::oneshot;
 
 use crate::arbiter::{Arbiter, SetArbiter};
-use crate::config::ClusterConfig;
+use crate::config::{ClusterConfig, TransportConfig};
 use crate::error::ClusterError;
 use crate::messages::{
     Abort, ClusterStats, Form, GetKeys, GetLeader, GetLeadership, GetMembers, GetSelf, GetStats,
@@ -63,6 +63,8 @@ pub struct Cluster {
     counters: Arc<Counters>,
     /// Subscribers, each with its bounded queue.
     subs: Vec<Subscription>,
+    /// The transport's slots, queues and timeouts.
+    limits: TransportConfig,
     /// Queue bound per subscriber (`ClusterConfig::subscriber_buffer`).
     subscriber_buffer: usize,
     /// Events dropped for subscribers that lagged (they resynchronise).
@@ -118,9 +120,6 @@ fn rejections(s: &actix_cluster_proto::Stats) -> u64 {
         + s.rejected_too_many_records
         + s.rejected_source
 }
-
-/// A connection busy within this long is never evicted for a newcomer.
-const EVICT_IDLE: Duration = Duration::from_secs(1);
 
 /// The core's timers, by deadline; one actix timer is armed for the first.
 #[derive(Default)]
@@ -182,6 +181,7 @@ impl Cluster {
                 reason: "the member name must not be empty".into(),
             });
         }
+        config.transport.validate()?;
         if !(1..=1 << 20).contains(&config.subscriber_buffer) {
             return Err(ClusterError::InvalidConfig {
                 field: "subscriber_buffer",
@@ -250,6 +250,7 @@ impl Cluster {
             counters: Arc::new(Counters::default()),
             subs: Vec::new(),
             subscriber_buffer: config.subscriber_buffer,
+            limits: config.transport,
             subscriber_dropped: Arc::new(AtomicU64::new(0)),
             leave: LeaveState::Member,
             aborted: false,
@@ -340,14 +341,14 @@ impl Cluster {
 
     /// Every incoming slot is taken: closes the connection least worth
     /// keeping (one that never carried an accepted frame, oldest first; else
-    /// the one idle longest), unless all were busy within [`EVICT_IDLE`].
+    /// the one idle longest), unless all were busy within `transport.evict_idle`.
     fn evict_incoming(&mut self, ctx: &mut Context<Self>) -> bool {
         let now = Instant::now();
         let victim = self
             .incoming
             .iter()
             .map(|(&id, c)| (id, c.good.is_some(), c.good.unwrap_or(c.opened)))
-            .filter(|(_, _, last)| now.duration_since(*last) >= EVICT_IDLE)
+            .filter(|(_, _, last)| now.duration_since(*last) >= self.limits.evict_idle)
             .min_by_key(|&(id, useful, last)| (useful, last, id))
             .map(|(id, _, _)| id);
         let Some(id) = victim else {
@@ -452,9 +453,9 @@ impl Cluster {
             },
             None => frame,
         };
-        if self.outgoing.len() >= transport::MAX_OUTGOING {
+        if self.outgoing.len() >= self.limits.max_outgoing {
             self.outgoing.retain(|_, out| !out.is_closed());
-            if self.outgoing.len() >= transport::MAX_OUTGOING {
+            if self.outgoing.len() >= self.limits.max_outgoing {
                 // Every writer is taken: the least recently used one goes
                 // (dropping it lets its writer finish what it queued).
                 let lru = self
@@ -470,6 +471,7 @@ impl Cluster {
         }
         let out = Outgoing::spawn(
             to,
+            self.limits,
             self.counters.clone(),
             self.span.clone(),
             self.refusals.clone(),
@@ -672,19 +674,26 @@ impl StreamHandler<(tokio::net::TcpStream, SocketAddr)> for Cluster {
         let _enter = self.span.clone().entered();
         let ip = peer.ip();
         let from_ip = self.incoming.values().filter(|c| c.ip == ip).count();
-        if from_ip >= transport::MAX_INCOMING_PER_IP {
+        if from_ip >= self.limits.max_incoming_per_ip {
             transport::inc(&self.counters.connections_rejected);
             tracing::debug!(%peer, "too many incoming connections from this address, closing");
             return;
         }
-        if self.incoming.len() >= transport::MAX_INCOMING && !self.evict_incoming(ctx) {
+        if self.incoming.len() >= self.limits.max_incoming && !self.evict_incoming(ctx) {
             transport::inc(&self.counters.connections_rejected);
             tracing::warn!(%peer, "too many incoming connections, all busy: closing");
             return;
         }
         self.next_conn += 1;
         let conn = self.next_conn;
-        let frames = transport::admit(stream, peer, self.max_frame_size, &self.counters, conn);
+        let frames = transport::admit(
+            stream,
+            peer,
+            self.max_frame_size,
+            self.limits,
+            &self.counters,
+            conn,
+        );
         let handle = ctx.add_stream(frames);
         self.incoming.insert(
             conn,

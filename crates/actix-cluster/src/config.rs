@@ -2,8 +2,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use actix_cluster_proto::{Config as ProtocolConfig, Keyring};
+
+use crate::error::ClusterError;
 
 /// How to start a node.
 #[derive(Clone, Debug)]
@@ -20,6 +23,8 @@ pub struct ClusterConfig {
     pub metadata: BTreeMap<String, String>,
     /// Protocol tuning; `protocol.cluster_name` is the cluster's name.
     pub protocol: ProtocolConfig,
+    /// Connection slots, queues and timeouts of the TCP transport.
+    pub transport: TransportConfig,
     /// Events held at most per subscriber that has not taken them yet
     /// (default 1024, at least 1); beyond it a slow subscriber is
     /// resynchronised with a fresh snapshot (see [`crate::Subscribe`]).
@@ -49,6 +54,7 @@ impl ClusterConfig {
             metadata: BTreeMap::new(),
             protocol: ProtocolConfig::default(),
             subscriber_buffer: 1024,
+            transport: TransportConfig::default(),
         }
     }
 
@@ -101,5 +107,139 @@ impl ClusterConfig {
     pub fn with_cluster_name(mut self, cluster_name: impl Into<String>) -> Self {
         self.protocol.cluster_name = cluster_name.into();
         self
+    }
+}
+
+/// Bounds of the TCP transport (joins, full-state exchange): how many
+/// connections, how long each may take, how much is queued. Every field is
+/// checked by [`TransportConfig::validate`] (called by `Cluster::start`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransportConfig {
+    /// Incoming connections open at once (default 64); when every slot is
+    /// taken, the one never useful or idle longest makes room.
+    pub max_incoming: usize,
+    /// Incoming connections open at once from one IP address (default 32:
+    /// several members may share a host).
+    pub max_incoming_per_ip: usize,
+    /// A new connection must deliver its first complete frame within this
+    /// (default 2 s), or it is closed.
+    pub first_frame_timeout: Duration,
+    /// The rest of a frame must arrive within this once its length is read
+    /// (default 5 s).
+    pub frame_read_timeout: Duration,
+    /// A connection with no frame in either direction for this long is
+    /// closed (default 30 s).
+    pub idle_timeout: Duration,
+    /// An incoming connection busy within this long is never evicted for a
+    /// newcomer (default 1 s).
+    pub evict_idle: Duration,
+    /// Peers with an outgoing writer at once (default 128); the least
+    /// recently used makes room.
+    pub max_outgoing: usize,
+    /// Frames queued towards one peer (default 16); when full, new frames
+    /// are dropped and counted.
+    pub outgoing_queue: usize,
+    /// How long a connection to a peer may take (default 2 s).
+    pub connect_timeout: Duration,
+    /// How long one frame may take to be written (default 5 s).
+    pub write_timeout: Duration,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            max_incoming: 64,
+            max_incoming_per_ip: 32,
+            first_frame_timeout: Duration::from_secs(2),
+            frame_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            evict_idle: Duration::from_secs(1),
+            max_outgoing: 128,
+            outgoing_queue: 16,
+            connect_timeout: Duration::from_secs(2),
+            write_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl TransportConfig {
+    /// The first field that cannot work, named (`transport.<field>`).
+    pub fn validate(&self) -> Result<(), ClusterError> {
+        let bad = |field: &'static str, reason: String| {
+            Err(ClusterError::InvalidConfig { field, reason })
+        };
+        let counts = [
+            ("transport.max_incoming", self.max_incoming, 1, 65_536),
+            (
+                "transport.max_incoming_per_ip",
+                self.max_incoming_per_ip,
+                1,
+                self.max_incoming,
+            ),
+            ("transport.max_outgoing", self.max_outgoing, 1, 65_536),
+            ("transport.outgoing_queue", self.outgoing_queue, 1, 65_536),
+        ];
+        for (field, v, lo, hi) in counts {
+            if v < lo || v > hi {
+                return bad(field, format!("{v} is outside {lo}..={hi}"));
+            }
+        }
+        let durations = [
+            ("transport.first_frame_timeout", self.first_frame_timeout),
+            ("transport.frame_read_timeout", self.frame_read_timeout),
+            ("transport.idle_timeout", self.idle_timeout),
+            ("transport.evict_idle", self.evict_idle),
+            ("transport.connect_timeout", self.connect_timeout),
+            ("transport.write_timeout", self.write_timeout),
+        ];
+        for (field, d) in durations {
+            if d.is_zero() || d > Duration::from_secs(3600) {
+                return bad(field, format!("{d:?} is outside (0 s, 1 h]"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_bounds_are_validated_naming_the_field() {
+        assert!(TransportConfig::default().validate().is_ok());
+        let field = |t: TransportConfig| match t.validate() {
+            Err(ClusterError::InvalidConfig { field, .. }) => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        };
+        let d = TransportConfig::default();
+        assert_eq!(
+            field(TransportConfig {
+                max_incoming: 0,
+                ..d
+            }),
+            "transport.max_incoming"
+        );
+        assert_eq!(
+            field(TransportConfig {
+                max_incoming_per_ip: 65,
+                ..d
+            }),
+            "transport.max_incoming_per_ip"
+        );
+        assert_eq!(
+            field(TransportConfig {
+                first_frame_timeout: Duration::ZERO,
+                ..d
+            }),
+            "transport.first_frame_timeout"
+        );
+        assert_eq!(
+            field(TransportConfig {
+                outgoing_queue: 0,
+                ..d
+            }),
+            "transport.outgoing_queue"
+        );
     }
 }

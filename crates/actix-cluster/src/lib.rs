@@ -107,7 +107,7 @@ mod transport;
 
 pub use crate::arbiter::{Arbiter, ArbiterFuture, SetArbiter};
 pub use crate::cluster::Cluster;
-pub use crate::config::ClusterConfig;
+pub use crate::config::{ClusterConfig, TransportConfig};
 pub use crate::error::ClusterError;
 pub use crate::messages::{
     Abort, ClusterEvent, ClusterStats, Form, GetKeys, GetLeader, GetLeadership, GetMembers,

@@ -20,28 +20,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
+use crate::config::TransportConfig;
 use crate::error::ClusterError;
 use crate::messages::TransportStats;
 
-/// How long to wait for a TCP connection to a peer.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long one frame may take to be written.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the rest of a frame may take to arrive once its length was read.
-const FRAME_READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// An idle connection (no frame in either direction) is closed after this.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// At most this many incoming connections at once; more are closed at once.
-pub(crate) const MAX_INCOMING: usize = 64;
-/// Incoming connections open at once from one IP address (several members
-/// may share a host's address, so half the slots rather than a few).
-pub(crate) const MAX_INCOMING_PER_IP: usize = MAX_INCOMING / 2;
-/// A new connection must deliver its first complete frame within this.
-const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(2);
-/// At most this many outgoing connections (peers with a writer) at once.
-pub(crate) const MAX_OUTGOING: usize = 128;
-/// Frames queued towards one peer; when full, new frames are dropped.
-const OUTGOING_QUEUE: usize = 16;
 /// Attempts at binding UDP and TCP on one free port when asked for port 0.
 const BIND_ATTEMPTS: usize = 8;
 
@@ -254,35 +236,37 @@ pub(crate) fn admit(
     stream: TcpStream,
     peer: SocketAddr,
     max_frame: usize,
+    limits: TransportConfig,
     counters: &Arc<Counters>,
     conn: u64,
 ) -> impl Stream<Item = Inbound> {
     counters.incoming_open.fetch_add(1, Ordering::Relaxed);
     let guard = IncomingGuard(counters.clone());
     inc(&counters.connections_accepted);
-    frames(stream, peer, max_frame, guard, conn).chain(futures::stream::once(async move {
+    frames(stream, peer, max_frame, limits, guard, conn).chain(futures::stream::once(async move {
         Inbound::Closed { conn }
     }))
 }
 
 /// The frames of one incoming connection, until EOF, an error or a bad frame.
-/// The first frame must arrive within [`FIRST_FRAME_TIMEOUT`]; later ones
+/// The first frame must arrive within `first_frame_timeout`; later ones
 /// within the idle timeout of each other.
 fn frames(
     stream: TcpStream,
     peer: SocketAddr,
     max_frame: usize,
+    limits: TransportConfig,
     guard: IncomingGuard,
     conn: u64,
 ) -> impl Stream<Item = Inbound> {
     futures::stream::unfold(Some((stream, guard, true)), move |state| async move {
         let (mut stream, guard, first) = state?;
         let wait = if first {
-            FIRST_FRAME_TIMEOUT
+            limits.first_frame_timeout
         } else {
-            IDLE_TIMEOUT
+            limits.idle_timeout
         };
-        match read_frame(&mut stream, max_frame, wait).await {
+        match read_frame(&mut stream, max_frame, wait, limits.frame_read_timeout).await {
             Ok(Some(bytes)) => {
                 inc(&guard.0.frames_received);
                 let frame = Inbound::Frame {
@@ -320,6 +304,7 @@ async fn read_frame(
     stream: &mut TcpStream,
     max: usize,
     wait: Duration,
+    read_timeout: Duration,
 ) -> Result<Option<Vec<u8>>, FrameError> {
     let mut len = [0u8; 4];
     // Wait for the first byte as long as `wait` allows.
@@ -340,7 +325,7 @@ async fn read_frame(
         stream.read_exact(&mut buf).await?;
         Ok(buf)
     };
-    match tokio::time::timeout(FRAME_READ_TIMEOUT, rest).await {
+    match tokio::time::timeout(read_timeout, rest).await {
         Err(_) => Err(FrameError::Io(io::Error::new(
             io::ErrorKind::TimedOut,
             "frame not received in time",
@@ -370,13 +355,14 @@ impl Outgoing {
     /// A refused connection (nothing listens at `to`) is told to `refused`.
     pub(crate) fn spawn(
         to: SocketAddr,
+        limits: TransportConfig,
         counters: Arc<Counters>,
         span: tracing::Span,
         refused: Option<Recipient<Refused>>,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
+        let (tx, rx) = mpsc::channel(limits.outgoing_queue);
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let task = writer(to, rx, counters, refused);
+            let task = writer(to, rx, limits, counters, refused);
             handle.spawn(tracing::Instrument::instrument(task, span));
         }
         Outgoing {
@@ -421,12 +407,13 @@ pub(crate) struct Refused(pub(crate) SocketAddr);
 async fn writer(
     to: SocketAddr,
     mut rx: mpsc::Receiver<Vec<u8>>,
+    limits: TransportConfig,
     counters: Arc<Counters>,
     refused: Option<Recipient<Refused>>,
 ) {
     let mut conn: Option<TcpStream> = None;
     loop {
-        let frame = match tokio::time::timeout(IDLE_TIMEOUT, rx.recv()).await {
+        let frame = match tokio::time::timeout(limits.idle_timeout, rx.recv()).await {
             Ok(Some(frame)) => frame,
             Ok(None) | Err(_) => return,
         };
@@ -436,7 +423,7 @@ async fn writer(
         for _attempt in 0..2 {
             let fresh = conn.is_none();
             if fresh {
-                match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to)).await {
+                match tokio::time::timeout(limits.connect_timeout, TcpStream::connect(to)).await {
                     Ok(Ok(s)) => {
                         let _ = s.set_nodelay(true);
                         conn = Some(s);
@@ -457,7 +444,7 @@ async fn writer(
                 }
             }
             let Some(stream) = conn.as_mut() else { break };
-            match tokio::time::timeout(WRITE_TIMEOUT, write_frame(stream, &frame)).await {
+            match tokio::time::timeout(limits.write_timeout, write_frame(stream, &frame)).await {
                 Ok(Ok(())) => {
                     sent = true;
                     break;
@@ -525,13 +512,19 @@ mod tests {
             let counters = Arc::new(Counters::default());
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let to = listener.local_addr().unwrap();
-            let out = Outgoing::spawn(to, counters.clone(), tracing::Span::none(), None);
+            let out = Outgoing::spawn(
+                to,
+                TransportConfig::default(),
+                counters.clone(),
+                tracing::Span::none(),
+                None,
+            );
             out.push(b"hello".to_vec(), &counters).unwrap();
             out.push(Vec::new(), &counters).unwrap();
             out.push(vec![7; 100], &counters).unwrap();
 
             let (stream, peer) = listener.accept().await.unwrap();
-            let frames = admit(stream, peer, 64, &counters, 7);
+            let frames = admit(stream, peer, 64, TransportConfig::default(), &counters, 7);
             // The 100-byte frame exceeds the reader's limit of 64: the stream
             // ends there, and says so.
             let got: Vec<Inbound> = frames.collect().await;
@@ -560,7 +553,7 @@ mod tests {
             let mut client = TcpStream::connect(to).await.unwrap();
             client.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
             let (stream, peer) = listener.accept().await.unwrap();
-            let frames = admit(stream, peer, 1024, &counters, 1);
+            let frames = admit(stream, peer, 1024, TransportConfig::default(), &counters, 1);
             let got: Vec<Inbound> = frames.collect().await;
             assert!(matches!(got.as_slice(), [Inbound::Closed { conn: 1 }]));
             assert_eq!(counters.snapshot().frames_oversized, 1);
@@ -577,7 +570,13 @@ mod tests {
                 .unwrap()
                 .local_addr()
                 .unwrap();
-            let out = Outgoing::spawn(to, counters.clone(), tracing::Span::none(), None);
+            let out = Outgoing::spawn(
+                to,
+                TransportConfig::default(),
+                counters.clone(),
+                tracing::Span::none(),
+                None,
+            );
             out.push(b"x".to_vec(), &counters).unwrap();
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             while !out.is_closed() {

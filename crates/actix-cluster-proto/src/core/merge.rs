@@ -452,6 +452,11 @@ impl Core {
             now + self.config.tombstone_period * REMEMBER_REMOVED,
         );
         self.broadcasts.remove(id);
+        // An unanswered last call of it is forgotten with it.
+        if let Some(seq) = self.last_call_seq.remove(id) {
+            self.last_calls.remove(&seq);
+        }
+        self.asked.remove(id);
         if announce {
             self.emit(Event::Removed(id.clone()));
         }
