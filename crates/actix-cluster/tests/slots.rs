@@ -90,3 +90,96 @@ fn joins_get_through_while_every_slot_is_held() {
         node.leave();
     }
 }
+
+/// A framed join request of a member called `name` whose listener is
+/// `listener`, for the seed `seed` (built with the pure core, no sockets).
+fn join_frame(name: &str, listener: SocketAddr, seed: SocketAddr) -> Vec<u8> {
+    use actix_cluster_proto::{Channel, Command, Core, LocalMember, Output};
+    let local = LocalMember {
+        id: actix_cluster::MemberId::new(name, listener, 1),
+        roles: Default::default(),
+        metadata: Default::default(),
+    };
+    let mut core = Core::new(local, actix_cluster::ProtocolConfig::local(), 7).unwrap();
+    core.handle_command(Duration::ZERO, Command::Join { seeds: vec![seed] });
+    while let Some(out) = core.poll_output() {
+        if let Output::Send {
+            channel: Channel::Stream,
+            bytes,
+            ..
+        } = out
+        {
+            let mut framed = (bytes.len() as u32).to_be_bytes().to_vec();
+            framed.extend_from_slice(&bytes);
+            return framed;
+        }
+    }
+    panic!("a join sends a join request");
+}
+
+#[test]
+fn joins_get_through_while_forged_joiners_hold_every_writer() {
+    let _serial = serial();
+    // The seed may write to at most 8 peers at once.
+    let mut seed_config = config("writers-0", local0());
+    seed_config.transport.max_outgoing = 8;
+    let first = Node::join(seed_config, &[]);
+    let seed = first.addr();
+    let mut nodes = vec![first];
+    nodes.push(Node::join(config("writers-1", local0()), &[seed]));
+    wait_all_up(&nodes, &ids(&nodes));
+
+    // 24 joiners from 24 addresses, each naming a listener on its own
+    // address that accepts connections but never reads: every join answer
+    // goes to a writer that then sits idle.
+    let mut holes = Vec::new();
+    for i in 0..24u8 {
+        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 2, 2 + i));
+        let hole = std::net::TcpListener::bind(SocketAddr::new(ip, 0)).unwrap();
+        let listener = hole.local_addr().unwrap();
+        // From the listener's own address: a plaintext join must come from
+        // its member's host.
+        let mut conn = connect_from(ip, seed).expect("connect to the seed");
+        std::io::Write::write_all(
+            &mut conn,
+            &join_frame(&format!("ghost-{i}"), listener, seed),
+        )
+        .unwrap();
+        holes.push((hole, conn));
+    }
+    let evicted = || nodes[0].stats().transport.writers_evicted;
+    let deadline = Instant::now() + DEADLINE;
+    while evicted() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no writer was evicted: {:?}",
+            nodes[0].stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // A real newcomer still joins through that seed, and everyone sees it.
+    let newcomer = Node::join(config("writers-2", local0()), &[seed]);
+    nodes.push(newcomer);
+    wait_all_up(&nodes, &ids(&nodes));
+    drop(holes);
+    for node in nodes {
+        node.leave();
+    }
+}
+
+/// A blocking TCP connection to `to` from source address `ip`.
+fn connect_from(ip: IpAddr, to: SocketAddr) -> Option<std::net::TcpStream> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = rt.block_on(async {
+        let socket = TcpSocket::new_v4().ok()?;
+        socket.bind(SocketAddr::new(ip, 0)).ok()?;
+        socket.connect(to).await.ok()
+    })?;
+    let s = s.into_std().ok()?;
+    s.set_nonblocking(false).ok()?;
+    Some(s)
+}
