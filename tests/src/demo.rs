@@ -415,32 +415,21 @@ impl Monitor {
         logs: &Path,
         http: SocketAddr,
     ) -> Monitor {
-        let log = logs.join(format!("{name}-{}.log", http.port()));
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(monitor_binary())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info")
-            .env("CLUSTER_ROLE", role)
-            .env("CLUSTER_NAME", cluster)
-            .env("NODE_NAME", name)
-            .env("CLUSTER_BIND", "127.0.0.1:0")
-            .env("CLUSTER_PROTOCOL", "local")
-            .env("HTTP_BIND", http.to_string())
-            .env("ETCD_ENDPOINTS", etcd_endpoints)
-            .env("ETCD_LEASE_TTL", "4")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file"))
-            .stderr(file)
-            .spawn()
-            .expect("cluster-monitor starts");
-        Monitor {
-            child,
-            http,
-            role: role.to_owned(),
-            name: name.to_owned(),
-            log,
-        }
+        let http_bind = http.to_string();
+        let envs = [
+            ("RUST_LOG", "info"),
+            ("CLUSTER_ROLE", role),
+            ("CLUSTER_NAME", cluster),
+            ("NODE_NAME", name),
+            ("CLUSTER_BIND", "127.0.0.1:0"),
+            ("CLUSTER_PROTOCOL", "local"),
+            ("HTTP_BIND", http_bind.as_str()),
+            ("ETCD_ENDPOINTS", etcd_endpoints),
+            ("ETCD_LEASE_TTL", "4"),
+        ];
+        let mut monitor = Monitor::spawn(name, http, logs, &envs, &[]);
+        monitor.role = role.to_owned();
+        monitor
     }
 
     /// A node with exactly the given environment (plus `PATH`) and flags, its

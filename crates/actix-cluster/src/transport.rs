@@ -506,19 +506,24 @@ mod tests {
         });
     }
 
+    /// A writer to `to` with the default limits, no span, no refusal report.
+    fn test_writer(to: SocketAddr, counters: &Arc<Counters>) -> Outgoing {
+        Outgoing::spawn(
+            to,
+            TransportConfig::default(),
+            counters.clone(),
+            tracing::Span::none(),
+            None,
+        )
+    }
+
     #[test]
     fn frames_round_trip_through_a_writer_and_oversized_frames_close() {
         rt().block_on(async {
             let counters = Arc::new(Counters::default());
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let to = listener.local_addr().unwrap();
-            let out = Outgoing::spawn(
-                to,
-                TransportConfig::default(),
-                counters.clone(),
-                tracing::Span::none(),
-                None,
-            );
+            let out = test_writer(to, &counters);
             out.push(b"hello".to_vec(), &counters).unwrap();
             out.push(Vec::new(), &counters).unwrap();
             out.push(vec![7; 100], &counters).unwrap();
@@ -570,13 +575,7 @@ mod tests {
                 .unwrap()
                 .local_addr()
                 .unwrap();
-            let out = Outgoing::spawn(
-                to,
-                TransportConfig::default(),
-                counters.clone(),
-                tracing::Span::none(),
-                None,
-            );
+            let out = test_writer(to, &counters);
             out.push(b"x".to_vec(), &counters).unwrap();
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             while !out.is_closed() {
