@@ -82,6 +82,7 @@ mod formation;
 mod keys;
 mod lease_keeper;
 mod seed_watcher;
+mod span;
 mod store;
 mod supervision;
 
