@@ -299,9 +299,24 @@ fn etcd_discovery_logs_carry_the_member_id_across_a_rebirth() {
     for line in &b_lines[..turn] {
         assert_eq!(span_member(line).as_deref(), Some(b_id.as_str()), "{line}");
     }
+    // The sessions started before the rebirth log with the new id too: the
+    // watcher follows it, the keeper moves the registration (or registers
+    // anew when the lease ran out meanwhile).
     let after = &b_lines[turn..];
+    assert!(
+        after.iter().any(|l| {
+            [
+                "registration moved to this member's new id",
+                "registered in etcd",
+            ]
+            .iter()
+            .any(|m| l["fields"]["message"] == *m)
+        }),
+        "{b_log}"
+    );
     for needle in [
         "following its new id",
+        "following this member's new id",
         "this member is Up",
         "left the cluster",
     ] {
