@@ -35,6 +35,7 @@ use crate::client::{bounded, connect};
 use crate::config::DiscoveryConfig;
 use crate::error::DiscoveryError;
 use crate::keys::Keys;
+use crate::span::MemberSpan;
 
 /// What [`EtcdArbiter::acquire`] decided for a side.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -369,13 +370,15 @@ pub(crate) const HOLD_DOWNING_LEASE: Duration = Duration::from_secs(20);
 /// [`actix_cluster::Arbiter`] over etcd, which [`DiscoveryActor`](crate::DiscoveryActor)
 /// installs in its `Cluster`: a lease-majority decision is one
 /// [`EtcdArbiter::acquire`] (each call connects anew: decisions are rare).
+/// Its calls run in discovery's member span.
 pub(crate) struct LeaseArbiter {
     config: DiscoveryConfig,
+    span: MemberSpan,
 }
 
 impl LeaseArbiter {
-    pub(crate) fn new(config: DiscoveryConfig) -> Self {
-        LeaseArbiter { config }
+    pub(crate) fn new(config: DiscoveryConfig, span: MemberSpan) -> Self {
+        LeaseArbiter { config, span }
     }
 }
 
@@ -394,14 +397,14 @@ impl LeaseArbiter {
         let config = self.config.clone();
         let decider = decider.to_string();
         let side: BTreeSet<String> = side.iter().map(MemberId::to_string).collect();
-        Box::pin(async move {
+        Box::pin(self.span.instrument(async move {
             let arbiter = EtcdArbiter::connect(config)
                 .await
                 .map_err(|e| e.to_string())?;
             call(arbiter, decider, side)
                 .await
                 .map_err(|e| e.to_string())
-        })
+        }))
     }
 }
 

@@ -22,6 +22,7 @@ use crate::error::DiscoveryError;
 use crate::keys::Registration;
 use crate::lease_keeper::LeaseKeeper;
 use crate::seed_watcher::SeedWatcher;
+use crate::span::MemberSpan;
 #[cfg(feature = "testing")]
 use crate::supervision::InjectFailure;
 use crate::supervision::{Child, ChildReport, Control, Revoke, Run};
@@ -127,10 +128,14 @@ pub struct DiscoveryActor {
     /// the fencing token granted for the lease it was claimed with.
     leading: bool,
     claimed: Option<(i64, i64)>,
+    /// The span of every log line: this member's id once known, followed
+    /// across rebirths; shared with the children and the arbiter.
+    span: MemberSpan,
 }
 
 impl DiscoveryActor {
     pub(crate) fn new(cluster: Addr<Cluster>, config: DiscoveryConfig) -> Self {
+        let span = MemberSpan::starting(&config.cluster_name);
         DiscoveryActor {
             cluster,
             config: Arc::new(config),
@@ -147,6 +152,7 @@ impl DiscoveryActor {
             rng: SmallRng::from_entropy(),
             leading: false,
             claimed: None,
+            span,
         }
     }
 
@@ -157,15 +163,18 @@ impl DiscoveryActor {
         self.me = Some(info.id);
         self.set_control(|c| c.registration = Some(registration.clone()));
         let (config, control, parent) = (self.config.clone(), self.control.clone(), me.clone());
-        let keeper =
-            Supervisor::start(move |_| LeaseKeeper::new(config, registration, parent, control));
+        let span = self.span.clone();
+        let keeper = Supervisor::start(move |_| {
+            LeaseKeeper::new(config, registration, parent, control, span)
+        });
         let (config, control, cluster) = (
             self.config.clone(),
             self.control.clone(),
             self.cluster.clone(),
         );
+        let span = self.span.clone();
         let watcher =
-            Supervisor::start(move |_| SeedWatcher::new(config, id, cluster, me, control));
+            Supervisor::start(move |_| SeedWatcher::new(config, id, cluster, me, control, span));
         self.revoke = Some(keeper.clone().recipient());
         #[cfg(feature = "testing")]
         {
@@ -240,23 +249,26 @@ impl DiscoveryActor {
                 Err(ClaimError::Etcd(e)) => Err(e),
             }
         };
-        ctx.spawn(work.into_actor(self).map(
-            move |res: Result<Option<FencingToken>, DiscoveryError>, act, ctx| match res {
-                Ok(Some(token)) if act.leading && act.is_me(&me) => {
-                    info!(token = token.0, "leadership claimed in etcd");
-                    act.claimed = Some((lease, token.0));
-                    act.cluster.do_send(SetFencingToken {
-                        leader: me.clone(),
-                        token: token.0,
-                    });
-                }
-                Ok(_) => act.claimed = None,
-                Err(e) => {
-                    warn!(error = %e, "leadership in etcd not updated; retrying");
-                    ctx.run_later(
-                        Duration::from_millis(act.config.backoff_max_ms),
-                        |act, ctx| act.claim_or_resign(ctx),
-                    );
+        ctx.spawn(self.span.instrument(work).into_actor(self).map(
+            move |res: Result<Option<FencingToken>, DiscoveryError>, act, ctx| {
+                let _span = act.span.enter();
+                match res {
+                    Ok(Some(token)) if act.leading && act.is_me(&me) => {
+                        info!(token = token.0, "leadership claimed in etcd");
+                        act.claimed = Some((lease, token.0));
+                        act.cluster.do_send(SetFencingToken {
+                            leader: me.clone(),
+                            token: token.0,
+                        });
+                    }
+                    Ok(_) => act.claimed = None,
+                    Err(e) => {
+                        warn!(error = %e, "leadership in etcd not updated; retrying");
+                        ctx.run_later(
+                            Duration::from_millis(act.config.backoff_max_ms),
+                            |act, ctx| act.claim_or_resign(ctx),
+                        );
+                    }
                 }
             },
         ));
@@ -305,12 +317,15 @@ impl Actor for DiscoveryActor {
         // etcd is the arbiter of lease-majority downing decisions.
         self.cluster.do_send(SetArbiter(Box::new(LeaseArbiter::new(
             (*self.config).clone(),
+            self.span.clone(),
         ))));
         self.cluster
             .send(GetSelf)
             .into_actor(self)
             .map(|res, act, ctx| match res {
                 Ok(info) => {
+                    act.span.follow(&info.id);
+                    let _span = act.span.enter();
                     info!(
                         member = %info.id,
                         endpoints = ?act.config.endpoints,
@@ -320,6 +335,7 @@ impl Actor for DiscoveryActor {
                     act.start_children(info, ctx);
                 }
                 Err(e) => {
+                    let _span = act.span.enter();
                     error!(error = %e, "the Cluster actor is gone; etcd discovery stops");
                     ctx.stop();
                 }
@@ -332,6 +348,7 @@ impl Handler<ClusterEvent> for DiscoveryActor {
     type Result = ();
 
     fn handle(&mut self, ClusterEvent(event): ClusterEvent, ctx: &mut Context<Self>) {
+        let _span = self.span.enter();
         match &event {
             Event::Up(m) if self.is_me(&m.id) => {
                 info!("this member is Up");
@@ -357,6 +374,8 @@ impl Handler<ClusterEvent> for DiscoveryActor {
                 }
             }
             Event::SelfChanged { old, new } if self.is_me(old) => {
+                self.span.follow(new);
+                let _new = self.span.enter();
                 info!(%old, %new, "this member rejoins as a new member: following its new id");
                 self.me = Some(new.clone());
                 self.status.member_up = false;
@@ -376,6 +395,7 @@ impl Handler<ChildReport> for DiscoveryActor {
     type Result = ();
 
     fn handle(&mut self, report: ChildReport, ctx: &mut Context<Self>) {
+        let _span = self.span.enter();
         match report {
             ChildReport::Registered { lease } => {
                 self.status.etcd_reachable = true;
@@ -467,6 +487,7 @@ impl Handler<ChildReport> for DiscoveryActor {
                     ctx.cancel_future(h);
                 }
                 let handle = ctx.run_later(delay, move |act, _| {
+                    let _span = act.span.enter();
                     debug!(?child, "resuming child after backoff");
                     act.resume(child);
                 });
@@ -499,6 +520,7 @@ impl Handler<RetryNow> for DiscoveryActor {
     type Result = ();
 
     fn handle(&mut self, RetryNow(child): RetryNow, ctx: &mut Context<Self>) {
+        let _span = self.span.enter();
         // Only a child waiting out its backoff has something to cut short.
         if let Some(h) = self.backoff[child as usize].pending.take() {
             ctx.cancel_future(h);

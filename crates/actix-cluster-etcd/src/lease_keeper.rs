@@ -13,6 +13,7 @@ use crate::client::{bounded, connect};
 use crate::config::DiscoveryConfig;
 use crate::error::DiscoveryError;
 use crate::keys::{Keys, Registration};
+use crate::span::MemberSpan;
 #[cfg(feature = "testing")]
 use crate::supervision::{inject_failure, InjectFailure};
 use crate::supervision::{
@@ -60,12 +61,13 @@ impl LeaseKeeper {
         registration: Registration,
         parent: Recipient<ChildReport>,
         control: watch::Sender<Control>,
+        span: MemberSpan,
     ) -> Self {
         LeaseKeeper {
             keys: Keys::new(&config),
             config,
             registration,
-            link: ChildLink::new(Child::LeaseKeeper, parent),
+            link: ChildLink::new(Child::LeaseKeeper, parent, span),
             control,
             shared: Arc::default(),
             revoking: None,
@@ -90,6 +92,7 @@ impl SupervisedChild for LeaseKeeper {
 impl Supervised for LeaseKeeper {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.link.restarting();
+        let _span = self.link.span().enter();
         debug!("lease keeper restarting");
     }
 }
@@ -127,6 +130,7 @@ impl Drop for LeaseKeeper {
             });
         if let Ok(h) = handle {
             let _ = h.join();
+            let _span = self.link.span().enter();
             info!(
                 lease = format_args!("{lease:x}"),
                 "lease revoked as the system stops"
@@ -208,9 +212,8 @@ impl Handler<Revoke> for LeaseKeeper {
                 ),
             }
             parent.do_send(ChildReport::Revoked);
-        }
-        .boxed()
-        .shared();
+        };
+        let fut = self.link.span().instrument(fut).boxed().shared();
         self.revoking = Some(fut.clone());
         Box::pin(fut)
     }

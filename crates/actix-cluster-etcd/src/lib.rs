@@ -43,6 +43,14 @@
 //! meanwhile. A running cluster never depends on etcd: an outage causes no
 //! `MemberDown`, and the registration comes back when etcd does.
 //!
+//! # Logs
+//!
+//! Every line discovery logs runs in a root span `etcd_discovery` with the
+//! member id as `member` (the field name of the `Cluster`'s `cluster` span),
+//! also in the children's etcd sessions and the arbiter's calls; after a
+//! rebirth it carries the new id. Until the `Cluster` has answered `GetSelf`
+//! the span has only the cluster's name (`cluster`).
+//!
 //! # Features
 //!
 //! - `testing` (off by default): test hooks that are not part of the normal
@@ -82,6 +90,7 @@ mod formation;
 mod keys;
 mod lease_keeper;
 mod seed_watcher;
+mod span;
 mod store;
 mod supervision;
 

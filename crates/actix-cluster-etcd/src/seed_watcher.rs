@@ -16,6 +16,7 @@ use crate::config::DiscoveryConfig;
 use crate::error::DiscoveryError;
 use crate::formation::{decide, Decision, View};
 use crate::keys::Keys;
+use crate::span::MemberSpan;
 use crate::store::{Entry, EtcdStore, FormationStore};
 #[cfg(feature = "testing")]
 use crate::supervision::{inject_failure, InjectFailure};
@@ -64,6 +65,7 @@ impl SeedWatcher {
         cluster: Addr<Cluster>,
         parent: Recipient<ChildReport>,
         control: watch::Sender<Control>,
+        span: MemberSpan,
     ) -> Self {
         SeedWatcher {
             session: Session {
@@ -75,7 +77,7 @@ impl SeedWatcher {
                 parent: parent.clone(),
                 shared: Arc::default(),
             },
-            link: ChildLink::new(Child::SeedWatcher, parent),
+            link: ChildLink::new(Child::SeedWatcher, parent, span),
             control,
         }
     }
@@ -94,6 +96,7 @@ impl SupervisedChild for SeedWatcher {
 impl Supervised for SeedWatcher {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.link.restarting();
+        let _span = self.link.span().enter();
         debug!("seed watcher restarting");
     }
 }

@@ -14,6 +14,7 @@ use serde::Serialize;
 use tracing::warn;
 
 use crate::error::DiscoveryError;
+use crate::span::MemberSpan;
 
 /// One of the two supervised children.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -108,15 +109,23 @@ pub(crate) struct ChildLink {
     parent: Recipient<ChildReport>,
     /// The session in progress, cancelled by a new `Run` (or a revoke).
     session: Option<SpawnHandle>,
+    /// The member's span, shared with the parent (which follows rebirths).
+    span: MemberSpan,
 }
 
 impl ChildLink {
-    pub(crate) fn new(child: Child, parent: Recipient<ChildReport>) -> Self {
+    pub(crate) fn new(child: Child, parent: Recipient<ChildReport>, span: MemberSpan) -> Self {
         ChildLink {
             child,
             parent,
             session: None,
+            span,
         }
+    }
+
+    /// The member's span, for the child's handlers and futures.
+    pub(crate) fn span(&self) -> &MemberSpan {
+        &self.span
     }
 
     /// A handle on the parent for a session future.
@@ -147,7 +156,8 @@ pub(crate) trait SupervisedChild: Actor<Context = Context<Self>> {
     fn link(&mut self) -> &mut ChildLink;
 }
 
-/// Starts a new session of `act` (cancelling the one running). A session that
+/// Starts a new session of `act` (cancelling the one running), inside the
+/// member's span. A session that
 /// ends with an error is reported as [`ChildReport::Failed`] and stops the
 /// actor: its supervisor restarts it, and the parent sends [`Run`] again after
 /// a jittered backoff.
@@ -157,6 +167,7 @@ pub(crate) fn start_session<A: SupervisedChild>(
     session: impl Future<Output = Result<(), DiscoveryError>> + 'static,
 ) {
     act.link().cancel_session(ctx);
+    let session = act.link().span.instrument(session);
     let handle = ctx.spawn(session.into_actor(act).map(|res, act: &mut A, ctx| {
         act.link().session = None;
         if let Err(e) = res {
@@ -179,6 +190,7 @@ fn fail<A: SupervisedChild>(act: &mut A, ctx: &mut Context<A>, error: DiscoveryE
 /// Handles [`InjectFailure`]: fails as if etcd had returned an error.
 #[cfg(feature = "testing")]
 pub(crate) fn inject_failure<A: SupervisedChild>(act: &mut A, ctx: &mut Context<A>) {
+    let _span = act.link().span.enter();
     warn!("{}: failure injected for testing", act.link().child.label());
     fail(act, ctx, DiscoveryError::Injected);
 }
