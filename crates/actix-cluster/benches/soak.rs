@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_cluster::{
-    Cluster, ClusterConfig, ClusterStats, Form, GetMembers, GetSelf, GetStats, Join, MemberDown,
-    MemberUp, ProtocolConfig, Status, Subscribe,
+    Cluster, ClusterConfig, ClusterEvent, ClusterStats, Event, Form, GetMembers, GetSelf, GetStats,
+    Join, MemberDown, MemberUp, ProtocolConfig, Status, Subscribe,
 };
 
 /// The cluster name of every soak node.
@@ -258,6 +258,8 @@ struct Phase {
     timers_max: usize,
     /// From the kill of a helper to the target's `MemberDown` for it.
     detection: Option<Duration>,
+    /// From the kill to the target's first `Unreachable` for it.
+    suspected: Option<Duration>,
 }
 
 /// One kind's figures.
@@ -346,6 +348,7 @@ impl Drop for NodeProc {
 /// What the target reports on its stdout.
 enum Line {
     Up(SocketAddr),
+    Unreachable(SocketAddr),
     Down(SocketAddr),
     Sample {
         members: usize,
@@ -363,6 +366,10 @@ fn parse_line(line: &str) -> Line {
             .next()
             .and_then(|a| a.parse().ok())
             .map_or(Line::Other, Line::Up),
+        Some("unreachable") => words
+            .next()
+            .and_then(|a| a.parse().ok())
+            .map_or(Line::Other, Line::Unreachable),
         Some("down") => words
             .next()
             .and_then(|a| a.parse().ok())
@@ -542,9 +549,22 @@ fn run_phase(
             }
             next_sample += Duration::from_millis(500);
         }
-        let wake = next_sample.min(start + length).max(Instant::now());
+        // Past the phase's end (waiting for a detection) only the samples
+        // wake this loop.
+        let end = start + length;
+        let wake = if now < end {
+            next_sample.min(end)
+        } else {
+            next_sample
+        }
+        .max(Instant::now());
         match target.lines.recv_timeout(wake - Instant::now()) {
             Ok(line) => match parse_line(&line) {
+                Line::Unreachable(a) if a == victim.addr => {
+                    if let Some(k) = killed {
+                        phase.suspected.get_or_insert(k.elapsed());
+                    }
+                }
                 Line::Down(a) if a == victim.addr => {
                     if let Some(k) = killed {
                         phase.detection.get_or_insert(k.elapsed());
@@ -602,8 +622,8 @@ mod node {
             let printer = Printer.start();
             cluster.do_send(Subscribe {
                 member_up: Some(printer.clone().recipient()),
-                member_down: Some(printer.recipient()),
-                events: None,
+                member_down: Some(printer.clone().recipient()),
+                events: Some(printer.recipient()),
             });
             match seed {
                 None => cluster.do_send(Form),
@@ -638,6 +658,17 @@ mod node {
         type Result = ();
         fn handle(&mut self, MemberUp(m): MemberUp, _: &mut Context<Self>) {
             println!("up {} {}", m.id.addr, m.id.name);
+        }
+    }
+
+    impl Handler<ClusterEvent> for Printer {
+        type Result = ();
+        fn handle(&mut self, ClusterEvent(e): ClusterEvent, _: &mut Context<Self>) {
+            if let Event::Unreachable(m) = e {
+                if !m.id.name.starts_with("fake-") {
+                    println!("unreachable {} {}", m.id.addr, m.id.name);
+                }
+            }
         }
     }
 
@@ -1296,7 +1327,8 @@ mod report {
              (no keys, the worst case; the `lan` preset) of one target and {HELPERS} helpers, \
              each its own process on 127.0.0.1; phases of {} s: before (quiet), during (the \
              flood), after (quiet). In each phase one helper is killed (SIGKILL) a third of the \
-             way in and the target's `MemberDown` for it is timed. RSS (`VmRSS`) and CPU \
+             way in and the target's first `Unreachable` (suspicion) and its `MemberDown` \
+             (the downing decision) for it are timed. RSS (`VmRSS`) and CPU \
              (`utime + stime`) are the target process's own; handling latency is the \
              `Cluster` actor's own `ClusterStats::datagram_handling` (and `frame_handling`) \
              over the phase, from the handler's entry to the end of the core's processing and \
@@ -1327,12 +1359,12 @@ mod report {
                 }
             ));
             out.push_str(
-                "| phase | RSS max / end (MB) | CPU % | datagrams handled | datagram p50 / p99 / max (µs) | frames handled | frame p99 / max (µs) | members (live) max | timers max | crash detection |\n\
+                "| phase | RSS max / end (MB) | CPU % | datagrams handled | datagram p50 / p99 / max (µs) | frames handled | frame p99 / max (µs) | members (live) max | timers max | crash: unreachable / down |\n\
                  |---|---|---|---|---|---|---|---|---|---|\n",
             );
             for (name, p) in ["before", "during", "after"].iter().zip(&r.phases) {
                 out.push_str(&format!(
-                    "| {name} | {} / {} | {:.0} | {} | {} / {} / {} | {} | {} / {} | {} ({}) | {} | {} |\n",
+                    "| {name} | {} / {} | {:.0} | {} | {} / {} / {} | {} | {} / {} | {} ({}) | {} | {} / {} |\n",
                     mb(p.rss_max_kb),
                     mb(p.rss_end_kb),
                     p.cpu_pct,
@@ -1346,6 +1378,7 @@ mod report {
                     p.members_max,
                     p.live_max,
                     p.timers_max,
+                    secs(p.suspected),
                     secs(p.detection),
                 ));
             }
