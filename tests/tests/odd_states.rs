@@ -186,10 +186,15 @@ fn first_id(log: &str, name: &str, addr: &str) -> Option<String> {
     (!hex.is_empty()).then(|| format!("{head}{hex}"))
 }
 
+/// One node's view: its name, its own id, the ids `Up` at each address.
+struct View {
+    name: String,
+    me: String,
+    up_at: BTreeMap<String, Vec<String>>,
+}
+
 /// Every node's view of who is Up at each address.
-fn up_by_address(
-    nodes: &[&Monitor],
-) -> Result<Vec<(String, String, BTreeMap<String, Vec<String>>)>, String> {
+fn up_by_address(nodes: &[&Monitor]) -> Result<Vec<View>, String> {
     let mut views = Vec::new();
     for node in nodes {
         let api = members(node.http)?;
@@ -201,7 +206,11 @@ fn up_by_address(
                 .push(m["id"].as_str().unwrap_or_default().to_owned());
         }
         let me = api["self"].as_str().unwrap_or_default().to_owned();
-        views.push((node.name.clone(), me, by_addr));
+        views.push(View {
+            name: node.name.clone(),
+            me,
+            up_at: by_addr,
+        });
     }
     Ok(views)
 }
@@ -268,18 +277,18 @@ fn a_member_restarted_with_its_clock_stepped_back_converges() {
     let all: Vec<&Monitor> = nodes.iter().collect();
     let views = wait_for("one member Up per address everywhere", T, || {
         let views = up_by_address(&all)?;
-        let (_, new_self, _) = &views[2];
-        for (name, _, by_addr) in &views {
-            if by_addr.len() != 3 || by_addr.values().any(|ids| ids.len() != 1) {
-                return Err(format!("{name}: {by_addr:?}"));
+        let new_self = &views[2].me;
+        for View { name, up_at, .. } in &views {
+            if up_at.len() != 3 || up_at.values().any(|ids| ids.len() != 1) {
+                return Err(format!("{name}: {up_at:?}"));
             }
-            if by_addr.get(&gossip[2]) != Some(&vec![new_self.clone()]) {
-                return Err(format!("{name} sees {by_addr:?}, backend-2 is {new_self}"));
+            if up_at.get(&gossip[2]) != Some(&vec![new_self.clone()]) {
+                return Err(format!("{name} sees {up_at:?}, backend-2 is {new_self}"));
             }
         }
         Ok(views)
     });
-    let new_self = views[2].1.clone();
+    let new_self = views[2].me.clone();
     assert_ne!(new_self, old);
     assert!(
         generation(&new_self) > generation(&old),
@@ -288,6 +297,9 @@ fn a_member_restarted_with_its_clock_stepped_back_converges() {
     // Within a bounded number of rebirths: at most one to climb past the old
     // generation.
     let rebirths = restarted_rebirths(&nodes[2].log());
+    eprintln!(
+        "backend-2: last life {old}, started as {started_as}, now {new_self}, {rebirths} rebirth(s)"
+    );
     assert!(
         rebirths <= 1,
         "{rebirths} rebirths; log:\n{}",

@@ -6,7 +6,8 @@
 //! `-- --quick` for a try of about a minute, `-- --phase-secs N` for the
 //! length of each phase, `-- --kinds a,b` for some kinds only, `-- --rate N`
 //! for datagrams per second, `-- --write` to write `docs/bench/soak.md`).
-//! `SOAK_PHASE_SECS` sets the phase length too.
+//! `SOAK_PHASE_SECS` sets the phase length too. `--write` keeps what
+//! follows a `<!-- soak:notes -->` line in the old file (notes by hand).
 //!
 //! Every node is its own process (this binary re-executed in `node` mode), so
 //! the target's RSS and CPU are its own: per kind, a fresh target forms a
@@ -33,6 +34,9 @@ use actix_cluster::{
 const CLUSTER: &str = "soak";
 /// Helpers per target: one is killed in each of the three phases.
 const HELPERS: usize = 4;
+/// Where the hand-written notes of `docs/bench/soak.md` start; `--write`
+/// keeps them.
+const NOTES: &str = "<!-- soak:notes -->";
 /// The longest the bench waits for a crash to be seen.
 const DETECTION_BOUND: Duration = Duration::from_secs(30);
 
@@ -72,6 +76,14 @@ fn main() {
     println!("{report}");
     if opts.write {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/bench/soak.md");
+        // The notes written by hand (from the marker on) survive a rerun.
+        let mut report = report;
+        if let Some(notes) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|old| old.find(NOTES).map(|at| old[at..].to_owned()))
+        {
+            report.push_str(&notes);
+        }
         if let Err(e) = std::fs::write(path, &report) {
             eprintln!("soak: cannot write {path}: {e}");
             std::process::exit(1);
