@@ -140,9 +140,14 @@ impl Kind {
                 opts.rate
             ),
             Kind::TcpRecords => format!(
-                "frames of {} forged records each, alternately push-pull requests of fake `Up` \
-                 members and join acks of tombstones, {} frames/s over one TCP connection",
+                "frames of forged records, in turn a push-pull request of {} fake `Up` members, \
+                 a join ack of {} tombstones, a push-pull of {} (the record bound, `max_members`) \
+                 and one of {} (one over it: refused, its connection closed); {} frames/s over \
+                 TCP, reconnecting when closed",
                 forge::FRAME_RECORDS,
+                forge::FRAME_RECORDS,
+                forge::RECORD_BOUND,
+                forge::RECORD_BOUND + 1,
                 opts.frame_rate
             ),
             Kind::HealthPoison => format!(
@@ -775,6 +780,8 @@ mod node {
             s.protocol.rejected_malformed,
             s.protocol.rejected_source,
             s.protocol.rejected_members_full,
+            s.protocol.rejected_too_many_records,
+            s.protocol.replies_withheld,
             s.protocol.suspicions_raised,
             s.transport.datagrams_received,
             s.transport.datagrams_sent,
@@ -789,11 +796,13 @@ mod node {
     }
 
     /// What the counters of a report are, for the report's prose.
-    pub(super) const COUNTERS: [&str; 14] = [
+    pub(super) const COUNTERS: [&str; 16] = [
         "messages accepted",
         "malformed",
         "from the wrong source",
         "new members refused (table full)",
+        "frames refused for too many records",
+        "replies withheld (larger than the request)",
         "suspicions raised",
         "datagrams received",
         "datagrams sent",
@@ -850,6 +859,9 @@ mod forge {
 
     /// Records per frame of the TCP record flood.
     pub(super) const FRAME_RECORDS: usize = 4000;
+    /// The most member records a push-pull or join ack may carry: the
+    /// target's `max_members` (the `lan` default).
+    pub(super) const RECORD_BOUND: usize = 16_384;
     /// Fake members of the health poisoning.
     pub(super) const POISON_MEMBERS: usize = 500;
 
@@ -1029,6 +1041,24 @@ mod forge {
         if core.members().len() != before + 4 {
             return Err(format!("full state added {:?}", core.members()));
         }
+        if RECORD_BOUND != ProtocolConfig::lan().max_members {
+            return Err("RECORD_BOUND is not the lan preset's max_members".into());
+        }
+        let over = |n: u64| {
+            let mut recs = Vec::new();
+            for i in 0..n {
+                record(&mut recs, &fake(100 + i), St::DownFailed, 0, 0);
+            }
+            full_state(false, &sender, n, &recs)
+        };
+        core.handle_stream(now, from, &over(RECORD_BOUND as u64 + 1));
+        if core.stats().rejected_too_many_records != 1 {
+            return Err(format!(
+                "a frame of {} records was not refused: {:?}",
+                RECORD_BOUND + 1,
+                core.stats()
+            ));
+        }
         core.handle_datagram(now, from, &join_request(&sender));
         if core.stats().rejected_malformed != 1 {
             return Err("a join request as a datagram was not rejected".into());
@@ -1203,18 +1233,22 @@ mod flood {
     ) -> Result<(), String> {
         let me = tcp_sender("flooder-tcp");
         frames(to, rate, stop, count, |n| {
-            let mut recs = Vec::with_capacity(FRAME_RECORDS_BYTES);
-            let base = 1_000_000 + n * forge::FRAME_RECORDS as u64;
-            let join_ack = n % 2 == 0;
-            for i in 0..forge::FRAME_RECORDS as u64 {
-                let status = if join_ack { St::DownFailed } else { St::Up };
+            // Fake `Up` members, tombstones, then the record bound exactly
+            // and one record over it.
+            let (join_ack, status, records) = match n % 4 {
+                0 => (false, St::Up, forge::FRAME_RECORDS),
+                1 => (true, St::DownFailed, forge::FRAME_RECORDS),
+                2 => (false, St::Up, forge::RECORD_BOUND),
+                _ => (false, St::Up, forge::RECORD_BOUND + 1),
+            };
+            let mut recs = Vec::with_capacity(records * 32);
+            let base = 1_000_000 + n * forge::RECORD_BOUND as u64 + n;
+            for i in 0..records as u64 {
                 record(&mut recs, &fake(base + i), status, 0, base + i);
             }
-            forge::full_state(join_ack, &me, forge::FRAME_RECORDS as u64, &recs)
+            forge::full_state(join_ack, &me, records as u64, &recs)
         })
     }
-
-    const FRAME_RECORDS_BYTES: usize = forge::FRAME_RECORDS * 32;
 
     fn health_poison(to: SocketAddr, stop: &AtomicBool, count: &AtomicU64) -> Result<(), String> {
         let me = tcp_sender("flooder-poison");
