@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use actix::prelude::*;
-
-use crate::latency::HandlingLatency;
 use actix_cluster_proto::{
     DownReason, Event, Key, KeyId, MemberId, MemberInfo, Stats as ProtocolStats,
 };
+
+use crate::latency::HandlingLatency;
 
 /// Sent to subscribers when a member becomes `Up` (and, on subscribing, once
 /// for every member already `Up`).
