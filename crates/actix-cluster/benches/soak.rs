@@ -37,7 +37,7 @@ const HELPERS: usize = 4;
 /// Where the hand-written notes of `docs/bench/soak.md` start; `--write`
 /// keeps them.
 const NOTES: &str = "<!-- soak:notes -->";
-/// The longest the bench waits for a crash to be seen.
+/// The longest the bench waits for a crash to be seen (`--quick`: 4 s).
 const DETECTION_BOUND: Duration = Duration::from_secs(30);
 
 fn main() {
@@ -191,6 +191,8 @@ struct Opts {
     frame_rate: u32,
     write: bool,
     quick: bool,
+    /// The longest a phase waits for the crash to be seen.
+    detection_bound: Duration,
 }
 
 impl Opts {
@@ -202,6 +204,7 @@ impl Opts {
             frame_rate: 20,
             write: false,
             quick: false,
+            detection_bound: DETECTION_BOUND,
         };
         if let Ok(v) = std::env::var("SOAK_PHASE_SECS") {
             opts.phase = Duration::from_secs(
@@ -221,7 +224,8 @@ impl Opts {
                 "--bench" => {}
                 "--quick" => {
                     opts.quick = true;
-                    opts.phase = Duration::from_secs(3);
+                    opts.phase = Duration::from_secs(2);
+                    opts.detection_bound = Duration::from_secs(4);
                 }
                 "--write" => opts.write = true,
                 "--phase-secs" => {
@@ -483,7 +487,7 @@ fn run_kind(kind: Kind, opts: &Opts) -> Result<KindResult, String> {
             std::thread::spawn(move || flood::run(kind, to, rate, frame_rate, &stop, &count))
         });
         let victim = helpers.remove(0);
-        phases[i] = run_phase(&mut target, victim, opts.phase, ticks)?;
+        phases[i] = run_phase(&mut target, victim, opts.phase, opts.detection_bound, ticks)?;
         stop.store(true, Ordering::Relaxed);
         if let Some(f) = flood {
             if let Err(e) = f
@@ -540,12 +544,13 @@ fn wait_report(target: &NodeProc) -> Result<Report, String> {
 }
 
 /// One phase: samples the target every 500 ms, kills `victim` a third of the
-/// way in and waits (past the phase if need be, up to [`DETECTION_BOUND`])
+/// way in and waits (past the phase if need be, up to `bound`)
 /// for the target to see it down.
 fn run_phase(
     target: &mut NodeProc,
     mut victim: NodeProc,
     length: Duration,
+    bound: Duration,
     ticks: f64,
 ) -> Result<Phase, String> {
     let start = Instant::now();
@@ -560,8 +565,7 @@ fn run_phase(
             victim.kill();
             killed = Some(Instant::now());
         }
-        let waiting =
-            killed.is_some_and(|k| phase.detection.is_none() && k.elapsed() < DETECTION_BOUND);
+        let waiting = killed.is_some_and(|k| phase.detection.is_none() && k.elapsed() < bound);
         if now >= start + length && (killed.is_some() && !waiting) {
             break;
         }
@@ -1341,8 +1345,8 @@ mod report {
         format!("{:.0}", d.as_secs_f64() * 1e6)
     }
 
-    fn secs(d: Option<Duration>) -> String {
-        d.map_or(format!("not within {} s", DETECTION_BOUND.as_secs()), |d| {
+    fn secs(d: Option<Duration>, bound: Duration) -> String {
+        d.map_or(format!("not within {} s", bound.as_secs()), |d| {
             format!("{:.2} s", d.as_secs_f64())
         })
     }
@@ -1430,8 +1434,8 @@ mod report {
                     p.members_max,
                     p.live_max,
                     p.timers_max,
-                    secs(p.suspected),
-                    secs(p.detection),
+                    secs(p.suspected, opts.detection_bound),
+                    secs(p.detection, opts.detection_bound),
                 ));
             }
             let counted: Vec<String> = node::COUNTERS
@@ -1465,9 +1469,9 @@ mod report {
                 if p99 < P99_GOAL { "met" } else { "**missed**" },
                 us(p99),
                 if det { "met" } else { "**missed**" },
-                secs(r.phases[0].detection),
-                secs(r.phases[1].detection),
-                secs(r.phases[2].detection),
+                secs(r.phases[0].detection, opts.detection_bound),
+                secs(r.phases[1].detection, opts.detection_bound),
+                secs(r.phases[2].detection, opts.detection_bound),
             ));
         }
         out
