@@ -30,6 +30,7 @@ command -v etcdctl  >/dev/null || need_pkgs+=(etcd-client)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
 command -v ip       >/dev/null || need_pkgs+=(iproute2)
 command -v nft      >/dev/null || need_pkgs+=(nftables)   # the fault tier
+[ -f /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need_pkgs+=(faketime)   # odd_states: a clock step
 if [ "$use_docker" = 1 ]; then
   command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
 fi

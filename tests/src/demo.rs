@@ -415,8 +415,23 @@ impl Monitor {
         logs: &Path,
         http: SocketAddr,
     ) -> Monitor {
+        Self::start_with(role, name, cluster, etcd_endpoints, logs, http, &[])
+    }
+
+    /// Like [`Monitor::start_on`], with `env` set last (so it overrides the
+    /// defaults above, e.g. `CLUSTER_BIND` or `ETCD_PREFIX`, or adds e.g.
+    /// `LD_PRELOAD`).
+    pub fn start_with(
+        role: &str,
+        name: &str,
+        cluster: &str,
+        etcd_endpoints: &str,
+        logs: &Path,
+        http: SocketAddr,
+        env: &[(&str, &str)],
+    ) -> Monitor {
         let http_bind = http.to_string();
-        let envs = [
+        let mut envs = vec![
             ("RUST_LOG", "info"),
             ("CLUSTER_ROLE", role),
             ("CLUSTER_NAME", cluster),
@@ -427,6 +442,7 @@ impl Monitor {
             ("ETCD_ENDPOINTS", etcd_endpoints),
             ("ETCD_LEASE_TTL", "4"),
         ];
+        envs.extend_from_slice(env);
         let mut monitor = Monitor::spawn(name, http, logs, &envs, &[]);
         monitor.role = role.to_owned();
         monitor

@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use crate::arbiter::{Arbiter, SetArbiter};
 use crate::config::{ClusterConfig, TransportConfig};
 use crate::error::ClusterError;
+use crate::latency::HandlingLatency;
 use crate::messages::{
     Abort, ClusterStats, Form, GetKeys, GetLeader, GetLeadership, GetMembers, GetSelf, GetStats,
     InstallKey, Join, Leadership, Leave, RemoveKey, SelfInfo, SetFencingToken, Subscribe,
@@ -96,6 +97,8 @@ pub struct Cluster {
     /// Open incoming connections, by number: the slots and their use.
     incoming: HashMap<u64, Conn>,
     next_conn: u64,
+    /// How long handling each datagram and each frame took.
+    handling: (HandlingLatency, HandlingLatency),
 }
 
 /// One open incoming connection.
@@ -265,6 +268,7 @@ impl Cluster {
             timers: Deadlines::default(),
             incoming: HashMap::new(),
             next_conn: 0,
+            handling: Default::default(),
         };
         let max_datagram = config.protocol.max_datagram_size;
         let addr = Cluster::create(move |ctx| {
@@ -654,10 +658,12 @@ impl Actor for Cluster {
 
 impl StreamHandler<Datagram> for Cluster {
     fn handle(&mut self, d: Datagram, ctx: &mut Context<Self>) {
+        let entry = Instant::now();
         let _enter = self.span.clone().entered();
         let now = self.now();
         self.core.handle_datagram(now, d.from, &d.bytes);
         self.drain(ctx);
+        self.handling.0.record(entry.elapsed());
     }
 
     fn finished(&mut self, _ctx: &mut Context<Self>) {
@@ -713,6 +719,7 @@ impl StreamHandler<(tokio::net::TcpStream, SocketAddr)> for Cluster {
 
 impl StreamHandler<Inbound> for Cluster {
     fn handle(&mut self, inbound: Inbound, ctx: &mut Context<Self>) {
+        let entry = Instant::now();
         let _enter = self.span.clone().entered();
         let (conn, from, bytes) = match inbound {
             Inbound::Frame { conn, from, bytes } => (conn, from, bytes),
@@ -735,6 +742,7 @@ impl StreamHandler<Inbound> for Cluster {
             c.good = Some(Instant::now());
         }
         self.drain(ctx);
+        self.handling.1.record(entry.elapsed());
     }
 
     /// One connection ended; the actor keeps running.
@@ -980,6 +988,8 @@ impl Handler<GetStats> for Cluster {
             subscribers: self.subs.iter().map(Subscription::recipients).sum(),
             subscriber_events_dropped: self.subscriber_dropped.load(Ordering::Relaxed),
             pending_timers: self.timers.queue.len(),
+            datagram_handling: self.handling.0.clone(),
+            frame_handling: self.handling.1.clone(),
         })
     }
 }

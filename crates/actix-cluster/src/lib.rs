@@ -101,6 +101,7 @@ mod arbiter;
 mod cluster;
 mod config;
 mod error;
+mod latency;
 mod messages;
 mod subscription;
 mod transport;
@@ -109,6 +110,7 @@ pub use crate::arbiter::{Arbiter, ArbiterFuture, SetArbiter};
 pub use crate::cluster::Cluster;
 pub use crate::config::{ClusterConfig, TransportConfig};
 pub use crate::error::ClusterError;
+pub use crate::latency::HandlingLatency;
 pub use crate::messages::{
     Abort, ClusterEvent, ClusterStats, Form, GetKeys, GetLeader, GetLeadership, GetMembers,
     GetSelf, GetStats, InstallKey, Join, Leadership, Leave, MemberDown, MemberUp, RemoveKey,

@@ -9,6 +9,8 @@ use actix_cluster_proto::{
     DownReason, Event, Key, KeyId, MemberId, MemberInfo, Stats as ProtocolStats,
 };
 
+use crate::latency::HandlingLatency;
+
 /// Sent to subscribers when a member becomes `Up` (and, on subscribing, once
 /// for every member already `Up`).
 #[derive(Clone, Debug, Message)]
@@ -191,6 +193,14 @@ pub struct ClusterStats {
     /// The protocol core's pending timers (one actix timer is armed, for the
     /// earliest of them).
     pub pending_timers: usize,
+    /// How long handling each incoming datagram took, from the handler's
+    /// entry to the end of the core's processing and of sending what it
+    /// produced (p50, p99, max; since start, or over an interval with
+    /// [`HandlingLatency::since`]).
+    pub datagram_handling: HandlingLatency,
+    /// The same for each incoming stream frame (joins, push-pull: full
+    /// state, so larger than datagrams).
+    pub frame_handling: HandlingLatency,
 }
 
 /// Counters of the UDP/TCP transport. Rejections here happen before the

@@ -132,3 +132,38 @@ fn metadata_updates_reach_the_other_members() {
         node.leave();
     }
 }
+
+#[test]
+fn stats_time_the_handling_of_every_datagram_and_frame() {
+    let _serial = serial();
+    let nodes = cluster("latency", 2);
+    wait_all_up(&nodes, &ids(&nodes));
+    // The join travelled as frames; probes and acks as datagrams. Every
+    // datagram handed to the core is timed (one actor handles both the
+    // counter's datagrams and the stats request, in order).
+    let deadline = Instant::now() + DEADLINE;
+    let stats = loop {
+        let s = nodes[0].stats();
+        if s.datagram_handling.count() > 0 && s.frame_handling.count() > 0 {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "nothing timed: {s:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let d = &stats.datagram_handling;
+    assert_eq!(d.count(), stats.transport.datagrams_received);
+    assert!(d.p50() <= d.p99() && d.p99() <= d.max(), "{d:?}");
+    assert!(d.max() > std::time::Duration::ZERO);
+    let f = &stats.frame_handling;
+    assert!(f.p99() <= f.max() && f.max() > std::time::Duration::ZERO);
+    // An interval from a later snapshot counts only what came after it.
+    let later = nodes[0].stats();
+    let interval = later.datagram_handling.since(d);
+    assert_eq!(
+        interval.count(),
+        later.transport.datagrams_received - stats.transport.datagrams_received
+    );
+    for node in nodes {
+        node.leave();
+    }
+}

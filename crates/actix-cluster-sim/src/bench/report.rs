@@ -529,16 +529,17 @@ pub fn write_all(out: &Path, r: &SuiteResults, wall: &WallFigures) -> std::io::R
         std::fs::write(plots.join(name), svg)?;
     }
     let mut md = markdown(r, wall);
-    // Figures measured by other benchmarks (e.g. the sealing bench of the
-    // protocol crate writes `docs/bench/sealing.md`) go after the simulator's.
-    let extra = std::path::Path::new("docs")
-        .join("bench")
-        .join("sealing.md");
-    for candidate in [plots.join("sealing.md"), extra] {
-        if let Ok(text) = std::fs::read_to_string(&candidate) {
-            md.push('\n');
-            md.push_str(&text);
-            break;
+    // Figures measured by other benchmarks (the sealing bench of the
+    // protocol crate writes `docs/bench/sealing.md`, the soak bench of
+    // actix-cluster `docs/bench/soak.md`) go after the simulator's.
+    for name in ["sealing.md", "soak.md"] {
+        let extra = std::path::Path::new("docs").join("bench").join(name);
+        for candidate in [plots.join(name), extra] {
+            if let Ok(text) = std::fs::read_to_string(&candidate) {
+                md.push('\n');
+                md.push_str(&text);
+                break;
+            }
         }
     }
     std::fs::write(out.join("BENCHMARKS.md"), md)?;
