@@ -134,9 +134,13 @@ impl Core {
         );
         let winners = || picture.unreachable.iter().map(|s| s.id.addr).collect();
         match verdict {
-            SideVerdict::Survive => self.down_unreachable(picture),
+            SideVerdict::Survive => {
+                self.stats.downing_survived += 1;
+                self.down_unreachable(picture);
+            }
             SideVerdict::Fence => self.fence(winners()),
             SideVerdict::Arbitrate { delay } => {
+                self.stats.downing_arbitrated += 1;
                 self.arbiter_round += 1;
                 self.arbitration = Some(Arbitration {
                     round: self.arbiter_round,
@@ -281,6 +285,7 @@ impl Core {
     /// not have decided yet and must not take us back) or stop, as configured.
     pub(super) fn fence(&mut self, winners: Vec<std::net::SocketAddr>) {
         warn!(member = %self.local, on_fenced = ?self.config.downing.on_fenced, "this side lost the downing decision: fencing");
+        self.stats.downing_fenced += 1;
         self.arbitration = None;
         self.fenced = Some((self.now, winners));
         let me = self.local.clone();
@@ -332,6 +337,7 @@ impl Core {
         let a = self.arbitration.take().expect("checked above");
         match won {
             Some(true) => {
+                self.stats.downing_survived += 1;
                 for id in &a.unreachable {
                     if self.table.get(id).is_some_and(Entry::is_live) {
                         info!(member = %self.local, down = %id, "arbiter won: unreachable member down");

@@ -87,6 +87,7 @@ impl Core {
         let seq = self.seq();
         let first = self.suspicion_news(&target);
         self.send_ping(&target, seq, first);
+        self.stats.probes_sent += 1;
         let timeout = self.awareness.scale(self.config.probe_timeout);
         self.probe = Some(Probe {
             seq,
@@ -175,6 +176,7 @@ impl Core {
 
     /// The probe round ended without an ack: local health, then a suspicion.
     fn probe_failed(&mut self, now: Duration, p: Probe) {
+        self.stats.probes_failed += 1;
         if self.config.lifeguard {
             if p.indirect > 0 {
                 let missed = p.proven.saturating_sub(p.nacks);
@@ -211,9 +213,11 @@ impl Core {
             if p.seq == seq {
                 if !p.acked {
                     p.acked = true;
+                    let rtt = now.saturating_sub(p.sent);
                     if now <= p.direct_deadline {
                         self.awareness.apply(-1);
                     }
+                    self.stats.probe_acked(rtt);
                 }
                 return;
             }

@@ -1,5 +1,7 @@
 //! The core's counters.
 
+use std::time::Duration;
+
 /// Counters for observability and for the hostile-input tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -39,4 +41,38 @@ pub struct Stats {
     /// may be forged) cut short or not sent, because they would have been
     /// larger than the request.
     pub replies_withheld: u64,
+    /// Probe rounds started (one per probed member; the second direct ping
+    /// and the indirect pings of the same round are not counted).
+    pub probes_sent: u64,
+    /// Probe rounds that ended without any ack (direct or indirect).
+    pub probes_failed: u64,
+    /// Probe rounds acked, directly or through a helper.
+    pub probes_acked: u64,
+    /// Round-trip times (first ping to first ack) of the last acked probes,
+    /// oldest first, at most [`Stats::RECENT_PROBE_RTTS`]. The last
+    /// `probes_acked - previous probes_acked` of them are new since an earlier
+    /// snapshot, so a driver sampling now and then misses none unless more
+    /// than that many were acked in between.
+    pub recent_probe_rtts: Vec<Duration>,
+    /// Downing decisions this node took whose verdict was that its side
+    /// survives (it downed the unreachable members; also a won arbiter round).
+    pub downing_survived: u64,
+    /// Downing decisions by which this node's side lost and it fenced itself.
+    pub downing_fenced: u64,
+    /// Downing decisions handed to the arbiter (lease-majority).
+    pub downing_arbitrated: u64,
+}
+
+impl Stats {
+    /// How many probe round-trip times [`Stats::recent_probe_rtts`] keeps.
+    pub const RECENT_PROBE_RTTS: usize = 64;
+
+    /// Records an acked probe's round-trip time.
+    pub(crate) fn probe_acked(&mut self, rtt: Duration) {
+        self.probes_acked += 1;
+        if self.recent_probe_rtts.len() >= Self::RECENT_PROBE_RTTS {
+            self.recent_probe_rtts.remove(0);
+        }
+        self.recent_probe_rtts.push(rtt);
+    }
 }

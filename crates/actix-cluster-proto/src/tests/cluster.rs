@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::{DownReason, Event};
+use crate::{DownReason, Event, Stats};
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -356,4 +356,37 @@ fn a_restart_after_the_clock_stepped_back_converges_with_one_rebirth() {
         "{rebirths} rebirths to climb past the old generation"
     );
     assert!(net.cores[2].local_id().generation > 1_000_000);
+}
+
+#[test]
+fn probe_counters_and_round_trip_times() {
+    let mut net = Net::new(3, Config::local(), 5);
+    net.form_and_join();
+    assert!(net.run_until_cond(secs(5.0), Net::converged));
+    net.run_for(secs(5.0));
+    for i in 0..3 {
+        let s = net.cores[i].stats();
+        assert!(s.probes_sent > 0, "node {i} probed nobody");
+        assert!(s.probes_acked > 0, "node {i}: no probe acked");
+        assert_eq!(s.probes_failed, 0, "node {i}: a probe failed on a healthy cluster");
+        let kept = (s.probes_acked as usize).min(Stats::RECENT_PROBE_RTTS);
+        assert_eq!(s.recent_probe_rtts.len(), kept, "node {i}");
+        // Every acked probe was answered within its round.
+        let interval = Config::local().probe_interval;
+        assert!(s.recent_probe_rtts.iter().all(|rtt| *rtt < interval), "node {i}");
+        assert_eq!(
+            (s.downing_survived, s.downing_fenced),
+            (0, 0),
+            "node {i}: no downing decision without a fault"
+        );
+    }
+    net.crash(2);
+    let dead = id(2, 1);
+    assert!(net.run_until_cond(secs(10.0), |n| {
+        (0..2).all(|i| n.status(i, &dead) == Some(Status::Down(DownReason::Failed)))
+    }));
+    let failed: u64 = (0..2).map(|i| net.cores[i].stats().probes_failed).sum();
+    assert!(failed > 0, "the crashed member's probes did not fail");
+    let survived: u64 = (0..2).map(|i| net.cores[i].stats().downing_survived).sum();
+    assert!(survived > 0, "no survivor recorded its downing decision");
 }
