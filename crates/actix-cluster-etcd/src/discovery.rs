@@ -90,6 +90,8 @@ pub struct DiscoveryStatus {
     pub seed_watcher_restarts: u32,
     /// Times the watcher found its revision compacted and listed again.
     pub compacted_relists: u32,
+    /// Keep-alive answers that renewed the lease.
+    pub lease_renewals: u64,
     /// The last error, if any.
     pub last_error: Option<String>,
 }
@@ -309,6 +311,13 @@ impl Actor for DiscoveryActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        #[cfg(feature = "metrics")]
+        {
+            crate::metrics::describe();
+            ctx.run_interval(crate::metrics::INTERVAL, |act, _| {
+                crate::metrics::publish(&act.status)
+            });
+        }
         self.cluster.do_send(Subscribe {
             member_up: None,
             member_down: None,
@@ -407,7 +416,10 @@ impl Handler<ChildReport> for DiscoveryActor {
                     self.claim_or_resign(ctx);
                 }
             }
-            ChildReport::Alive => self.status.etcd_reachable = true,
+            ChildReport::Alive => {
+                self.status.etcd_reachable = true;
+                self.status.lease_renewals += 1;
+            }
             ChildReport::Revoked => {
                 self.status.registered = false;
                 self.status.lease_id = None;

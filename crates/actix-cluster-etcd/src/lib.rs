@@ -89,6 +89,8 @@ mod extension;
 mod formation;
 mod keys;
 mod lease_keeper;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod seed_watcher;
 mod span;
 mod store;

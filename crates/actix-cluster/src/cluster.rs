@@ -271,8 +271,12 @@ impl Cluster {
             handling: Default::default(),
         };
         let max_datagram = config.protocol.max_datagram_size;
+        #[cfg(feature = "metrics")]
+        let strategy = config.protocol.downing.strategy.name();
         let addr = Cluster::create(move |ctx| {
             let mut actor = actor;
+            #[cfg(feature = "metrics")]
+            crate::metrics::start(ctx, strategy);
             if let Some((udp, tcp)) = actor.pending_io.take() {
                 ctx.add_stream(transport::datagrams(
                     udp,
@@ -489,6 +493,8 @@ impl Cluster {
     /// Hands an event to the subscribers, dropping those that stopped.
     fn publish(&mut self, event: Event) {
         tracing::debug!(?event, "membership event");
+        #[cfg(feature = "metrics")]
+        crate::metrics::on_event(&event);
         self.prune_subscribers();
         match &event {
             Event::Up(member) => {
@@ -981,8 +987,15 @@ impl Handler<GetStats> for Cluster {
     type Result = MessageResult<GetStats>;
 
     fn handle(&mut self, _: GetStats, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.stats())
+    }
+}
+
+impl Cluster {
+    /// The counters [`GetStats`] answers.
+    pub(crate) fn stats(&mut self) -> ClusterStats {
         self.prune_subscribers();
-        MessageResult(ClusterStats {
+        ClusterStats {
             protocol: self.core.stats().clone(),
             transport: self.counters.snapshot(),
             subscribers: self.subs.iter().map(Subscription::recipients).sum(),
@@ -990,7 +1003,13 @@ impl Handler<GetStats> for Cluster {
             pending_timers: self.timers.queue.len(),
             datagram_handling: self.handling.0.clone(),
             frame_handling: self.handling.1.clone(),
-        })
+        }
+    }
+
+    /// Every member known, as the core sees them.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn members(&self) -> Vec<actix_cluster_proto::MemberInfo> {
+        self.core.members()
     }
 }
 

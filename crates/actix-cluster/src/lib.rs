@@ -103,6 +103,8 @@ mod config;
 mod error;
 mod latency;
 mod messages;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod subscription;
 mod transport;
 

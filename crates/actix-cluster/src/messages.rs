@@ -240,6 +240,16 @@ pub struct TransportStats {
     /// Incoming connections closed because a frame on them was rejected by
     /// the protocol (malformed, another cluster's, or not opened).
     pub connections_closed_rejected: u64,
+    /// Bytes of the datagrams counted in `datagrams_received`.
+    pub datagram_bytes_received: u64,
+    /// Bytes of the datagrams counted in `datagrams_sent`.
+    pub datagram_bytes_sent: u64,
+    /// Bytes of the frames counted in `frames_received` (without the 4-byte
+    /// length prefix).
+    pub frame_bytes_received: u64,
+    /// Bytes of the frames counted in `frames_sent` (without the 4-byte
+    /// length prefix).
+    pub frame_bytes_sent: u64,
 }
 
 /// Stops the `Cluster` actor at once **without** telling anyone, as if the

@@ -100,12 +100,20 @@ pub(crate) struct Counters {
     pub(crate) connections_evicted: AtomicU64,
     pub(crate) writers_evicted: AtomicU64,
     pub(crate) connections_closed_rejected: AtomicU64,
+    pub(crate) datagram_bytes_received: AtomicU64,
+    pub(crate) datagram_bytes_sent: AtomicU64,
+    pub(crate) frame_bytes_received: AtomicU64,
+    pub(crate) frame_bytes_sent: AtomicU64,
     /// Incoming connections currently open.
     pub(crate) incoming_open: AtomicUsize,
 }
 
 pub(crate) fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
+}
+
+fn add(c: &AtomicU64, n: usize) {
+    c.fetch_add(n as u64, Ordering::Relaxed);
 }
 
 impl Counters {
@@ -126,6 +134,10 @@ impl Counters {
             connections_evicted: g(&self.connections_evicted),
             writers_evicted: g(&self.writers_evicted),
             connections_closed_rejected: g(&self.connections_closed_rejected),
+            datagram_bytes_received: g(&self.datagram_bytes_received),
+            datagram_bytes_sent: g(&self.datagram_bytes_sent),
+            frame_bytes_received: g(&self.frame_bytes_received),
+            frame_bytes_sent: g(&self.frame_bytes_sent),
         }
     }
 }
@@ -157,6 +169,7 @@ pub(crate) fn datagrams(
                     }
                     Ok((n, from)) => {
                         inc(&counters.datagrams_received);
+                        add(&counters.datagram_bytes_received, n);
                         let d = Datagram {
                             from,
                             bytes: buf[..n].to_vec(),
@@ -183,7 +196,10 @@ pub(crate) fn send_datagram(
     counters: &Counters,
 ) {
     match udp.send_to(bytes, to) {
-        Ok(_) => inc(&counters.datagrams_sent),
+        Ok(n) => {
+            inc(&counters.datagrams_sent);
+            add(&counters.datagram_bytes_sent, n);
+        }
         Err(e) => {
             inc(&counters.datagrams_send_failed);
             tracing::debug!(%to, error = %e, "datagram not sent");
@@ -269,6 +285,7 @@ fn frames(
         match read_frame(&mut stream, max_frame, wait, limits.frame_read_timeout).await {
             Ok(Some(bytes)) => {
                 inc(&guard.0.frames_received);
+                add(&guard.0.frame_bytes_received, bytes.len());
                 let frame = Inbound::Frame {
                     conn,
                     from: peer,
@@ -459,6 +476,7 @@ async fn writer(
         }
         if sent {
             inc(&counters.frames_sent);
+            add(&counters.frame_bytes_sent, frame.len());
         } else {
             inc(&counters.frames_dropped);
             if conn.is_none() {

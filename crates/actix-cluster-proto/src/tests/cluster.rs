@@ -368,12 +368,18 @@ fn probe_counters_and_round_trip_times() {
         let s = net.cores[i].stats();
         assert!(s.probes_sent > 0, "node {i} probed nobody");
         assert!(s.probes_acked > 0, "node {i}: no probe acked");
-        assert_eq!(s.probes_failed, 0, "node {i}: a probe failed on a healthy cluster");
+        assert_eq!(
+            s.probes_failed, 0,
+            "node {i}: a probe failed on a healthy cluster"
+        );
         let kept = (s.probes_acked as usize).min(Stats::RECENT_PROBE_RTTS);
         assert_eq!(s.recent_probe_rtts.len(), kept, "node {i}");
         // Every acked probe was answered within its round.
         let interval = Config::local().probe_interval;
-        assert!(s.recent_probe_rtts.iter().all(|rtt| *rtt < interval), "node {i}");
+        assert!(
+            s.recent_probe_rtts.iter().all(|rtt| *rtt < interval),
+            "node {i}"
+        );
         assert_eq!(
             (s.downing_survived, s.downing_fenced),
             (0, 0),
