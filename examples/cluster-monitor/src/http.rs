@@ -45,6 +45,8 @@ pub(crate) struct AppState {
     pub(crate) discovery: Discovery,
     /// The bearer token `POST .../leave` needs; `None`: open.
     pub(crate) admin_token: Option<Arc<str>>,
+    /// Renders `GET /metrics`.
+    pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 /// Registers every route.
@@ -58,6 +60,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/members", web::get().to(members))
         .route("/api/events", web::get().to(events))
         .route("/api/discovery", web::get().to(discovery))
+        .route("/metrics", web::get().to(crate::metrics::render))
         .route("/api/members/{id}/leave", web::post().to(leave));
 }
 

@@ -118,6 +118,9 @@ impl Listener {
         if self.clients.len() != before {
             tracing::debug!(open = self.clients.len(), "event streams");
         }
+        metrics::gauge!("cluster_monitor_event_streams").set(self.clients.len() as f64);
+        metrics::counter!("cluster_monitor_event_streams_closed_slow_total")
+            .absolute(self.dropped_slow);
     }
 
     fn apply(&mut self, event: &Event) {

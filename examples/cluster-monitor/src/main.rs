@@ -6,6 +6,7 @@ mod config;
 mod discovery;
 mod http;
 mod listener;
+mod metrics;
 mod proxy;
 mod views;
 
@@ -81,6 +82,7 @@ fn keygen() -> ExitCode {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
+    let metrics = metrics::install().context("cannot install the metrics recorder")?;
     // Bind HTTP first: the member publishes the real port in its metadata.
     let http_listener = std::net::TcpListener::bind(settings.http_bind)
         .with_context(|| format!("HTTP_BIND {}: cannot bind", settings.http_bind))?;
@@ -133,6 +135,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         shutdown: shutdown_tx.clone(),
         discovery: discovery.clone(),
         admin_token: settings.admin_token.as_ref().map(|t| Arc::from(t.as_str())),
+        metrics,
     };
     if settings.admin_token.is_none() {
         tracing::warn!(
