@@ -8,6 +8,7 @@
 pub mod demo;
 pub mod etcd;
 pub mod fault;
+pub mod metrics;
 pub mod node;
 
 /// The README's Rust examples, compiled (and, unless marked `no_run`, run) as

@@ -28,6 +28,9 @@ const STATUSES: [&str; 4] = ["joining", "up", "leaving", "down"];
 /// Publishes the snapshots every [`INTERVAL`] while the actor runs.
 pub(crate) fn start(ctx: &mut Context<Cluster>, strategy: String) {
     describe();
+    // The event counters exist (at 0) before their first event.
+    counter!("actix_cluster_leader_changes_total").increment(0);
+    counter!("actix_cluster_rebirths_total").increment(0);
     let mut publisher = Publisher {
         strategy,
         probes_acked: 0,
