@@ -1,7 +1,9 @@
 //! A real browser against a running cluster: headless Chromium (Debian's
 //! `chromium`) loads the cluster-monitor page served by the frontend, finds a
 //! tile for every member, and a click on a tile's "Leave" button takes that
-//! member out of the cluster. Screenshots go to `tests/artifacts/`.
+//! member out of the cluster; the charts (members by status, suspicions,
+//! traffic) draw from `/metrics` and the event stream. Screenshots go to
+//! `tests/artifacts/`.
 
 use std::time::Duration;
 
@@ -64,6 +66,29 @@ fn the_page_shows_every_member_and_a_click_makes_one_leave() {
         browser.eval("document.querySelectorAll('#grid .tile[data-leader]').length"),
         1
     );
+    // The charts: an SVG each with a line per series and a few samples; the
+    // members chart's last sample is this node's view (4 Up), traffic flows.
+    let charts = wait_for("the charts to draw with data", T, || {
+        let c = browser.eval(
+            "JSON.stringify(['chart-members', 'chart-suspicions', 'chart-traffic'].map(id => { \
+             const e = document.getElementById(id); return {id, points: Number(e.dataset.points || 0), \
+             lines: e.querySelectorAll('svg polyline').length, up: e.dataset.lastUp || '', \
+             sent: Number(e.dataset.lastOut || 0), received: Number(e.dataset.lastIn || 0)}; }))",
+        );
+        let c: Value = serde_json::from_str(c.as_str().unwrap_or("[]")).unwrap();
+        let ok = c.as_array().is_some_and(|cs| {
+            cs.len() == 3
+                && cs.iter().all(|x| x["points"].as_u64().unwrap_or(0) >= 5)
+                && cs[0]["lines"] == 5
+                && cs[0]["up"] == "4"
+                && cs[1]["lines"] == 2
+                && cs[2]["lines"] == 2
+                && cs[2]["sent"].as_f64().unwrap_or(0.0) > 0.0
+                && cs[2]["received"].as_f64().unwrap_or(0.0) > 0.0
+        });
+        ok.then_some(c.clone()).ok_or(c.to_string())
+    });
+    eprintln!("charts: {charts}");
     browser.screenshot(&artifacts_dir().join("cluster-monitor-browser.png"));
 
     // Click "Leave" on backend-2's tile, with the mouse.

@@ -21,6 +21,7 @@ use crate::views::{ErrorView, MemberView, MembersView};
 
 const INDEX_HTML: &str = include_str!("page/index.html");
 const APP_JS: &str = include_str!("page/app.js");
+const CHARTS_JS: &str = include_str!("page/charts.js");
 const STYLE_CSS: &str = include_str!("page/style.css");
 
 /// Why the node stops.
@@ -54,6 +55,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
         .route("/index.html", web::get().to(index))
         .route("/assets/app.js", web::get().to(app_js))
+        .route("/assets/charts.js", web::get().to(charts_js))
         .route("/assets/style.css", web::get().to(style_css))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
@@ -89,6 +91,13 @@ async fn app_js() -> HttpResponse {
         .content_type("text/javascript; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(APP_JS)
+}
+
+async fn charts_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(CHARTS_JS)
 }
 
 async fn style_css() -> HttpResponse {

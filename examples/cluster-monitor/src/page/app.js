@@ -77,6 +77,7 @@
       let msg;
       try { msg = JSON.parse(e.data); } catch (_) { return; }
       handle(msg, true);
+      window.dispatchEvent(new CustomEvent("cluster-event", { detail: msg })); // charts.js
     };
     es.onerror = () => {
       if (es.readyState === EventSource.CLOSED) {
