@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")"
 base/build-base.sh
 etcd/build.sh
+prometheus/build.sh
 cluster-monitor/build.sh "$@"

@@ -17,13 +17,14 @@
 # (HTTP_ADMIN_TOKEN) are made on the first run and kept, readable only by you,
 # in docker/demo-secrets.env (not committed; delete it for new ones).
 #
-# Env: BACKENDS (3), FRONTEND_PORT (8080), COMPOSE_PROJECT_NAME (cluster-monitor),
+# Env: BACKENDS (3), FRONTEND_PORT (8080), PROMETHEUS_PORT (9090), COMPOSE_PROJECT_NAME (cluster-monitor),
 # DEMO_TIMEOUT seconds to wait for the members (120).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BACKENDS="${BACKENDS:-3}"
 export FRONTEND_PORT="${FRONTEND_PORT:-8080}"
+export PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
 PROJECT="${COMPOSE_PROJECT_NAME:-cluster-monitor}"
 TIMEOUT="${DEMO_TIMEOUT:-120}"
 URL="http://localhost:$FRONTEND_PORT/"
@@ -96,11 +97,13 @@ up)
     say "building the images (cached after the first run)"
     docker/base/build-base.sh
     docker/etcd/build.sh
+    docker/prometheus/build.sh
     docker/cluster-monitor/build.sh
-    say "starting etcd, 1 frontend and $BACKENDS backends"
+    say "starting etcd, Prometheus, 1 frontend and $BACKENDS backends"
     compose up -d --scale backend="$BACKENDS"
     wait_up $((BACKENDS + 1))
     say "the cluster is up: open $URL"
+    echo "   Prometheus scrapes every node's /metrics: http://localhost:$PROMETHEUS_PORT/"
     echo "   gossip is sealed with the key in $SECRETS; Leave asks for the admin token:"
     echo "   $HTTP_ADMIN_TOKEN"
     echo "   scale:  scripts/demo.sh scale 5     stop: scripts/demo.sh down"

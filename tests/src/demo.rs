@@ -750,6 +750,8 @@ pub struct Compose {
     project: String,
     /// The frontend's published HTTP port on loopback.
     pub frontend: SocketAddr,
+    /// Prometheus's published port on loopback.
+    pub prometheus: SocketAddr,
     v2: bool,
     /// The project's cluster key (CLUSTER_SECRET_KEYS).
     pub keys: String,
@@ -775,6 +777,7 @@ impl Compose {
         Compose {
             project: format!("cmtest{tag}{}", std::process::id()),
             frontend: ([127, 0, 0, 1], port).into(),
+            prometheus: ([127, 0, 0, 1], free_port()).into(),
             v2,
             keys: actix_cluster::Key::from_bytes(key).to_base64(),
             admin_token: token.iter().map(|b| format!("{b:02x}")).collect(),
@@ -795,6 +798,7 @@ impl Compose {
             .arg(repo_root().join("docker/compose.yaml"))
             .args(["-p", &self.project])
             .env("FRONTEND_PORT", self.frontend.port().to_string())
+            .env("PROMETHEUS_PORT", self.prometheus.port().to_string())
             .env("CLUSTER_SECRET_KEYS", &self.keys)
             .env("HTTP_ADMIN_TOKEN", &self.admin_token)
             .stdin(Stdio::null());
@@ -857,6 +861,13 @@ pub fn ensure_demo_images() {
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok, "docker/etcd/build.sh failed");
+    }
+    if !present("actix-cluster/prometheus:latest") {
+        let ok = Command::new("bash")
+            .arg(root.join("docker/prometheus/build.sh"))
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "docker/prometheus/build.sh failed");
     }
     if !present("actix-cluster/cluster-monitor:latest") {
         let ok = Command::new("bash")
