@@ -17,6 +17,7 @@ const T: Duration = Duration::from_secs(30);
 const FAMILIES: &[(&str, &str)] = &[
     ("actix_cluster_members", "gauge"),
     ("actix_cluster_subscribers", "gauge"),
+    ("actix_cluster_subscriber_events_dropped_total", "counter"),
     ("actix_cluster_pending_timers", "gauge"),
     ("actix_cluster_probes_total", "counter"),
     ("actix_cluster_probes_failed_total", "counter"),
@@ -193,6 +194,7 @@ fn metrics_of_a_three_process_cluster() {
             "plaintext",
             "source",
             "members_full",
+            "too_many_records",
             "oversized_datagram",
             "oversized_frame",
             "frame_read_error",
@@ -216,6 +218,8 @@ fn metrics_of_a_three_process_cluster() {
             one("actix_cluster_subscribers", &[]) >= 2.0,
             "{who}: listener and discovery"
         );
+        let dropped = one("actix_cluster_subscriber_events_dropped_total", &[]);
+        assert_eq!(dropped, 0.0, "{who}: no subscriber lags");
     }
 
     // A datagram that is not ours: one more decode error and one more
