@@ -1,7 +1,8 @@
 //! Makes the README's screenshot, `docs/cluster-monitor.png`: the compose
 //! demo with a frontend and four backends, the page open in headless Chromium
-//! for about two minutes so the charts have a history, with one backend's
-//! process killed on the way (Docker restarts it; it rejoins as a new member).
+//! for about two minutes so the charts have a history, with one backend
+//! paused until suspected (then refuted) and another one's process killed on
+//! the way (Docker restarts it; it rejoins as a new member).
 //! Not a check: ignored by default, run it by hand to refresh the picture:
 //!
 //! ```sh
@@ -34,11 +35,28 @@ fn wait_points(browser: &mut Browser, n: u64) {
         Duration::from_secs(300),
         || {
             let p = browser
-                .eval("Number(document.getElementById('chart-members').dataset.points || 0)");
+                .eval("Number((document.getElementById('chart-members') || {dataset: {}}).dataset.points || 0)");
             let p = p.as_u64().unwrap_or(0);
             (p >= n).then_some(()).ok_or(format!("{p} samples"))
         },
     );
+}
+
+fn pid_of(container: &str) -> String {
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Pid}}", container])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn signal(sig: &str, pid: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), pid])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
 }
 
 #[test]
@@ -54,20 +72,33 @@ fn readme_screenshot() {
 
     let mut browser = Browser::start(1440, 980);
     browser.navigate(&format!("http://{}/", compose.frontend));
-    wait_points(&mut browser, 25);
+    wait_points(&mut browser, 20);
+
+    // A backend pauses (SIGSTOP) until it is suspected, then goes on: the
+    // suspicion is refuted, nobody is downed (the pause is shorter than
+    // max_pause).
+    let backends = compose.containers("backend");
+    let paused = pid_of(&backends[0]);
+    signal("STOP", &paused);
+    wait_for("a suspected member", T, || {
+        let api = members(compose.frontend)?;
+        let suspected = api["members"]
+            .as_array()
+            .is_some_and(|ms| ms.iter().any(|m| m["reachable"] == false));
+        suspected.then_some(()).ok_or(api.to_string())
+    });
+    signal("CONT", &paused);
+    wait_for("everyone reachable again", T, || {
+        let api = members(compose.frontend)?;
+        let all = api["members"]
+            .as_array()
+            .is_some_and(|ms| ms.iter().all(|m| m["reachable"] == true));
+        all.then_some(()).ok_or(api.to_string())
+    });
+    wait_points(&mut browser, 35);
 
     // A backend crashes (SIGKILL from the host, so Docker restarts it).
-    let victim = compose.containers("backend")[1].clone();
-    let out = Command::new("docker")
-        .args(["inspect", "-f", "{{.State.Pid}}", &victim])
-        .output()
-        .unwrap();
-    let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(Command::new("kill")
-        .args(["-KILL", &pid])
-        .status()
-        .unwrap()
-        .success());
+    signal("KILL", &pid_of(&backends[1]));
     wait_for("the crashed backend's successor Up", T, || {
         let api = members(compose.frontend)?;
         let down = api["members"]
