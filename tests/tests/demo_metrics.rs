@@ -35,6 +35,7 @@ const FAMILIES: &[(&str, &str)] = &[
     ("actix_cluster_rebirths_total", "counter"),
     ("actix_cluster_member_events_total", "counter"),
     ("actix_cluster_probe_rtt_seconds", "histogram"),
+    ("actix_cluster_handling_seconds", "gauge"),
     ("actix_cluster_etcd_reachable", "gauge"),
     ("actix_cluster_etcd_registered", "gauge"),
     ("actix_cluster_etcd_registered_members", "gauge"),
@@ -172,6 +173,11 @@ fn metrics_of_a_three_process_cluster() {
             one("actix_cluster_leader_changes_total", &[]) >= 1.0,
             "{who}"
         );
+        let slowest = one(
+            "actix_cluster_handling_seconds",
+            &[("channel", "udp"), ("quantile", "1")],
+        );
+        assert!(slowest > 0.0, "{who}: datagrams were handled");
         assert!(
             one("actix_cluster_member_events_total", &[("event", "up")]) >= 3.0,
             "{who}"

@@ -137,6 +137,18 @@ impl Publisher {
             counter!("actix_cluster_rejected_packets_total", "reason" => reason).absolute(n);
         }
 
+        // How long the actor took to handle each incoming datagram and frame,
+        // since the start (the actor's own histogram, as quantiles).
+        for (channel, h) in [
+            ("udp", &stats.datagram_handling),
+            ("tcp", &stats.frame_handling),
+        ] {
+            for (quantile, d) in [("0.5", h.p50()), ("0.99", h.p99()), ("1", h.max())] {
+                gauge!("actix_cluster_handling_seconds", "channel" => channel, "quantile" => quantile)
+                    .set(d.as_secs_f64());
+            }
+        }
+
         // The round-trip times acked since the last tick (the core keeps the
         // last few; more than that in one interval are not all recorded).
         let new = p.probes_acked.saturating_sub(self.probes_acked);
@@ -264,6 +276,11 @@ fn describe() {
     describe_counter!(
         "actix_cluster_member_events_total",
         "Membership events published by this node, by kind"
+    );
+    describe_gauge!(
+        "actix_cluster_handling_seconds",
+        Unit::Seconds,
+        "Time the Cluster actor took to handle an incoming datagram (udp) or frame (tcp) since the start: the 0.5 and 0.99 quantiles and the maximum (1)"
     );
     describe_histogram!(
         "actix_cluster_probe_rtt_seconds",
