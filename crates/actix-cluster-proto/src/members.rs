@@ -14,9 +14,6 @@ use crate::id::{Incarnation, MemberId};
 use crate::member::{MemberInfo, Status};
 use crate::suspicion::Suspicion;
 
-/// Most removed ids remembered (oldest forgotten first).
-const MAX_REMOVED: usize = 65_536;
-
 /// One known member.
 #[derive(Debug)]
 pub(crate) struct Entry {
@@ -204,13 +201,15 @@ pub(crate) struct Table {
     /// so stale rumours cannot bring them back.
     removed: HashSet<MemberId>,
     removed_fifo: VecDeque<(Duration, MemberId)>,
+    /// Most removed ids remembered (four times `max_members`).
+    max_removed: usize,
     /// Highest up number seen.
     max_up_number: u64,
 }
 
 impl Table {
     /// A table holding only the local member.
-    pub(crate) fn new(local: Entry) -> Table {
+    pub(crate) fn new(local: Entry, max_members: usize) -> Table {
         let mut t = Table {
             entries: HashMap::new(),
             local: local.id.clone(),
@@ -221,6 +220,7 @@ impl Table {
             up_order: BTreeSet::new(),
             removed: HashSet::new(),
             removed_fifo: VecDeque::new(),
+            max_removed: max_members.saturating_mul(4),
             max_up_number: 0,
         };
         t.insert(local);
@@ -363,7 +363,7 @@ impl Table {
         self.removed.insert(id.clone());
         self.removed_fifo.push_back((remember_until, id.clone()));
         while let Some((t, _)) = self.removed_fifo.front() {
-            if *t > now && self.removed_fifo.len() <= MAX_REMOVED {
+            if *t > now && self.removed_fifo.len() <= self.max_removed {
                 break;
             }
             if let Some((_, old)) = self.removed_fifo.pop_front() {

@@ -218,6 +218,7 @@ impl Core {
         me.metadata = local.metadata;
         let mut rng = SmallRng::seed_from_u64(seed);
         let next_seq = rng.gen();
+        let max_members = config.max_members;
         let sealer = match config.keyring {
             Some(_) => Some(new_sealer()?),
             None => None,
@@ -231,7 +232,7 @@ impl Core {
             local: local.id,
             sender,
             rng,
-            table: Table::new(me),
+            table: Table::new(me, max_members),
             broadcasts: Broadcasts::default(),
             out: VecDeque::new(),
             stats: Stats::default(),

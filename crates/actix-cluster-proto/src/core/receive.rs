@@ -296,10 +296,12 @@ impl Core {
                 return;
             }
         }
-        if self.asked.len() >= 1024 {
+        // At most `max_members` askings remembered (one per unknown sender
+        // per probe interval).
+        if self.asked.len() >= self.config.max_members {
             let horizon = now.saturating_sub(self.config.probe_interval);
             self.asked.retain(|_, t| *t > horizon);
-            if self.asked.len() >= 1024 {
+            if self.asked.len() >= self.config.max_members {
                 return;
             }
         }
