@@ -362,6 +362,19 @@ impl Etcd {
             .join(",")
     }
 
+    /// A lease of `ttl` seconds granted through etcdctl (for keys put by
+    /// hand), as its hex id.
+    pub fn grant_lease(&self, ttl: u32) -> String {
+        let out = self
+            .ctl(&["lease", "grant", &ttl.to_string()])
+            .expect("lease grant");
+        // "lease 694d7c1f2a3b4c5d granted with TTL(60s)"
+        out.split_whitespace()
+            .nth(1)
+            .expect("a lease id in the answer")
+            .to_owned()
+    }
+
     /// Runs `etcdctl` (the host binary, or the one in the container) against
     /// this etcd; returns stdout, or the error text.
     pub fn ctl(&self, args: &[&str]) -> Result<String, String> {
@@ -553,6 +566,17 @@ chmod 644 *.pem
         String::from_utf8_lossy(&out.stderr)
     );
     dir.to_owned()
+}
+
+/// A cluster name unique to this test run (letters, digits and dashes, at
+/// most 60 bytes), for processes that take it as `CLUSTER_NAME`.
+pub fn fresh_cluster_name(test: &str) -> String {
+    fresh_prefix(test)
+        .replace(['/', '_'], "-")
+        .trim_matches('-')
+        .chars()
+        .take(60)
+        .collect()
 }
 
 /// A fresh key prefix, unique in this test process.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix_cluster_tests::demo::{
     http, members, monitor_binary, wait_for, with_status, Monitor, TempDir,
 };
-use actix_cluster_tests::etcd::{free_port, fresh_prefix, Etcd};
+use actix_cluster_tests::etcd::{free_port, fresh_cluster_name, Etcd};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -211,12 +211,7 @@ fn etcd_lines(log: &str) -> Vec<Value> {
 fn etcd_discovery_logs_carry_the_member_id_across_a_rebirth() {
     let etcd = Etcd::start();
     let logs = TempDir::new("json-etcd-logs");
-    let cluster: String = fresh_prefix("json-logs")
-        .replace(['/', '_'], "-")
-        .trim_matches('-')
-        .chars()
-        .take(60)
-        .collect();
+    let cluster = fresh_cluster_name("json-logs");
     let endpoints = etcd.endpoints();
     let mut a = json_node("json-a", &cluster, &endpoints, &logs);
     let a_id = a.wait_ready(T);

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use actix_cluster_tests::demo::{members, wait_for, with_status, Monitor, TempDir};
-use actix_cluster_tests::etcd::{fresh_prefix, Etcd};
+use actix_cluster_tests::etcd::{fresh_cluster_name, Etcd};
 use actix_cluster_tests::metrics::{histogram_count, kind, samples, scrape, sum};
 
 const T: Duration = Duration::from_secs(30);
@@ -52,12 +52,7 @@ const FAMILIES: &[(&str, &str)] = &[
 fn metrics_of_a_three_process_cluster() {
     let etcd = Etcd::start();
     let logs = TempDir::new("metrics");
-    let cluster = fresh_prefix("metrics").replace(['/', '_'], "-");
-    let cluster = cluster
-        .trim_matches('-')
-        .chars()
-        .take(60)
-        .collect::<String>();
+    let cluster = fresh_cluster_name("metrics");
     let endpoints = etcd.endpoints();
     let mut nodes = vec![Monitor::start(
         "frontend", "frontend", &cluster, &endpoints, &logs.0,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_cluster_tests::demo::{
     encode, event_snapshot, http, members, monitor_binary, wait_for, with_status, Monitor, TempDir,
 };
-use actix_cluster_tests::etcd::{fresh_prefix, Etcd};
+use actix_cluster_tests::etcd::{fresh_cluster_name, Etcd};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -45,12 +45,7 @@ fn wait_left(node: &Monitor, id: &str) {
 fn frontend_and_three_backends_leave_on_sigterm_and_on_request() {
     let etcd = Etcd::start();
     let logs = TempDir::new("processes");
-    let cluster = fresh_prefix("demo").replace(['/', '_'], "-");
-    let cluster = cluster
-        .trim_matches('-')
-        .chars()
-        .take(60)
-        .collect::<String>();
+    let cluster = fresh_cluster_name("demo");
     let endpoints = etcd.endpoints();
     let mut nodes = Monitor::start_demo(&cluster, &endpoints, &logs.0);
     let ids: Vec<String> = nodes.iter_mut().map(|n| n.wait_ready(T)).collect();

@@ -283,12 +283,7 @@ fn a_three_member_etcd_losing_its_leader_during_the_decision_still_picks_one_sid
 }
 
 fn grant_lease(etcd: &Etcd, ttl: u32) -> i64 {
-    let out = etcd
-        .ctl(&["lease", "grant", &ttl.to_string()])
-        .expect("lease grant");
-    // "lease 694d7c1b5d1e2a0b granted with TTL(30s)"
-    let hex = out.split_whitespace().nth(1).expect("lease id");
-    i64::from_str_radix(hex, 16).expect("hex lease id")
+    i64::from_str_radix(&etcd.grant_lease(ttl), 16).expect("hex lease id")
 }
 
 #[test]

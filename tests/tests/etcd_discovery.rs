@@ -224,7 +224,7 @@ fn compacted_watch_revision_lists_again_and_misses_no_member() {
         (id, reg.to_string())
     };
     // Keys of ours are leased (unleased ones are ignored as not ours).
-    let lease = grant_lease(&etcd, 600);
+    let lease = etcd.grant_lease(600);
     let put = |key: String, value: &str| {
         etcd.ctl(&["put", "--lease", &lease, &key, value]).unwrap();
     };
@@ -560,7 +560,7 @@ fn deleted_registration_comes_back_and_a_stray_cluster_is_merged() {
         .ctl(&["get", &member_key(&p2, &b.id), "--print-value-only"])
         .unwrap();
     // Leased, as keys of ours are (unleased ones are ignored as not ours).
-    let lease = grant_lease(&etcd, 600);
+    let lease = etcd.grant_lease(600);
     etcd.ctl(&[
         "put",
         "--lease",
@@ -677,18 +677,6 @@ fn assert_one_new_cluster(new: &mut [Node], stale: &[String]) {
     assert_eq!(formers, 1, "exactly one node formed the new cluster");
 }
 
-/// A lease of `ttl` seconds granted through etcdctl (for keys put by hand).
-fn grant_lease(etcd: &Etcd, ttl: u32) -> String {
-    let out = etcd
-        .ctl(&["lease", "grant", &ttl.to_string()])
-        .expect("lease grant");
-    // "lease 694d7c1f2a3b4c5d granted with TTL(60s)"
-    out.split_whitespace()
-        .nth(1)
-        .expect("a lease id in the answer")
-        .to_owned()
-}
-
 #[test]
 fn keys_that_are_not_ours_never_block_a_cold_start() {
     let etcd = Etcd::start();
@@ -701,7 +689,7 @@ fn keys_that_are_not_ours_never_block_a_cold_start() {
         .unwrap();
     // A leased `up/` key naming a member id nobody registered: a black hole
     // that everyone would have joined.
-    let lease = grant_lease(&etcd, 120);
+    let lease = etcd.grant_lease(120);
     etcd.ctl(&[
         "put",
         "--lease",

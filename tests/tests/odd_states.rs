@@ -9,23 +9,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use actix_cluster_tests::demo::{http, members, wait_for, with_status, Monitor, TempDir};
-use actix_cluster_tests::etcd::{free_port, fresh_prefix, Etcd};
+use actix_cluster_tests::etcd::{free_port, fresh_cluster_name, fresh_prefix, Etcd};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
 
 /// Where Debian's `faketime` package puts the preload library.
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-
-/// A cluster name of this test run (letters, digits and dashes).
-fn cluster_name(tag: &str) -> String {
-    fresh_prefix(tag)
-        .replace(['/', '_'], "-")
-        .trim_matches('-')
-        .chars()
-        .take(60)
-        .collect()
-}
 
 /// `/api/discovery` of a node.
 fn discovery(node: &Monitor) -> Result<Value, String> {
@@ -57,23 +47,11 @@ fn wait_all_up(nodes: &[Monitor], ids: &[String]) {
     }
 }
 
-/// A lease of `ttl` seconds granted through etcdctl.
-fn grant_lease(etcd: &Etcd, ttl: u32) -> String {
-    let out = etcd
-        .ctl(&["lease", "grant", &ttl.to_string()])
-        .expect("lease grant");
-    // "lease 694d7c1f2a3b4c5d granted with TTL(60s)"
-    out.split_whitespace()
-        .nth(1)
-        .expect("a lease id in the answer")
-        .to_owned()
-}
-
 #[test]
 fn garbage_keys_before_a_cold_start_are_ignored_and_reported() {
     let etcd = Etcd::start();
     let logs = TempDir::new("odd-garbage");
-    let cluster = cluster_name("garbage");
+    let cluster = fresh_cluster_name("garbage");
     let prefix = fresh_prefix("garbage");
     let root = format!("{prefix}/{cluster}/");
     let ghost = "ghost@127.0.0.1:9-1";
@@ -96,7 +74,7 @@ fn garbage_keys_before_a_cold_start_are_ignored_and_reported() {
         &registration.to_string(),
     );
     // With a lease: an `up/` key naming a member id nobody registered.
-    let lease = grant_lease(&etcd, 120);
+    let lease = etcd.grant_lease(120);
     etcd.ctl(&["put", "--lease", &lease, &format!("{root}up/{ghost}"), "x"])
         .unwrap();
 
@@ -226,7 +204,7 @@ fn a_member_restarted_with_its_clock_stepped_back_converges() {
     }
     let etcd = Etcd::start();
     let logs = TempDir::new("odd-clock");
-    let cluster = cluster_name("clock");
+    let cluster = fresh_cluster_name("clock");
     let prefix = fresh_prefix("clock");
     let gossip: Vec<String> = (0..3)
         .map(|_| format!("127.0.0.1:{}", free_port()))
