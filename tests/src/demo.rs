@@ -760,6 +760,19 @@ pub struct Compose {
 }
 
 impl Compose {
+    /// Waits (at most `timeout`) until the frontend shows `n` members `Up`.
+    pub fn wait_members_up(&self, n: usize, timeout: Duration) {
+        wait_for(
+            &format!("the frontend to show {n} members Up"),
+            timeout,
+            || {
+                let api = members(self.frontend)?;
+                let up = with_status(&api, "up", None).len();
+                (up == n).then_some(()).ok_or(format!("{up} up: {api}"))
+            },
+        );
+    }
+
     /// A new project with a unique name and a free frontend port.
     pub fn new(tag: &str) -> Compose {
         let v2 = Command::new("docker")

@@ -8,21 +8,10 @@
 
 use std::time::Duration;
 
-use actix_cluster_tests::demo::{
-    docker_available, ensure_demo_images, members, wait_for, with_status, Compose,
-};
+use actix_cluster_tests::demo::{docker_available, ensure_demo_images, wait_for, Compose};
 use actix_cluster_tests::metrics::prometheus_query;
 
 const T: Duration = Duration::from_secs(120);
-
-/// Waits until the frontend shows `n` members Up.
-fn wait_members(compose: &Compose, n: usize) {
-    wait_for(&format!("the frontend to show {n} members Up"), T, || {
-        let api = members(compose.frontend)?;
-        let up = with_status(&api, "up", None).len();
-        (up == n).then_some(()).ok_or(format!("{up} up: {api}"))
-    });
-}
 
 /// Waits until Prometheus has `n` targets up, and every one of them reports
 /// `n` members Up and reachable.
@@ -64,7 +53,7 @@ fn prometheus_scrapes_every_node_of_the_compose_demo() {
     let compose = Compose::new("prom");
 
     compose.run(&["up", "-d", "--scale", "backend=3"]);
-    wait_members(&compose, 4);
+    compose.wait_members_up(4, T);
     wait_scraped(&compose, 4);
 
     // The frontend's own answer, through Prometheus.
@@ -78,7 +67,7 @@ fn prometheus_scrapes_every_node_of_the_compose_demo() {
 
     // A fifth node: found by DNS, scraped, and everyone counts five.
     compose.run(&["up", "-d", "--no-recreate", "--scale", "backend=4"]);
-    wait_members(&compose, 5);
+    compose.wait_members_up(5, T);
     wait_scraped(&compose, 5);
     drop(compose);
 }

@@ -20,14 +20,6 @@ use serde_json::Value;
 
 const T: Duration = Duration::from_secs(120);
 
-fn wait_up(compose: &Compose, n: usize) {
-    wait_for(&format!("{n} members Up"), T, || {
-        let api = members(compose.frontend)?;
-        let up = with_status(&api, "up", None).len();
-        (up == n).then_some(()).ok_or(format!("{up} up"))
-    });
-}
-
 /// Waits until the members chart holds at least `n` samples.
 fn wait_points(browser: &mut Browser, n: u64) {
     wait_for(
@@ -68,7 +60,7 @@ fn readme_screenshot() {
     ensure_demo_images();
     let compose = Compose::new("shot");
     compose.run(&["up", "-d", "--scale", "backend=4"]);
-    wait_up(&compose, 5);
+    compose.wait_members_up(5, T);
 
     let mut browser = Browser::start(1440, 980);
     browser.navigate(&format!("http://{}/", compose.frontend));

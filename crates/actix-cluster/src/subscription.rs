@@ -241,12 +241,15 @@ impl Pump {
     /// subscriber is gone.
     async fn deliver(&mut self, event: Event) -> bool {
         let told = match &event {
-            Event::Up(m) | Event::Joined(m) | Event::Leaving(m) => self.told.get(&m.id),
-            Event::Unreachable(m) | Event::Reachable(m) | Event::Updated(m) => self.told.get(&m.id),
-            Event::Down { member, .. } => self.told.get(&member.id),
+            Event::Up(m)
+            | Event::Joined(m)
+            | Event::Leaving(m)
+            | Event::Unreachable(m)
+            | Event::Reachable(m)
+            | Event::Updated(m)
+            | Event::Down { member: m, .. } => self.told.get(&m.id).copied(),
             _ => None,
-        }
-        .copied();
+        };
         let news = match (&event, told) {
             (_, Some(Told::Down)) if !matches!(event, Event::Removed(_)) => false,
             (Event::Up(_), Some(Told::Up { .. })) => false,
