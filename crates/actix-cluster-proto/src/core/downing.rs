@@ -67,6 +67,7 @@ impl Core {
     /// again once it may be stable.
     pub(super) fn picture_changed(&mut self) {
         self.picture_since = self.now;
+        self.check_leader();
         if self.arbitration.take().is_some() {
             debug!(member = %self.local, "picture changed: arbitration request dropped");
         }
@@ -115,6 +116,7 @@ impl Core {
         }
         self.picture_since = now;
         self.schedule_decision(self.config.downing.stable_after);
+        self.check_leader();
     }
 
     /// Asks the strategy about `picture` and carries out its verdict.
@@ -168,11 +170,10 @@ impl Core {
         {
             return;
         }
-        let n = self.cluster_size();
-        let bound = self.config.downing.max_pause + self.config.refutation_spread(n);
-        if now < self.last_heard + bound {
+        if !self.silent(now) {
             return;
         }
+        self.check_leader();
         warn!(member = %self.local, silent = ?(now - self.last_heard), "heard from nobody: cut off");
         let picture = Picture {
             me: self.local.clone(),
@@ -181,6 +182,57 @@ impl Core {
             unknown: Vec::new(),
         };
         self.apply_verdict(&picture);
+    }
+
+    /// Whether this node has heard from no other member for the pause bound
+    /// (plus the refutation spread) while it knows some: it is cut off, or
+    /// lost its inbound traffic.
+    pub(super) fn silent(&self, now: Duration) -> bool {
+        if self.table.live().is_empty() {
+            return false;
+        }
+        let bound =
+            self.config.downing.max_pause + self.config.refutation_spread(self.cluster_size());
+        now >= self.last_heard + bound
+    }
+
+    /// Whether this node, by its own observations, cannot reach a majority
+    /// of the members (keep-majority's rule, ties to the lowest address): it
+    /// is silent, or the members whose suspicion expired here outnumber its
+    /// side. Such a node names no leader until it can reach a majority again
+    /// or the decision has downed the others: the side that loses a
+    /// partition stops leading when it sees it is the smaller one, not when
+    /// it fences itself (which waits for the arbiter). Unlike the decision,
+    /// this uses this node's own view alone: stepping down early is safe.
+    pub(super) fn in_minority(&self) -> bool {
+        if self.silent(self.now) {
+            return true;
+        }
+        let counted = |e: &&Entry| matches!(e.status, Status::Up | Status::Leaving);
+        let expired: HashSet<&MemberId> = self
+            .table
+            .suspected_entries()
+            .filter(|e| e.suspicion.as_ref().is_some_and(|s| s.expired))
+            .filter(counted)
+            .map(|e| &e.id)
+            .collect();
+        if expired.is_empty() {
+            return false;
+        }
+        let (unreachable, others): (Vec<&Entry>, Vec<&Entry>) = self
+            .table
+            .live_entries()
+            .filter(counted)
+            .partition(|e| expired.contains(&e.id));
+        let mut reachable = vec![seen(self.local_entry())];
+        reachable.extend(others.into_iter().map(seen));
+        let picture = Picture {
+            me: self.local.clone(),
+            reachable,
+            unreachable: unreachable.into_iter().map(seen).collect(),
+            unknown: Vec::new(),
+        };
+        !picture.majority()
     }
 
     /// Builds the picture, or says why not yet.

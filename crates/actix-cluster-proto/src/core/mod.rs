@@ -422,9 +422,13 @@ impl Core {
     ///
     /// A node that is joining (also after a rebirth, fenced and rejoining) or
     /// down has no leader: it never acts as a cluster of its own. (A node that
-    /// left gracefully still reports the leader it last knew.)
+    /// left gracefully still reports the leader it last knew.) Neither has a
+    /// node that cannot reach a majority of the members by its own
+    /// observations (cut off, or the members whose suspicion ran out here
+    /// outnumber its side), until it can again or the others are down.
     pub fn leader(&self) -> Option<MemberId> {
         match self.local_status() {
+            Status::Up | Status::Leaving if self.in_minority() => None,
             Status::Up | Status::Leaving | Status::Down(DownReason::Left) => {
                 self.table.leader().cloned()
             }

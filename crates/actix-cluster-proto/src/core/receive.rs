@@ -112,8 +112,12 @@ impl Core {
         }
         let Message { sender, body } = msg;
         if sender != self.local {
+            let was_silent = self.silent(now);
             self.last_heard = now;
             self.table.mark_heard(&sender);
+            if was_silent {
+                self.check_leader();
+            }
         }
         let datagram = body.datagram_ok() && !matches!(body, Body::WhoAreYou);
         if self.phase.left() {

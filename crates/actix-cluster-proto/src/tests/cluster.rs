@@ -396,3 +396,86 @@ fn probe_counters_and_round_trip_times() {
     let survived: u64 = (0..2).map(|i| net.cores[i].stats().downing_survived).sum();
     assert!(survived > 0, "no survivor recorded its downing decision");
 }
+
+/// lan with the etcd strategy, whose minority waits `delay` before asking
+/// the arbiter (this network's arbiter answers "could not be asked").
+fn lease_majority(delay: Duration) -> Config {
+    let mut c = Config::lan();
+    c.downing.strategy = crate::Strategy::LeaseMajority;
+    c.downing.acquire_delay_for_minority = delay;
+    c
+}
+
+/// Whether node `i` published `LeaderChanged(None)` after `from`.
+fn stepped_down(net: &Net, i: usize, from: Duration) -> bool {
+    net.events[i]
+        .iter()
+        .any(|(t, e)| *t >= from && matches!(e, Event::LeaderChanged(None)))
+}
+
+/// The side that loses a partition stops naming a leader once it sees it
+/// is the smaller side (its suspicions of the others ran out), not when it
+/// fences itself: here its arbiter request is 60 s away, and the leader (n0,
+/// the oldest) is on that side. After the heal it names n0 again.
+#[test]
+fn a_minority_names_no_leader_before_it_fences() {
+    let mut net = Net::new(5, lease_majority(Duration::from_secs(60)), 21);
+    net.form_and_join();
+    assert!(net.run_until_cond(secs(5.0), Net::converged));
+    let leader = net.cores[0].local_id().clone();
+    assert!((0..5).all(|i| net.cores[i].leader().as_ref() == Some(&leader)));
+    let cut_at = net.now;
+    for a in 0..2 {
+        for b in 2..5 {
+            net.cut.insert((a, b));
+            net.cut.insert((b, a));
+        }
+    }
+    let down = net.run_until_cond(secs(20.0), |n| {
+        (0..2).all(|i| n.cores[i].leader().is_none())
+    });
+    assert!(down, "the minority still names {:?}", net.cores[0].leader());
+    for i in 0..2 {
+        assert_eq!(
+            net.status(i, &net.cores[i].local_id().clone()),
+            Some(Status::Up),
+            "n{i} has not fenced"
+        );
+        assert!(
+            stepped_down(&net, i, cut_at),
+            "n{i} published no LeaderChanged(None)"
+        );
+    }
+    net.cut.clear();
+    assert!(net.run_until_cond(secs(30.0), Net::converged), "no merge");
+    assert!(
+        net.run_until_cond(secs(5.0), |n| (0..5)
+            .all(|i| n.cores[i].leader().as_ref() == Some(&leader))),
+        "the leader is not back everywhere"
+    );
+    assert_eq!(
+        net.cores[0].local_id(),
+        &leader,
+        "nobody was downed or reborn"
+    );
+    assert_event_order(&net);
+}
+
+/// A node that hears from nobody for the pause bound names no leader (it is
+/// its own leader here, the oldest member) until it hears again.
+#[test]
+fn a_node_cut_off_names_no_leader_until_it_hears_again() {
+    let mut net = Net::new(4, lease_majority(Duration::from_secs(60)), 22);
+    net.form_and_join();
+    assert!(net.run_until_cond(secs(5.0), Net::converged));
+    let me = net.cores[0].local_id().clone();
+    for b in 1..4 {
+        net.cut.insert((0, b));
+        net.cut.insert((b, 0));
+    }
+    assert!(net.run_until_cond(secs(15.0), |n| n.cores[0].leader().is_none()));
+    assert_eq!(net.status(0, &me), Some(Status::Up), "not fenced yet");
+    net.cut.clear();
+    assert!(net.run_until_cond(secs(30.0), Net::converged), "no merge");
+    assert!(net.run_until_cond(secs(5.0), |n| n.cores[0].leader().is_some()));
+}
