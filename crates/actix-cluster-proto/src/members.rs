@@ -193,6 +193,10 @@ pub(crate) struct Table {
     /// Live members other than the local one that are under suspicion (the
     /// downing picture walks these, not every member).
     suspected: HashSet<MemberId>,
+    /// How many of `suspected` are `Up` or `Leaving` with their suspicion
+    /// run out (kept by `insert`, `update` and `remove`, so the leader's
+    /// majority test is O(1) in the common case).
+    expired: usize,
     /// Newest generation seen per address.
     by_addr: HashMap<SocketAddr, MemberId>,
     /// `Up` members by (up number, id): the first is the leader.
@@ -216,6 +220,7 @@ impl Table {
             live: Vec::new(),
             live_pos: HashMap::new(),
             suspected: HashSet::new(),
+            expired: 0,
             by_addr: HashMap::new(),
             up_order: BTreeSet::new(),
             removed: HashSet::new(),
@@ -272,7 +277,15 @@ impl Table {
         let up = e.status == Status::Up;
         let upn = e.up_number;
         let suspected = e.suspicion.is_some();
-        self.entries.insert(id.clone(), e);
+        let expired = expired_suspect(&e);
+        if let Some(old) = self.entries.insert(id.clone(), e) {
+            if old.id != self.local && expired_suspect(&old) {
+                self.expired -= 1;
+            }
+        }
+        if expired && id != self.local {
+            self.expired += 1;
+        }
         if live && id != self.local {
             self.add_live(&id);
             if suspected {
@@ -304,7 +317,15 @@ impl Table {
         let was_live = e.is_live();
         let was_up = (e.status == Status::Up).then_some(e.up_number);
         let was_suspected = e.suspicion.is_some();
+        let was_expired = expired_suspect(e);
         let out = change(e);
+        if id != &self.local && was_expired != expired_suspect(e) {
+            if was_expired {
+                self.expired -= 1;
+            } else {
+                self.expired += 1;
+            }
+        }
         e.wire = None;
         let live = e.is_live();
         let up = (e.status == Status::Up).then_some(e.up_number);
@@ -348,6 +369,9 @@ impl Table {
     /// until `remember_until`.
     pub(crate) fn remove(&mut self, id: &MemberId, now: Duration, remember_until: Duration) {
         if let Some(e) = self.entries.remove(id) {
+            if id != &self.local && expired_suspect(&e) {
+                self.expired -= 1;
+            }
             if e.status == Status::Up {
                 self.up_order.remove(&(order_key(e.up_number), id.clone()));
             }
@@ -418,6 +442,12 @@ impl Table {
     /// of [`Table::live`].
     pub(crate) fn suspected(&self) -> Vec<MemberId> {
         self.suspected_entries().map(|e| e.id.clone()).collect()
+    }
+
+    /// The suspected live members' entries in no particular order (cheaper
+    /// than [`Table::suspected_entries`], which sorts them).
+    pub(crate) fn suspected_unordered(&self) -> impl Iterator<Item = &Entry> {
+        self.suspected.iter().filter_map(|id| self.entries.get(id))
     }
 
     /// The entries of [`Table::suspected`], in the order of [`Table::live`]:
@@ -491,6 +521,17 @@ impl Table {
     pub(crate) fn leader(&self) -> Option<&MemberId> {
         self.up_order.first().map(|(_, id)| id)
     }
+
+    /// How many members are `Up` (the local one included).
+    pub(crate) fn up_count(&self) -> usize {
+        self.up_order.len()
+    }
+
+    /// How many other live members are `Up` or `Leaving` with their
+    /// suspicion run out.
+    pub(crate) fn expired_suspects(&self) -> usize {
+        self.expired
+    }
 }
 
 /// Sort key of an up number: 0 (unknown) sorts last.
@@ -500,4 +541,12 @@ fn order_key(n: u64) -> u64 {
     } else {
         n
     }
+}
+
+/// A live `Up` or `Leaving` member whose suspicion has run out: counted
+/// against this node's side by the leader's majority test.
+fn expired_suspect(e: &Entry) -> bool {
+    e.is_live()
+        && matches!(e.status, Status::Up | Status::Leaving)
+        && e.suspicion.as_ref().is_some_and(|s| s.expired)
 }

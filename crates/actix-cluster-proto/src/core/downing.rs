@@ -188,12 +188,12 @@ impl Core {
     /// (plus the refutation spread) while it knows some: it is cut off, or
     /// lost its inbound traffic.
     pub(super) fn silent(&self, now: Duration) -> bool {
-        if self.table.live().is_empty() {
+        // The cheap test first: this runs on every message received.
+        let pause = self.last_heard + self.config.downing.max_pause;
+        if now < pause || self.table.live().is_empty() {
             return false;
         }
-        let bound =
-            self.config.downing.max_pause + self.config.refutation_spread(self.cluster_size());
-        now >= self.last_heard + bound
+        now >= pause + self.config.refutation_spread(self.cluster_size())
     }
 
     /// Whether this node, by its own observations, cannot reach a majority
@@ -208,17 +208,22 @@ impl Core {
         if self.silent(self.now) {
             return true;
         }
+        // Every `Up` member counts, so with fewer than half of them expired
+        // this side is the larger one: the common case, answered in O(1)
+        // (this runs on every change of the leader's inputs, such as every
+        // record merged).
         let counted = |e: &&Entry| matches!(e.status, Status::Up | Status::Leaving);
-        let expired: HashSet<&MemberId> = self
-            .table
-            .suspected_entries()
-            .filter(|e| e.suspicion.as_ref().is_some_and(|s| s.expired))
-            .filter(counted)
-            .map(|e| &e.id)
-            .collect();
-        if expired.is_empty() {
+        let expired = || {
+            self.table
+                .suspected_unordered()
+                .filter(|e| e.suspicion.as_ref().is_some_and(|s| s.expired))
+                .filter(counted)
+        };
+        debug_assert_eq!(expired().count(), self.table.expired_suspects());
+        if self.table.expired_suspects() * 2 < self.table.up_count() {
             return false;
         }
+        let expired: HashSet<&MemberId> = expired().map(|e| &e.id).collect();
         let (unreachable, others): (Vec<&Entry>, Vec<&Entry>) = self
             .table
             .live_entries()
