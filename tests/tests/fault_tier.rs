@@ -699,7 +699,13 @@ them (fixed: the surviving side's leader keeps the recorded side current; an eve
 lowest id); that seed passed on replay, as did seeds 11, 222, 3333 and 44444. Run 12 (15 scenarios, with \
 inbound-cut) failed the mix (seed 145379) on the harness: a member fenced, reborn and then crashed was judged by its \
 first id (fixed: the id it crashed with); the seed passed on replay. Run 13 (the CI rehearsal) passed all 15 \
-scenarios (mix seed 48363).\n";
+scenarios (mix seed 48363).\n\n\
+**Runs 14 to 16**: CI failed the mix twice (seeds 829499 and 137275): two leaders for 2.0 s and 1.0 s past the 10 s \
+decision bound. A node on the losing side (in 829499 the oldest member, cut off) kept naming its leader until it \
+fenced itself, which with `lease-majority` waits for the arbiter: the minority asks 2 s late and an unreachable etcd \
+takes its connect timeout, so it fenced about 12.8 s in (fixed: a node that cannot reach a majority by its own view, \
+silent or outnumbered by its expired suspicions, names no leader until it can again). Both seeds passed on replay, \
+as did seeds 11, 2024, 777, 31337 and 4242; run 16 passed all 15 scenarios (mix seed 52080).\n";
 
 #[test]
 fn fault_tier() {
