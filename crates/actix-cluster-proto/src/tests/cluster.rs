@@ -425,12 +425,7 @@ fn a_minority_names_no_leader_before_it_fences() {
     let leader = net.cores[0].local_id().clone();
     assert!((0..5).all(|i| net.cores[i].leader().as_ref() == Some(&leader)));
     let cut_at = net.now;
-    for a in 0..2 {
-        for b in 2..5 {
-            net.cut.insert((a, b));
-            net.cut.insert((b, a));
-        }
-    }
+    net.cut_apart(&[0, 1], &[2, 3, 4]);
     let down = net.run_until_cond(secs(20.0), |n| {
         (0..2).all(|i| n.cores[i].leader().is_none())
     });
@@ -469,10 +464,7 @@ fn a_node_cut_off_names_no_leader_until_it_hears_again() {
     net.form_and_join();
     assert!(net.run_until_cond(secs(5.0), Net::converged));
     let me = net.cores[0].local_id().clone();
-    for b in 1..4 {
-        net.cut.insert((0, b));
-        net.cut.insert((b, 0));
-    }
+    net.cut_apart(&[0], &[1, 2, 3]);
     assert!(net.run_until_cond(secs(15.0), |n| n.cores[0].leader().is_none()));
     assert_eq!(net.status(0, &me), Some(Status::Up), "not fenced yet");
     net.cut.clear();

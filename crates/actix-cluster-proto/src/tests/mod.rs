@@ -284,6 +284,16 @@ impl Net {
         self.paused_until[i] = self.now + d;
     }
 
+    /// Cuts every link between the nodes of `a` and those of `b`, both ways.
+    pub(crate) fn cut_apart(&mut self, a: &[usize], b: &[usize]) {
+        for &x in a {
+            for &y in b {
+                self.cut.insert((x, y));
+                self.cut.insert((y, x));
+            }
+        }
+    }
+
     pub(crate) fn crash(&mut self, i: usize) {
         self.alive[i] = false;
     }
