@@ -197,6 +197,9 @@ pub(crate) struct Table {
     /// run out (kept by `insert`, `update` and `remove`, so the leader's
     /// majority test is O(1) in the common case).
     expired: usize,
+    /// The `Up` and `Leaving` members, the local one included, by address
+    /// (then id): keep-majority's count and its tie-breaker.
+    counted: BTreeSet<(SocketAddr, MemberId)>,
     /// Newest generation seen per address.
     by_addr: HashMap<SocketAddr, MemberId>,
     /// `Up` members by (up number, id): the first is the leader.
@@ -221,6 +224,7 @@ impl Table {
             live_pos: HashMap::new(),
             suspected: HashSet::new(),
             expired: 0,
+            counted: BTreeSet::new(),
             by_addr: HashMap::new(),
             up_order: BTreeSet::new(),
             removed: HashSet::new(),
@@ -278,13 +282,20 @@ impl Table {
         let upn = e.up_number;
         let suspected = e.suspicion.is_some();
         let expired = expired_suspect(&e);
+        let counted = counts(&e);
         if let Some(old) = self.entries.insert(id.clone(), e) {
-            if old.id != self.local && expired_suspect(&old) {
+            if expired_suspect(&old) && old.id != self.local {
                 self.expired -= 1;
+            }
+            if counts(&old) {
+                self.counted.remove(&(id.addr, id.clone()));
             }
         }
         if expired && id != self.local {
             self.expired += 1;
+        }
+        if counted {
+            self.counted.insert((id.addr, id.clone()));
         }
         if live && id != self.local {
             self.add_live(&id);
@@ -318,12 +329,20 @@ impl Table {
         let was_up = (e.status == Status::Up).then_some(e.up_number);
         let was_suspected = e.suspicion.is_some();
         let was_expired = expired_suspect(e);
+        let was_counted = counts(e);
         let out = change(e);
-        if id != &self.local && was_expired != expired_suspect(e) {
+        if was_expired != expired_suspect(e) && id != &self.local {
             if was_expired {
                 self.expired -= 1;
             } else {
                 self.expired += 1;
+            }
+        }
+        if was_counted != counts(e) {
+            if was_counted {
+                self.counted.remove(&(id.addr, id.clone()));
+            } else {
+                self.counted.insert((id.addr, id.clone()));
             }
         }
         e.wire = None;
@@ -369,8 +388,11 @@ impl Table {
     /// until `remember_until`.
     pub(crate) fn remove(&mut self, id: &MemberId, now: Duration, remember_until: Duration) {
         if let Some(e) = self.entries.remove(id) {
-            if id != &self.local && expired_suspect(&e) {
+            if expired_suspect(&e) && id != &self.local {
                 self.expired -= 1;
+            }
+            if counts(&e) {
+                self.counted.remove(&(id.addr, id.clone()));
             }
             if e.status == Status::Up {
                 self.up_order.remove(&(order_key(e.up_number), id.clone()));
@@ -522,15 +544,23 @@ impl Table {
         self.up_order.first().map(|(_, id)| id)
     }
 
-    /// How many members are `Up` (the local one included).
-    pub(crate) fn up_count(&self) -> usize {
-        self.up_order.len()
-    }
-
     /// How many other live members are `Up` or `Leaving` with their
     /// suspicion run out.
     pub(crate) fn expired_suspects(&self) -> usize {
         self.expired
+    }
+
+    /// How many members are `Up` or `Leaving`, the local one included.
+    pub(crate) fn counted(&self) -> usize {
+        self.counted.len()
+    }
+
+    /// Whether the `Up` or `Leaving` member with the lowest address (then
+    /// id) is one whose suspicion ran out here.
+    pub(crate) fn lowest_counted_expired(&self) -> bool {
+        self.counted.first().is_some_and(|(_, id)| {
+            id != &self.local && self.entries.get(id).is_some_and(expired_suspect)
+        })
     }
 }
 
@@ -541,6 +571,11 @@ fn order_key(n: u64) -> u64 {
     } else {
         n
     }
+}
+
+/// An `Up` or `Leaving` member: one keep-majority counts.
+fn counts(e: &Entry) -> bool {
+    matches!(e.status, Status::Up | Status::Leaving)
 }
 
 /// A live `Up` or `Leaving` member whose suspicion has run out: counted

@@ -13,6 +13,7 @@
 //! connected: nobody downs it); a node that cannot reach anybody is its own
 //! only observer, finds itself in a minority and fences itself.
 
+use std::cmp::Ordering;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -208,22 +209,44 @@ impl Core {
         if self.silent(self.now) {
             return true;
         }
-        // Every `Up` member counts, so with fewer than half of them expired
-        // this side is the larger one: the common case, answered in O(1)
-        // (this runs on every change of the leader's inputs, such as every
-        // record merged).
-        let counted = |e: &&Entry| matches!(e.status, Status::Up | Status::Leaving);
-        let expired = || {
+        // Keep-majority on counts the table keeps (this runs on every change
+        // of the leader's inputs, such as every record merged, so it must not
+        // walk the members): this node's side is every counted member but
+        // those whose suspicion ran out, and itself counts (it is `Up` or
+        // `Leaving` here). `Picture::majority` on the same sides agrees.
+        let theirs = self.table.expired_suspects();
+        let all = self.table.counted();
+        debug_assert_eq!(
+            theirs,
             self.table
                 .suspected_unordered()
                 .filter(|e| e.suspicion.as_ref().is_some_and(|s| s.expired))
-                .filter(counted)
+                .filter(|e| matches!(e.status, Status::Up | Status::Leaving))
+                .count()
+        );
+        let minority = match (theirs * 2).cmp(&all) {
+            Ordering::Less => false,
+            Ordering::Greater => true,
+            // A tie goes to the side of the lowest address.
+            Ordering::Equal => self.table.lowest_counted_expired(),
         };
-        debug_assert_eq!(expired().count(), self.table.expired_suspects());
-        if self.table.expired_suspects() * 2 < self.table.up_count() {
-            return false;
-        }
-        let expired: HashSet<&MemberId> = expired().map(|e| &e.id).collect();
+        #[cfg(test)]
+        assert_eq!(minority, self.in_minority_by_picture(), "{}", self.local);
+        minority
+    }
+
+    /// `in_minority` the long way, through `Picture::majority` (the unit
+    /// tests check that both agree on every call).
+    #[cfg(test)]
+    fn in_minority_by_picture(&self) -> bool {
+        let counted = |e: &&Entry| matches!(e.status, Status::Up | Status::Leaving);
+        let expired: HashSet<&MemberId> = self
+            .table
+            .suspected_unordered()
+            .filter(|e| e.suspicion.as_ref().is_some_and(|s| s.expired))
+            .filter(counted)
+            .map(|e| &e.id)
+            .collect();
         let (unreachable, others): (Vec<&Entry>, Vec<&Entry>) = self
             .table
             .live_entries()
