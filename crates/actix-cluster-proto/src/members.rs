@@ -581,7 +581,5 @@ fn counts(e: &Entry) -> bool {
 /// A live `Up` or `Leaving` member whose suspicion has run out: counted
 /// against this node's side by the leader's majority test.
 fn expired_suspect(e: &Entry) -> bool {
-    e.is_live()
-        && matches!(e.status, Status::Up | Status::Leaving)
-        && e.suspicion.as_ref().is_some_and(|s| s.expired)
+    e.is_live() && counts(e) && e.suspicion.as_ref().is_some_and(|s| s.expired)
 }
