@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use actix::prelude::*;
 use actix_cluster_proto::{
     Channel, Command, Core, DownReason, Event, Generation, KeyId, LocalMember, MemberId, OnFenced,
-    Output, Status, Timer,
+    Output, Received, Status, Timer,
 };
 use tokio::sync::oneshot;
 
@@ -109,19 +109,6 @@ struct Conn {
     opened: Instant,
     /// When a frame on it was last accepted by the protocol.
     good: Option<Instant>,
-}
-
-/// The protocol's rejections so far (malformed, another cluster, another
-/// version, not opened with our keys, plaintext where keys are required, too
-/// many records, from the wrong source): a connection whose frame raises it is closed.
-fn rejections(s: &actix_cluster_proto::Stats) -> u64 {
-    s.rejected_malformed
-        + s.rejected_wrong_cluster
-        + s.rejected_version
-        + s.rejected_unauthenticated
-        + s.rejected_plaintext
-        + s.rejected_too_many_records
-        + s.rejected_source
 }
 
 /// The core's timers, by deadline; one actix timer is armed for the first.
@@ -735,9 +722,7 @@ impl StreamHandler<Inbound> for Cluster {
             }
         };
         let now = self.now();
-        let before = rejections(self.core.stats());
-        self.core.handle_stream(now, from, &bytes);
-        if rejections(self.core.stats()) > before {
+        if self.core.handle_stream(now, from, &bytes) == Received::Rejected {
             // A slot is for a member talking the protocol: close it.
             if let Some(c) = self.incoming.remove(&conn) {
                 ctx.cancel_future(c.handle);
