@@ -14,7 +14,7 @@ use actix_cluster_proto::{
 };
 use tokio::sync::oneshot;
 
-use crate::arbiter::{Arbiter, SetArbiter};
+use crate::arbiter::{DowningArbiter, SetArbiter};
 use crate::config::{ClusterConfig, TransportConfig};
 use crate::error::ClusterError;
 use crate::latency::HandlingLatency;
@@ -81,7 +81,7 @@ pub struct Cluster {
     /// Carries the member id in every log line of this actor and its tasks.
     span: tracing::Span,
     /// Asked for lease-majority downing decisions (see [`SetArbiter`]).
-    arbiter: Option<Box<dyn Arbiter + Send>>,
+    arbiter: Option<Box<dyn DowningArbiter + Send>>,
     /// What this member does when its side loses (from the protocol config).
     on_fenced: OnFenced,
     /// The fencing token granted to this node as leader (see [`SetFencingToken`]).
@@ -121,7 +121,7 @@ struct Deadlines {
 }
 
 /// Whether the leader owes the arbiter the current side (see
-/// [`Arbiter::refresh`]).
+/// [`DowningArbiter::refresh`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum SideRecord {
     /// Nothing changed since the last record.

@@ -108,7 +108,7 @@ mod metrics;
 mod subscription;
 mod transport;
 
-pub use crate::arbiter::{Arbiter, ArbiterFuture, SetArbiter};
+pub use crate::arbiter::{ArbiterFuture, DowningArbiter, SetArbiter};
 pub use crate::cluster::Cluster;
 pub use crate::config::{ClusterConfig, TransportConfig};
 pub use crate::error::ClusterError;
