@@ -151,8 +151,9 @@ impl Cluster {
     /// cluster yet: send it [`Join`] (seed addresses) or [`Form`].
     ///
     /// Binding port 0 picks a free port for both UDP and TCP; [`GetSelf`]
-    /// reports it. Errors: invalid config (named field), bind failure, no
-    /// running system, or a cluster already running in this system.
+    /// reports it. Errors: invalid config (named field, see
+    /// [`ClusterConfig::validate`]), bind failure, no running system, or a
+    /// cluster already running in this system.
     pub async fn start(config: ClusterConfig) -> Result<Addr<Cluster>, ClusterError> {
         let system = System::try_current().ok_or(ClusterError::NoSystem)?;
         if actix_rt::Arbiter::try_current().is_none()
@@ -164,30 +165,7 @@ impl Cluster {
         if Self::current().is_some() {
             return Err(ClusterError::AlreadyRunning);
         }
-        config.protocol.validate()?;
-        if config.name.is_empty() {
-            return Err(ClusterError::InvalidConfig {
-                field: "name",
-                reason: "the member name must not be empty".into(),
-            });
-        }
-        config.transport.validate()?;
-        if !(1..=1 << 20).contains(&config.subscriber_buffer) {
-            return Err(ClusterError::InvalidConfig {
-                field: "subscriber_buffer",
-                reason: format!("{} is outside 1..=1048576", config.subscriber_buffer),
-            });
-        }
-        let advertised_ip = config.advertise.map_or(config.bind.ip(), |a| a.ip());
-        if advertised_ip.is_unspecified() {
-            return Err(ClusterError::InvalidConfig {
-                field: "advertise",
-                reason: format!(
-                    "{advertised_ip} cannot be reached by others: with `bind` on the unspecified \
-                     address, set `advertise` to this node's reachable address (port 0: the bound port)"
-                ),
-            });
-        }
+        config.validate()?;
         let bound = transport::bind(config.bind)?;
         let advertise = match config.advertise {
             Some(a) if a.port() == 0 => SocketAddr::new(a.ip(), bound.local.port()),
