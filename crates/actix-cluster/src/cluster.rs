@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 use crate::arbiter::{DowningArbiter, SetArbiter};
 use crate::config::{ClusterConfig, TransportConfig};
+use crate::counters::{inc, Counters};
 use crate::error::ClusterError;
 use crate::latency::HandlingLatency;
 use crate::messages::{
@@ -24,7 +25,7 @@ use crate::messages::{
     UpdateMetadata, UsePrimary,
 };
 use crate::subscription::{Subscription, Target};
-use crate::transport::{self, Counters, Datagram, Inbound, Outgoing, Refused};
+use crate::transport::{self, Datagram, Inbound, Outgoing, Refused};
 
 /// The running clusters, one per actix `System` (keyed by the system's id).
 static REGISTRY: Mutex<BTreeMap<usize, (u64, Addr<Cluster>)>> = Mutex::new(BTreeMap::new());
@@ -329,7 +330,7 @@ impl Cluster {
         };
         if let Some(c) = self.incoming.remove(&id) {
             ctx.cancel_future(c.handle);
-            transport::inc(&self.counters.connections_evicted);
+            inc(&self.counters.connections_evicted);
         }
         true
     }
@@ -416,7 +417,7 @@ impl Cluster {
         if self.shutting_down {
             // No runtime to carry a connection any more: the leave rides on
             // datagrams.
-            transport::inc(&self.counters.frames_dropped);
+            inc(&self.counters.frames_dropped);
             return;
         }
         let frame = match self.outgoing.get(&to) {
@@ -438,7 +439,7 @@ impl Cluster {
                     .map(|(addr, _)| *addr);
                 if let Some(addr) = lru {
                     self.outgoing.remove(&addr);
-                    transport::inc(&self.counters.writers_evicted);
+                    inc(&self.counters.writers_evicted);
                 }
             }
         }
@@ -450,7 +451,7 @@ impl Cluster {
             self.refusals.clone(),
         );
         if out.push(frame, &self.counters).is_err() {
-            transport::inc(&self.counters.frames_dropped);
+            inc(&self.counters.frames_dropped);
         }
         self.outgoing.insert(to, out);
     }
@@ -652,12 +653,12 @@ impl StreamHandler<(tokio::net::TcpStream, SocketAddr)> for Cluster {
         let ip = peer.ip();
         let from_ip = self.incoming.values().filter(|c| c.ip == ip).count();
         if from_ip >= self.limits.max_incoming_per_ip {
-            transport::inc(&self.counters.connections_rejected);
+            inc(&self.counters.connections_rejected);
             tracing::debug!(%peer, "too many incoming connections from this address, closing");
             return;
         }
         if self.incoming.len() >= self.limits.max_incoming && !self.evict_incoming(ctx) {
-            transport::inc(&self.counters.connections_rejected);
+            inc(&self.counters.connections_rejected);
             tracing::warn!(%peer, "too many incoming connections, all busy: closing");
             return;
         }
@@ -704,7 +705,7 @@ impl StreamHandler<Inbound> for Cluster {
             // A slot is for a member talking the protocol: close it.
             if let Some(c) = self.incoming.remove(&conn) {
                 ctx.cancel_future(c.handle);
-                transport::inc(&self.counters.connections_closed_rejected);
+                inc(&self.counters.connections_closed_rejected);
                 tracing::debug!(%from, "frame rejected: closing its connection");
             }
         } else if let Some(c) = self.incoming.get_mut(&conn) {

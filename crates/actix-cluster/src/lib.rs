@@ -100,6 +100,7 @@
 mod arbiter;
 mod cluster;
 mod config;
+mod counters;
 mod error;
 mod latency;
 mod messages;
