@@ -24,7 +24,7 @@ use crate::messages::{
     InstallKey, Join, Leadership, Leave, RemoveKey, SelfInfo, SetFencingToken, Subscribe,
     UpdateMetadata, UsePrimary,
 };
-use crate::subscription::{Subscription, Target};
+use crate::subscription::{Membership, Subscription, Target};
 use crate::transport::{self, Datagram, Inbound, Outgoing, Refused};
 
 /// The running clusters, one per actix `System` (keyed by the system's id).
@@ -242,7 +242,7 @@ impl Cluster {
         let addr = Cluster::create(move |ctx| {
             let mut actor = actor;
             #[cfg(feature = "metrics")]
-            crate::metrics::start(ctx, strategy);
+            publish_metrics(ctx, strategy);
             if let Some((udp, tcp)) = actor.pending_io.take() {
                 ctx.add_stream(transport::datagrams(
                     udp,
@@ -597,6 +597,18 @@ fn new_generation() -> Generation {
     }
 }
 
+/// Publishes the metrics every [`crate::metrics::INTERVAL`] while the actor
+/// runs, from the actor's own snapshots.
+#[cfg(feature = "metrics")]
+fn publish_metrics(ctx: &mut Context<Cluster>, strategy: String) {
+    let mut publisher = crate::metrics::Publisher::start(strategy);
+    ctx.run_interval(crate::metrics::INTERVAL, move |act, _| {
+        let stats = act.stats();
+        let members = act.core.members();
+        publisher.publish(&stats, &members);
+    });
+}
+
 impl Actor for Cluster {
     type Context = Context<Self>;
 
@@ -753,11 +765,15 @@ impl Handler<Subscribe> for Cluster {
             down: msg.member_down,
             events: msg.events,
         };
+        let membership = Membership {
+            members: ctx.address().recipient(),
+            leader: ctx.address().recipient(),
+        };
         let started = Subscription::start(
             target,
             snapshot,
             self.subscriber_buffer,
-            ctx.address(),
+            membership,
             self.subscriber_dropped.clone(),
         );
         self.subs.extend(started);
@@ -968,12 +984,6 @@ impl Cluster {
             datagram_handling: self.handling.0.clone(),
             frame_handling: self.handling.1.clone(),
         }
-    }
-
-    /// Every member known, as the core sees them.
-    #[cfg(feature = "metrics")]
-    pub(crate) fn members(&self) -> Vec<actix_cluster_proto::MemberInfo> {
-        self.core.members()
     }
 }
 
