@@ -1,38 +1,54 @@
 //! The `Cluster` actor: drives the protocol core with sockets, timers and
-//! subscriptions.
+//! subscriptions. The state it keeps besides the core lives in a type per
+//! concern, each deciding one thing and handing the effects back here:
+//!
+//! - `deadlines`: the core's timers, and when the one actix timer fires;
+//! - `incoming`: which incoming connections get a slot and which are closed;
+//! - `writers`: one writer per peer, the least recently used making room;
+//! - `arbitration`: the downing arbiter and the leader's record of its side;
+//! - `departure`: the graceful leave, and stopping when this member is down;
+//! - `leadership`: the leader's fencing token;
+//! - `generation`: what makes this process's member new.
+//!
+//! The actor itself keeps the one-per-`System` registry, the handlers and the
+//! wiring.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_cluster_proto::{
-    Channel, Command, Core, DownReason, Event, Generation, KeyId, LocalMember, MemberId, OnFenced,
-    Output, Received, Status, Timer,
+    Channel, Command, Core, Event, KeyId, LocalMember, MemberId, Output, Received, Status, Timer,
 };
 use tokio::sync::oneshot;
 
-use crate::arbiter::{DowningArbiter, SetArbiter};
+use crate::arbiter::SetArbiter;
+use crate::arbitration::Arbitration;
 use crate::config::{ClusterConfig, TransportConfig};
 use crate::counters::{inc, Counters};
+use crate::deadlines::Deadlines;
+use crate::departure::Departure;
 use crate::error::ClusterError;
+use crate::generation::{new_generation, random_u64};
+use crate::incoming::{Incoming, Room};
 use crate::latency::HandlingLatency;
+use crate::leadership::LeaderToken;
 use crate::messages::{
     Abort, ClusterStats, Form, GetKeys, GetLeader, GetLeadership, GetMembers, GetSelf, GetStats,
-    InstallKey, Join, Leadership, Leave, RemoveKey, SelfInfo, SetFencingToken, Subscribe,
-    UpdateMetadata, UsePrimary,
+    InstallKey, Join, Leave, RemoveKey, SelfInfo, SetFencingToken, Subscribe, UpdateMetadata,
+    UsePrimary,
 };
 use crate::subscription::{Membership, Subscription, Target};
-use crate::transport::{self, Datagram, Inbound, Outgoing, Refused};
+use crate::transport::{self, Datagram, Inbound, Refused};
+use crate::writers::Writers;
 
 /// The running clusters, one per actix `System` (keyed by the system's id).
 static REGISTRY: Mutex<BTreeMap<usize, (u64, Addr<Cluster>)>> = Mutex::new(BTreeMap::new());
 /// Tells apart clusters started one after the other in the same system.
 static INSTANCE: AtomicU64 = AtomicU64::new(0);
-/// The last generation handed out in this process: generations only grow.
-static LAST_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// The cluster actor: one per actix `System`. It owns the protocol core, a UDP
 /// socket (probes, gossip) and a TCP listener (joins, full-state exchange) on
@@ -41,7 +57,8 @@ static LAST_GENERATION: AtomicU64 = AtomicU64::new(0);
 ///
 /// Start it with [`Cluster::start`], reach it from anywhere in the same system
 /// with [`Cluster::current`], and talk to it with the messages of this crate
-/// ([`Join`], [`Subscribe`], [`GetMembers`], [`Leave`], ...).
+/// ([`Join`](crate::Join), [`Subscribe`](crate::Subscribe),
+/// [`GetMembers`](crate::GetMembers), [`Leave`](crate::Leave), ...).
 ///
 /// When the `System` stops, the actor leaves the cluster gracefully (best
 /// effort, without waiting for answers), so the others see
@@ -61,7 +78,7 @@ pub struct Cluster {
     /// Sockets handed to the actor's streams in `started` (taken once).
     pending_io: Option<(tokio::net::UdpSocket, tokio::net::TcpListener)>,
     /// One writer per peer we send stream frames to.
-    outgoing: HashMap<SocketAddr, Outgoing>,
+    writers: Writers,
     counters: Arc<Counters>,
     /// Subscribers, each with its bounded queue.
     subs: Vec<Subscription>,
@@ -71,8 +88,8 @@ pub struct Cluster {
     subscriber_buffer: usize,
     /// Events dropped for subscribers that lagged (they resynchronise).
     subscriber_dropped: Arc<AtomicU64>,
-    /// Graceful leave progress.
-    leave: LeaveState,
+    /// Graceful leave progress, and what this member does when down.
+    departure: Departure,
     /// `Abort` was received: stop without leaving.
     aborted: bool,
     /// In `stopping`: no more timers.
@@ -81,77 +98,28 @@ pub struct Cluster {
     instance: u64,
     /// Carries the member id in every log line of this actor and its tasks.
     span: tracing::Span,
-    /// Asked for lease-majority downing decisions (see [`SetArbiter`]).
-    arbiter: Option<Box<dyn DowningArbiter + Send>>,
-    /// What this member does when its side loses (from the protocol config).
-    on_fenced: OnFenced,
-    /// The fencing token granted to this node as leader (see [`SetFencingToken`]).
-    fencing: Option<(MemberId, i64)>,
-    /// Where stream writers report refused connections (set in `started`).
-    refusals: Option<Recipient<Refused>>,
-    /// Telling the arbiter about the surviving side's membership.
-    side_record: SideRecord,
+    /// The downing arbiter (see [`SetArbiter`](crate::SetArbiter)) and the side owed to it.
+    arbitration: Arbitration,
+    /// The fencing token granted to this node as leader (see
+    /// [`SetFencingToken`](crate::SetFencingToken)).
+    token: LeaderToken,
     /// The core's pending timers by deadline (on the core's clock), with one
-    /// actix timer armed for the earliest: the cost of a wake-up does not
-    /// grow with the number of pending timers.
-    timers: Deadlines,
-    /// Open incoming connections, by number: the slots and their use.
-    incoming: HashMap<u64, Conn>,
-    next_conn: u64,
+    /// actix timer armed for the earliest.
+    timers: Deadlines<Timer>,
+    /// Open incoming connections: the slots and their use.
+    incoming: Incoming,
     /// How long handling each datagram and each frame took.
     handling: (HandlingLatency, HandlingLatency),
-}
-
-/// One open incoming connection.
-struct Conn {
-    ip: std::net::IpAddr,
-    /// Its frame stream in this actor (cancelling it closes the connection).
-    handle: SpawnHandle,
-    opened: Instant,
-    /// When a frame on it was last accepted by the protocol.
-    good: Option<Instant>,
-}
-
-/// The core's timers, by deadline; one actix timer is armed for the first.
-#[derive(Default)]
-struct Deadlines {
-    queue: std::collections::BTreeMap<(Duration, u64), Timer>,
-    seq: u64,
-    /// The deadline the armed actix timer is for, and its handle.
-    armed: Option<(Duration, SpawnHandle)>,
-}
-
-/// Whether the leader owes the arbiter the current side (see
-/// [`DowningArbiter::refresh`]).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum SideRecord {
-    /// Nothing changed since the last record.
-    Current,
-    /// Membership changed; nothing in flight.
-    Stale,
-    /// A record is in flight.
-    Sending,
-    /// A record is in flight and membership changed again meanwhile.
-    SendingStale,
-}
-
-/// Where a graceful leave stands.
-enum LeaveState {
-    /// Not asked to leave.
-    Member,
-    /// The leave was started; these wait for it to have reached the others.
-    Leaving(Vec<oneshot::Sender<()>>),
-    /// Done.
-    Left,
 }
 
 impl Cluster {
     /// Binds the sockets, creates this member (with a generation new to this
     /// process start) and starts the actor in the current actix `System`, where
     /// it is then reachable through [`Cluster::current`]. The node is not in any
-    /// cluster yet: send it [`Join`] (seed addresses) or [`Form`].
+    /// cluster yet: send it [`Join`](crate::Join) (seed addresses) or
+    /// [`Form`](crate::Form).
     ///
-    /// Binding port 0 picks a free port for both UDP and TCP; [`GetSelf`]
+    /// Binding port 0 picks a free port for both UDP and TCP; [`GetSelf`](crate::GetSelf)
     /// reports it. Errors: invalid config (named field, see
     /// [`ClusterConfig::validate`]), bind failure, no running system, or a
     /// cluster already running in this system.
@@ -167,6 +135,31 @@ impl Cluster {
             return Err(ClusterError::AlreadyRunning);
         }
         config.validate()?;
+        let max_datagram = config.protocol.max_datagram_size;
+        #[cfg(feature = "metrics")]
+        let strategy = config.protocol.downing.strategy.name();
+        let actor = Cluster::new(config)?;
+        let instance = actor.instance;
+        let addr = Cluster::create(move |ctx| {
+            let mut actor = actor;
+            #[cfg(feature = "metrics")]
+            publish_metrics(ctx, strategy);
+            if let Some((udp, tcp)) = actor.pending_io.take() {
+                ctx.add_stream(transport::datagrams(
+                    udp,
+                    max_datagram,
+                    actor.counters.clone(),
+                ));
+                ctx.add_stream(transport::accepts(tcp));
+            }
+            actor
+        });
+        register(&system, instance, addr)
+    }
+
+    /// Binds the sockets and creates the member and its core, from a
+    /// validated `config`.
+    fn new(config: ClusterConfig) -> Result<Cluster, ClusterError> {
         let bound = transport::bind(config.bind)?;
         let advertise = match config.advertise {
             Some(a) if a.port() == 0 => SocketAddr::new(a.ip(), bound.local.port()),
@@ -182,31 +175,9 @@ impl Cluster {
         let start = Instant::now();
         let core = Core::new(local, config.protocol.clone(), random_u64())?;
         let span = tracing::info_span!("cluster", member = %id);
-        span.in_scope(|| {
-            tracing::info!(bound = %bound.local, "cluster node started");
-            match &config.protocol.keyring {
-                None => tracing::warn!(
-                    "running without keys: messages are plaintext and anyone who reaches \
-                     this port can join, read the member list and change members' status"
-                ),
-                Some(ring) => {
-                    let keys: Vec<String> = ring.ids().iter().map(|k| k.to_string()).collect();
-                    tracing::info!(
-                        ?keys,
-                        seal_outgoing = config.protocol.seal_outgoing,
-                        verify_incoming = config.protocol.verify_incoming,
-                        "messages sealed"
-                    );
-                    if !config.protocol.verify_incoming {
-                        tracing::warn!(
-                            "keys installed but plaintext still accepted (rollout mode)"
-                        );
-                    }
-                }
-            }
-        });
-        let instance = INSTANCE.fetch_add(1, Ordering::Relaxed);
-        let actor = Cluster {
+        span.in_scope(|| log_started(bound.local, &config.protocol));
+        let counters = Arc::new(Counters::default());
+        Ok(Cluster {
             core,
             start,
             bound: bound.local,
@@ -215,56 +186,23 @@ impl Cluster {
             max_frame_size: config.protocol.max_frame_size,
             udp_send: bound.udp_send,
             pending_io: Some((bound.udp, bound.tcp)),
-            outgoing: HashMap::new(),
-            counters: Arc::new(Counters::default()),
+            writers: Writers::new(config.transport, counters.clone()),
+            counters,
             subs: Vec::new(),
             subscriber_buffer: config.subscriber_buffer,
             limits: config.transport,
             subscriber_dropped: Arc::new(AtomicU64::new(0)),
-            leave: LeaveState::Member,
+            departure: Departure::new(config.protocol.downing.on_fenced),
             aborted: false,
             shutting_down: false,
-            instance,
+            instance: INSTANCE.fetch_add(1, Ordering::Relaxed),
             span,
-            arbiter: None,
-            on_fenced: config.protocol.downing.on_fenced,
-            fencing: None,
-            refusals: None,
-            side_record: SideRecord::Current,
+            arbitration: Arbitration::new(),
+            token: LeaderToken::default(),
             timers: Deadlines::default(),
-            incoming: HashMap::new(),
-            next_conn: 0,
+            incoming: Incoming::default(),
             handling: Default::default(),
-        };
-        let max_datagram = config.protocol.max_datagram_size;
-        #[cfg(feature = "metrics")]
-        let strategy = config.protocol.downing.strategy.name();
-        let addr = Cluster::create(move |ctx| {
-            let mut actor = actor;
-            #[cfg(feature = "metrics")]
-            publish_metrics(ctx, strategy);
-            if let Some((udp, tcp)) = actor.pending_io.take() {
-                ctx.add_stream(transport::datagrams(
-                    udp,
-                    max_datagram,
-                    actor.counters.clone(),
-                ));
-                ctx.add_stream(transport::accepts(tcp));
-            }
-            actor
-        });
-        let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        match registry.get(&system.id()) {
-            Some((_, other)) if other.connected() => {
-                // Lost a race with another start in this system.
-                addr.do_send(Abort);
-                Err(ClusterError::AlreadyRunning)
-            }
-            _ => {
-                registry.insert(system.id(), (instance, addr.clone()));
-                Ok(addr)
-            }
-        }
+        })
     }
 
     /// The `Cluster` running in the current actix `System`, if any.
@@ -299,8 +237,7 @@ impl Cluster {
                 Output::Schedule { after, timer } => {
                     if !self.shutting_down {
                         let at = self.now() + after;
-                        self.timers.seq += 1;
-                        self.timers.queue.insert((at, self.timers.seq), timer);
+                        self.timers.push(at, timer);
                         self.arm_timer(ctx);
                     }
                 }
@@ -308,62 +245,33 @@ impl Cluster {
                 Output::Arbitrate { round, side } => self.arbitrate(round, side, ctx),
             }
         }
-        if self.side_record == SideRecord::Stale {
+        if self.arbitration.owes_record() {
             self.record_side(ctx);
         }
-    }
-
-    /// Every incoming slot is taken: closes the connection least worth
-    /// keeping (one that never carried an accepted frame, oldest first; else
-    /// the one idle longest), unless all were busy within `transport.evict_idle`.
-    fn evict_incoming(&mut self, ctx: &mut Context<Self>) -> bool {
-        let now = Instant::now();
-        let victim = self
-            .incoming
-            .iter()
-            .map(|(&id, c)| (id, c.good.is_some(), c.good.unwrap_or(c.opened)))
-            .filter(|(_, _, last)| now.duration_since(*last) >= self.limits.evict_idle)
-            .min_by_key(|&(id, useful, last)| (useful, last, id))
-            .map(|(id, _, _)| id);
-        let Some(id) = victim else {
-            return false;
-        };
-        if let Some(c) = self.incoming.remove(&id) {
-            ctx.cancel_future(c.handle);
-            inc(&self.counters.connections_evicted);
-        }
-        true
     }
 
     /// Arms the one actix timer for the earliest pending deadline (re-arming
     /// it when a new deadline comes first).
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
-        let Some(&(first, _)) = self.timers.queue.keys().next() else {
+        let Some((first, later)) = self.timers.arm_for() else {
             return;
         };
-        if let Some((armed, handle)) = self.timers.armed {
-            if armed <= first {
-                return;
-            }
+        if let Some(handle) = later {
             ctx.cancel_future(handle);
         }
         let after = first.saturating_sub(self.now());
         let handle = ctx.run_later(after, |act, ctx| {
-            act.timers.armed = None;
+            act.timers.fired();
             act.fire_timers(ctx);
         });
-        self.timers.armed = Some((first, handle));
+        self.timers.armed(first, handle);
     }
 
     /// Hands every due timer to the core, then arms the next one.
     fn fire_timers(&mut self, ctx: &mut Context<Self>) {
         let _enter = self.span.clone().entered();
         let now = self.now();
-        while let Some(entry) = self.timers.queue.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            let timer = entry.remove();
+        while let Some(timer) = self.timers.pop_due(now) {
             self.core.handle_timer(now, timer);
             self.drain(ctx);
         }
@@ -377,36 +285,25 @@ impl Cluster {
     /// at a time; a change meanwhile sends another after it.
     fn record_side(&mut self, ctx: &mut Context<Self>) {
         let me = self.core.local_id().clone();
-        let Some(arbiter) = &self.arbiter else {
-            self.side_record = SideRecord::Current;
+        let leads = self.core.leader().as_ref() == Some(&me);
+        let core = &self.core;
+        let side = || {
+            core.members()
+                .into_iter()
+                .filter(|m| m.reachable && matches!(m.status, Status::Up | Status::Joining))
+                .map(|m| m.id)
+                .collect()
+        };
+        let Some((fut, members)) = self.arbitration.record(&me, leads, side) else {
             return;
         };
-        if self.core.leader().as_ref() != Some(&me) {
-            self.side_record = SideRecord::Current;
-            return;
-        }
-        let side: Vec<MemberId> = self
-            .core
-            .members()
-            .into_iter()
-            .filter(|m| m.reachable && matches!(m.status, Status::Up | Status::Joining))
-            .map(|m| m.id)
-            .collect();
-        self.side_record = SideRecord::Sending;
-        let fut = arbiter.refresh(&me, &side);
         ctx.spawn(fut.into_actor(self).map(move |answer, act, ctx| {
             let _enter = act.span.clone().entered();
             match answer {
-                Ok(recorded) => {
-                    tracing::debug!(recorded, members = side.len(), "surviving side recorded")
-                }
+                Ok(recorded) => tracing::debug!(recorded, members, "surviving side recorded"),
                 Err(reason) => tracing::debug!(%reason, "the surviving side could not be recorded"),
             }
-            act.side_record = match act.side_record {
-                SideRecord::SendingStale => SideRecord::Stale,
-                _ => SideRecord::Current,
-            };
-            if act.side_record == SideRecord::Stale {
+            if act.arbitration.recorded() {
                 act.record_side(ctx);
             }
         }));
@@ -420,40 +317,7 @@ impl Cluster {
             inc(&self.counters.frames_dropped);
             return;
         }
-        let frame = match self.outgoing.get(&to) {
-            Some(out) => match out.push(frame, &self.counters) {
-                Ok(()) => return,
-                Err(frame) => frame,
-            },
-            None => frame,
-        };
-        if self.outgoing.len() >= self.limits.max_outgoing {
-            self.outgoing.retain(|_, out| !out.is_closed());
-            if self.outgoing.len() >= self.limits.max_outgoing {
-                // Every writer is taken: the least recently used one goes
-                // (dropping it lets its writer finish what it queued).
-                let lru = self
-                    .outgoing
-                    .iter()
-                    .min_by_key(|(addr, out)| (out.last_used(), **addr))
-                    .map(|(addr, _)| *addr);
-                if let Some(addr) = lru {
-                    self.outgoing.remove(&addr);
-                    inc(&self.counters.writers_evicted);
-                }
-            }
-        }
-        let out = Outgoing::spawn(
-            to,
-            self.limits,
-            self.counters.clone(),
-            self.span.clone(),
-            self.refusals.clone(),
-        );
-        if out.push(frame, &self.counters).is_err() {
-            inc(&self.counters.frames_dropped);
-        }
-        self.outgoing.insert(to, out);
+        self.writers.send(to, frame, &self.span);
     }
 
     /// Hands an event to the subscribers, dropping those that stopped.
@@ -465,18 +329,12 @@ impl Cluster {
         match &event {
             Event::Up(member) => {
                 tracing::info!(peer = %member.id, "member up");
-                self.side_changed();
+                self.arbitration.side_changed();
             }
             Event::Down { member, reason } => {
                 tracing::info!(peer = %member.id, ?reason, "member down");
-                self.side_changed();
-                if *reason == DownReason::Left && member.id == *self.core.local_id() {
-                    self.leave_done();
-                }
-                if *reason != DownReason::Left
-                    && member.id == *self.core.local_id()
-                    && self.on_fenced == OnFenced::Stop
-                {
+                self.arbitration.side_changed();
+                if member.id == *self.core.local_id() && self.departure.own_down(*reason) {
                     tracing::warn!(
                         ?reason,
                         "this member is down and configured to stop: stopping the System"
@@ -484,11 +342,7 @@ impl Cluster {
                     System::current().stop();
                 }
             }
-            Event::LeaderChanged(leader)
-                if self.fencing.as_ref().map(|(l, _)| l) != leader.as_ref() =>
-            {
-                self.fencing = None;
-            }
+            Event::LeaderChanged(leader) => self.token.leader_changed(leader.as_ref()),
             Event::SelfChanged { old, new } => {
                 tracing::warn!(%old, %new, "this member rejoins as a new member");
                 self.span = tracing::info_span!(parent: None, "cluster", member = %new);
@@ -498,27 +352,15 @@ impl Cluster {
         self.subs.retain_mut(|s| s.offer(&event));
     }
 
-    /// Membership changed: the leader owes the arbiter a new record.
-    fn side_changed(&mut self) {
-        if self.arbiter.is_none() {
-            return;
-        }
-        self.side_record = match self.side_record {
-            SideRecord::Current | SideRecord::Stale => SideRecord::Stale,
-            SideRecord::Sending | SideRecord::SendingStale => SideRecord::SendingStale,
-        };
-    }
-
     /// Asks the arbiter whether our side wins; the answer goes back to the core.
     fn arbitrate(&mut self, round: u64, side: Vec<MemberId>, ctx: &mut Context<Self>) {
-        let Some(arbiter) = &self.arbiter else {
+        let me = self.core.local_id().clone();
+        let Some(fut) = self.arbitration.acquire(&me, &side) else {
             tracing::warn!("lease-majority decision without an arbiter: this side cannot win");
             let now = self.now();
             self.core.handle_arbiter(now, round, None);
             return;
         };
-        let me = self.core.local_id().clone();
-        let fut = arbiter.acquire(&me, &side);
         ctx.spawn(fut.into_actor(self).map(move |answer, act, ctx| {
             let _enter = act.span.clone().entered();
             let won = match answer {
@@ -541,21 +383,11 @@ impl Cluster {
 
     /// Starts a graceful leave (once).
     fn start_leave(&mut self, ctx: &mut Context<Self>) {
-        if let LeaveState::Member = self.leave {
+        if self.departure.begin() {
             tracing::info!("leaving the cluster");
-            self.leave = LeaveState::Leaving(Vec::new());
             let now = self.now();
             self.core.handle_command(now, Command::Leave);
             self.drain(ctx);
-        }
-    }
-
-    /// The leave reached the others (or we stop waiting): answer the waiters.
-    fn leave_done(&mut self) {
-        if let LeaveState::Leaving(waiters) = std::mem::replace(&mut self.leave, LeaveState::Left) {
-            for w in waiters {
-                let _ = w.send(());
-            }
         }
     }
 
@@ -573,26 +405,46 @@ impl Cluster {
     }
 }
 
-/// Fresh randomness from the OS (seeds the core's RNG and the generation).
-fn random_u64() -> u64 {
-    use rand::{RngCore, SeedableRng};
-    rand::rngs::SmallRng::from_entropy().next_u64()
+/// Enters the started actor as this system's cluster, unless another start
+/// won the race (then the new actor stops at once).
+fn register(
+    system: &System,
+    instance: u64,
+    addr: Addr<Cluster>,
+) -> Result<Addr<Cluster>, ClusterError> {
+    let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    match registry.get(&system.id()) {
+        Some((_, other)) if other.connected() => {
+            // Lost a race with another start in this system.
+            addr.do_send(Abort);
+            Err(ClusterError::AlreadyRunning)
+        }
+        _ => {
+            registry.insert(system.id(), (instance, addr.clone()));
+            Ok(addr)
+        }
+    }
 }
 
-/// A generation new to this process start: microseconds since the UNIX epoch
-/// with random low bits, strictly increasing within the process.
-fn new_generation() -> Generation {
-    let micros = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0);
-    let candidate = (micros << 8) | (random_u64() & 0xff);
-    let mut last = LAST_GENERATION.load(Ordering::Relaxed);
-    loop {
-        let next = candidate.max(last + 1);
-        match LAST_GENERATION.compare_exchange(last, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return next,
-            Err(seen) => last = seen,
+/// Says where the node listens and how its messages are protected.
+fn log_started(bound: SocketAddr, protocol: &actix_cluster_proto::Config) {
+    tracing::info!(%bound, "cluster node started");
+    match &protocol.keyring {
+        None => tracing::warn!(
+            "running without keys: messages are plaintext and anyone who reaches \
+             this port can join, read the member list and change members' status"
+        ),
+        Some(ring) => {
+            let keys: Vec<String> = ring.ids().iter().map(|k| k.to_string()).collect();
+            tracing::info!(
+                ?keys,
+                seal_outgoing = protocol.seal_outgoing,
+                verify_incoming = protocol.verify_incoming,
+                "messages sealed"
+            );
+            if !protocol.verify_incoming {
+                tracing::warn!("keys installed but plaintext still accepted (rollout mode)");
+            }
         }
     }
 }
@@ -613,7 +465,7 @@ impl Actor for Cluster {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.refusals = Some(ctx.address().recipient());
+        self.writers.report_refusals_to(ctx.address().recipient());
         // Consider any effects the core produced on creation.
         let _enter = self.span.clone().entered();
         self.drain(ctx);
@@ -622,13 +474,13 @@ impl Actor for Cluster {
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
         let _enter = self.span.clone().entered();
         self.shutting_down = true;
-        if !self.aborted && matches!(self.leave, LeaveState::Member) && self.has_peers() {
+        if !self.aborted && self.departure.is_member() && self.has_peers() {
             // Best effort: the leave datagrams go out synchronously through the
             // std socket, which works even while the runtime shuts down.
             tracing::info!("system stopping: leaving the cluster");
             self.start_leave(ctx);
         }
-        self.leave_done();
+        self.departure.done();
         Running::Stop
     }
 
@@ -663,19 +515,24 @@ impl StreamHandler<(tokio::net::TcpStream, SocketAddr)> for Cluster {
     ) {
         let _enter = self.span.clone().entered();
         let ip = peer.ip();
-        let from_ip = self.incoming.values().filter(|c| c.ip == ip).count();
-        if from_ip >= self.limits.max_incoming_per_ip {
-            inc(&self.counters.connections_rejected);
-            tracing::debug!(%peer, "too many incoming connections from this address, closing");
-            return;
+        match self.incoming.room_for(ip, &self.limits, Instant::now()) {
+            Room::Free => {}
+            Room::Evicted(handle) => {
+                ctx.cancel_future(handle);
+                inc(&self.counters.connections_evicted);
+            }
+            Room::PerIpFull => {
+                inc(&self.counters.connections_rejected);
+                tracing::debug!(%peer, "too many incoming connections from this address, closing");
+                return;
+            }
+            Room::AllBusy => {
+                inc(&self.counters.connections_rejected);
+                tracing::warn!(%peer, "too many incoming connections, all busy: closing");
+                return;
+            }
         }
-        if self.incoming.len() >= self.limits.max_incoming && !self.evict_incoming(ctx) {
-            inc(&self.counters.connections_rejected);
-            tracing::warn!(%peer, "too many incoming connections, all busy: closing");
-            return;
-        }
-        self.next_conn += 1;
-        let conn = self.next_conn;
+        let conn = self.incoming.next_number();
         let frames = transport::admit(
             stream,
             peer,
@@ -685,15 +542,7 @@ impl StreamHandler<(tokio::net::TcpStream, SocketAddr)> for Cluster {
             conn,
         );
         let handle = ctx.add_stream(frames);
-        self.incoming.insert(
-            conn,
-            Conn {
-                ip,
-                handle,
-                opened: Instant::now(),
-                good: None,
-            },
-        );
+        self.incoming.opened(conn, ip, handle, Instant::now());
     }
 
     fn finished(&mut self, _ctx: &mut Context<Self>) {
@@ -708,20 +557,20 @@ impl StreamHandler<Inbound> for Cluster {
         let (conn, from, bytes) = match inbound {
             Inbound::Frame { conn, from, bytes } => (conn, from, bytes),
             Inbound::Closed { conn } => {
-                self.incoming.remove(&conn);
+                self.incoming.closed(conn);
                 return;
             }
         };
         let now = self.now();
         if self.core.handle_stream(now, from, &bytes) == Received::Rejected {
             // A slot is for a member talking the protocol: close it.
-            if let Some(c) = self.incoming.remove(&conn) {
-                ctx.cancel_future(c.handle);
+            if let Some(handle) = self.incoming.rejected(conn) {
+                ctx.cancel_future(handle);
                 inc(&self.counters.connections_closed_rejected);
                 tracing::debug!(%from, "frame rejected: closing its connection");
             }
-        } else if let Some(c) = self.incoming.get_mut(&conn) {
-            c.good = Some(Instant::now());
+        } else {
+            self.incoming.accepted(conn, Instant::now());
         }
         self.drain(ctx);
         self.handling.1.record(entry.elapsed());
@@ -812,15 +661,10 @@ impl Handler<Leave> for Cluster {
         let alone = !self.has_peers();
         self.start_leave(ctx);
         if alone {
-            self.leave_done();
+            self.departure.done();
         }
         let (tx, rx) = oneshot::channel();
-        match &mut self.leave {
-            LeaveState::Leaving(waiters) => waiters.push(tx),
-            _ => {
-                let _ = tx.send(());
-            }
-        }
+        self.departure.wait(tx);
         let bound = self.leave_bound();
         Box::pin(
             async move {
@@ -829,7 +673,7 @@ impl Handler<Leave> for Cluster {
             .into_actor(self)
             .map(|(), act, _ctx| {
                 // Past the bound, stop waiting: the datagrams went out anyway.
-                act.leave_done();
+                act.departure.done();
             }),
         )
     }
@@ -870,7 +714,7 @@ impl Handler<SetArbiter> for Cluster {
     type Result = ();
 
     fn handle(&mut self, SetArbiter(arbiter): SetArbiter, _ctx: &mut Context<Self>) {
-        self.arbiter = Some(arbiter);
+        self.arbitration.install(arbiter);
     }
 }
 
@@ -929,13 +773,10 @@ impl Handler<GetLeadership> for Cluster {
     type Result = MessageResult<GetLeadership>;
 
     fn handle(&mut self, _: GetLeadership, _ctx: &mut Context<Self>) -> Self::Result {
-        let leader = self.core.leader();
-        let token = self
-            .fencing
-            .as_ref()
-            .filter(|(l, _)| Some(l) == leader.as_ref() && l == self.core.local_id())
-            .map(|(_, t)| *t);
-        MessageResult(Leadership { leader, token })
+        MessageResult(
+            self.token
+                .leadership(self.core.leader(), self.core.local_id()),
+        )
     }
 }
 
@@ -943,9 +784,9 @@ impl Handler<SetFencingToken> for Cluster {
     type Result = ();
 
     fn handle(&mut self, msg: SetFencingToken, _ctx: &mut Context<Self>) {
-        if self.core.leader().as_ref() == Some(&msg.leader) {
-            tracing::info!(token = msg.token, "fencing token granted to this leader");
-            self.fencing = Some((msg.leader, msg.token));
+        let token = msg.token;
+        if self.token.grant(self.core.leader().as_ref(), msg) {
+            tracing::info!(token, "fencing token granted to this leader");
         }
     }
 }
@@ -980,7 +821,7 @@ impl Cluster {
             transport: self.counters.snapshot(),
             subscribers: self.subs.iter().map(Subscription::recipients).sum(),
             subscriber_events_dropped: self.subscriber_dropped.load(Ordering::Relaxed),
-            pending_timers: self.timers.queue.len(),
+            pending_timers: self.timers.len(),
             datagram_handling: self.handling.0.clone(),
             frame_handling: self.handling.1.clone(),
         }
