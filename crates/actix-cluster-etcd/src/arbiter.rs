@@ -367,7 +367,7 @@ impl EtcdArbiter {
 /// itself). Long enough for the losing side to see it and fence itself.
 pub(crate) const HOLD_DOWNING_LEASE: Duration = Duration::from_secs(20);
 
-/// [`actix_cluster::Arbiter`] over etcd, which [`DiscoveryActor`](crate::DiscoveryActor)
+/// [`actix_cluster::DowningArbiter`] over etcd, which [`DiscoveryActor`](crate::DiscoveryActor)
 /// installs in its `Cluster`: a lease-majority decision is one
 /// [`EtcdArbiter::acquire`] (each call connects anew: decisions are rare).
 /// Its calls run in discovery's member span.
@@ -408,7 +408,7 @@ impl LeaseArbiter {
     }
 }
 
-impl actix_cluster::Arbiter for LeaseArbiter {
+impl actix_cluster::DowningArbiter for LeaseArbiter {
     fn acquire(&self, decider: &MemberId, side: &[MemberId]) -> actix_cluster::ArbiterFuture {
         self.call(decider, side, |a, decider, side| async move {
             a.acquire(&decider, &side, HOLD_DOWNING_LEASE)

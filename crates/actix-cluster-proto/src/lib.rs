@@ -60,7 +60,7 @@
 //!         match channel {
 //!             Channel::Datagram => cores[to].handle_datagram(now, addrs[from], &bytes),
 //!             Channel::Stream => cores[to].handle_stream(now, addrs[from], &bytes),
-//!         }
+//!         };
 //!     } else {
 //!         timers.sort_by_key(|(due, _, _)| *due);
 //!         let (due, i, timer) = timers.remove(0);
@@ -92,7 +92,7 @@ mod suspicion;
 
 pub use crate::codec::{Key, KeyId, Keyring, KEY_LEN, MAX_KEYS, SEAL_OVERHEAD};
 pub use crate::config::Config;
-pub use crate::core::{Channel, Command, Core, Output, Stats, Timer};
+pub use crate::core::{Channel, Command, Core, Output, Received, Stats, Timer};
 pub use crate::downing::{
     DowningConfig, DowningStrategy, OnFenced, Picture, Seen, SideVerdict, Strategy,
 };

@@ -9,14 +9,15 @@ use std::pin::Pin;
 use actix::prelude::*;
 use actix_cluster_proto::MemberId;
 
-/// The answer of an [`Arbiter`]: `Ok(true)` this side won, `Ok(false)` another
+/// The answer of a [`DowningArbiter`]: `Ok(true)` this side won, `Ok(false)` another
 /// side holds the decision, `Err` the arbiter could not be asked (the reason,
 /// for the log).
 pub type ArbiterFuture = Pin<Box<dyn Future<Output = Result<bool, String>> + 'static>>;
 
 /// Decides which side of a partition survives (see `docs/PROTOCOL.md`,
-/// "Downing"). Called from the `Cluster` actor's thread.
-pub trait Arbiter: 'static {
+/// "Downing"). Called from the `Cluster` actor's thread. (Not to be confused
+/// with actix's `Arbiter`, an event loop.)
+pub trait DowningArbiter: 'static {
     /// Whether the side of `decider` (whose members are `side`, `decider`
     /// first) wins.
     fn acquire(&self, decider: &MemberId, side: &[MemberId]) -> ArbiterFuture;
@@ -36,4 +37,4 @@ pub trait Arbiter: 'static {
 /// starts.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SetArbiter(pub Box<dyn Arbiter + Send>);
+pub struct SetArbiter(pub Box<dyn DowningArbiter + Send>);

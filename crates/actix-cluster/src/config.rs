@@ -108,6 +108,53 @@ impl ClusterConfig {
         self.protocol.cluster_name = cluster_name.into();
         self
     }
+
+    /// The first setting that cannot work: the protocol settings
+    /// ([`ProtocolConfig::validate`]), then the member `name` (not empty), the
+    /// `transport` bounds ([`TransportConfig::validate`]), `subscriber_buffer`
+    /// (1 to 1048576) and the advertised address (which others must be able
+    /// to reach: not the unspecified address). Outside the protocol settings
+    /// the error names the field. Called by `Cluster::start` before anything
+    /// is bound.
+    ///
+    /// ```
+    /// use actix_cluster::{ClusterConfig, ClusterError};
+    ///
+    /// let config = ClusterConfig::new("node-1", "0.0.0.0:7946".parse().unwrap());
+    /// assert!(matches!(
+    ///     config.validate(),
+    ///     Err(ClusterError::InvalidConfig { field: "advertise", .. })
+    /// ));
+    /// let config = config.with_advertise("10.0.0.5:0".parse().unwrap());
+    /// assert!(config.validate().is_ok());
+    /// ```
+    pub fn validate(&self) -> Result<(), ClusterError> {
+        self.protocol.validate()?;
+        if self.name.is_empty() {
+            return Err(ClusterError::InvalidConfig {
+                field: "name",
+                reason: "the member name must not be empty".into(),
+            });
+        }
+        self.transport.validate()?;
+        if !(1..=1 << 20).contains(&self.subscriber_buffer) {
+            return Err(ClusterError::InvalidConfig {
+                field: "subscriber_buffer",
+                reason: format!("{} is outside 1..=1048576", self.subscriber_buffer),
+            });
+        }
+        let advertised_ip = self.advertise.map_or(self.bind.ip(), |a| a.ip());
+        if advertised_ip.is_unspecified() {
+            return Err(ClusterError::InvalidConfig {
+                field: "advertise",
+                reason: format!(
+                    "{advertised_ip} cannot be reached by others: with `bind` on the unspecified \
+                     address, set `advertise` to this node's reachable address (port 0: the bound port)"
+                ),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Bounds of the TCP transport (joins, full-state exchange): how many
@@ -204,6 +251,60 @@ impl TransportConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The field `config.validate()` names.
+    fn invalid_field(config: &ClusterConfig) -> &'static str {
+        match config.validate() {
+            Err(ClusterError::InvalidConfig { field, .. }) => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        }
+    }
+
+    fn node() -> ClusterConfig {
+        ClusterConfig::new("node-1", "127.0.0.1:0".parse().unwrap())
+    }
+
+    #[test]
+    fn a_default_node_config_is_valid() {
+        assert!(node().validate().is_ok());
+        let everywhere = ClusterConfig::new("n", "0.0.0.0:0".parse().unwrap())
+            .with_advertise("10.0.0.5:0".parse().unwrap());
+        assert!(everywhere.validate().is_ok());
+    }
+
+    #[test]
+    fn node_settings_are_validated_naming_the_field() {
+        let mut c = node();
+        c.name.clear();
+        assert_eq!(invalid_field(&c), "name");
+
+        let mut c = node();
+        c.subscriber_buffer = 0;
+        assert_eq!(invalid_field(&c), "subscriber_buffer");
+        c.subscriber_buffer = (1 << 20) + 1;
+        assert_eq!(invalid_field(&c), "subscriber_buffer");
+        c.subscriber_buffer = 1 << 20;
+        assert!(c.validate().is_ok());
+
+        let c = ClusterConfig::new("n", "0.0.0.0:0".parse().unwrap());
+        assert_eq!(invalid_field(&c), "advertise");
+        let c = node().with_advertise("[::]:7946".parse().unwrap());
+        assert_eq!(invalid_field(&c), "advertise");
+
+        let mut c = node();
+        c.transport.max_outgoing = 0;
+        assert_eq!(invalid_field(&c), "transport.max_outgoing");
+    }
+
+    #[test]
+    fn the_first_invalid_setting_is_the_one_reported() {
+        // Protocol settings come first, then the fields in declaration order.
+        let mut c = ClusterConfig::new("", "0.0.0.0:0".parse().unwrap());
+        c.subscriber_buffer = 0;
+        assert_eq!(invalid_field(&c), "name");
+        c.protocol.max_frame_size = 0;
+        assert!(matches!(c.validate(), Err(ClusterError::Config(_))));
+    }
 
     #[test]
     fn transport_bounds_are_validated_naming_the_field() {

@@ -98,17 +98,25 @@
 //! rejected messages); [`UpdateMetadata`] changes this member's metadata.
 
 mod arbiter;
+mod arbitration;
 mod cluster;
 mod config;
+mod counters;
+mod deadlines;
+mod departure;
 mod error;
+mod generation;
+mod incoming;
 mod latency;
+mod leadership;
 mod messages;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod subscription;
 mod transport;
+mod writers;
 
-pub use crate::arbiter::{Arbiter, ArbiterFuture, SetArbiter};
+pub use crate::arbiter::{ArbiterFuture, DowningArbiter, SetArbiter};
 pub use crate::cluster::Cluster;
 pub use crate::config::{ClusterConfig, TransportConfig};
 pub use crate::error::ClusterError;

@@ -11,13 +11,11 @@
 
 use std::time::Duration;
 
-use actix::prelude::*;
-use actix_cluster_proto::{DownReason, Event, MemberInfo, Status};
+use actix_cluster_proto::{DownReason, Event, MemberInfo, Stats as ProtocolStats, Status};
 use metrics::Unit;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 
-use crate::cluster::Cluster;
-use crate::messages::ClusterStats;
+use crate::messages::{ClusterStats, TransportStats};
 
 /// How often the snapshots are published.
 pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
@@ -25,25 +23,8 @@ pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
 /// The member statuses, as the `status` label spells them.
 const STATUSES: [&str; 4] = ["joining", "up", "leaving", "down"];
 
-/// Publishes the snapshots every [`INTERVAL`] while the actor runs.
-pub(crate) fn start(ctx: &mut Context<Cluster>, strategy: String) {
-    describe();
-    // The event counters exist (at 0) before their first event.
-    counter!("actix_cluster_leader_changes_total").increment(0);
-    counter!("actix_cluster_rebirths_total").increment(0);
-    let mut publisher = Publisher {
-        strategy,
-        probes_acked: 0,
-    };
-    ctx.run_interval(INTERVAL, move |act, _| {
-        let stats = act.stats();
-        let members = act.members();
-        publisher.publish(&stats, &members);
-    });
-}
-
 /// What the periodic publication remembers between ticks.
-struct Publisher {
+pub(crate) struct Publisher {
     /// The downing strategy's name (the `strategy` label).
     strategy: String,
     /// `probes_acked` at the last tick: the round-trip times after it are new.
@@ -60,25 +41,35 @@ fn status_label(status: Status) -> &'static str {
 }
 
 impl Publisher {
-    fn publish(&mut self, stats: &ClusterStats, members: &[MemberInfo]) {
-        // Members by status and reachability; every combination is set, so a
-        // status nobody has reads 0 rather than disappearing.
-        for status in STATUSES {
-            for reachable in [true, false] {
-                let n = members
-                    .iter()
-                    .filter(|m| status_label(m.status) == status && m.reachable == reachable)
-                    .count();
-                gauge!("actix_cluster_members", "status" => status, "reachable" => if reachable { "true" } else { "false" })
-                    .set(n as f64);
-            }
+    /// Registers every metric with the recorder; the actor then hands the
+    /// publisher its snapshots every [`INTERVAL`].
+    pub(crate) fn start(strategy: String) -> Self {
+        describe();
+        // The event counters exist (at 0) before their first event.
+        counter!("actix_cluster_leader_changes_total").increment(0);
+        counter!("actix_cluster_rebirths_total").increment(0);
+        Publisher {
+            strategy,
+            probes_acked: 0,
         }
+    }
+
+    /// Publishes one tick's snapshots: the actor's counters and the member
+    /// table.
+    pub(crate) fn publish(&mut self, stats: &ClusterStats, members: &[MemberInfo]) {
+        publish_members(members);
         gauge!("actix_cluster_subscribers").set(stats.subscribers as f64);
         counter!("actix_cluster_subscriber_events_dropped_total")
             .absolute(stats.subscriber_events_dropped);
         gauge!("actix_cluster_pending_timers").set(stats.pending_timers as f64);
+        self.publish_protocol(&stats.protocol);
+        publish_traffic(&stats.transport);
+        publish_rejections(&stats.protocol, &stats.transport);
+        publish_handling(stats);
+        self.publish_rtts(&stats.protocol);
+    }
 
-        let p = &stats.protocol;
+    fn publish_protocol(&self, p: &ProtocolStats) {
         counter!("actix_cluster_probes_total").absolute(p.probes_sent);
         counter!("actix_cluster_probes_failed_total").absolute(p.probes_failed);
         counter!("actix_cluster_suspicions_raised_total").absolute(p.suspicions_raised);
@@ -92,65 +83,11 @@ impl Publisher {
                 .absolute(n);
         }
         counter!("actix_cluster_decode_errors_total").absolute(p.rejected_malformed);
+    }
 
-        let t = &stats.transport;
-        for (channel, sent, received, sent_bytes, received_bytes, failed) in [
-            (
-                "udp",
-                t.datagrams_sent,
-                t.datagrams_received,
-                t.datagram_bytes_sent,
-                t.datagram_bytes_received,
-                t.datagrams_send_failed,
-            ),
-            (
-                "tcp",
-                t.frames_sent,
-                t.frames_received,
-                t.frame_bytes_sent,
-                t.frame_bytes_received,
-                t.frames_dropped,
-            ),
-        ] {
-            counter!("actix_cluster_sent_messages_total", "channel" => channel).absolute(sent);
-            counter!("actix_cluster_received_messages_total", "channel" => channel)
-                .absolute(received);
-            counter!("actix_cluster_sent_bytes_total", "channel" => channel).absolute(sent_bytes);
-            counter!("actix_cluster_received_bytes_total", "channel" => channel)
-                .absolute(received_bytes);
-            counter!("actix_cluster_send_failures_total", "channel" => channel).absolute(failed);
-        }
-        for (reason, n) in [
-            ("malformed", p.rejected_malformed),
-            ("wrong_cluster", p.rejected_wrong_cluster),
-            ("version", p.rejected_version),
-            ("unauthenticated", p.rejected_unauthenticated),
-            ("plaintext", p.rejected_plaintext),
-            ("source", p.rejected_source),
-            ("members_full", p.rejected_members_full),
-            ("too_many_records", p.rejected_too_many_records),
-            ("oversized_datagram", t.datagrams_oversized),
-            ("oversized_frame", t.frames_oversized),
-            ("frame_read_error", t.frame_read_errors),
-            ("connection_limit", t.connections_rejected),
-        ] {
-            counter!("actix_cluster_rejected_packets_total", "reason" => reason).absolute(n);
-        }
-
-        // How long the actor took to handle each incoming datagram and frame,
-        // since the start (the actor's own histogram, as quantiles).
-        for (channel, h) in [
-            ("udp", &stats.datagram_handling),
-            ("tcp", &stats.frame_handling),
-        ] {
-            for (quantile, d) in [("0.5", h.p50()), ("0.99", h.p99()), ("1", h.max())] {
-                gauge!("actix_cluster_handling_seconds", "channel" => channel, "quantile" => quantile)
-                    .set(d.as_secs_f64());
-            }
-        }
-
-        // The round-trip times acked since the last tick (the core keeps the
-        // last few; more than that in one interval are not all recorded).
+    /// The round-trip times acked since the last tick (the core keeps the
+    /// last few; more than that in one interval are not all recorded).
+    fn publish_rtts(&mut self, p: &ProtocolStats) {
         let new = p.probes_acked.saturating_sub(self.probes_acked);
         let new = usize::try_from(new).unwrap_or(usize::MAX);
         let kept = &p.recent_probe_rtts;
@@ -159,6 +96,84 @@ impl Publisher {
             rtt.record(d.as_secs_f64());
         }
         self.probes_acked = p.probes_acked;
+    }
+}
+
+/// Members by status and reachability; every combination is set, so a status
+/// nobody has reads 0 rather than disappearing.
+fn publish_members(members: &[MemberInfo]) {
+    for status in STATUSES {
+        for reachable in [true, false] {
+            let n = members
+                .iter()
+                .filter(|m| status_label(m.status) == status && m.reachable == reachable)
+                .count();
+            gauge!("actix_cluster_members", "status" => status, "reachable" => if reachable { "true" } else { "false" })
+                .set(n as f64);
+        }
+    }
+}
+
+/// Messages and bytes in and out, by channel.
+fn publish_traffic(t: &TransportStats) {
+    for (channel, sent, received, sent_bytes, received_bytes, failed) in [
+        (
+            "udp",
+            t.datagrams_sent,
+            t.datagrams_received,
+            t.datagram_bytes_sent,
+            t.datagram_bytes_received,
+            t.datagrams_send_failed,
+        ),
+        (
+            "tcp",
+            t.frames_sent,
+            t.frames_received,
+            t.frame_bytes_sent,
+            t.frame_bytes_received,
+            t.frames_dropped,
+        ),
+    ] {
+        counter!("actix_cluster_sent_messages_total", "channel" => channel).absolute(sent);
+        counter!("actix_cluster_received_messages_total", "channel" => channel).absolute(received);
+        counter!("actix_cluster_sent_bytes_total", "channel" => channel).absolute(sent_bytes);
+        counter!("actix_cluster_received_bytes_total", "channel" => channel)
+            .absolute(received_bytes);
+        counter!("actix_cluster_send_failures_total", "channel" => channel).absolute(failed);
+    }
+}
+
+/// What the protocol and the transport rejected, by reason.
+fn publish_rejections(p: &ProtocolStats, t: &TransportStats) {
+    for (reason, n) in [
+        ("malformed", p.rejected_malformed),
+        ("wrong_cluster", p.rejected_wrong_cluster),
+        ("version", p.rejected_version),
+        ("unauthenticated", p.rejected_unauthenticated),
+        ("plaintext", p.rejected_plaintext),
+        ("source", p.rejected_source),
+        ("members_full", p.rejected_members_full),
+        ("too_many_records", p.rejected_too_many_records),
+        ("oversized_datagram", t.datagrams_oversized),
+        ("oversized_frame", t.frames_oversized),
+        ("frame_read_error", t.frame_read_errors),
+        ("connection_limit", t.connections_rejected),
+    ] {
+        counter!("actix_cluster_rejected_packets_total", "reason" => reason).absolute(n);
+    }
+}
+
+/// How long the actor took to handle each incoming datagram and frame, since
+/// the start (the actor's own histogram, as quantiles).
+fn publish_handling(stats: &ClusterStats) {
+    for (channel, h) in [
+        ("udp", &stats.datagram_handling),
+        ("tcp", &stats.frame_handling),
+    ] {
+        for (quantile, d) in [("0.5", h.p50()), ("0.99", h.p99()), ("1", h.max())] {
+            gauge!("actix_cluster_handling_seconds", "channel" => channel, "quantile" => quantile)
+                .set(d.as_secs_f64());
+        }
     }
 }
 
@@ -199,6 +214,13 @@ pub(crate) fn on_event(event: &Event) {
 
 /// Registers every metric's help text and unit with the recorder.
 fn describe() {
+    describe_membership();
+    describe_traffic();
+    describe_events();
+}
+
+/// The member table, subscribers, timers and the protocol's own counters.
+fn describe_membership() {
     describe_gauge!(
         "actix_cluster_members",
         "Members in this node's view (itself included, down members until removed), by status and reachability"
@@ -239,6 +261,10 @@ fn describe() {
         "actix_cluster_decode_errors_total",
         "Messages that failed to decode"
     );
+}
+
+/// Messages, bytes and rejections.
+fn describe_traffic() {
     describe_counter!(
         "actix_cluster_sent_messages_total",
         "Datagrams (udp) and stream frames (tcp) sent"
@@ -265,6 +291,10 @@ fn describe() {
         "actix_cluster_rejected_packets_total",
         "Datagrams, frames and connections rejected, by reason"
     );
+}
+
+/// Events, and the time the actor takes to handle its input.
+fn describe_events() {
     describe_counter!(
         "actix_cluster_leader_changes_total",
         "Changes of the leader this node sees"

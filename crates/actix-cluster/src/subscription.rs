@@ -15,7 +15,16 @@ use futures::channel::mpsc;
 use futures::StreamExt;
 
 use crate::messages::{ClusterEvent, GetLeader, GetMembers, MemberDown, MemberUp};
-use crate::Cluster;
+
+/// Where a subscriber that fell behind reads the current membership to
+/// resynchronise (the `Cluster` actor's own queries).
+#[derive(Clone)]
+pub(crate) struct Membership {
+    /// Answers every member known.
+    pub(crate) members: Recipient<GetMembers>,
+    /// Answers the leader.
+    pub(crate) leader: Recipient<GetLeader>,
+}
 
 /// Where one `Subscribe`'s messages go: one queue and one task for all
 /// three, so a subscriber taking both `MemberUp` and `MemberDown` gets them
@@ -74,7 +83,7 @@ impl Subscription {
         target: Target,
         snapshot: Vec<Event>,
         capacity: usize,
-        cluster: Addr<Cluster>,
+        cluster: Membership,
         lagged: Arc<AtomicU64>,
     ) -> Option<Subscription> {
         if target.connected() == 0 {
@@ -144,7 +153,7 @@ enum Told {
 struct Pump {
     target: Target,
     told: HashMap<MemberId, Told>,
-    cluster: Addr<Cluster>,
+    cluster: Membership,
     missed: Arc<AtomicU64>,
 }
 
@@ -171,8 +180,8 @@ impl Pump {
     /// cluster's current membership; false when it is gone.
     async fn resync(&mut self) -> bool {
         let (Ok(members), Ok(leader)) = (
-            self.cluster.send(GetMembers).await,
-            self.cluster.send(GetLeader).await,
+            self.cluster.members.send(GetMembers).await,
+            self.cluster.leader.send(GetLeader).await,
         ) else {
             return false;
         };

@@ -226,6 +226,8 @@ fn hostile_input_is_rejected_and_counted_and_the_cluster_keeps_working() {
         assert!(t.datagrams_oversized > 0, "{stats:?}");
         assert_eq!(t.frames_oversized, 1, "{stats:?}");
         assert!(t.frame_read_errors >= 1, "{stats:?}");
+        // The core said "rejected" and the actor closed the connection.
+        assert!(t.connections_closed_rejected > 0, "{stats:?}");
     }
     intruder.kill();
     for node in nodes {

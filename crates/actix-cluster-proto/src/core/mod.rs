@@ -46,6 +46,7 @@ use crate::members::{Entry, Table};
 use self::downing::Arbitration;
 use self::lifecycle::Phase;
 use self::probe::{Probe, Relay};
+pub use self::receive::Received;
 pub use self::stats::Stats;
 pub use self::timer::Timer;
 use self::timer::{TimerKind, Timers};
@@ -267,19 +268,24 @@ impl Core {
     }
 
     /// Handles a received datagram from `from` (the UDP source address).
-    /// Invalid input is counted in [`Stats`] and otherwise ignored.
-    pub fn handle_datagram(&mut self, now: Duration, from: SocketAddr, bytes: &[u8]) {
+    /// Invalid input is counted in [`Stats`], otherwise ignored, and
+    /// answered [`Received::Rejected`].
+    pub fn handle_datagram(&mut self, now: Duration, from: SocketAddr, bytes: &[u8]) -> Received {
         self.now = now;
-        self.receive(now, from, bytes, Channel::Datagram);
+        let received = self.receive(now, from, bytes, Channel::Datagram);
         self.flush_eager(now);
+        received
     }
 
     /// Handles one received stream frame from `from` (the peer's TCP address,
     /// which may be an ephemeral port: replies go to the sender id inside).
-    pub fn handle_stream(&mut self, now: Duration, from: SocketAddr, bytes: &[u8]) {
+    /// Invalid input is counted in [`Stats`], otherwise ignored, and
+    /// answered [`Received::Rejected`].
+    pub fn handle_stream(&mut self, now: Duration, from: SocketAddr, bytes: &[u8]) -> Received {
         self.now = now;
-        self.receive(now, from, bytes, Channel::Stream);
+        let received = self.receive(now, from, bytes, Channel::Stream);
         self.flush_eager(now);
+        received
     }
 
     /// Handles a timer previously requested through [`Output::Schedule`].

@@ -13,6 +13,21 @@ use crate::error::DecodeError;
 use crate::id::{Incarnation, MemberId};
 use crate::member::Status;
 
+/// What the core made of one received datagram or stream frame, so that the
+/// driver can close a connection that does not carry our protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// Decoded and handled (which includes being ignored as stale, early or
+    /// after a leave).
+    Accepted,
+    /// Rejected and counted in one of the [`Stats`](super::Stats)
+    /// `rejected_*` counters (except `rejected_members_full`, which refuses
+    /// records, not the message): malformed, another cluster or version, not
+    /// opened with our keys, plaintext where keys are required, too many
+    /// records, or from an address other than its sender's.
+    Rejected,
+}
+
 impl Core {
     /// Decodes within the channel's size limit, rejects (and counts) what is
     /// invalid or arrived on the wrong channel, and handles the rest.
@@ -22,7 +37,7 @@ impl Core {
         from: SocketAddr,
         bytes: &[u8],
         channel: Channel,
-    ) {
+    ) -> Received {
         let (limit, wrong_channel) = match channel {
             Channel::Datagram => (
                 self.config.max_datagram_size,
@@ -50,7 +65,7 @@ impl Core {
                     Channel::Stream => msg.body.stream_ok(),
                 };
                 if !allowed {
-                    self.reject(from, DecodeError::Malformed(wrong_channel));
+                    self.reject(from, DecodeError::Malformed(wrong_channel))
                 } else if !sealed && !from_sender(from, &msg.sender, channel) {
                     // Answers go to the sender's address: an unauthenticated
                     // message must come from there (a stream from its host,
@@ -58,6 +73,7 @@ impl Core {
                     self.stats.rejected_source += 1;
                     debug!(member = %self.local, %from, sender = %msg.sender,
                         "plaintext message from another address than its sender's: dropped");
+                    Received::Rejected
                 } else {
                     self.stats.messages_received += 1;
                     self.authenticated = sealed;
@@ -65,15 +81,16 @@ impl Core {
                         Channel::Datagram => self.reply_limit(&msg.sender, bytes.len()),
                         Channel::Stream => self.datagram_budget(),
                     };
-                    self.on_message(now, msg, reply_limit);
+                    let received = self.on_message(now, msg, reply_limit);
                     self.authenticated = false;
+                    received
                 }
             }
             Err(e) => self.reject(from, e),
         }
     }
 
-    fn reject(&mut self, from: SocketAddr, e: DecodeError) {
+    fn reject(&mut self, from: SocketAddr, e: DecodeError) -> Received {
         match e {
             DecodeError::WrongCluster(_) => self.stats.rejected_wrong_cluster += 1,
             DecodeError::UnsupportedVersion(_) => self.stats.rejected_version += 1,
@@ -83,6 +100,7 @@ impl Core {
             _ => self.stats.rejected_malformed += 1,
         }
         debug!(member = %self.local, %from, error = %e, "message rejected");
+        Received::Rejected
     }
 
     /// The most bytes a datagram answer to `sender` may have, for a request
@@ -105,10 +123,10 @@ impl Core {
 
     /// Handles a decoded message; datagram answers stay within `reply_limit`
     /// bytes (see [`Core::reply_limit`]).
-    fn on_message(&mut self, now: Duration, msg: Message, reply_limit: usize) {
+    fn on_message(&mut self, now: Duration, msg: Message, reply_limit: usize) -> Received {
         if !self.phase.started() {
             trace!(member = %self.local, "message before join/form ignored");
-            return;
+            return Received::Accepted;
         }
         let Message { sender, body } = msg;
         if sender != self.local {
@@ -122,8 +140,9 @@ impl Core {
         let datagram = body.datagram_ok() && !matches!(body, Body::WhoAreYou);
         if self.phase.left() {
             self.on_message_after_leave(&sender, &body, reply_limit);
-            return;
+            return Received::Accepted;
         }
+        let mut received = Received::Accepted;
         match body {
             Body::Ping {
                 seq,
@@ -158,7 +177,7 @@ impl Core {
                 let rec = self.own_record();
                 self.tell_within(sender.addr, rec, reply_limit);
             }
-            Body::JoinRequest { record } => self.on_join_request(now, &sender, record),
+            Body::JoinRequest { record } => received = self.on_join_request(now, &sender, record),
             Body::JoinAck { accepted, members } => {
                 self.on_join_ack(now, &sender, accepted, members)
             }
@@ -167,6 +186,7 @@ impl Core {
         if datagram && !self.phase.left() {
             self.ask_if_unknown(now, &sender);
         }
+        received
     }
 
     /// After leaving: answer probes and requests with our leave, ignore the
@@ -224,12 +244,12 @@ impl Core {
     }
 
     /// A join request: let it in with our full state when we are `Up`.
-    fn on_join_request(&mut self, now: Duration, sender: &MemberId, record: Record) {
+    fn on_join_request(&mut self, now: Duration, sender: &MemberId, record: Record) -> Received {
         let accepted = self.local_status() == Status::Up;
         debug!(member = %self.local, joiner = %record.id, accepted, "join request");
         if &record.id != sender {
             self.stats.rejected_malformed += 1;
-            return;
+            return Received::Rejected;
         }
         let news = self.zombie_news(sender);
         self.apply_record(now, sender, record);
@@ -248,6 +268,7 @@ impl Core {
             ack.finish()
         };
         self.send(sender.addr, Channel::Stream, bytes);
+        Received::Accepted
     }
 
     fn on_join_ack(

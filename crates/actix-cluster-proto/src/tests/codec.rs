@@ -329,12 +329,14 @@ fn hostile_input_is_counted_and_harmless() {
     let before = net.cores[0].stats().clone();
     let other = encode(&prefix("other"), &all_messages()[0]);
     let now = net.now;
-    net.cores[0].handle_datagram(now, from, &other);
+    // The caller learns of each rejection (and may close the connection).
+    let rejected = crate::Received::Rejected;
+    assert_eq!(net.cores[0].handle_datagram(now, from, &other), rejected);
     let mut v = valid[0].clone();
     v[2] = 2;
-    net.cores[0].handle_datagram(now, from, &v);
+    assert_eq!(net.cores[0].handle_datagram(now, from, &v), rejected);
     let big = vec![0u8; 70_000];
-    net.cores[0].handle_datagram(now, from, &big);
+    assert_eq!(net.cores[0].handle_datagram(now, from, &big), rejected);
     net.drain(0);
     let s = net.cores[0].stats().clone();
     assert_eq!(s.rejected_wrong_cluster, before.rejected_wrong_cluster + 1);

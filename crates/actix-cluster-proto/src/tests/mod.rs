@@ -211,7 +211,7 @@ impl Net {
                     match channel {
                         Channel::Datagram => self.cores[j].handle_datagram(at, from, &bytes),
                         Channel::Stream => self.cores[j].handle_stream(at, from, &bytes),
-                    }
+                    };
                     self.drain(j);
                 }
                 Ev::Timer {

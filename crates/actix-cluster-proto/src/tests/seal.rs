@@ -392,7 +392,7 @@ fn forged_records_have_no_effect_on_a_keyed_cluster() {
                     match channel {
                         Channel::Datagram => net.cores[i].handle_datagram(now, from, bytes),
                         Channel::Stream => net.cores[i].handle_stream(now, from, bytes),
-                    }
+                    };
                 }
             }
             net.drain(i);
