@@ -18,7 +18,7 @@
 //! decision's promises (nobody healthy downed, the cut-off side downed in
 //! time, never two sides with a leader, one id each at the end); the module
 //! [`downing`] holds the fault scenarios it judges, shared by the tests and
-//! the benchmark.
+//! the benchmark report (the `actix-cluster-bench` crate).
 //!
 //! ```
 //! use std::time::Duration;
@@ -39,10 +39,9 @@
 //! Scenario scripts (a small text format, see [`run_script`]) drive the same API.
 //!
 //! Every item of the simulator is exported here, at the crate root, and only
-//! here (the downing scenarios as the module [`downing`]); the benchmark suite
-//! is [`bench`](mod@bench).
+//! here (the downing scenarios as the module [`downing`]). The feature
+//! `serde` makes the downing summaries serializable.
 
-pub mod bench;
 mod sim;
 
 pub use crate::sim::check::{DowningCheck, DowningReport};

@@ -286,12 +286,13 @@ pub fn partition_with_churn(seed: u64) -> Run {
 // ----- many seeds ------------------------------------------------------------------
 
 /// The runs of one scenario over many seeds, folded.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Summary {
     /// Scenario name.
     pub name: String,
     /// The scenario, when it is one of [`Scenario::ALL`].
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub scenario: Option<Scenario>,
     /// Seeds run.
     pub seeds: usize,
@@ -323,7 +324,7 @@ pub struct Summary {
     /// Per seed with a dual-leader time: how far its last dual-leader moment
     /// came after the seed's decision time plus `stable_after` (zero when
     /// before), sorted. The goal is all zero.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub dual_leader_beyond: Vec<Duration>,
     /// For every member of a fault: the time until it fenced itself or was
     /// reborn, sorted (those that were).
@@ -455,7 +456,8 @@ pub fn summarize(
 // ----- the scenarios by name ---------------------------------------------------------
 
 /// What a scenario's faulty side is, for the goals.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Group {
     /// A faulty member (it cannot hear, it loses packets, it is cut off):
     /// the others must down it within the bound.
@@ -470,9 +472,8 @@ pub enum Group {
 
 /// Every downing scenario, with the seeds' bound on the downing time, as the
 /// tests and the benchmark run them.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Scenario {
     /// [`flip_flop`].
     FlipFlop,

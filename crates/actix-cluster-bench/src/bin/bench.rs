@@ -2,14 +2,14 @@
 //! BENCHMARKS.md, the plots under docs/bench/ and the README's benchmark section.
 //!
 //! ```text
-//! cargo run --release -p actix-cluster-sim --bin bench -- --out . [--quick] [--seed N] [--threads N] [--no-memory]
+//! cargo run --release -p actix-cluster-bench --bin bench -- --out . [--quick] [--seed N] [--threads N] [--no-memory]
 //! ```
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use actix_cluster_sim::bench::{
+use actix_cluster_bench::{
     memory_probe, report, run_suite, JobDone, MemoryFigure, SuiteConfig, SystemKind, DEFAULT_SEED,
 };
 use anyhow::{bail, Context};

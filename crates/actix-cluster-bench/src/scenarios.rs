@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::bench::stats::Dist;
-use crate::bench::system::BenchSystem;
-use crate::bench::world::{Traffic, World};
-use crate::bench::{FalseAlarmCondition, Perf, SuiteConfig};
-use crate::{derive_seed, GilbertElliott, Loss, NetConfig, SimError};
+use crate::stats::Dist;
+use crate::system::BenchSystem;
+use crate::world::{Traffic, World};
+use crate::{FalseAlarmCondition, Perf, SuiteConfig};
+use actix_cluster_sim::{derive_seed, GilbertElliott, Loss, NetConfig, SimError};
 
 /// Results of the per-size world: cold start, cost, crash and join trials,
 /// partition, in that order on one cluster.

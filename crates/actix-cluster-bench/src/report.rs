@@ -5,19 +5,19 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::bench::svg::{bar_chart, line_chart, BarSeries, LineSeries};
-use crate::bench::{Dist, FalseAlarmCondition, SuiteResults, SystemKind, WallFigures};
-use crate::downing::{percentile, Group, Scenario, Summary};
+use crate::svg::{bar_chart, line_chart, BarSeries, LineSeries};
+use crate::{Dist, FalseAlarmCondition, SuiteResults, SystemKind, WallFigures};
+use actix_cluster_sim::downing::{percentile, Group, Scenario, Summary};
 
 /// The command that reproduces a run of `mode`.
 pub fn command(mode: &str, seed: u64) -> String {
-    let mut c = "cargo run --release -p actix-cluster-sim --bin bench --".to_owned();
+    let mut c = "cargo run --release -p actix-cluster-bench --bin bench --".to_owned();
     if mode == "quick" {
         c.push_str(" --quick --out target/bench-quick");
     } else {
         c.push_str(" --out .");
     }
-    if seed != crate::bench::DEFAULT_SEED {
+    if seed != crate::DEFAULT_SEED {
         let _ = write!(c, " --seed {seed}");
     }
     c
@@ -585,7 +585,7 @@ fn systems(r: &SuiteResults) -> Vec<SystemKind> {
 /// The SVG plots, by file name.
 pub fn plots_svg(r: &SuiteResults) -> Vec<(String, String)> {
     let groups: Vec<String> = sizes(r).iter().map(|n| format!("N = {n}")).collect();
-    let per_size = |f: &dyn Fn(&crate::bench::SystemWorld) -> Option<f64>| -> Vec<BarSeries> {
+    let per_size = |f: &dyn Fn(&crate::SystemWorld) -> Option<f64>| -> Vec<BarSeries> {
         systems(r)
             .into_iter()
             .map(|k| BarSeries {
@@ -652,7 +652,7 @@ pub fn plots_svg(r: &SuiteResults) -> Vec<(String, String)> {
         ),
     ));
     if !r.sweep.is_empty() {
-        let curve = |y: &dyn Fn(&crate::bench::SweepPoint) -> f64| -> Vec<LineSeries> {
+        let curve = |y: &dyn Fn(&crate::SweepPoint) -> f64| -> Vec<LineSeries> {
             systems(r)
                 .into_iter()
                 .map(|k| LineSeries {
@@ -726,7 +726,7 @@ pub fn markdown(r: &SuiteResults, wall: &WallFigures) -> String {
         let d = match k {
             SystemKind::Ours => "our core (`actix-cluster-proto`) with `Config::lan()`: SWIM + Lifeguard",
             SystemKind::PlainSwim => "our core with `Config::lan()` and `lifeguard = false` (plain SWIM)",
-            SystemKind::Foca => "foca 2.0 with `Config::new_lan(N)`, through the adapter in `src/bench/foca_node.rs`",
+            SystemKind::Foca => "foca 2.0 with `Config::new_lan(N)`, through the adapter in `crates/actix-cluster-bench/src/foca_node.rs`",
         };
         let _ = writeln!(m, "- **{}**: {d}", k.label());
     }
@@ -1004,7 +1004,7 @@ pub fn markdown(r: &SuiteResults, wall: &WallFigures) -> String {
     }
     let _ = writeln!(m, " ratio ours/foca |");
     let _ = writeln!(m, "|---|---|{}---|", "---|".repeat(systems(r).len()));
-    type Fig = fn(&crate::bench::SystemWorld) -> f64;
+    type Fig = fn(&crate::SystemWorld) -> f64;
     let figs: [(&str, Fig); 6] = [
         ("idle kbit/s", |w| kbit(w.world.idle.bytes_per_member_s)),
         ("idle msgs/s", |w| w.world.idle.msgs_per_member_s),
@@ -1253,7 +1253,7 @@ fn table_per_size(
     m: &mut String,
     r: &SuiteResults,
     what: &str,
-    f: impl Fn(&crate::bench::SystemWorld) -> &Dist,
+    f: impl Fn(&crate::SystemWorld) -> &Dist,
 ) {
     let _ = write!(m, "| {what} | N |");
     for k in systems(r) {
@@ -1291,8 +1291,7 @@ pub fn readme_section(r: &SuiteResults, wall: &WallFigures) -> String {
          p99 over seeded trials):\n"
     );
     for n in sizes(r) {
-        let get =
-            |k, f: &dyn Fn(&crate::bench::SystemWorld) -> Option<f64>| r.world(k, n).and_then(f);
+        let get = |k, f: &dyn Fn(&crate::SystemWorld) -> Option<f64>| r.world(k, n).and_then(f);
         let _ = writeln!(
             m,
             "- N = {n}: crash → `MemberDown` everywhere {} / {}; join → `MemberUp` everywhere {} / {}; idle traffic {} / {} kbit/s per member.",

@@ -22,16 +22,14 @@ mod world;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub use crate::bench::scenarios::{
-    FalseAlarmResult, SweepPoint, WorldResult, EARLY_IDLE, STALL_GRACE,
-};
-pub use crate::bench::stats::Dist;
-pub use crate::bench::system::{probe_period, BenchSystem, Foca, Ours, SystemKind};
-pub use crate::bench::world::Traffic;
+pub use crate::scenarios::{FalseAlarmResult, SweepPoint, WorldResult, EARLY_IDLE, STALL_GRACE};
+pub use crate::stats::Dist;
+pub use crate::system::{probe_period, BenchSystem, Foca, Ours, SystemKind};
+pub use crate::world::Traffic;
 
-use crate::bench::scenarios::{run_cold, run_false_alarm, run_sweep_point, run_world};
-use crate::downing::{Scenario, Summary};
-use crate::{derive_seed, NetConfig, SimError};
+use crate::scenarios::{run_cold, run_false_alarm, run_sweep_point, run_world};
+use actix_cluster_sim::downing::{Scenario, Summary};
+use actix_cluster_sim::{derive_seed, NetConfig, SimError};
 
 /// The seed the command uses unless told otherwise.
 pub const DEFAULT_SEED: u64 = 20_251_126;
@@ -108,7 +106,7 @@ pub struct SuiteConfig {
     pub sweep_duration: Duration,
     /// Crash trials per sweep point.
     pub sweep_trials: usize,
-    /// The downing scenarios of issue 9 ([`crate::downing`]) run, each over
+    /// The downing scenarios of issue 9 ([`actix_cluster_sim::downing`]) run, each over
     /// seeds `1..=downing_seeds` (the seeds the tests use).
     #[serde(default)]
     pub downing: Vec<Scenario>,
