@@ -252,7 +252,7 @@ fn text(row: &GoalRow, reading: &Reading) -> String {
         )
 }
 
-/// Evaluates every goal of [`GOALS`] against the results.
+/// Evaluates every goal of the table (`GOALS`) against the results.
 pub fn goals(r: &SuiteResults, wall: &WallFigures) -> Vec<Goal> {
     let inputs = Inputs { results: r, wall };
     GOALS
