@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use actix_cluster_sim::downing::Scenario;
+use actix_cluster_sim::downing_scenarios::Scenario;
 
 use crate::SystemKind;
 
@@ -46,7 +46,7 @@ pub struct SuiteConfig {
     pub sweep_duration: Duration,
     /// Crash trials per sweep point.
     pub sweep_trials: usize,
-    /// The downing scenarios ([`actix_cluster_sim::downing`]) run, each over
+    /// The downing scenarios ([`actix_cluster_sim::downing_scenarios`]) run, each over
     /// seeds `1..=downing_seeds` (the seeds the tests use).
     #[serde(default)]
     pub downing: Vec<Scenario>,

@@ -32,7 +32,7 @@ pub use crate::suite::{run_suite, thread_cpu, JobDone};
 pub use crate::system::{probe_period, BenchSystem, Foca, Ours, SystemKind};
 pub use crate::world::Traffic;
 
-use actix_cluster_sim::downing::{Scenario, Summary};
+use actix_cluster_sim::downing_scenarios::{Scenario, Summary};
 
 /// The seed the command uses unless told otherwise.
 pub const DEFAULT_SEED: u64 = 20_251_126;

@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix_cluster_sim::downing::Summary;
+use actix_cluster_sim::downing_scenarios::Summary;
 use actix_cluster_sim::SimError;
 
 use crate::scenarios::{run_cold, run_false_alarm, run_sweep_point, run_world};

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use actix_cluster_sim::downing::{Group, Scenario};
+use actix_cluster_sim::downing_scenarios::{Group, Scenario};
 
 use crate::report::format::{durs3, lan_grace, secs_of};
 use crate::SuiteResults;

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use actix_cluster_sim::downing::{percentile, Summary};
+use actix_cluster_sim::downing_scenarios::{percentile, Summary};
 
 use crate::{Dist, SuiteResults, SystemKind};
 

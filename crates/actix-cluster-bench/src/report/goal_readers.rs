@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use actix_cluster_sim::downing::{Group, Scenario, Summary};
+use actix_cluster_sim::downing_scenarios::{Group, Scenario, Summary};
 
 use crate::report::format::{durs3, kbit, s, secs_of, seeds_with_problems};
 use crate::report::goals::{GoalRow, GoalStatus, Inputs, Reading};

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use actix_cluster_sim::downing::{percentile, Group, Scenario, Summary};
+use actix_cluster_sim::downing_scenarios::{percentile, Group, Scenario, Summary};
 
 use crate::report::command;
 use crate::report::format::{kbit, s, secs_of, seeds_with_problems, sizes};
