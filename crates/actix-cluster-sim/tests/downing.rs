@@ -1,4 +1,4 @@
-//! Issue 9, "Down is a decision, not a timer": fault scenarios over many seeds,
+//! "Down is a decision, not a timer": fault scenarios over many seeds,
 //! each checked over the whole run by [`DowningCheck`]: no healthy member is
 //! ever downed or reborn, faulty and minority members are downed by the
 //! survivors within a bound, two sides never both have an `Up` leader after
