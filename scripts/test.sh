@@ -77,7 +77,7 @@ set -e
 
 # 5. The benchmark's quick mode, so the benchmark never rots (writes under target/, not docs/).
 say "benchmarks, quick mode"
-cargo run --release -q -p actix-cluster-sim --bin bench -- --quick --out target/bench-quick || status=1
+cargo run --release -q -p actix-cluster-bench --bin bench -- --quick --out target/bench-quick || status=1
 
 # 6. Summary line counted by CI.
 passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' target/test-output.txt | awk '{p+=$4; f+=$6} END {print p+0}')

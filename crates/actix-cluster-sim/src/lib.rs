@@ -17,8 +17,8 @@
 //! [`DowningCheck`] watches a whole run of our cores for the downing
 //! decision's promises (nobody healthy downed, the cut-off side downed in
 //! time, never two sides with a leader, one id each at the end); the module
-//! [`downing`] holds the fault scenarios it judges, shared by the tests and
-//! the benchmark.
+//! [`downing_scenarios`] holds the fault scenarios it judges, shared by the tests and
+//! the benchmark report (the `actix-cluster-bench` crate).
 //!
 //! ```
 //! use std::time::Duration;
@@ -39,15 +39,14 @@
 //! Scenario scripts (a small text format, see [`run_script`]) drive the same API.
 //!
 //! Every item of the simulator is exported here, at the crate root, and only
-//! here (the downing scenarios as the module [`downing`]); the benchmark suite
-//! is [`bench`](mod@bench).
+//! here (the downing scenarios as the module [`downing_scenarios`]). The feature
+//! `serde` makes the downing summaries serializable.
 
-pub mod bench;
 mod sim;
 
 pub use crate::sim::check::{DowningCheck, DowningReport};
 pub use crate::sim::core_node::{CoreNode, CoreOpts, Start};
-pub use crate::sim::downing_runs as downing;
+pub use crate::sim::downing_scenarios;
 pub use crate::sim::engine::{
     derive_seed, node_addr, LogEntry, NodeState, NodeStats, Sim, ViewState,
 };

@@ -1,9 +1,9 @@
-//! Issue 9, "Down is a decision, not a timer": fault scenarios over many seeds,
+//! "Down is a decision, not a timer": fault scenarios over many seeds,
 //! each checked over the whole run by [`DowningCheck`]: no healthy member is
 //! ever downed or reborn, faulty and minority members are downed by the
 //! survivors within a bound, two sides never both have an `Up` leader after
 //! the decision's grace period, and after the heal everyone is `Up` with one
-//! id. The scenarios live in [`actix_cluster_sim::downing`], where the
+//! id. The scenarios live in [`actix_cluster_sim::downing_scenarios`], where the
 //! benchmark runs them too.
 //!
 //! Every scenario prints one line of figures (`--nocapture`):
@@ -11,7 +11,7 @@
 //!
 //! [`DowningCheck`]: actix_cluster_sim::DowningCheck
 
-use actix_cluster_sim::downing::Scenario;
+use actix_cluster_sim::downing_scenarios::Scenario;
 
 /// Runs seeds 1..=`seeds` of `scenario`, prints the figures and fails with
 /// every problem found (and every faulty member not downed within the

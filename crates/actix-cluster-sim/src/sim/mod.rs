@@ -3,7 +3,7 @@
 
 pub(crate) mod check;
 pub(crate) mod core_node;
-pub mod downing_runs;
+pub mod downing_scenarios;
 pub(crate) mod engine;
 pub(crate) mod error;
 pub(crate) mod hash;

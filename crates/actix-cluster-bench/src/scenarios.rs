@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::bench::stats::Dist;
-use crate::bench::system::BenchSystem;
-use crate::bench::world::{Traffic, World};
-use crate::bench::{FalseAlarmCondition, Perf, SuiteConfig};
-use crate::{derive_seed, GilbertElliott, Loss, NetConfig, SimError};
+use crate::stats::Dist;
+use crate::system::BenchSystem;
+use crate::world::{Traffic, World};
+use crate::{FalseAlarmCondition, Perf, SuiteConfig};
+use actix_cluster_sim::{derive_seed, GilbertElliott, Loss, NetConfig, SimError};
 
 /// Results of the per-size world: cold start, cost, crash and join trials,
 /// partition, in that order on one cluster.
@@ -77,18 +77,7 @@ pub(crate) fn run_world<S: BenchSystem>(
         Some(t) => Some(t),
         None => w.converge(WARM_UP_LIMIT).map(|t| t + cold_limit(n)),
     };
-    // Idle right after the cold start (its queued gossip still draining).
-    w.run_for(Duration::from_secs(5));
-    w.sim.reset_stats();
-    let early_members = w.sim.live().len() as f64;
-    w.run_for(EARLY_IDLE);
-    let idle_after_cold_start = w.traffic(EARLY_IDLE.as_secs_f64(), early_members);
-    // Idle is steady state: let the cold start's queued gossip drain first
-    // (the warm-up counts from convergence and includes the stretch above).
-    w.run_for(
-        cfg.idle_warmup
-            .saturating_sub(Duration::from_secs(5) + EARLY_IDLE),
-    );
+    let idle_after_cold_start = early_idle(&mut w, cfg);
 
     // Idle cost (also the throughput figure).
     w.sim.reset_stats();
@@ -102,33 +91,8 @@ pub(crate) fn run_world<S: BenchSystem>(
         member_seconds: w.member_seconds - ms0,
         wall: w.wall - wall0,
     };
-
-    // Churn: one join and one leave per second.
-    w.sim.reset_stats();
-    for _ in 0..cfg.churn.as_secs() {
-        let seed = w.sim.live()[w.rng.gen_range(0..w.sim.live().len())];
-        let a = w.spawn(&[seed])?;
-        w.last_joined = Some(a);
-        // Not the seed the newcomer is joining through.
-        w.leave_one(seed)?;
-        w.run_for(Duration::from_secs(1));
-    }
-    let churn = w.traffic(cfg.churn.as_secs_f64(), members);
-    w.run_for(Duration::from_secs(10));
-
-    // Crash and join trials, alternating so the size stays N.
-    let trials = cfg.trials_for(n);
-    let mut downs = Vec::with_capacity(trials);
-    let mut unreach = Vec::with_capacity(trials);
-    let mut joins = Vec::with_capacity(trials);
-    for _ in 0..trials {
-        let c = w.crash_trial(CRASH_LIMIT)?;
-        downs.push(c.down);
-        unreach.push(c.unreachable);
-        w.run_for(Duration::from_secs(2));
-        joins.push(w.join_trial(JOIN_LIMIT)?);
-        w.run_for(Duration::from_secs(3));
-    }
+    let churn = churn(&mut w, cfg, members)?;
+    let (downs, unreach, joins) = trials(&mut w, cfg.trials_for(n))?;
     let false_downs = w.tr.borrow().false_downs;
 
     // Partition in two halves, heal.
@@ -155,6 +119,68 @@ pub(crate) fn run_world<S: BenchSystem>(
         },
         perf,
     ))
+}
+
+/// Idle traffic right after the cold start (its queued gossip still
+/// draining), then the rest of the warm-up so the idle window that follows
+/// is steady state.
+fn early_idle<S: BenchSystem>(w: &mut World<S>, cfg: &SuiteConfig) -> Traffic {
+    w.run_for(Duration::from_secs(5));
+    w.sim.reset_stats();
+    let early_members = w.sim.live().len() as f64;
+    w.run_for(EARLY_IDLE);
+    let idle_after_cold_start = w.traffic(EARLY_IDLE.as_secs_f64(), early_members);
+    // Idle is steady state: let the cold start's queued gossip drain first
+    // (the warm-up counts from convergence and includes the stretch above).
+    w.run_for(
+        cfg.idle_warmup
+            .saturating_sub(Duration::from_secs(5) + EARLY_IDLE),
+    );
+    idle_after_cold_start
+}
+
+/// Churn traffic: one join and one leave per second, then 10 s to settle.
+fn churn<S: BenchSystem>(
+    w: &mut World<S>,
+    cfg: &SuiteConfig,
+    members: f64,
+) -> Result<Traffic, SimError> {
+    w.sim.reset_stats();
+    for _ in 0..cfg.churn.as_secs() {
+        let seed = w.sim.live()[w.rng.gen_range(0..w.sim.live().len())];
+        let a = w.spawn(&[seed])?;
+        w.last_joined = Some(a);
+        // Not the seed the newcomer is joining through.
+        w.leave_one(seed)?;
+        w.run_for(Duration::from_secs(1));
+    }
+    let churn = w.traffic(cfg.churn.as_secs_f64(), members);
+    w.run_for(Duration::from_secs(10));
+    Ok(churn)
+}
+
+/// The trials' times: crashes seen `Down` everywhere, seen unreachable
+/// everywhere, joins seen `Up` everywhere (`None`: not within the limit).
+type Trials = (
+    Vec<Option<Duration>>,
+    Vec<Option<Duration>>,
+    Vec<Option<Duration>>,
+);
+
+/// Crash and join trials, alternating so the size stays N.
+fn trials<S: BenchSystem>(w: &mut World<S>, trials: usize) -> Result<Trials, SimError> {
+    let mut downs = Vec::with_capacity(trials);
+    let mut unreach = Vec::with_capacity(trials);
+    let mut joins = Vec::with_capacity(trials);
+    for _ in 0..trials {
+        let c = w.crash_trial(CRASH_LIMIT)?;
+        downs.push(c.down);
+        unreach.push(c.unreachable);
+        w.run_for(Duration::from_secs(2));
+        joins.push(w.join_trial(JOIN_LIMIT)?);
+        w.run_for(Duration::from_secs(3));
+    }
+    Ok((downs, unreach, joins))
 }
 
 /// Extra cold-start trials (small N).

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::bench::system::BenchSystem;
-use crate::{derive_seed, node_addr, NetConfig, Sim, SimError, SimEvent};
+use crate::system::BenchSystem;
+use actix_cluster_sim::{derive_seed, node_addr, NetConfig, Sim, SimError, SimEvent};
 
 /// Event bookkeeping for the current measurement.
 #[derive(Debug, Default)]

@@ -25,7 +25,7 @@ use rand010::rngs::SmallRng;
 use rand010::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::{SimEvent, SimNode, SimOutput};
+use actix_cluster_sim::{SimEvent, SimNode, SimOutput};
 
 /// A foca member identity: the gossip address and a generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -387,7 +387,7 @@ impl SimNode for FocaNode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{node_addr, NetConfig, Sim};
+    use actix_cluster_sim::{node_addr, NetConfig, Sim};
     use foca::Identity;
 
     #[test]

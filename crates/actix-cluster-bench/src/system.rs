@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use actix_cluster_proto::Config;
 
-use crate::bench::foca_node::{self, FocaNode, Watch};
-use crate::{CoreNode, CoreOpts, Sim, SimError, SimNode, Start};
+use crate::foca_node::{self, FocaNode, Watch};
+use actix_cluster_sim::{CoreNode, CoreOpts, Sim, SimError, SimNode, Start};
 
 /// Which system a figure is for.
 #[derive(

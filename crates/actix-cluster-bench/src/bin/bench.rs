@@ -2,15 +2,16 @@
 //! BENCHMARKS.md, the plots under docs/bench/ and the README's benchmark section.
 //!
 //! ```text
-//! cargo run --release -p actix-cluster-sim --bin bench -- --out . [--quick] [--seed N] [--threads N] [--no-memory]
+//! cargo run --release -p actix-cluster-bench --bin bench -- --out . [--quick] [--seed N] [--threads N] [--no-memory]
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use actix_cluster_sim::bench::{
-    memory_probe, report, run_suite, JobDone, MemoryFigure, SuiteConfig, SystemKind, DEFAULT_SEED,
+use actix_cluster_bench::{
+    memory_probe, report, run_suite, JobDone, MemoryFigure, SuiteConfig, SystemKind, WallFigures,
+    DEFAULT_SEED,
 };
 use anyhow::{bail, Context};
 
@@ -166,34 +167,23 @@ fn probe_result(kind: SystemKind, n: usize, child: Child) -> anyhow::Result<Memo
     }
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = parse()?;
-    if let Some((kind, n)) = args.probe {
-        let f = memory_probe(kind, n, args.seed)?;
-        println!("{} {}", f.rss_growth_bytes, f.table_entries);
-        return Ok(());
-    }
-    if let Some(path) = &args.report_from {
-        let saved = report::load(path)
-            .with_context(|| format!("cannot read results from {}", path.display()))?;
-        let out = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
-        report::write_all(&out, &saved.results, &saved.wall)
-            .with_context(|| format!("cannot write the report under {}", out.display()))?;
-        println!(
-            "bench: rewrote {} from {}",
-            out.join("BENCHMARKS.md").display(),
-            path.display()
-        );
-        return Ok(());
-    }
-    let start = Instant::now();
-    let out = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from(if args.quick {
-            "target/bench-quick"
-        } else {
-            "."
-        })
-    });
+/// `--report-from`: rewrites the report from saved results.
+fn rewrite_report(path: &Path, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let saved = report::load(path)
+        .with_context(|| format!("cannot read results from {}", path.display()))?;
+    let out = out.unwrap_or_else(|| PathBuf::from("."));
+    report::write_all(&out, &saved.results, &saved.wall)
+        .with_context(|| format!("cannot write the report under {}", out.display()))?;
+    println!(
+        "bench: rewrote {} from {}",
+        out.join("BENCHMARKS.md").display(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// The mode's configuration, narrowed by the partial-run options.
+fn suite_config(args: &Args) -> SuiteConfig {
     let mut cfg = if args.quick {
         SuiteConfig::quick(args.seed)
     } else {
@@ -214,50 +204,84 @@ fn main() -> anyhow::Result<()> {
     if args.no_downing {
         cfg.downing.clear();
     }
+    cfg
+}
+
+/// Prints a finished job to stderr.
+fn progress(j: JobDone<'_>) {
     eprintln!(
-        "bench: {} mode, seed {}, {} threads",
-        cfg.mode, cfg.seed, args.threads
+        "bench: [{}/{}] {} took {:.1} s wall, {} CPU ({:.1} s elapsed)",
+        j.done,
+        j.total,
+        j.label,
+        j.took.as_secs_f64(),
+        j.cpu
+            .map_or("?".to_owned(), |c| format!("{:.1} s", c.as_secs_f64())),
+        j.elapsed.as_secs_f64()
     );
-    let progress = |j: JobDone<'_>| {
-        eprintln!(
-            "bench: [{}/{}] {} took {:.1} s wall, {} CPU ({:.1} s elapsed)",
-            j.done,
-            j.total,
-            j.label,
-            j.took.as_secs_f64(),
-            j.cpu
-                .map_or("?".to_owned(), |c| format!("{:.1} s", c.as_secs_f64())),
-            j.elapsed.as_secs_f64()
-        );
-    };
-    let (results, mut wall) = run_suite(&cfg, args.threads, &progress)?;
-    if args.memory {
-        // All at once: each measures only its own process.
-        let n = if args.quick { 100 } else { 300 };
-        let children: Vec<_> = cfg
-            .systems
-            .iter()
-            .map(|&kind| (kind, spawn_probe(kind, n, args.seed)))
-            .collect();
-        for (kind, child) in children {
-            match child.and_then(|c| probe_result(kind, n, c)) {
-                Ok(f) => wall.memory.push(f),
-                Err(e) => eprintln!("bench: memory probe of {} skipped: {e:#}", kind.label()),
-            }
+}
+
+/// Memory per known member of every system, each in a child process, all at
+/// once (each measures only its own process).
+fn measure_memory(cfg: &SuiteConfig, args: &Args, wall: &mut WallFigures, start: Instant) {
+    let n = if args.quick { 100 } else { 300 };
+    let children: Vec<_> = cfg
+        .systems
+        .iter()
+        .map(|&kind| (kind, spawn_probe(kind, n, args.seed)))
+        .collect();
+    for (kind, child) in children {
+        match child.and_then(|c| probe_result(kind, n, c)) {
+            Ok(f) => wall.memory.push(f),
+            Err(e) => eprintln!("bench: memory probe of {} skipped: {e:#}", kind.label()),
         }
-        eprintln!(
-            "bench: memory probes done ({:.1} s elapsed)",
-            start.elapsed().as_secs_f64()
-        );
     }
-    wall.total = start.elapsed();
-    wall.source = Command::new("git")
+    eprintln!(
+        "bench: memory probes done ({:.1} s elapsed)",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+/// `git describe --always --dirty` of the working directory, if any.
+fn git_source() -> Option<String> {
+    Command::new("git")
         .args(["describe", "--always", "--dirty"])
         .output()
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty());
+        .filter(|s| !s.is_empty())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = parse()?;
+    if let Some((kind, n)) = args.probe {
+        let f = memory_probe(kind, n, args.seed)?;
+        println!("{} {}", f.rss_growth_bytes, f.table_entries);
+        return Ok(());
+    }
+    if let Some(path) = &args.report_from {
+        return rewrite_report(path, args.out.clone());
+    }
+    let start = Instant::now();
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(if args.quick {
+            "target/bench-quick"
+        } else {
+            "."
+        })
+    });
+    let cfg = suite_config(&args);
+    eprintln!(
+        "bench: {} mode, seed {}, {} threads",
+        cfg.mode, cfg.seed, args.threads
+    );
+    let (results, mut wall) = run_suite(&cfg, args.threads, &progress)?;
+    if args.memory {
+        measure_memory(&cfg, &args, &mut wall, start);
+    }
+    wall.total = start.elapsed();
+    wall.source = git_source();
     report::write_all(&out, &results, &wall)
         .with_context(|| format!("cannot write the report under {}", out.display()))?;
     for g in report::goals(&results, &wall) {

@@ -2,12 +2,12 @@
 //! run twice (on different thread counts) gives equal results, and the report
 //! written from them is the same too.
 
-use actix_cluster_sim::bench::{report, run_suite, SuiteConfig, SystemKind, WallFigures};
+use actix_cluster_bench::{report, run_suite, SuiteConfig, SystemKind, WallFigures};
 
 #[test]
 fn same_seed_same_figures() {
     let cfg = SuiteConfig::tiny(7);
-    let quiet = |_: actix_cluster_sim::bench::JobDone<'_>| {};
+    let quiet = |_: actix_cluster_bench::JobDone<'_>| {};
     let (a, _) = run_suite(&cfg, 1, &quiet).expect("first run");
     let (b, _) = run_suite(&cfg, 2, &quiet).expect("second run");
     assert_eq!(a, b, "same seed, different figures");

@@ -1,0 +1,54 @@
+//! Memory per known member, measured in a fresh child process.
+
+use std::time::Duration;
+
+use actix_cluster_sim::{derive_seed, NetConfig, SimError};
+
+use crate::suite::ours;
+use crate::{world, BenchSystem, Foca, MemoryFigure, SystemKind};
+
+/// Resident set size of this process in bytes (Linux `/proc/self/statm`), if
+/// available.
+pub fn rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+fn probe<S: BenchSystem>(sys: S, n: usize, seed: u64) -> Result<MemoryFigure, SimError> {
+    let kind = sys.kind();
+    let before = rss_bytes().unwrap_or(0);
+    let mut w = world::World::new(
+        sys,
+        derive_seed(seed, 0x3005, n as u64),
+        NetConfig::default(),
+        n,
+    )?;
+    w.cold_start(n)?;
+    w.converge(Duration::from_secs(180));
+    w.run_for(Duration::from_secs(5));
+    let after = rss_bytes().unwrap_or(0);
+    let table_entries = w
+        .sim
+        .live()
+        .into_iter()
+        .filter_map(|a| w.sim.node(a))
+        .map(|node| S::table_len(node) as u64)
+        .sum();
+    Ok(MemoryFigure {
+        kind,
+        n,
+        rss_growth_bytes: after.saturating_sub(before),
+        table_entries,
+    })
+}
+
+/// Builds and converges a cluster of `n` of `kind` and measures how much the
+/// resident set grew. Meant to run alone in a fresh process (the binary's
+/// `--memory-probe`), so nothing else allocates meanwhile.
+pub fn memory_probe(kind: SystemKind, n: usize, seed: u64) -> Result<MemoryFigure, SimError> {
+    match kind {
+        SystemKind::Foca => probe(Foca::default(), n, seed),
+        k => probe(ours(k), n, seed),
+    }
+}

@@ -1,0 +1,102 @@
+//! The report: BENCHMARKS.md, the SVG plots under `docs/bench/`, the README's
+//! benchmark section and `docs/bench/results.json`, all written from one
+//! run's results.
+//!
+//! Where things are:
+//! - `goals.rs`: the goals as a table (goal, limit, reader);
+//!   `goal_readers.rs`: how each goal's figure is read from the results.
+//! - `sections.rs`: BENCHMARKS.md, one function per section; `downing.rs`,
+//!   `cost.rs` and `prose.rs` hold the longer sections.
+//! - `plots.rs`: the SVG plots; `readme.rs`: the README section.
+//! - `format.rs`: how seconds, distributions and ratios are written.
+
+mod cost;
+mod downing;
+mod format;
+mod goal_readers;
+mod goals;
+mod plots;
+mod prose;
+mod readme;
+mod sections;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+pub use crate::report::goals::{goals, Goal, GoalStatus};
+pub use crate::report::plots::plots_svg;
+pub use crate::report::readme::{readme_section, splice_readme};
+pub use crate::report::sections::markdown;
+use crate::{SuiteResults, WallFigures};
+
+/// The command that reproduces a run of `mode`.
+pub fn command(mode: &str, seed: u64) -> String {
+    let mut c = "cargo run --release -p actix-cluster-bench --bin bench --".to_owned();
+    if mode == "quick" {
+        c.push_str(" --quick --out target/bench-quick");
+    } else {
+        c.push_str(" --out .");
+    }
+    if seed != crate::DEFAULT_SEED {
+        let _ = write!(c, " --seed {seed}");
+    }
+    c
+}
+
+/// Everything a report is made from; written as `docs/bench/results.json` so
+/// the report can be regenerated (`bench --report-from`) or checked by others.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Saved {
+    /// The deterministic figures.
+    pub results: SuiteResults,
+    /// The machine-dependent ones.
+    pub wall: WallFigures,
+}
+
+/// Reads a `results.json` written by [`write_all`].
+pub fn load(path: &Path) -> std::io::Result<Saved> {
+    let text = std::fs::read_to_string(path)?;
+    serde_json::from_str(&text).map_err(std::io::Error::other)
+}
+
+/// Writes BENCHMARKS.md at `out`, the plots under `out/docs/bench/`, and the
+/// README's benchmark section: between its markers in `out/README.md` when
+/// that file has them, else to `out/docs/bench/readme-section.md`.
+pub fn write_all(out: &Path, r: &SuiteResults, wall: &WallFigures) -> std::io::Result<()> {
+    let plots = out.join("docs").join("bench");
+    std::fs::create_dir_all(&plots)?;
+    for (name, svg) in plots_svg(r) {
+        std::fs::write(plots.join(name), svg)?;
+    }
+    let mut md = markdown(r, wall);
+    // Figures measured by other benchmarks (the sealing bench of the
+    // protocol crate writes `docs/bench/sealing.md`, the soak bench of
+    // actix-cluster `docs/bench/soak.md`) go after the simulator's.
+    for name in ["sealing.md", "soak.md"] {
+        let extra = std::path::Path::new("docs").join("bench").join(name);
+        for candidate in [plots.join(name), extra] {
+            if let Ok(text) = std::fs::read_to_string(&candidate) {
+                md.push('\n');
+                md.push_str(&text);
+                break;
+            }
+        }
+    }
+    std::fs::write(out.join("BENCHMARKS.md"), md)?;
+    let saved = Saved {
+        results: r.clone(),
+        wall: wall.clone(),
+    };
+    let json = serde_json::to_string_pretty(&saved).map_err(std::io::Error::other)?;
+    std::fs::write(plots.join("results.json"), json + "\n")?;
+    let section = readme_section(r, wall);
+    let readme = out.join("README.md");
+    let spliced = std::fs::read_to_string(&readme)
+        .ok()
+        .and_then(|text| splice_readme(&text, &section));
+    match spliced {
+        Some(text) => std::fs::write(readme, text)?,
+        None => std::fs::write(plots.join("readme-section.md"), section)?,
+    }
+    Ok(())
+}
