@@ -173,6 +173,15 @@ impl Registry {
         }
     }
 
+    /// This member became a new member (a rebirth): its registrations carry
+    /// over to a new record under the new id.
+    pub fn rekey(&mut self, local: MemberId) {
+        self.own.owner = OwnerWire::of(&local);
+        self.own.version = 1;
+        self.gone.insert(self.local.clone());
+        self.local = local;
+    }
+
     /// This member's own record, as it is sent to the others.
     pub fn own_record(&self) -> &RegistryRecord {
         &self.own
