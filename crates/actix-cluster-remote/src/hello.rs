@@ -36,11 +36,21 @@ pub(crate) struct Hello {
     /// The key the dialer chose (its primary); `None` for plaintext.
     pub(crate) key_id: Option<u32>,
     pub(crate) salt: [u8; SALT_LEN],
+    /// The largest payload this side accepts: the other side never sends a
+    /// larger one, so that a difference in settings costs the message (its
+    /// ask is answered `Rejected` at the sender), never the connection.
+    pub(crate) max_message: u32,
 }
 
 impl Hello {
-    pub(crate) fn new(cluster: &str, member: OwnerWire, salt: [u8; SALT_LEN]) -> Hello {
+    pub(crate) fn new(
+        cluster: &str,
+        member: OwnerWire,
+        salt: [u8; SALT_LEN],
+        max_message: usize,
+    ) -> Hello {
         Hello {
+            max_message: u32::try_from(max_message).unwrap_or(u32::MAX),
             magic: MAGIC,
             cluster: cluster.to_owned(),
             member,
@@ -119,7 +129,7 @@ mod tests {
     #[actix_rt::test]
     async fn a_hello_round_trips_and_checks_its_cluster() {
         let mut buf = Vec::new();
-        let mut hello = Hello::new("c", owner(), [5; SALT_LEN]);
+        let mut hello = Hello::new("c", owner(), [5; SALT_LEN], 1000);
         hello.key_id = Some(9);
         write_hello(&mut buf, &hello).await.unwrap();
         assert_eq!(read_hello(&mut &buf[..], "c").await.unwrap(), hello);

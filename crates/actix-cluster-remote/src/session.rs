@@ -52,6 +52,8 @@ impl Env {
 pub(crate) struct Accepted {
     stream: TcpStream,
     keys: Keys,
+    /// The largest payload the peer accepts.
+    peer_max: usize,
 }
 
 #[derive(Debug)]
@@ -205,19 +207,30 @@ async fn dial(env: &Env, peer: &MemberId, addr: SocketAddr) -> Result<Accepted, 
         &env.cluster_name,
         own_wire(&env.shared.local()),
         crypto::salt(),
+        env.config.max_message_size,
     );
     mine.peer = Some(own_wire(peer));
     mine.key_id = keyring.as_ref().map(|k| k.primary().id().0);
     write_hello(&mut stream, &mine).await?;
     let keys = derive(&keyring, mine.key_id, &mine.salt, &theirs.salt, true)?;
     let (stream, keys) = prove(stream, keys, env.config.max_frame()).await?;
-    Ok(Accepted { stream, keys })
+    let peer_max = theirs.max_message as usize;
+    Ok(Accepted {
+        stream,
+        keys,
+        peer_max,
+    })
 }
 
 async fn accept(env: &Env, mut stream: TcpStream) -> Result<(MemberId, Accepted), ConnError> {
     stream.set_nodelay(true)?;
     let local = env.shared.local();
-    let mine = Hello::new(&env.cluster_name, own_wire(&local), crypto::salt());
+    let mine = Hello::new(
+        &env.cluster_name,
+        own_wire(&local),
+        crypto::salt(),
+        env.config.max_message_size,
+    );
     write_hello(&mut stream, &mine).await?;
     let theirs = read_hello(&mut stream, &env.cluster_name).await?;
     let dialer = wire_id(&theirs.member);
@@ -240,7 +253,15 @@ async fn accept(env: &Env, mut stream: TcpStream) -> Result<(MemberId, Accepted)
         false,
     )?;
     let (stream, keys) = prove(stream, keys, env.config.max_frame()).await?;
-    Ok((dialer, Accepted { stream, keys }))
+    let peer_max = theirs.max_message as usize;
+    Ok((
+        dialer,
+        Accepted {
+            stream,
+            keys,
+            peer_max,
+        },
+    ))
 }
 
 /// Accepts connections for as long as the listener lives.
@@ -346,7 +367,15 @@ async fn connection(
     lanes: &mut Lanes,
     carry: &mut Option<Outgoing>,
 ) -> Result<(), ConnError> {
-    let Accepted { stream, keys } = conn;
+    let Accepted {
+        stream,
+        keys,
+        peer_max,
+    } = conn;
+    let limits = Limits {
+        frame: max_frame_for(peer_max).min(env.config.max_frame()),
+        payload: peer_max,
+    };
     let (mut r, mut w) = stream.into_split();
     let Keys { mut send, mut recv } = keys;
     let max_frame = env.config.max_frame();
@@ -357,7 +386,7 @@ async fn connection(
     } = lanes;
     let writer = async {
         loop {
-            let frame = next_frame(data, control, carry, max_frame).await?;
+            let frame = next_frame(env, peer, data, control, carry, limits).await?;
             let count = frame.1;
             let bytes = write_frame(&mut w, &mut send, frame.0).await?;
             let c = &env.shared.counters;
@@ -398,36 +427,43 @@ async fn connection(
     }
 }
 
+/// What the peer accepts.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    frame: usize,
+    payload: usize,
+}
+
+fn max_frame_for(payload: usize) -> usize {
+    payload.saturating_add(crate::envelope::MAX_ENVELOPE_HEADER + FRAME_HEADER + TAG_LEN)
+}
+
 /// Waits for at least one envelope, then takes what else is queued (control
-/// first) into one frame.
+/// first) into one frame. An envelope over the peer's limit is not sent: its
+/// ask is answered `Rejected` here.
 async fn next_frame(
+    env: &Env,
+    peer: &MemberId,
     data: &mut mpsc::Receiver<Outgoing>,
     control: &mut mpsc::Receiver<Outgoing>,
     carry: &mut Option<Outgoing>,
-    max_frame: usize,
+    limits: Limits,
 ) -> Result<(Vec<u8>, usize), ConnError> {
-    let first = match carry.take() {
-        Some(o) => o,
-        None => tokio::select! {
+    let mut builder = FrameBuilder::new(limits.frame - TAG_LEN);
+    if let Some(o) = carry.take() {
+        push(env, peer, &mut builder, o, limits);
+    }
+    while builder.is_empty() {
+        let first = tokio::select! {
             biased;
             c = control.recv() => c.ok_or(ConnError::Closed)?,
             d = data.recv() => d.ok_or(ConnError::Closed)?,
-        },
-    };
-    let mut builder = FrameBuilder::new(max_frame - TAG_LEN);
-    let push = |b: &mut FrameBuilder, o: &Outgoing| {
-        b.push(&Envelope {
-            kind: o.kind,
-            to: o.to,
-            tag: o.tag,
-            correlation: o.correlation,
-            payload: &o.payload,
-        })
-    };
-    let _ = push(&mut builder, &first);
+        };
+        push(env, peer, &mut builder, first, limits);
+    }
     for lane in [&mut *control, &mut *data] {
         while let Ok(o) = lane.try_recv() {
-            if !push(&mut builder, &o) {
+            if let Some(o) = push(env, peer, &mut builder, o, limits) {
                 *carry = Some(o);
                 let n = builder.len();
                 return Ok((builder.finish(), n));
@@ -436,6 +472,40 @@ async fn next_frame(
     }
     let n = builder.len();
     Ok((builder.finish(), n))
+}
+
+/// Adds an envelope to the frame; gives it back when the frame is full.
+fn push(
+    env: &Env,
+    peer: &MemberId,
+    builder: &mut FrameBuilder,
+    o: Outgoing,
+    limits: Limits,
+) -> Option<Outgoing> {
+    if o.payload.len() > limits.payload {
+        env.shared
+            .counters
+            .dropped_oversize
+            .fetch_add(1, Ordering::Relaxed);
+        if o.kind == Kind::Ask {
+            let why = format!(
+                "Oversize: {} bytes exceed the receiver's limit of {}",
+                o.payload.len(),
+                limits.payload
+            );
+            env.shared
+                .answer(peer, o.correlation, Err(AskError::Rejected(why)));
+        }
+        return None;
+    }
+    let fits = builder.push(&Envelope {
+        kind: o.kind,
+        to: o.to,
+        tag: o.tag,
+        correlation: o.correlation,
+        payload: &o.payload,
+    });
+    (!fits).then_some(o)
 }
 
 async fn handle_frame(env: &Env, peer: &MemberId, frame: &[u8]) {

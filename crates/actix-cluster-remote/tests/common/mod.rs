@@ -61,8 +61,17 @@ impl Node {
         seeds: &[SocketAddr],
         tune: impl FnOnce(RemoteConfig) -> RemoteConfig + Send + 'static,
     ) -> Node {
-        let mut config = ClusterConfig::new(name, "127.0.0.1:0".parse().unwrap())
-            .with_protocol(ProtocolConfig::local());
+        Self::start_at("127.0.0.1:0".parse().unwrap(), name, key, seeds, tune)
+    }
+
+    pub fn start_at(
+        bind: SocketAddr,
+        name: &str,
+        key: Option<u8>,
+        seeds: &[SocketAddr],
+        tune: impl FnOnce(RemoteConfig) -> RemoteConfig + Send + 'static,
+    ) -> Node {
+        let mut config = ClusterConfig::new(name, bind).with_protocol(ProtocolConfig::local());
         if let Some(k) = key {
             config = config.with_keyring(keyring(k));
         }
@@ -274,4 +283,47 @@ impl Handler<Terminated> for Watcher {
 
 pub fn typed<M: RemoteMessage>(r: &RemoteRef<impl RemoteMessage>) -> RemoteRef<M> {
     RemoteRef::new(r.addr().clone())
+}
+
+/// Stops the actor that receives it (a local message, never remote).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+impl Handler<Stop> for Echo {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+/// Serves an `Echo` on `node` and answers its reference and address.
+pub fn echo(node: &Node, add: u64) -> (RemoteRef<Ping>, Addr<Echo>) {
+    node.run(move |r| async move {
+        let addr = Echo { add }.start();
+        (r.serve::<Ping, _>(addr.clone()), addr)
+    })
+}
+
+pub const ECHO: actix_cluster_remote::ServiceKey<Ping> =
+    actix_cluster_remote::ServiceKey::new("echo");
+
+/// The members listed under `ECHO` on `node`.
+pub fn listed(node: &Node) -> Vec<RemoteRef<Ping>> {
+    node.run(|r| async move { r.find(&ECHO).await })
+}
+
+/// Starts a watcher on `node` watching `target`; answers what it records.
+pub fn watch(node: &Node, target: &RemoteRef<Ping>) -> (Arc<Mutex<Vec<Terminated>>>, u64) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let target = target.clone();
+    let id = {
+        let seen = seen.clone();
+        node.run(move |r| async move {
+            let w = Watcher { seen }.start();
+            r.watch(&target, w.recipient()).await
+        })
+    };
+    (seen, id)
 }
