@@ -19,7 +19,7 @@ use crate::reference::{ActorAddr, ActorId, RemoteRef};
 use crate::registry::{Registry, RegistryLimits, ServiceKey};
 use crate::remote::{Find, Refresh, Register, Remote, SubscribeKey, Terminated, Unwatch, Watch};
 use crate::session::{self, Env};
-use crate::shared::{failure, Dispatch, LocalActor, Outgoing, ReplyTo, Shared, Wait};
+use crate::shared::{failure, Delivery, Dispatch, LocalActor, Outgoing, ReplyTo, Shared, Wait};
 use crate::stats::RemoteStats;
 use crate::METADATA_KEY;
 
@@ -136,11 +136,15 @@ where
     A: Actor + Handler<M>,
     A::Context: ToEnvelope<A, M>,
 {
-    Box::new(move |shared, payload, reply| {
+    Box::new(move |shared, payload, delivery| {
         let msg: M =
             crate::payload::decode(payload).map_err(|e| failure(FailureCode::Undecodable, &e.0))?;
-        match reply {
-            None => match addr.try_send(msg) {
+        match delivery {
+            Delivery::LocalTell => {
+                addr.do_send(msg);
+                Ok(None)
+            }
+            Delivery::RemoteTell => match addr.try_send(msg) {
                 Ok(()) => Ok(None),
                 Err(SendError::Full(msg)) => {
                     let fut = addr.send(msg);
@@ -153,7 +157,7 @@ where
                     Err(failure(FailureCode::NoSuchActor, "the actor stopped"))
                 }
             },
-            Some(to) => {
+            Delivery::Ask(to) => {
                 let fut = addr.send(msg);
                 let shared = shared.clone();
                 actix_rt::spawn(async move {
@@ -244,14 +248,11 @@ impl RemoteHandle {
     pub fn tell<M: RemoteMessage>(&self, to: &RemoteRef<M>, msg: M) -> Result<(), AskError> {
         let out = self.outgoing(Kind::Tell, to.addr().actor, 0, &msg)?;
         if *to.member() == self.shared.local() {
-            return match self.shared.deliver(out.to, out.tag, &out.payload, None) {
-                Ok(Some(wait)) => {
-                    actix_rt::spawn(wait);
-                    Ok(())
-                }
-                Ok(None) => Ok(()),
-                Err(f) => Err(AskError::from(f)),
-            };
+            return self
+                .shared
+                .deliver(out.to, out.tag, &out.payload, Delivery::LocalTell)
+                .map(|_| ())
+                .map_err(AskError::from);
         }
         self.shared.enqueue(to.member(), out)
     }
@@ -299,7 +300,7 @@ impl RemoteHandle {
     ) -> Result<(), AskError> {
         let out = self.outgoing(Kind::Ask, to.addr().actor, correlation, msg)?;
         if *to.member() == self.shared.local() {
-            let reply = Some(ReplyTo::Local { correlation });
+            let reply = Delivery::Ask(ReplyTo::Local { correlation });
             return self
                 .shared
                 .deliver(out.to, out.tag, &out.payload, reply)

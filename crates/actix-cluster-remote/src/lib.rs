@@ -45,3 +45,8 @@ pub use crate::registry::{
 };
 pub use crate::remote::{GetRemoteStats, GetServices, Remote, Terminated, TerminatedReason};
 pub use crate::stats::RemoteStats;
+
+/// The README's example (the crate's crates.io page), run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;

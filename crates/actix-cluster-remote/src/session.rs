@@ -27,7 +27,7 @@ use crate::error::{AskError, FailureCode};
 use crate::hello::{read_hello, write_hello, Hello};
 use crate::registry::OwnerWire;
 use crate::remote::{FromPeer, Remote};
-use crate::shared::{failure, Outgoing, ReplyTo, Shared};
+use crate::shared::{failure, Delivery, Outgoing, ReplyTo, Shared};
 
 /// What every session needs.
 pub(crate) struct Env {
@@ -558,7 +558,7 @@ async fn handle_envelope(env: &Env, peer: &MemberId, e: Envelope<'_>) {
         .received_messages
         .fetch_add(1, Ordering::Relaxed);
     match e.kind {
-        Kind::Tell => match shared.deliver(e.to, e.tag, e.payload, None) {
+        Kind::Tell => match shared.deliver(e.to, e.tag, e.payload, Delivery::RemoteTell) {
             Ok(Some(wait)) => wait.await,
             Ok(None) => {}
             Err(_) => {
@@ -573,7 +573,7 @@ async fn handle_envelope(env: &Env, peer: &MemberId, e: Envelope<'_>) {
                 member: peer.clone(),
                 correlation: e.correlation,
             };
-            if let Err(f) = shared.deliver(e.to, e.tag, e.payload, Some(to.clone())) {
+            if let Err(f) = shared.deliver(e.to, e.tag, e.payload, Delivery::Ask(to.clone())) {
                 shared
                     .counters
                     .dropped_undeliverable

@@ -52,11 +52,22 @@ pub(crate) enum ReplyTo {
 /// (through TCP and the sender's bounded lane) instead of growing a queue.
 pub(crate) type Wait = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
+/// How a payload is to be handed to its actor.
+#[derive(Debug, Clone)]
+pub(crate) enum Delivery {
+    /// A tell from another member: into the mailbox if it has room, else a
+    /// [`Wait`] for the connection's reader.
+    RemoteTell,
+    /// A tell from this member: queued like actix's `do_send`, in order.
+    LocalTell,
+    /// An ask: the answer goes to `ReplyTo`.
+    Ask(ReplyTo),
+}
+
 /// Delivers one payload to a local actor; the payload is already checked
 /// against the size limit.
-pub(crate) type Dispatch = Box<
-    dyn Fn(&Arc<Shared>, &[u8], Option<ReplyTo>) -> Result<Option<Wait>, Failure> + Send + Sync,
->;
+pub(crate) type Dispatch =
+    Box<dyn Fn(&Arc<Shared>, &[u8], Delivery) -> Result<Option<Wait>, Failure> + Send + Sync>;
 
 /// A local actor reachable from other members.
 pub(crate) struct LocalActor {
@@ -259,14 +270,14 @@ impl Shared {
         actor: ActorId,
         tag: TypeTag,
         payload: &[u8],
-        reply: Option<ReplyTo>,
+        delivery: Delivery,
     ) -> Result<Option<Wait>, Failure> {
         let actors = lock(&self.actors);
         let Some(local) = actors.get(&actor) else {
             return Err(failure(FailureCode::NoSuchActor, "no such actor"));
         };
         match local.handlers.get(&tag) {
-            Some(dispatch) => dispatch(self, payload, reply),
+            Some(dispatch) => dispatch(self, payload, delivery),
             None => {
                 let known = local.handlers.keys().any(|t| t.name_hash == tag.name_hash);
                 Err(if known {
