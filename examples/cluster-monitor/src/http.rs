@@ -44,6 +44,8 @@ pub(crate) struct AppState {
     pub(crate) ready: Arc<AtomicBool>,
     pub(crate) shutdown: UnboundedSender<Shutdown>,
     pub(crate) discovery: Discovery,
+    /// The remote actors: the ping actors and the service listings.
+    pub(crate) remote: crate::remote::DemoRemote,
     /// The bearer token `POST .../leave` needs; `None`: open.
     pub(crate) admin_token: Option<Arc<str>>,
     /// Renders `GET /metrics`.
@@ -63,7 +65,9 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/events", web::get().to(events))
         .route("/api/discovery", web::get().to(discovery))
         .route("/metrics", web::get().to(crate::metrics::render))
-        .route("/api/members/{id}/leave", web::post().to(leave));
+        .route("/api/members/{id}/leave", web::post().to(leave))
+        .route("/api/members/{id}/ping", web::post().to(crate::ping::ping))
+        .route("/api/services", web::get().to(crate::ping::services));
 }
 
 /// Everything else: a JSON 404 (or 405 for a known path with another method).
@@ -75,7 +79,7 @@ pub(crate) async fn not_found(req: HttpRequest) -> HttpResponse {
     )
 }
 
-fn json_error(status: StatusCode, error: String, id: Option<String>) -> HttpResponse {
+pub(crate) fn json_error(status: StatusCode, error: String, id: Option<String>) -> HttpResponse {
     HttpResponse::build(status).json(ErrorView { error, id })
 }
 

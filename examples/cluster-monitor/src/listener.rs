@@ -188,6 +188,25 @@ impl Handler<ClusterEvent> for Listener {
     }
 }
 
+/// Puts an event that is not a membership event (e.g. a death watch's
+/// `Terminated`) on every stream and in the recent log.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Publish(pub(crate) StreamEvent);
+
+impl Handler<Publish> for Listener {
+    type Result = ();
+
+    fn handle(&mut self, Publish(view): Publish, _: &mut Self::Context) {
+        let frame = sse_frame(&view);
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(view);
+        self.broadcast(frame);
+    }
+}
+
 /// Opens a stream: the receiver gets the snapshot first, then every event.
 #[derive(Message)]
 #[rtype(result = "mpsc::Receiver<Bytes>")]

@@ -7,7 +7,9 @@ mod discovery;
 mod http;
 mod listener;
 mod metrics;
+mod ping;
 mod proxy;
+mod remote;
 mod views;
 
 use std::process::ExitCode;
@@ -97,12 +99,14 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     if let Some(advertise) = settings.cluster_advertise {
         cluster_config = cluster_config.with_advertise(advertise);
     }
-    let cluster = Cluster::start(cluster_config).await.with_context(|| {
-        format!(
-            "CLUSTER_BIND {}: cannot start the cluster node",
-            settings.cluster_bind
-        )
-    })?;
+    let cluster = Cluster::start(cluster_config.clone())
+        .await
+        .with_context(|| {
+            format!(
+                "CLUSTER_BIND {}: cannot start the cluster node",
+                settings.cluster_bind
+            )
+        })?;
     let me = cluster.send(GetSelf).await?;
     tracing::info!(
         id = %me.id,
@@ -123,6 +127,11 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         })
         .await?;
 
+    let frontend = settings.role.as_str() == "frontend";
+    let remote =
+        remote::DemoRemote::start(cluster.clone(), &cluster_config, listener.clone(), frontend)
+            .await?;
+
     let discovery = Discovery::start(&settings, &cluster).await?;
 
     let (shutdown_tx, mut shutdown_rx) = mpsc::unbounded_channel();
@@ -134,6 +143,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         ready: ready.clone(),
         shutdown: shutdown_tx.clone(),
         discovery: discovery.clone(),
+        remote,
         admin_token: settings.admin_token.as_ref().map(|t| Arc::from(t.as_str())),
         metrics,
     };

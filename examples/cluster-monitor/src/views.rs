@@ -123,6 +123,16 @@ pub(crate) enum StreamEvent {
         time: u64,
         leader: Option<String>,
     },
+    /// A watched remote actor is gone (death watch).
+    Terminated {
+        time: u64,
+        /// The member it ran on.
+        member: String,
+        /// Its number on that member.
+        actor: u64,
+        /// `stopped`, `failed`, `left` or `fenced`.
+        reason: &'static str,
+    },
 }
 
 impl StreamEvent {

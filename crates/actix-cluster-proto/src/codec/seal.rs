@@ -124,6 +124,13 @@ impl Key {
         self.id
     }
 
+    /// The key's bytes, for deriving the keys of other channels sealed with
+    /// the same keyring (the remote actors' transport derives a key per
+    /// connection from it). Never log or send them.
+    pub fn secret(&self) -> &[u8; KEY_LEN] {
+        &self.bytes
+    }
+
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(&self.bytes.into())
     }
@@ -238,7 +245,8 @@ impl Keyring {
         Ok(())
     }
 
-    fn get(&self, id: KeyId) -> Option<&Key> {
+    /// The installed key with this id, if any.
+    pub fn get(&self, id: KeyId) -> Option<&Key> {
         self.keys.iter().find(|k| k.id() == id)
     }
 }

@@ -12,6 +12,7 @@
     cluster: null,
     members: new Map(), // id -> member (+ since, pending)
     shown: new Set(), // ids that already have a tile (only new tiles animate in)
+    rtt: new Map(), // id -> { us } or { error }: the last ping from this node
     source: null,
     retry: 1000,
   };
@@ -147,6 +148,9 @@
         state.leader = msg.leader;
         logEvent(msg, live);
         break;
+      case "terminated":
+        logEvent(msg, live);
+        break;
       default:
         return;
     }
@@ -169,6 +173,7 @@
       case "down": return e.reason === "left" ? [`${who} left the cluster`, "left"] : [`${who} is down (failed)`, "down"];
       case "removed": return [`${who} removed`, "info"];
       case "leader": return [e.leader ? `leader is now ${nameOf(e.leader)}` : "no leader", "leader"];
+      case "terminated": return [`${nameOf(e.member)}'s actor #${e.actor} terminated (${e.reason})`, e.reason === "stopped" || e.reason === "left" ? "left" : "down"];
       case "info": return [e.text, "info"];
       default: return [e.type, "info"];
     }
@@ -229,11 +234,39 @@
       el("div", { class: "badges" }, badges),
       el("div", { class: "addr" }, [el("b", { text: "gossip" }), document.createTextNode(m.address)]),
       m.http ? el("div", { class: "addr http" }, [el("b", { text: "http" }), document.createTextNode(m.http)]) : null,
+      rttLine(m),
       el("div", { class: "tile-foot" }, [
         el("span", { class: "since", text: m.since ? `${label} since ${clock(m.since)}` : "" }),
         button,
       ]),
     ]);
+  }
+
+  // The round trip of an ask from this node to the member's ping actor.
+  function rttLine(m) {
+    const r = state.rtt.get(m.id);
+    if (m.status === "down" || !r) return null;
+    const text = r.us !== undefined ? `${(r.us / 1000).toFixed(2)} ms` : r.error;
+    return el("div", { class: `addr rtt${r.us !== undefined ? "" : " failed"}`, "data-rtt-us": r.us !== undefined ? String(r.us) : null }, [
+      el("b", { text: "rtt" }), document.createTextNode(text),
+    ]);
+  }
+
+  async function pingOne(id) {
+    try {
+      const res = await fetch(`/api/members/${encodeURIComponent(id)}/ping`, { method: "POST", cache: "no-store" });
+      const body = await res.json().catch(() => ({}));
+      state.rtt.set(id, res.ok ? { us: body.rtt_us } : { error: `HTTP ${res.status}` });
+    } catch (_) {
+      state.rtt.set(id, { error: "no answer" });
+    }
+  }
+
+  async function pingAll() {
+    const up = [...state.members.values()].filter((m) => m.status === "up" || m.status === "leaving");
+    await Promise.all(up.map((m) => pingOne(m.id)));
+    for (const id of [...state.rtt.keys()]) if (!state.members.has(id)) state.rtt.delete(id);
+    render();
   }
 
   function render() {
@@ -318,5 +351,6 @@
   connect();
   discovery();
   setInterval(discovery, 5000);
+  setInterval(pingAll, 2000);
   // Keep the relative "since" fresh enough (times are absolute, nothing to do)
 })();
