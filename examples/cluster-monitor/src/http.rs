@@ -230,58 +230,10 @@ async fn leave(
             Some(id.to_string()),
         );
     }
-    let members = match state.cluster.send(GetMembers).await {
-        Ok(m) => m,
-        Err(e) => {
-            return json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("cluster actor unavailable: {e}"),
-                None,
-            )
-        }
+    let addr = match forward_target(&state, &id).await {
+        Ok(addr) => addr,
+        Err(response) => return response,
     };
-    let Some(member) = members.into_iter().find(|m| m.id == id) else {
-        return json_error(
-            StatusCode::NOT_FOUND,
-            format!("unknown member {id}"),
-            Some(id.to_string()),
-        );
-    };
-    if let Status::Down(_) = member.status {
-        return json_error(
-            StatusCode::CONFLICT,
-            format!("member {id} is already down"),
-            Some(id.to_string()),
-        );
-    }
-    let Some(http) = member.metadata.get("http") else {
-        return json_error(
-            StatusCode::BAD_GATEWAY,
-            format!("member {id} publishes no HTTP address (metadata `http`)"),
-            Some(id.to_string()),
-        );
-    };
-    let Ok(addr) = http.parse::<SocketAddr>() else {
-        return json_error(
-            StatusCode::BAD_GATEWAY,
-            format!("member {id} publishes a bad HTTP address"),
-            Some(id.to_string()),
-        );
-    };
-    // Only to the member's own host: its gossip address is the one the
-    // cluster authenticated (sealed messages, or plaintext from that very
-    // address); metadata could name any host (a request forger's target).
-    if addr.ip() != id.addr.ip() || addr.port() == 0 {
-        tracing::warn!(%id, "leave not forwarded: the member's HTTP address is not on its gossip host");
-        return json_error(
-            StatusCode::BAD_GATEWAY,
-            format!(
-                "member {id} publishes an HTTP address on another host than its gossip address; \
-                 not forwarded"
-            ),
-            Some(id.to_string()),
-        );
-    }
     let path = format!(
         "/api/members/{}/leave",
         proxy::encode_segment(&id.to_string())
@@ -306,6 +258,65 @@ async fn leave(
             Some(id.to_string()),
         ),
     }
+}
+
+/// The HTTP address to forward a leave of member `id` to (its own, on its
+/// gossip host), or the answer that refuses it.
+async fn forward_target(state: &AppState, id: &MemberId) -> Result<SocketAddr, HttpResponse> {
+    let id = id.clone();
+    let members = match state.cluster.send(GetMembers).await {
+        Ok(m) => m,
+        Err(e) => {
+            return Err(json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cluster actor unavailable: {e}"),
+                None,
+            ))
+        }
+    };
+    let Some(member) = members.into_iter().find(|m| m.id == id) else {
+        return Err(json_error(
+            StatusCode::NOT_FOUND,
+            format!("unknown member {id}"),
+            Some(id.to_string()),
+        ));
+    };
+    if let Status::Down(_) = member.status {
+        return Err(json_error(
+            StatusCode::CONFLICT,
+            format!("member {id} is already down"),
+            Some(id.to_string()),
+        ));
+    }
+    let Some(http) = member.metadata.get("http") else {
+        return Err(json_error(
+            StatusCode::BAD_GATEWAY,
+            format!("member {id} publishes no HTTP address (metadata `http`)"),
+            Some(id.to_string()),
+        ));
+    };
+    let Ok(addr) = http.parse::<SocketAddr>() else {
+        return Err(json_error(
+            StatusCode::BAD_GATEWAY,
+            format!("member {id} publishes a bad HTTP address"),
+            Some(id.to_string()),
+        ));
+    };
+    // Only to the member's own host: its gossip address is the one the
+    // cluster authenticated (sealed messages, or plaintext from that very
+    // address); metadata could name any host (a request forger's target).
+    if addr.ip() != id.addr.ip() || addr.port() == 0 {
+        tracing::warn!(%id, "leave not forwarded: the member's HTTP address is not on its gossip host");
+        return Err(json_error(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "member {id} publishes an HTTP address on another host than its gossip address; \
+                 not forwarded"
+            ),
+            Some(id.to_string()),
+        ));
+    }
+    Ok(addr)
 }
 
 /// A request without the admin token.
