@@ -62,7 +62,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/members", web::get().to(members))
         .route("/api/events", web::get().to(events))
         .route("/api/discovery", web::get().to(discovery))
-        .route("/metrics", web::get().to(crate::metrics::render))
+        .route("/metrics", web::get().to(render_metrics))
         .route("/api/members/{id}/leave", web::post().to(leave));
 }
 
@@ -317,6 +317,14 @@ async fn forward_target(state: &AppState, id: &MemberId) -> Result<SocketAddr, H
         ));
     }
     Ok(addr)
+}
+
+/// `GET /metrics`.
+async fn render_metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(state.metrics.render())
 }
 
 /// A request without the admin token.
