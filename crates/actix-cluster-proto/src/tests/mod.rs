@@ -1,7 +1,9 @@
 //! In-crate tests: a tiny deterministic network that passes bytes between
-//! cores in virtual time, and the scenarios built on it. Each test file is
-//! named after the source file it tests (`decision.rs` tests
-//! `core/decision.rs`); `solo.rs` is the single-core harness.
+//! cores in virtual time, and the scenarios built on it. A test file of one
+//! concern is named after the source file it tests (`decision.rs` tests
+//! `core/decision.rs`, `seal.rs` tests `codec/seal.rs`); `cluster.rs` holds
+//! the multi-node scenarios, `bench.rs` and `seal_bench.rs` the ignored
+//! benchmarks, `solo.rs` the single-core harness.
 
 mod awareness;
 mod bench;
