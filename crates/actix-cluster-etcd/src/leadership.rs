@@ -2,9 +2,10 @@
 //!
 //! The key is `<prefix>/<cluster>/leader`. The leader of the surviving side
 //! calls [`EtcdArbiter::claim_leadership`] with a lease it keeps alive (its
-//! registration lease). The key's create revision is the fencing token: etcd revisions only grow, so a later leader always
-//! holds a larger token than an earlier one, and a singleton can reject
-//! writes that carry a smaller one. A new leader first displaces the old
+//! registration lease). The key's create revision is the fencing token:
+//! etcd revisions only grow, so a later leader always holds a larger token
+//! than an earlier one, and a singleton can reject writes that carry a
+//! smaller one. A new leader first displaces the old
 //! holder ([`EtcdArbiter::displace_leader`], a compare-and-delete on the
 //! holder's id) once the old holder is down.
 //!
