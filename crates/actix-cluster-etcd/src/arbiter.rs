@@ -1,7 +1,7 @@
-//! etcd as the arbiter of downing decisions and of leadership.
+//! etcd as the arbiter of downing decisions.
 //!
-//! Two primitives, both single etcd transactions, so etcd's linearizable
-//! key-value store decides and no two callers can both win:
+//! One primitive, a single etcd transaction, so etcd's linearizable key-value
+//! store decides and no two callers can both win:
 //!
 //! - **The downing lease** (`<prefix>/<cluster>/downing/lease`). After a
 //!   partition, every member of each side calls [`EtcdArbiter::acquire`] with
@@ -14,14 +14,8 @@
 //!   every other side loses. The surviving side's leader keeps the recorded
 //!   side current as members rejoin or go down ([`EtcdArbiter::refresh`]). A side that cannot reach etcd
 //!   gets an error, never a win.
-//! - **Leadership with a fencing token** (`<prefix>/<cluster>/leader`). The
-//!   leader of the surviving side calls [`EtcdArbiter::claim_leadership`] with
-//!   a lease it keeps alive (its registration lease). The key's create revision
-//!   is the fencing token: etcd revisions only grow, so a later leader always
-//!   holds a larger token than an earlier one, and a singleton can reject
-//!   writes that carry a smaller one. A new leader first displaces the old
-//!   holder ([`EtcdArbiter::displace_leader`], a compare-and-delete on the
-//!   holder's id) once the old holder is down.
+//!
+//! Leadership (the `leader` key and its fencing token) is in `leadership.rs`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -63,35 +57,13 @@ impl Verdict {
     }
 }
 
-/// A leader's fencing token: the create revision of the `leader` key. Tokens
-/// of later leaders are larger; a singleton fences its writes with it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FencingToken(pub i64);
-
-/// Why a leadership claim did not succeed.
-#[derive(Debug, thiserror::Error)]
-pub enum ClaimError {
-    /// Another member holds the `leader` key; displace it first (once it is
-    /// down) or wait for its lease to expire.
-    #[error("the leader key is held by {holder} (token {})", token.0)]
-    Held {
-        /// The member that holds the key.
-        holder: String,
-        /// Its fencing token.
-        token: FencingToken,
-    },
-    /// etcd could not be asked.
-    #[error(transparent)]
-    Etcd(#[from] DiscoveryError),
-}
-
 /// The etcd arbiter of one cluster (keys under `<prefix>/<cluster>/`). Every
 /// request is bounded by the configured request timeout.
 #[derive(Clone)]
 pub struct EtcdArbiter {
-    client: Client,
-    config: Arc<DiscoveryConfig>,
-    keys: Keys,
+    pub(crate) client: Client,
+    pub(crate) config: Arc<DiscoveryConfig>,
+    pub(crate) keys: Keys,
 }
 
 impl std::fmt::Debug for EtcdArbiter {
@@ -263,33 +235,9 @@ impl EtcdArbiter {
         Ok(done)
     }
 
-    /// Claims leadership for `leader`, binding the `leader` key to `lease` (a
-    /// lease the caller keeps alive, e.g. its registration lease). Idempotent:
-    /// the holder gets its token again.
-    pub async fn claim_leadership(
-        &self,
-        leader: &str,
-        lease: i64,
-    ) -> Result<FencingToken, ClaimError> {
-        match self
-            .create_or_read(self.keys.leader(), leader, lease, "leader txn")
-            .await?
-        {
-            Held::Created(revision) => {
-                info!(leader, token = revision, "leadership claimed");
-                Ok(FencingToken(revision))
-            }
-            Held::By(holder, revision, _) if holder == leader => Ok(FencingToken(revision)),
-            Held::By(holder, revision, _) => Err(ClaimError::Held {
-                holder,
-                token: FencingToken(revision),
-            }),
-        }
-    }
-
     /// One transaction: creates `key` = `value` bound to `lease` if the key
     /// does not exist, else reads who holds it.
-    async fn create_or_read(
+    pub(crate) async fn create_or_read(
         &self,
         key: String,
         value: &str,
@@ -321,38 +269,6 @@ impl EtcdArbiter {
             DiscoveryError::Unexpected("a create-if-absent txn failed its compare but read no key"),
         )?;
         Ok(Held::By(holder, revision, modified))
-    }
-
-    /// The current leader and its token, if the key exists.
-    pub async fn leader(&self) -> Result<Option<(String, FencingToken)>, DiscoveryError> {
-        let mut kv = self.client.kv_client();
-        let resp = bounded(&self.config, "get leader", kv.get(self.keys.leader(), None)).await?;
-        Ok(resp.kvs().first().map(|kv| {
-            (
-                String::from_utf8_lossy(kv.value()).into_owned(),
-                FencingToken(kv.create_revision()),
-            )
-        }))
-    }
-
-    /// Deletes the `leader` key if `holder` holds it: a new leader calls this
-    /// once `holder` is down (or when `holder` steps down). True when deleted.
-    pub async fn displace_leader(&self, holder: &str) -> Result<bool, DiscoveryError> {
-        self.compare_and_delete(self.keys.leader(), holder, "displace leader")
-            .await
-    }
-
-    async fn compare_and_delete(
-        &self,
-        key: String,
-        holder: &str,
-        what: &'static str,
-    ) -> Result<bool, DiscoveryError> {
-        let txn = Txn::new()
-            .when(vec![Compare::value(key.clone(), CompareOp::Equal, holder)])
-            .and_then(vec![TxnOp::delete(key, None)]);
-        let mut kv = self.client.kv_client();
-        Ok(bounded(&self.config, what, kv.txn(txn)).await?.succeeded())
     }
 
     async fn revoke_quietly(&self, lease: i64) {
@@ -438,7 +354,7 @@ fn holds_winners(side: &BTreeSet<String>, winners: &BTreeSet<String>) -> bool {
 }
 
 /// What a create-if-absent transaction found.
-enum Held {
+pub(crate) enum Held {
     /// This call created the key, at this revision.
     Created(i64),
     /// The key exists: its value (the holder), create and mod revisions.

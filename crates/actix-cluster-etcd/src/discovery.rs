@@ -1,28 +1,27 @@
 //! `DiscoveryActor`: starts and supervises the `LeaseKeeper` and the
 //! `SeedWatcher`, and reports the discovery status.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_cluster::{
     Cluster, ClusterEvent, DownReason, Event, GetSelf, Join, MemberId, SelfInfo, SetArbiter,
-    SetFencingToken, Subscribe,
+    Subscribe,
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
-use crate::arbiter::{ClaimError, EtcdArbiter, FencingToken, LeaseArbiter};
+use crate::arbiter::LeaseArbiter;
 use crate::config::DiscoveryConfig;
 use crate::error::DiscoveryError;
 use crate::keys::Registration;
 use crate::lease_keeper::LeaseKeeper;
 use crate::seed_watcher::SeedWatcher;
 use crate::span::MemberSpan;
+use crate::status::DiscoveryStatus;
 #[cfg(feature = "testing")]
 use crate::supervision::InjectFailure;
 use crate::supervision::{Child, ChildReport, Control, Revoke, Run};
@@ -57,45 +56,6 @@ pub struct RetryNow(pub Child);
 #[rtype(result = "()")]
 pub struct Deregister;
 
-/// A snapshot of what discovery is doing, for readiness probes and dashboards.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct DiscoveryStatus {
-    /// The last etcd request succeeded.
-    pub etcd_reachable: bool,
-    /// This member's registration is in etcd (as far as we know).
-    pub registered: bool,
-    /// The lease holding the registration.
-    pub lease_id: Option<i64>,
-    /// The last etcd revision the watcher saw.
-    pub last_revision: Option<i64>,
-    /// Seed addresses from etcd (members `Up`, oldest first, without us).
-    pub seeds: Vec<SocketAddr>,
-    /// Registrations seen under the cluster's prefix (including ours).
-    pub registered_members: usize,
-    /// Keys under the cluster's prefix that are not ours and are ignored
-    /// (no lease, not a member id, a registration naming another member, an
-    /// unknown key), as `"<key>: <reason>"`; at most 64 are listed.
-    pub ignored_keys: Vec<String>,
-    /// This node won the formation and formed the cluster.
-    pub formed: bool,
-    /// This member is `Up` in the cluster.
-    pub member_up: bool,
-    /// This member left: the lease was revoked.
-    pub deregistered: bool,
-    /// Total child restarts.
-    pub restarts: u32,
-    /// Restarts of the [`LeaseKeeper`].
-    pub lease_keeper_restarts: u32,
-    /// Restarts of the [`SeedWatcher`].
-    pub seed_watcher_restarts: u32,
-    /// Times the watcher found its revision compacted and listed again.
-    pub compacted_relists: u32,
-    /// Keep-alive answers that renewed the lease.
-    pub lease_renewals: u64,
-    /// The last error, if any.
-    pub last_error: Option<String>,
-}
-
 #[derive(Default)]
 struct Backoff {
     attempt: u32,
@@ -110,9 +70,9 @@ struct Backoff {
 /// answers [`GetStatus`]. Start it with
 /// [`ClusterDiscovery::start`](crate::ClusterDiscovery::start).
 pub struct DiscoveryActor {
-    cluster: Addr<Cluster>,
-    config: Arc<DiscoveryConfig>,
-    me: Option<MemberId>,
+    pub(crate) cluster: Addr<Cluster>,
+    pub(crate) config: Arc<DiscoveryConfig>,
+    pub(crate) me: Option<MemberId>,
     /// The started children's `Run`, indexed by [`Child`].
     runs: [Option<Recipient<Run>>; 2],
     /// The started children's test hook, indexed by [`Child`].
@@ -121,18 +81,18 @@ pub struct DiscoveryActor {
     /// The keeper's revoke, for a graceful leave.
     revoke: Option<Recipient<Revoke>>,
     control: watch::Sender<Control>,
-    status: DiscoveryStatus,
+    pub(crate) status: DiscoveryStatus,
     backoff: [Backoff; 2],
     listed_once: bool,
     fallback_sent: bool,
     rng: SmallRng,
     /// Leadership in etcd: whether this member is the leader in its view, and
     /// the fencing token granted for the lease it was claimed with.
-    leading: bool,
-    claimed: Option<(i64, i64)>,
+    pub(crate) leading: bool,
+    pub(crate) claimed: Option<(i64, i64)>,
     /// The span of every log line: this member's id once known, followed
     /// across rebirths; shared with the children and the arbiter.
-    span: MemberSpan,
+    pub(crate) span: MemberSpan,
 }
 
 impl DiscoveryActor {
@@ -219,64 +179,65 @@ impl DiscoveryActor {
         self.control.send_modify(f);
     }
 
-    /// Claims the `leader` key in etcd when this member leads (the fencing
-    /// token goes to the `Cluster`), or gives it up when it no longer does.
-    /// A key still held by an earlier leader is displaced: the cluster agreed
-    /// that this member leads, and the token it gets is larger than the earlier
-    /// leader's, so the earlier leader's late writes are fenced off.
-    fn claim_or_resign(&mut self, ctx: &mut Context<Self>) {
-        let (Some(me), Some(lease)) = (self.me.clone(), self.status.lease_id) else {
-            return;
-        };
-        let (config, leading) = ((*self.config).clone(), self.leading);
-        let id = me.to_string();
-        let work = async move {
-            let arbiter = EtcdArbiter::connect(config).await?;
-            if !leading {
-                arbiter.displace_leader(&id).await?;
-                return Ok(None);
-            }
-            match arbiter.claim_leadership(&id, lease).await {
-                Ok(token) => Ok(Some(token)),
-                Err(ClaimError::Held { holder, .. }) => {
-                    arbiter.displace_leader(&holder).await?;
-                    match arbiter.claim_leadership(&id, lease).await {
-                        Ok(token) => Ok(Some(token)),
-                        Err(ClaimError::Etcd(e)) => Err(e),
-                        Err(ClaimError::Held { .. }) => Err(DiscoveryError::Unexpected(
-                            "the leader key was taken again right after it was displaced",
-                        )),
-                    }
+    /// A child failed: count it, note whether etcd looks away, fall back to
+    /// the configured seeds if etcd was never listed, and restart the child
+    /// after its backoff.
+    fn child_failed(&mut self, child: Child, error: DiscoveryError, ctx: &mut Context<Self>) {
+        let delay = self.backoff_delay(child);
+        self.status.restarts += 1;
+        match child {
+            Child::LeaseKeeper => {
+                self.status.lease_keeper_restarts += 1;
+                if matches!(error, DiscoveryError::LeaseLost(_)) {
+                    self.status.registered = false;
+                    self.status.lease_id = None;
+                    self.set_control(|c| c.lease = None);
                 }
-                Err(ClaimError::Etcd(e)) => Err(e),
             }
-        };
-        ctx.spawn(self.span.instrument(work).into_actor(self).map(
-            move |res: Result<Option<FencingToken>, DiscoveryError>, act, ctx| {
-                let _span = act.span.enter();
-                match res {
-                    Ok(Some(token)) if act.leading && act.is_me(&me) => {
-                        info!(token = token.0, "leadership claimed in etcd");
-                        act.claimed = Some((lease, token.0));
-                        act.cluster.do_send(SetFencingToken {
-                            leader: me.clone(),
-                            token: token.0,
-                        });
-                    }
-                    Ok(_) => act.claimed = None,
-                    Err(e) => {
-                        warn!(error = %e, "leadership in etcd not updated; retrying");
-                        ctx.run_later(
-                            Duration::from_millis(act.config.backoff_max_ms),
-                            |act, ctx| act.claim_or_resign(ctx),
-                        );
-                    }
-                }
-            },
-        ));
+            Child::SeedWatcher => self.status.seed_watcher_restarts += 1,
+        }
+        // An injected failure says nothing about etcd.
+        #[cfg(feature = "testing")]
+        let injected = matches!(error, DiscoveryError::Injected);
+        #[cfg(not(feature = "testing"))]
+        let injected = false;
+        if !injected {
+            self.status.etcd_reachable = false;
+        }
+        warn!(
+            ?child,
+            endpoints = ?self.config.endpoints,
+            %error,
+            retry_in_ms = delay.as_millis() as u64,
+            "etcd discovery child failed; restarting it after backoff"
+        );
+        self.status.last_error = Some(error.to_string());
+        if child == Child::SeedWatcher
+            && !self.listed_once
+            && !self.fallback_sent
+            && !self.config.fallback_seeds.is_empty()
+        {
+            self.fallback_sent = true;
+            info!(
+                seeds = ?self.config.fallback_seeds,
+                "etcd unreachable at start: joining through the fallback seeds meanwhile"
+            );
+            self.cluster
+                .do_send(Join(self.config.fallback_seeds.clone()));
+        }
+        let b = &mut self.backoff[child as usize];
+        if let Some(h) = b.pending.take() {
+            ctx.cancel_future(h);
+        }
+        let handle = ctx.run_later(delay, move |act, _| {
+            let _span = act.span.enter();
+            debug!(?child, "resuming child after backoff");
+            act.resume(child);
+        });
+        self.backoff[child as usize].pending = Some(handle);
     }
 
-    fn is_me(&self, id: &MemberId) -> bool {
+    pub(crate) fn is_me(&self, id: &MemberId) -> bool {
         self.me.as_ref() == Some(id)
     }
 
@@ -375,13 +336,7 @@ impl Handler<ClusterEvent> for DiscoveryActor {
                 self.status.member_up = false;
                 self.leave();
             }
-            Event::LeaderChanged(leader) => {
-                let leading = leader.as_ref().is_some_and(|l| self.is_me(l));
-                if leading != self.leading {
-                    self.leading = leading;
-                    self.claim_or_resign(ctx);
-                }
-            }
+            Event::LeaderChanged(leader) => self.leader_changed(leader.as_ref(), ctx),
             Event::SelfChanged { old, new } if self.is_me(old) => {
                 self.span.follow(new);
                 let _new = self.span.enter();
@@ -412,9 +367,7 @@ impl Handler<ChildReport> for DiscoveryActor {
                 self.status.lease_id = Some(lease);
                 self.backoff[Child::LeaseKeeper as usize].attempt = 0;
                 self.set_control(|c| c.lease = Some(lease));
-                if self.leading && self.claimed.is_none_or(|(l, _)| l != lease) {
-                    self.claim_or_resign(ctx);
-                }
+                self.lease_granted(lease, ctx);
             }
             ChildReport::Alive => {
                 self.status.etcd_reachable = true;
@@ -451,60 +404,7 @@ impl Handler<ChildReport> for DiscoveryActor {
                     run.do_send(Run);
                 }
             }
-            ChildReport::Failed { child, error } => {
-                let delay = self.backoff_delay(child);
-                self.status.restarts += 1;
-                match child {
-                    Child::LeaseKeeper => {
-                        self.status.lease_keeper_restarts += 1;
-                        if matches!(error, DiscoveryError::LeaseLost(_)) {
-                            self.status.registered = false;
-                            self.status.lease_id = None;
-                            self.set_control(|c| c.lease = None);
-                        }
-                    }
-                    Child::SeedWatcher => self.status.seed_watcher_restarts += 1,
-                }
-                // An injected failure says nothing about etcd.
-                #[cfg(feature = "testing")]
-                let injected = matches!(error, DiscoveryError::Injected);
-                #[cfg(not(feature = "testing"))]
-                let injected = false;
-                if !injected {
-                    self.status.etcd_reachable = false;
-                }
-                warn!(
-                    ?child,
-                    endpoints = ?self.config.endpoints,
-                    %error,
-                    retry_in_ms = delay.as_millis() as u64,
-                    "etcd discovery child failed; restarting it after backoff"
-                );
-                self.status.last_error = Some(error.to_string());
-                if child == Child::SeedWatcher
-                    && !self.listed_once
-                    && !self.fallback_sent
-                    && !self.config.fallback_seeds.is_empty()
-                {
-                    self.fallback_sent = true;
-                    info!(
-                        seeds = ?self.config.fallback_seeds,
-                        "etcd unreachable at start: joining through the fallback seeds meanwhile"
-                    );
-                    self.cluster
-                        .do_send(Join(self.config.fallback_seeds.clone()));
-                }
-                let b = &mut self.backoff[child as usize];
-                if let Some(h) = b.pending.take() {
-                    ctx.cancel_future(h);
-                }
-                let handle = ctx.run_later(delay, move |act, _| {
-                    let _span = act.span.enter();
-                    debug!(?child, "resuming child after backoff");
-                    act.resume(child);
-                });
-                self.backoff[child as usize].pending = Some(handle);
-            }
+            ChildReport::Failed { child, error } => self.child_failed(child, error, ctx),
         }
     }
 }

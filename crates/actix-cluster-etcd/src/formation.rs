@@ -157,8 +157,13 @@ impl View {
 
     /// What [`decide`] reads: the seeds, and who holds the formation key, as
     /// of the revision this view reflects.
-    pub(crate) fn picture(&self, me: &str, my_addr: SocketAddr, max_seeds: usize) -> Picture {
-        Picture {
+    pub(crate) fn picture(
+        &self,
+        me: &str,
+        my_addr: SocketAddr,
+        max_seeds: usize,
+    ) -> FormationInput {
+        FormationInput {
             revision: self.revision,
             seeds: self.seeds(me, my_addr, max_seeds),
             former: self
@@ -214,7 +219,7 @@ fn older_than(id: &str, me: &str) -> bool {
 /// The part of the [`View`] the formation rule reads, small enough to take
 /// out of the watcher's lock before the transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Picture {
+pub(crate) struct FormationInput {
     /// The revision the view reflects (see [`FormationStore::try_form`]).
     pub(crate) revision: i64,
     /// See [`View::seeds`].
@@ -248,7 +253,7 @@ pub(crate) async fn decide(
     store: &impl FormationStore,
     me: &str,
     c: &Control,
-    picture: impl FnOnce() -> Picture,
+    picture: impl FnOnce() -> FormationInput,
 ) -> Result<Decision, DiscoveryError> {
     if c.leaving {
         return Ok(Decision::Wait);
@@ -256,7 +261,7 @@ pub(crate) async fn decide(
     if c.up {
         return Ok(Decision::MergeStrangers);
     }
-    let Picture {
+    let FormationInput {
         revision,
         seeds,
         former,

@@ -88,22 +88,26 @@ mod error;
 mod extension;
 mod formation;
 mod keys;
+mod leadership;
 mod lease_keeper;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod seed_watcher;
 mod span;
+mod status;
 mod store;
 mod supervision;
 
-pub use crate::arbiter::{ClaimError, EtcdArbiter, FencingToken, Verdict};
+pub use crate::arbiter::{EtcdArbiter, Verdict};
 pub use crate::config::{DiscoveryConfig, TlsConfig, ENV_VARS};
 #[cfg(feature = "testing")]
 pub use crate::discovery::FailChild;
-pub use crate::discovery::{Deregister, DiscoveryActor, DiscoveryStatus, GetStatus, RetryNow};
+pub use crate::discovery::{Deregister, DiscoveryActor, GetStatus, RetryNow};
 pub use crate::error::{ConfigError, DiscoveryError};
 pub use crate::extension::ClusterDiscovery;
 pub use crate::keys::Registration;
+pub use crate::leadership::{ClaimError, FencingToken};
 pub use crate::lease_keeper::LeaseKeeper;
 pub use crate::seed_watcher::SeedWatcher;
+pub use crate::status::DiscoveryStatus;
 pub use crate::supervision::Child;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_gauge, gauge};
 
-use crate::discovery::DiscoveryStatus;
+use crate::status::DiscoveryStatus;
 
 /// How often the status is published.
 pub(crate) const INTERVAL: Duration = Duration::from_secs(1);

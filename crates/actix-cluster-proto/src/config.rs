@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::codec::Keyring;
-use crate::downing::DowningConfig;
+use crate::downing_policy::DowningConfig;
 use crate::error::ConfigError;
 
 /// Tuning of the membership protocol. Start from a preset ([`Config::lan`], the

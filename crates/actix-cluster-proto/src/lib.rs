@@ -81,7 +81,7 @@ mod broadcast;
 mod codec;
 mod config;
 mod core;
-mod downing;
+mod downing_policy;
 mod error;
 mod event;
 mod id;
@@ -93,7 +93,7 @@ mod suspicion;
 pub use crate::codec::{Key, KeyId, Keyring, KEY_LEN, MAX_KEYS, SEAL_OVERHEAD};
 pub use crate::config::Config;
 pub use crate::core::{Channel, Command, Core, Output, Received, Stats, Timer};
-pub use crate::downing::{
+pub use crate::downing_policy::{
     DowningConfig, DowningStrategy, OnFenced, Picture, Seen, SideVerdict, Strategy,
 };
 pub use crate::error::{ConfigError, DecodeError, KeyError};

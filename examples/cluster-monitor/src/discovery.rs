@@ -9,7 +9,7 @@ use actix_cluster_etcd::{ClusterDiscovery, Deregister, DiscoveryActor, GetStatus
 use anyhow::Context as _;
 use serde_json::{json, Value};
 
-use crate::config::Settings;
+use crate::settings::Settings;
 
 /// The discovery in use, queried by `GET /api/discovery`.
 #[derive(Clone)]

@@ -64,7 +64,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/members", web::get().to(members))
         .route("/api/events", web::get().to(events))
         .route("/api/discovery", web::get().to(discovery))
-        .route("/metrics", web::get().to(crate::metrics::render))
+        .route("/metrics", web::get().to(render_metrics))
         .route("/api/members/{id}/leave", web::post().to(leave))
         .route("/api/members/{id}/ping", web::post().to(crate::ping::ping))
         .route("/api/services", web::get().to(crate::ping::services));
@@ -234,58 +234,10 @@ async fn leave(
             Some(id.to_string()),
         );
     }
-    let members = match state.cluster.send(GetMembers).await {
-        Ok(m) => m,
-        Err(e) => {
-            return json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("cluster actor unavailable: {e}"),
-                None,
-            )
-        }
+    let addr = match forward_target(&state, &id).await {
+        Ok(addr) => addr,
+        Err(response) => return response,
     };
-    let Some(member) = members.into_iter().find(|m| m.id == id) else {
-        return json_error(
-            StatusCode::NOT_FOUND,
-            format!("unknown member {id}"),
-            Some(id.to_string()),
-        );
-    };
-    if let Status::Down(_) = member.status {
-        return json_error(
-            StatusCode::CONFLICT,
-            format!("member {id} is already down"),
-            Some(id.to_string()),
-        );
-    }
-    let Some(http) = member.metadata.get("http") else {
-        return json_error(
-            StatusCode::BAD_GATEWAY,
-            format!("member {id} publishes no HTTP address (metadata `http`)"),
-            Some(id.to_string()),
-        );
-    };
-    let Ok(addr) = http.parse::<SocketAddr>() else {
-        return json_error(
-            StatusCode::BAD_GATEWAY,
-            format!("member {id} publishes a bad HTTP address"),
-            Some(id.to_string()),
-        );
-    };
-    // Only to the member's own host: its gossip address is the one the
-    // cluster authenticated (sealed messages, or plaintext from that very
-    // address); metadata could name any host (a request forger's target).
-    if addr.ip() != id.addr.ip() || addr.port() == 0 {
-        tracing::warn!(%id, "leave not forwarded: the member's HTTP address is not on its gossip host");
-        return json_error(
-            StatusCode::BAD_GATEWAY,
-            format!(
-                "member {id} publishes an HTTP address on another host than its gossip address; \
-                 not forwarded"
-            ),
-            Some(id.to_string()),
-        );
-    }
     let path = format!(
         "/api/members/{}/leave",
         proxy::encode_segment(&id.to_string())
@@ -310,6 +262,73 @@ async fn leave(
             Some(id.to_string()),
         ),
     }
+}
+
+/// The HTTP address to forward a leave of member `id` to (its own, on its
+/// gossip host), or the answer that refuses it.
+async fn forward_target(state: &AppState, id: &MemberId) -> Result<SocketAddr, HttpResponse> {
+    let id = id.clone();
+    let members = match state.cluster.send(GetMembers).await {
+        Ok(m) => m,
+        Err(e) => {
+            return Err(json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cluster actor unavailable: {e}"),
+                None,
+            ))
+        }
+    };
+    let Some(member) = members.into_iter().find(|m| m.id == id) else {
+        return Err(json_error(
+            StatusCode::NOT_FOUND,
+            format!("unknown member {id}"),
+            Some(id.to_string()),
+        ));
+    };
+    if let Status::Down(_) = member.status {
+        return Err(json_error(
+            StatusCode::CONFLICT,
+            format!("member {id} is already down"),
+            Some(id.to_string()),
+        ));
+    }
+    let Some(http) = member.metadata.get("http") else {
+        return Err(json_error(
+            StatusCode::BAD_GATEWAY,
+            format!("member {id} publishes no HTTP address (metadata `http`)"),
+            Some(id.to_string()),
+        ));
+    };
+    let Ok(addr) = http.parse::<SocketAddr>() else {
+        return Err(json_error(
+            StatusCode::BAD_GATEWAY,
+            format!("member {id} publishes a bad HTTP address"),
+            Some(id.to_string()),
+        ));
+    };
+    // Only to the member's own host: its gossip address is the one the
+    // cluster authenticated (sealed messages, or plaintext from that very
+    // address); metadata could name any host (a request forger's target).
+    if addr.ip() != id.addr.ip() || addr.port() == 0 {
+        tracing::warn!(%id, "leave not forwarded: the member's HTTP address is not on its gossip host");
+        return Err(json_error(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "member {id} publishes an HTTP address on another host than its gossip address; \
+                 not forwarded"
+            ),
+            Some(id.to_string()),
+        ));
+    }
+    Ok(addr)
+}
+
+/// `GET /metrics`.
+async fn render_metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(state.metrics.render())
 }
 
 /// A request without the admin token.

@@ -2,7 +2,7 @@
 //! and backend roles; every node serves the page, the JSON API and the probes.
 //! See `cluster-monitor --help` and the README's demo section.
 
-mod config;
+mod cli;
 mod discovery;
 mod http;
 mod listener;
@@ -10,30 +10,33 @@ mod metrics;
 mod ping;
 mod proxy;
 mod remote;
+mod settings;
 mod views;
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use actix_cluster::{Cluster, ClusterConfig, GetSelf, Leave, Subscribe};
+use actix_cluster::{Cluster, ClusterConfig, GetSelf, Leave, SelfInfo, Subscribe};
 use actix_rt::signal::unix::{signal, SignalKind};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use clap::Parser;
 use tokio::sync::mpsc;
 
-use crate::config::{Args, Command, LogFormat, Settings};
+use crate::cli::{Args, Command, LogFormat};
 use crate::discovery::Discovery;
 use crate::http::{AppState, Shutdown};
 use crate::listener::{CloseAll, CurrentSelf, Listener};
+use crate::settings::Settings;
 
 fn main() -> ExitCode {
     // An empty variable means "unset", for every variable: drop them before the
     // flags are parsed (no other thread runs yet).
-    for name in config::empty_vars() {
+    for name in cli::empty_vars() {
         std::env::remove_var(name);
     }
     let args = Args::parse();
@@ -92,30 +95,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let http_published = settings.published_http(http_bound);
     let name = settings.member_name(http_bound.port());
 
-    let mut cluster_config = ClusterConfig::new(name, settings.cluster_bind)
-        .with_protocol(settings.protocol.clone())
-        .with_role(settings.role.as_str())
-        .with_metadata("http", http_published.to_string());
-    if let Some(advertise) = settings.cluster_advertise {
-        cluster_config = cluster_config.with_advertise(advertise);
-    }
-    let cluster = Cluster::start(cluster_config.clone())
-        .await
-        .with_context(|| {
-            format!(
-                "CLUSTER_BIND {}: cannot start the cluster node",
-                settings.cluster_bind
-            )
-        })?;
-    let me = cluster.send(GetSelf).await?;
-    tracing::info!(
-        id = %me.id,
-        role = settings.role.as_str(),
-        gossip = %me.bound,
-        http = %http_bound,
-        published_http = %http_published,
-        "node started"
-    );
+    let (cluster, me, cluster_config) =
+        start_cluster(&settings, name, http_bound, http_published).await?;
 
     let ready = Arc::new(AtomicBool::new(false));
     let current = CurrentSelf::new(me.id.clone());
@@ -166,18 +147,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let server_handle = server.handle();
     let server_task = actix_rt::spawn(server);
 
-    for (kind, label) in [
-        (SignalKind::terminate(), "SIGTERM"),
-        (SignalKind::interrupt(), "SIGINT"),
-    ] {
-        let mut stream = signal(kind).context("cannot install a signal handler")?;
-        let tx = shutdown_tx.clone();
-        actix_rt::spawn(async move {
-            if stream.recv().await.is_some() {
-                let _ = tx.send(Shutdown::Signal(label));
-            }
-        });
-    }
+    forward_signals(&shutdown_tx)?;
 
     let reason = tokio::select! {
         reason = shutdown_rx.recv() => reason,
@@ -192,17 +162,71 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         actix_rt::time::sleep(Duration::from_millis(100)).await;
     }
     listener.do_send(CloseAll);
-    match tokio::time::timeout(settings.shutdown_timeout, cluster.send(Leave)).await {
-        Ok(Ok(())) => tracing::info!("left the cluster"),
-        Ok(Err(e)) => tracing::warn!("leave failed: {e}"),
-        Err(_) => tracing::warn!(
-            "leave not confirmed within {:?}; stopping anyway",
-            settings.shutdown_timeout
-        ),
-    }
+    leave(&cluster, settings.shutdown_timeout).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), discovery.stop()).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), server_handle.stop(true)).await;
     System::current().stop();
     tracing::info!("bye");
     Ok(())
+}
+
+/// Starts the cluster node as `name`, its HTTP address `http_published` in
+/// its metadata, and logs what it bound.
+async fn start_cluster(
+    settings: &Settings,
+    name: String,
+    http_bound: SocketAddr,
+    http_published: SocketAddr,
+) -> anyhow::Result<(Addr<Cluster>, SelfInfo, ClusterConfig)> {
+    let mut cluster_config = ClusterConfig::new(name, settings.cluster_bind)
+        .with_protocol(settings.protocol.clone())
+        .with_role(settings.role.as_str())
+        .with_metadata("http", http_published.to_string());
+    if let Some(advertise) = settings.cluster_advertise {
+        cluster_config = cluster_config.with_advertise(advertise);
+    }
+    let cluster = Cluster::start(cluster_config.clone())
+        .await
+        .with_context(|| {
+            format!(
+                "CLUSTER_BIND {}: cannot start the cluster node",
+                settings.cluster_bind
+            )
+        })?;
+    let me = cluster.send(GetSelf).await?;
+    tracing::info!(
+        id = %me.id,
+        role = settings.role.as_str(),
+        gossip = %me.bound,
+        http = %http_bound,
+        published_http = %http_published,
+        "node started"
+    );
+    Ok((cluster, me, cluster_config))
+}
+
+/// Turns SIGTERM and SIGINT into a shutdown request on `shutdown_tx`.
+fn forward_signals(shutdown_tx: &mpsc::UnboundedSender<Shutdown>) -> anyhow::Result<()> {
+    for (kind, label) in [
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::interrupt(), "SIGINT"),
+    ] {
+        let mut stream = signal(kind).context("cannot install a signal handler")?;
+        let tx = shutdown_tx.clone();
+        actix_rt::spawn(async move {
+            if stream.recv().await.is_some() {
+                let _ = tx.send(Shutdown::Signal(label));
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Leaves the cluster gracefully, waiting at most `timeout` for it.
+async fn leave(cluster: &Addr<Cluster>, timeout: Duration) {
+    match tokio::time::timeout(timeout, cluster.send(Leave)).await {
+        Ok(Ok(())) => tracing::info!("left the cluster"),
+        Ok(Err(e)) => tracing::warn!("leave failed: {e}"),
+        Err(_) => tracing::warn!("leave not confirmed within {:?}; stopping anyway", timeout),
+    }
 }

@@ -1,14 +1,11 @@
-//! `GET /metrics`: the Prometheus recorder the libraries' metrics go to
+//! The Prometheus recorder the libraries' metrics go to
 //! (`actix_cluster_...`, `actix_cluster_etcd_...`) and the demo's own
-//! (`cluster_monitor_...`), rendered in the Prometheus text format.
+//! (`cluster_monitor_...`); `GET /metrics` (in `http`) renders it in the
+//! Prometheus text format.
 
 use std::time::Duration;
 
-use actix_web::http::header;
-use actix_web::{web, HttpResponse};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::http::AppState;
 
 /// Bucket bounds (seconds) of the probe round-trip histogram: loopback to WAN.
 const RTT_BUCKETS: [f64; 12] = [
@@ -47,12 +44,4 @@ fn describe() {
         "cluster_monitor_event_streams_closed_slow_total",
         "Page event streams closed because they fell SSE_BUFFER events behind"
     );
-}
-
-/// `GET /metrics`.
-pub(crate) async fn render(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(state.metrics.render())
 }

@@ -2,7 +2,7 @@
 //! that piggyback updates within a size limit ([`Builder`]) and full-state
 //! frames, join acks and push-pulls ([`FullState`]).
 
-use super::encode::{put_id, put_varint};
+use super::put::{put_id, put_varint};
 use super::{Body, KIND_JOIN_ACK, KIND_PUSH_PULL, MAX_UPDATES};
 
 /// Builds a message whose body ends with a list of piggybacked updates, adding

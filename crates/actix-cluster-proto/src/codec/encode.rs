@@ -1,8 +1,8 @@
-//! Encoding: the message prefix, ids, records and whole messages.
-
-use std::net::SocketAddr;
+//! Encoding: the message prefix, records and whole messages (the
+//! primitives they are written with are in `put`).
 
 use super::builder::{Builder, FullState, StateHead};
+use super::put::{put_id, put_short_str, put_varint};
 use super::{
     Body, Message, Record, KIND_JOIN_REQUEST, KIND_WHO_ARE_YOU, MAGIC, MAX_UPDATES, RECORD_SUSPECT,
     VERSION,
@@ -23,44 +23,6 @@ pub(crate) fn prefix(cluster_name: &str) -> Vec<u8> {
     out.push(n as u8);
     out.extend_from_slice(&name[..n]);
     out
-}
-
-pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_short_str(out: &mut Vec<u8>, s: &str) {
-    // Callers validate lengths; clamp defensively on a char boundary.
-    let mut n = s.len().min(255);
-    while !s.is_char_boundary(n) {
-        n -= 1;
-    }
-    out.push(n as u8);
-    out.extend_from_slice(&s.as_bytes()[..n]);
-}
-
-/// Appends an encoded member id.
-pub(crate) fn put_id(out: &mut Vec<u8>, id: &MemberId) {
-    put_short_str(out, &id.name);
-    match id.addr {
-        SocketAddr::V4(a) => {
-            out.push(4);
-            out.extend_from_slice(&a.ip().octets());
-            out.extend_from_slice(&a.port().to_be_bytes());
-        }
-        SocketAddr::V6(a) => {
-            out.push(6);
-            out.extend_from_slice(&a.ip().octets());
-            out.extend_from_slice(&a.port().to_be_bytes());
-            out.extend_from_slice(&a.flowinfo().to_be_bytes());
-            out.extend_from_slice(&a.scope_id().to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&id.generation.to_le_bytes());
 }
 
 fn status_code(s: Status) -> u8 {

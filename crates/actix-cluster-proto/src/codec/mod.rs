@@ -16,6 +16,7 @@
 mod builder;
 mod decode;
 mod encode;
+mod put;
 mod seal;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,7 +28,8 @@ pub(crate) use self::builder::{Builder, FullState, StateHead};
 #[cfg(test)]
 pub(crate) use self::decode::decode;
 pub(crate) use self::decode::decode_keyed;
-pub(crate) use self::encode::{down_record, encode, prefix, put_id, record_bytes, start};
+pub(crate) use self::encode::{down_record, encode, prefix, record_bytes, start};
+pub(crate) use self::put::put_id;
 pub use self::seal::{Key, KeyId, Keyring, KEY_LEN, MAX_KEYS, SEAL_OVERHEAD};
 pub(crate) use self::seal::{Sealer, SALT_LEN};
 

@@ -9,12 +9,17 @@
 //! - `gossip`: piggybacking, eager flushes, push-pull and full state;
 //! - `lifecycle`: the local member's [`Phase`](lifecycle::Phase): start, join,
 //!   form, `Up`, leave, metadata, join retries and reconnects;
-//! - `downing`: the downing decision on a stable reachability picture, the
-//!   one place that decides `Down(Failed)`, and fencing when this side loses;
+//! - `decision`: the downing decision on a stable reachability picture, the
+//!   one place that decides `Down(Failed)`, fencing when this side loses,
+//!   and the arbiter round trip (the policy it applies is in
+//!   `crate::downing_policy`);
+//! - `leader`: the leader rule ([`Core::leader`]) and the minority
+//!   step-down (`in_minority`, `silent`);
 //! - `timer`: the timer kinds and the one table of armed timers.
 
-mod downing;
+mod decision;
 mod gossip;
+mod leader;
 mod lifecycle;
 mod merge;
 mod probe;
@@ -35,7 +40,7 @@ use crate::awareness::Awareness;
 use crate::broadcast::Broadcasts;
 use crate::codec::{self, Key, KeyId, Sealer};
 use crate::config::Config;
-use crate::downing::DowningStrategy;
+use crate::downing_policy::DowningStrategy;
 use crate::error::{ConfigError, KeyError};
 use crate::event::Event;
 use crate::id::{Generation, MemberId};
@@ -43,7 +48,7 @@ use crate::limits;
 use crate::member::{DownReason, LocalMember, MemberInfo, Status};
 use crate::members::{Entry, Table};
 
-use self::downing::Arbitration;
+use self::decision::Arbitration;
 use self::lifecycle::Phase;
 use self::probe::{Probe, Relay};
 pub use self::receive::Received;
@@ -170,7 +175,7 @@ pub struct Core {
     last_eager: Option<Duration>,
     /// The `now` of the input being handled.
     now: Duration,
-    /// When the reachability picture last changed (see `downing`), and when
+    /// When the reachability picture last changed (see `decision`), and when
     /// the decision timer is due (a much later firing means we stalled).
     picture_since: Duration,
     decide_due: Duration,
@@ -422,26 +427,6 @@ impl Core {
         self.table.get(id).map(Entry::info)
     }
 
-    /// The oldest `Up` member (the leader for singletons): the same on every node
-    /// that has the same view. Age is decided by the order members first became
-    /// `Up` as recorded in gossip (an "up number"), ties by id.
-    ///
-    /// A node that is joining (also after a rebirth, fenced and rejoining) or
-    /// down has no leader: it never acts as a cluster of its own. (A node that
-    /// left gracefully still reports the leader it last knew.) Neither has a
-    /// node that cannot reach a majority of the members by its own
-    /// observations (cut off, or the members whose suspicion ran out here
-    /// outnumber its side), until it can again or the others are down.
-    pub fn leader(&self) -> Option<MemberId> {
-        match self.local_status() {
-            Status::Up | Status::Leaving if self.in_minority() => None,
-            Status::Up | Status::Leaving | Status::Down(DownReason::Left) => {
-                self.table.leader().cloned()
-            }
-            Status::Joining | Status::Down(_) => None,
-        }
-    }
-
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -559,16 +544,6 @@ impl Core {
     fn own_record(&mut self) -> Option<Vec<u8>> {
         let me = self.local.clone();
         self.record_bytes(&me)
-    }
-
-    /// Publishes a leader change, if any.
-    fn check_leader(&mut self) {
-        let l = self.leader();
-        if l != self.leader {
-            info!(member = %self.local, leader = ?l, "leader changed");
-            self.leader = l.clone();
-            self.emit(Event::LeaderChanged(l));
-        }
     }
 }
 

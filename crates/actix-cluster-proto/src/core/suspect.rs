@@ -2,7 +2,7 @@
 //! timeout, see `crate::suspicion`), the last call before a suspect is given up,
 //! and the expiry that marks the member confirmed unreachable. A suspicion is
 //! an observation (the member is reported `Unreachable`): the downing decision
-//! (`core::downing`) is what may turn it into `Down`.
+//! (`core::decision`) is what may turn it into `Down`.
 
 use std::time::Duration;
 

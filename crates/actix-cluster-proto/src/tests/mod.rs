@@ -1,12 +1,26 @@
 //! In-crate tests: a tiny deterministic network that passes bytes between
-//! cores in virtual time, and the scenarios built on it.
+//! cores in virtual time, and the scenarios built on it. A test file of one
+//! concern is named after the source file it tests (`decision.rs` tests
+//! `core/decision.rs`, `seal.rs` tests `codec/seal.rs`); `cluster.rs` holds
+//! the multi-node scenarios, `bench.rs` and `seal_bench.rs` the ignored
+//! benchmarks, `solo.rs` the single-core harness.
 
+mod awareness;
 mod bench;
+mod broadcast;
 mod cluster;
 mod codec;
-mod rules;
+mod config;
+mod decision;
+mod leader;
+mod lifecycle;
+mod members;
+mod merge;
+mod receive;
 mod seal;
 mod seal_bench;
+mod solo;
+mod suspect;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};

@@ -324,6 +324,46 @@ fn strangers_without_the_key_cannot_join_or_read_the_members() {
     assert!(st.rejected_unauthenticated > 0, "{st:?}");
 }
 
+/// The forgeries as frames: gossip, a join ack and a push-pull, each in
+/// plaintext and sealed with a key the cluster does not hold.
+fn forged_frames(
+    victim: &MemberId,
+    forged_member: &MemberId,
+    forgeries: &[Record],
+    attacker: SocketAddr,
+) -> Vec<(Channel, Vec<u8>)> {
+    let wrong = ring(&[2]);
+    let g = gossip(victim.clone(), forgeries.to_vec());
+    let join_ack = encode(
+        &prefix("default"),
+        &Message {
+            sender: forged_member.clone(),
+            body: Body::JoinAck {
+                accepted: true,
+                members: forgeries.to_vec(),
+            },
+        },
+    );
+    let push_pull = encode(
+        &prefix("default"),
+        &Message {
+            sender: MemberId::new("evil", attacker, 1),
+            body: Body::PushPull {
+                reply: false,
+                members: vec![],
+            },
+        },
+    );
+    vec![
+        (Channel::Datagram, g.clone()),
+        (Channel::Datagram, seal(&wrong, &g)),
+        (Channel::Stream, join_ack.clone()),
+        (Channel::Stream, seal(&wrong, &join_ack)),
+        (Channel::Stream, push_pull.clone()),
+        (Channel::Stream, seal(&wrong, &push_pull)),
+    ]
+}
+
 #[test]
 fn forged_records_have_no_effect_on_a_keyed_cluster() {
     let mut net = Net::new(3, keyed(&[1]), 12);
@@ -351,38 +391,7 @@ fn forged_records_have_no_effect_on_a_keyed_cluster() {
         ),
     ];
     let attacker = addr(41);
-    let wrong = ring(&[2]);
-    let frames: Vec<(Channel, Vec<u8>)> = {
-        let g = gossip(victim.clone(), forgeries.clone());
-        let join_ack = encode(
-            &prefix("default"),
-            &Message {
-                sender: forged_member.clone(),
-                body: Body::JoinAck {
-                    accepted: true,
-                    members: forgeries.clone(),
-                },
-            },
-        );
-        let push_pull = encode(
-            &prefix("default"),
-            &Message {
-                sender: MemberId::new("evil", attacker, 1),
-                body: Body::PushPull {
-                    reply: false,
-                    members: vec![],
-                },
-            },
-        );
-        vec![
-            (Channel::Datagram, g.clone()),
-            (Channel::Datagram, seal(&wrong, &g)),
-            (Channel::Stream, join_ack.clone()),
-            (Channel::Stream, seal(&wrong, &join_ack)),
-            (Channel::Stream, push_pull.clone()),
-            (Channel::Stream, seal(&wrong, &push_pull)),
-        ]
-    };
+    let frames = forged_frames(&victim, &forged_member, &forgeries, attacker);
     for round in 0..20 {
         let now = net.now;
         for i in 0..3 {

@@ -13,7 +13,6 @@
 //! connected: nobody downs it); a node that cannot reach anybody is its own
 //! only observer, finds itself in a minority and fences itself.
 
-use std::cmp::Ordering;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -21,14 +20,14 @@ use tracing::{debug, info, warn};
 
 use super::timer::TimerKind;
 use super::{Core, Output};
-use crate::downing::{DowningStrategy, OnFenced, Picture, Seen, SideVerdict};
+use crate::downing_policy::{DowningStrategy, OnFenced, Picture, Seen, SideVerdict};
 use crate::id::MemberId;
 use crate::member::{DownReason, Status};
 use crate::members::Entry;
 
 /// A member as the strategy sees it: `Up` and `Leaving` members count for the
 /// sizes of sides, `Joining` ones do not.
-fn seen(e: &Entry) -> Seen {
+pub(super) fn seen(e: &Entry) -> Seen {
     Seen {
         id: e.id.clone(),
         up_number: e.up_number,
@@ -183,84 +182,6 @@ impl Core {
             unknown: Vec::new(),
         };
         self.apply_verdict(&picture);
-    }
-
-    /// Whether this node has heard from no other member for the pause bound
-    /// (plus the refutation spread) while it knows some: it is cut off, or
-    /// lost its inbound traffic.
-    pub(super) fn silent(&self, now: Duration) -> bool {
-        // The cheap test first: this runs on every message received.
-        let pause = self.last_heard + self.config.downing.max_pause;
-        if now < pause || self.table.live().is_empty() {
-            return false;
-        }
-        now >= pause + self.config.refutation_spread(self.cluster_size())
-    }
-
-    /// Whether this node, by its own observations, cannot reach a majority
-    /// of the members (keep-majority's rule, ties to the lowest address): it
-    /// is silent, or the members whose suspicion expired here outnumber its
-    /// side. Such a node names no leader until it can reach a majority again
-    /// or the decision has downed the others: the side that loses a
-    /// partition stops leading when it sees it is the smaller one, not when
-    /// it fences itself (which waits for the arbiter). Unlike the decision,
-    /// this uses this node's own view alone: stepping down early is safe.
-    pub(super) fn in_minority(&self) -> bool {
-        if self.silent(self.now) {
-            return true;
-        }
-        // Keep-majority on counts the table keeps (this runs on every change
-        // of the leader's inputs, such as every record merged, so it must not
-        // walk the members): this node's side is every counted member but
-        // those whose suspicion ran out, and itself counts (it is `Up` or
-        // `Leaving` here). `Picture::majority` on the same sides agrees.
-        let theirs = self.table.expired_suspects();
-        let all = self.table.counted();
-        debug_assert_eq!(
-            theirs,
-            self.table
-                .suspected_unordered()
-                .filter(|e| e.suspicion.as_ref().is_some_and(|s| s.expired))
-                .filter(|e| matches!(e.status, Status::Up | Status::Leaving))
-                .count()
-        );
-        let minority = match (theirs * 2).cmp(&all) {
-            Ordering::Less => false,
-            Ordering::Greater => true,
-            // A tie goes to the side of the lowest address.
-            Ordering::Equal => self.table.lowest_counted_expired(),
-        };
-        #[cfg(test)]
-        assert_eq!(minority, self.in_minority_by_picture(), "{}", self.local);
-        minority
-    }
-
-    /// `in_minority` the long way, through `Picture::majority` (the unit
-    /// tests check that both agree on every call).
-    #[cfg(test)]
-    fn in_minority_by_picture(&self) -> bool {
-        let counted = |e: &&Entry| matches!(e.status, Status::Up | Status::Leaving);
-        let expired: HashSet<&MemberId> = self
-            .table
-            .suspected_unordered()
-            .filter(|e| e.suspicion.as_ref().is_some_and(|s| s.expired))
-            .filter(counted)
-            .map(|e| &e.id)
-            .collect();
-        let (unreachable, others): (Vec<&Entry>, Vec<&Entry>) = self
-            .table
-            .live_entries()
-            .filter(counted)
-            .partition(|e| expired.contains(&e.id));
-        let mut reachable = vec![seen(self.local_entry())];
-        reachable.extend(others.into_iter().map(seen));
-        let picture = Picture {
-            me: self.local.clone(),
-            reachable,
-            unreachable: unreachable.into_iter().map(seen).collect(),
-            unknown: Vec::new(),
-        };
-        !picture.majority()
     }
 
     /// Builds the picture, or says why not yet.
