@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use actix_cluster::{ClusterEvent, DownReason, Event, GetMembers, MemberInfo, Status};
+use actix_cluster::{ClusterEvent, DownReason, Event, GetKeyring, GetMembers, MemberInfo, Status};
 use actix_cluster_proto::MemberId;
 use tokio::sync::mpsc;
 use tracing::{debug, info};
@@ -22,6 +22,9 @@ use crate::session::{self, Env, Lanes};
 use crate::shared::{Link, Outgoing};
 use crate::stats::RemoteStats;
 use crate::METADATA_KEY;
+
+/// How often the keyring is read from the `Cluster`.
+const KEY_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why a watched actor is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -385,6 +388,20 @@ impl Actor for Remote {
         });
         let every = self.env().config.liveness_interval;
         ctx.run_interval(every, |this, _| this.tick());
+        // The keys follow the cluster's: installed, made primary and removed
+        // there, they apply here within a second.
+        ctx.run_interval(KEY_REFRESH, |this, ctx| {
+            let env = this.env().clone();
+            this.cluster
+                .send(GetKeyring)
+                .into_actor(this)
+                .map(move |ring, _, _| {
+                    if let Ok(ring) = ring {
+                        env.set_keyring(ring);
+                    }
+                })
+                .spawn(ctx);
+        });
     }
 }
 

@@ -29,6 +29,9 @@ use crate::registry::OwnerWire;
 use crate::remote::{FromPeer, Remote};
 use crate::shared::{failure, Delivery, Outgoing, ReplyTo, Shared};
 
+/// How often a connection checks that its key is still installed.
+const KEY_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What every session needs.
 pub(crate) struct Env {
     pub(crate) shared: Arc<Shared>,
@@ -45,6 +48,11 @@ impl Env {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+
+    /// Follows the cluster's keyring (rotation).
+    pub(crate) fn set_keyring(&self, keyring: Option<Keyring>) {
+        *self.keyring.lock().unwrap_or_else(|e| e.into_inner()) = keyring;
+    }
 }
 
 /// A connection from a peer that passed the handshake.
@@ -54,6 +62,8 @@ pub(crate) struct Accepted {
     keys: Keys,
     /// The largest payload the peer accepts.
     peer_max: usize,
+    /// The cluster key the connection's keys derive from.
+    key_id: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -219,6 +229,7 @@ async fn dial(env: &Env, peer: &MemberId, addr: SocketAddr) -> Result<Accepted, 
         stream,
         keys,
         peer_max,
+        key_id: mine.key_id,
     })
 }
 
@@ -260,6 +271,7 @@ async fn accept(env: &Env, mut stream: TcpStream) -> Result<(MemberId, Accepted)
             stream,
             keys,
             peer_max,
+            key_id: theirs.key_id,
         },
     ))
 }
@@ -371,6 +383,7 @@ async fn connection(
         stream,
         keys,
         peer_max,
+        key_id,
     } = conn;
     let limits = Limits {
         frame: max_frame_for(peer_max).min(env.config.max_frame()),
@@ -415,9 +428,25 @@ async fn connection(
             None => Err(ConnError::Closed),
         }
     };
+    // A key removed from the keyring (the last step of a rotation) ends the
+    // connections sealed under it; the dialer reconnects with the primary.
+    let key_removed = async {
+        loop {
+            tokio::time::sleep(KEY_CHECK).await;
+            let installed = match (key_id, env.keyring()) {
+                (Some(id), Some(ring)) => ring.get(actix_cluster_proto::KeyId(id)).is_some(),
+                (None, None) => true,
+                _ => false,
+            };
+            if !installed {
+                return Err::<(), _>(ConnError::Refused("its key was removed".into()));
+            }
+        }
+    };
     tokio::select! {
         r = writer => r,
         r = reader => r,
+        r = key_removed => r,
         newer = replaced, if env.shared.local() > *peer => {
             // The dialer reconnected (it saw this connection fail first):
             // the new one wins, and the session goes on with it.

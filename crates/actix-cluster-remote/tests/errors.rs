@@ -208,3 +208,40 @@ fn a_node_with_another_key_cannot_reach_or_be_listed() {
     assert_eq!(listed(&nodes[1]).len(), 1);
     assert_eq!(listed(&outsider).len(), 1);
 }
+
+#[test]
+fn a_key_rotation_on_the_cluster_carries_the_remote_connections_along() {
+    use actix_cluster::{InstallKey, Key, RemoveKey, UsePrimary};
+
+    let _g = serial();
+    let nodes = cluster(2, Some(7));
+    let (echo_ref, _a) = echo(&nodes[1], 0);
+    assert_eq!(ask(&nodes[0], &echo_ref, Ping(1), DEADLINE), Ok(1));
+    let opened = |n: &Node| n.remote.stats().connections_opened;
+    let before = opened(&nodes[0]) + opened(&nodes[1]);
+    let old = Key::from_bytes([7; 32]).id();
+    let new_key = Key::from_bytes([9; 32]);
+    // The documented rotation, on every node: install, make primary, remove.
+    for step in 0..3 {
+        for node in &nodes {
+            let cluster = node.cluster.clone();
+            let key = new_key.clone();
+            node.run(move |_| async move {
+                match step {
+                    0 => cluster.send(InstallKey(key)).await.unwrap().map(|_| ()),
+                    1 => cluster.send(UsePrimary(key.id())).await.unwrap(),
+                    _ => cluster.send(RemoveKey(old)).await.unwrap(),
+                }
+            })
+            .expect("rotation step");
+        }
+    }
+    // The connection sealed under the removed key is replaced by one under
+    // the new key, and messages flow again.
+    wait_until("a connection under the new key", || {
+        opened(&nodes[0]) + opened(&nodes[1]) > before
+    });
+    wait_until("asks answered after the rotation", || {
+        ask(&nodes[0], &echo_ref, Ping(2), DEADLINE) == Ok(2)
+    });
+}

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use actix::prelude::*;
 use actix_cluster_proto::{
-    DownReason, Event, Key, KeyId, MemberId, MemberInfo, Stats as ProtocolStats,
+    DownReason, Event, Key, KeyId, Keyring, MemberId, MemberInfo, Stats as ProtocolStats,
 };
 
 use crate::latency::HandlingLatency;
@@ -111,6 +111,13 @@ pub struct RemoveKey(pub KeyId);
 #[derive(Clone, Debug, Message)]
 #[rtype(result = "Vec<KeyId>")]
 pub struct GetKeys;
+
+/// The installed keys themselves (`None` without keys), for a channel sealed
+/// with the same keyring that must follow its rotation (the remote actors'
+/// transport asks every second). Never log or send them.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "Option<Keyring>")]
+pub struct GetKeyring;
 
 /// Every known member, sorted by id.
 #[derive(Clone, Debug, Message)]

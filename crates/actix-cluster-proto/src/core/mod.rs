@@ -390,6 +390,12 @@ impl Core {
         Ok(())
     }
 
+    /// The installed keys (`None` without keys): for channels sealed with
+    /// the same keyring, such as the remote actors' transport.
+    pub fn keyring(&self) -> Option<&codec::Keyring> {
+        self.config.keyring.as_ref()
+    }
+
     /// The ids of the installed keys, the primary first (empty without keys).
     pub fn key_ids(&self) -> Vec<KeyId> {
         self.config

@@ -11,9 +11,9 @@ use super::Cluster;
 use crate::arbiter::SetArbiter;
 use crate::error::ClusterError;
 use crate::messages::{
-    Abort, ClusterStats, Form, GetKeys, GetLeader, GetLeadership, GetMembers, GetSelf, GetStats,
-    InstallKey, Join, Leave, RemoveKey, SelfInfo, SetFencingToken, Subscribe, UpdateMetadata,
-    UsePrimary,
+    Abort, ClusterStats, Form, GetKeyring, GetKeys, GetLeader, GetLeadership, GetMembers, GetSelf,
+    GetStats, InstallKey, Join, Leave, RemoveKey, SelfInfo, SetFencingToken, Subscribe,
+    UpdateMetadata, UsePrimary,
 };
 use crate::subscription::{Membership, Subscription, Target};
 use crate::transport::Refused;
@@ -188,6 +188,14 @@ impl Handler<GetKeys> for Cluster {
 
     fn handle(&mut self, _: GetKeys, _ctx: &mut Context<Self>) -> Self::Result {
         MessageResult(self.core.key_ids())
+    }
+}
+
+impl Handler<GetKeyring> for Cluster {
+    type Result = MessageResult<GetKeyring>;
+
+    fn handle(&mut self, _: GetKeyring, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.core.keyring().cloned())
     }
 }
 
