@@ -95,6 +95,23 @@ fn ping_services_and_terminated_across_five_processes() {
         assert_eq!(body["member"], id.as_str(), "{body}");
         assert!(body["rtt_us"].is_u64(), "{body}");
     }
+    // The remote layer's metrics: messages flowed, asks were timed.
+    let metrics = wait_for("remote metrics", T, || {
+        let body = http("GET", front_http, "/metrics")?.body;
+        let sent = body
+            .lines()
+            .find(|l| l.starts_with("actix_cluster_remote_messages_total{direction=\"sent\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if sent > 0.0 && body.contains("actix_cluster_remote_ask_seconds") {
+            Ok(body)
+        } else {
+            Err("not yet".to_owned())
+        }
+    });
+    assert!(metrics.contains("actix_cluster_remote_peers"), "{metrics}");
+
     // Bad input: an unknown member, a malformed id.
     assert_eq!(ping(front_http, "ghost@127.0.0.1:1-ab").0, 404);
     assert_eq!(

@@ -275,6 +275,8 @@ impl RemoteHandle {
         msg: M,
         timeout: Duration,
     ) -> Result<M::Reply, AskError> {
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
         let (correlation, rx) = self.shared.new_ask(to.member().clone());
         let result = self.send_ask(to, correlation, &msg);
         if let Err(e) = result {
@@ -289,6 +291,8 @@ impl RemoteHandle {
                 return Err(AskError::Timeout);
             }
         };
+        #[cfg(feature = "metrics")]
+        crate::metrics::ask_answered(started.elapsed());
         crate::payload::decode(&bytes).map_err(|e| AskError::Rejected(e.0))
     }
 

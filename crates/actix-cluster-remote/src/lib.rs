@@ -23,6 +23,8 @@ mod error;
 mod handle;
 mod hello;
 mod message;
+#[cfg(feature = "metrics")]
+mod metrics;
 pub mod payload;
 mod reference;
 mod registry;

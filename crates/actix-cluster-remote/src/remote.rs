@@ -386,6 +386,20 @@ impl Actor for Remote {
             events: Some(ctx.address().recipient()),
             ..Default::default()
         });
+        #[cfg(feature = "metrics")]
+        {
+            crate::metrics::describe();
+            ctx.run_interval(std::time::Duration::from_secs(1), |this, _| {
+                let shared = &this.env().shared;
+                let gauges = crate::metrics::Gauges {
+                    queue_depth: shared.queue_depth(),
+                    peers: shared.links().len(),
+                    watching: this.watches.len(),
+                    watched: this.watched.values().map(Vec::len).sum(),
+                };
+                crate::metrics::publish(&shared.counters.snapshot(), &gauges);
+            });
+        }
         let every = self.env().config.liveness_interval;
         ctx.run_interval(every, |this, _| this.tick());
         // The keys follow the cluster's: installed, made primary and removed

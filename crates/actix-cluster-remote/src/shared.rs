@@ -142,6 +142,17 @@ impl Shared {
         lock(&self.links).contains_key(member)
     }
 
+    /// Envelopes waiting in every outbound lane.
+    pub(crate) fn queue_depth(&self) -> usize {
+        lock(&self.links)
+            .values()
+            .map(|l| {
+                (l.data.max_capacity() - l.data.capacity())
+                    + (l.control.max_capacity() - l.control.capacity())
+            })
+            .sum()
+    }
+
     pub(crate) fn links(&self) -> Vec<MemberId> {
         lock(&self.links).keys().cloned().collect()
     }
