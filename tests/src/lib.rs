@@ -28,4 +28,6 @@ mod crate_readmes {
     struct Etcd;
     #[doc = include_str!("../../crates/actix-cluster-sim/README.md")]
     struct Sim;
+    #[doc = include_str!("../../crates/actix-cluster-remote/README.md")]
+    struct Remote;
 }
