@@ -89,6 +89,12 @@ fn the_page_shows_every_member_and_a_click_makes_one_leave() {
         ok.then_some(c.clone()).ok_or(c.to_string())
     });
     eprintln!("charts: {charts}");
+    // Every tile shows the round trip of an ask from this node to that
+    // member's ping actor (the remote actors).
+    wait_for("a round trip on every tile", T, || {
+        let n = browser.eval("document.querySelectorAll('#grid .tile .rtt[data-rtt-us]').length");
+        (n == 4).then_some(()).ok_or(n.to_string())
+    });
     browser.screenshot(&artifacts_dir().join("cluster-monitor-browser.png"));
 
     // Click "Leave" on backend-2's tile, with the mouse.

@@ -143,6 +143,7 @@ impl Shared {
     }
 
     /// Envelopes waiting in every outbound lane.
+    #[cfg(feature = "metrics")]
     pub(crate) fn queue_depth(&self) -> usize {
         lock(&self.links)
             .values()
