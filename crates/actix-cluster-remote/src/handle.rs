@@ -275,6 +275,19 @@ impl RemoteHandle {
         msg: M,
         timeout: Duration,
     ) -> Result<M::Reply, AskError> {
+        let result = self.ask_inner(to, msg, timeout).await;
+        if let Err(e) = &result {
+            tracing::debug!(message = M::NAME, member = %to.member(), error = %e, "ask failed");
+        }
+        result
+    }
+
+    async fn ask_inner<M: RemoteMessage>(
+        &self,
+        to: &RemoteRef<M>,
+        msg: M,
+        timeout: Duration,
+    ) -> Result<M::Reply, AskError> {
         #[cfg(feature = "metrics")]
         let started = std::time::Instant::now();
         let (correlation, rx) = self.shared.new_ask(to.member().clone());

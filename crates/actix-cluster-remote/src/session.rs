@@ -590,7 +590,8 @@ async fn handle_envelope(env: &Env, peer: &MemberId, e: Envelope<'_>) {
         Kind::Tell => match shared.deliver(e.to, e.tag, e.payload, Delivery::RemoteTell) {
             Ok(Some(wait)) => wait.await,
             Ok(None) => {}
-            Err(_) => {
+            Err(f) => {
+                debug!(tag = e.tag.name_hash, version = e.tag.version, actor = e.to.0, failure = ?f.code, "tell not delivered");
                 shared
                     .counters
                     .dropped_undeliverable
