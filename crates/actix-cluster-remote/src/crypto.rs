@@ -76,13 +76,14 @@ impl FrameKey {
         secret: &[u8; 32],
         dialer_salt: &[u8; SALT_LEN],
         acceptor_salt: &[u8; SALT_LEN],
+        transcript: &[u8],
         direction: Direction,
     ) -> FrameKey {
         let mut salt = [0u8; 2 * SALT_LEN];
         salt[..SALT_LEN].copy_from_slice(dialer_salt);
         salt[SALT_LEN..].copy_from_slice(acceptor_salt);
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &salt).extract(secret);
-        let info = [direction.label()];
+        let info = [direction.label(), transcript];
         let mut bytes = [0u8; 32];
         prk.expand(&info, Len)
             .and_then(|okm| okm.fill(&mut bytes))
@@ -149,8 +150,8 @@ mod tests {
 
     fn pair(secret: [u8; 32], d: [u8; 16], a: [u8; 16]) -> (FrameKey, FrameKey) {
         (
-            FrameKey::derive(&secret, &d, &a, Direction::DialerToAcceptor),
-            FrameKey::derive(&secret, &d, &a, Direction::DialerToAcceptor),
+            FrameKey::derive(&secret, &d, &a, b"t", Direction::DialerToAcceptor),
+            FrameKey::derive(&secret, &d, &a, b"t", Direction::DialerToAcceptor),
         )
     }
 
@@ -190,12 +191,43 @@ mod tests {
     }
 
     #[test]
-    fn keys_differ_by_secret_salt_and_direction() {
-        let mut a = FrameKey::derive(&[1; 32], &[2; 16], &[3; 16], Direction::DialerToAcceptor);
+    fn keys_differ_by_secret_salt_transcript_and_direction() {
+        let mut a = FrameKey::derive(
+            &[1; 32],
+            &[2; 16],
+            &[3; 16],
+            b"t",
+            Direction::DialerToAcceptor,
+        );
         let others = [
-            FrameKey::derive(&[9; 32], &[2; 16], &[3; 16], Direction::DialerToAcceptor),
-            FrameKey::derive(&[1; 32], &[9; 16], &[3; 16], Direction::DialerToAcceptor),
-            FrameKey::derive(&[1; 32], &[2; 16], &[3; 16], Direction::AcceptorToDialer),
+            FrameKey::derive(
+                &[9; 32],
+                &[2; 16],
+                &[3; 16],
+                b"t",
+                Direction::DialerToAcceptor,
+            ),
+            FrameKey::derive(
+                &[1; 32],
+                &[9; 16],
+                &[3; 16],
+                b"t",
+                Direction::DialerToAcceptor,
+            ),
+            FrameKey::derive(
+                &[1; 32],
+                &[2; 16],
+                &[3; 16],
+                b"t",
+                Direction::AcceptorToDialer,
+            ),
+            FrameKey::derive(
+                &[1; 32],
+                &[2; 16],
+                &[3; 16],
+                b"u",
+                Direction::DialerToAcceptor,
+            ),
         ];
         let frame = sealed(&mut a, b"secret");
         for mut other in others {

@@ -17,8 +17,10 @@ use crate::error::{AskError, FailureCode};
 use crate::message::RemoteMessage;
 use crate::reference::{ActorAddr, ActorId, RemoteRef};
 use crate::registry::{Registry, RegistryLimits, ServiceKey};
-use crate::remote::{Find, Refresh, Register, Remote, SubscribeKey, Terminated, Unwatch, Watch};
-use crate::session::{self, Env};
+use crate::remote::{
+    Find, Refresh, Register, Remote, Sent, SubscribeKey, Terminated, Unwatch, Watch,
+};
+use crate::session::Env;
 use crate::shared::{failure, Delivery, Dispatch, LocalActor, Outgoing, ReplyTo, Shared, Wait};
 use crate::stats::RemoteStats;
 use crate::METADATA_KEY;
@@ -108,7 +110,7 @@ impl Remote {
                     config,
                     remote: ctx.address(),
                 });
-                actix_rt::spawn(session::listen(env.clone(), listener));
+                actix_rt::spawn(crate::handshake::listen(env.clone(), listener));
                 let mut actor = Remote::new(cluster, registry);
                 actor.set_env(env);
                 actor
@@ -376,13 +378,15 @@ impl RemoteHandle {
     ) {
         let name = key.name().to_owned();
         let sink = Box::new(move |actors: Vec<ActorAddr>| {
-            subscriber.connected()
-                && subscriber
-                    .try_send(Listing {
-                        key: name.clone(),
-                        actors: actors.into_iter().map(RemoteRef::new).collect(),
-                    })
-                    .is_ok()
+            let listing = Listing {
+                key: name.clone(),
+                actors: actors.into_iter().map(RemoteRef::new).collect(),
+            };
+            match subscriber.try_send(listing) {
+                Ok(()) => Sent::Delivered,
+                Err(SendError::Full(_)) => Sent::Full,
+                Err(SendError::Closed(_)) => Sent::Gone,
+            }
         });
         self.remote.do_send(SubscribeKey {
             key: key.name().to_owned(),

@@ -20,8 +20,11 @@ mod control;
 mod crypto;
 pub mod envelope;
 mod error;
+mod frame_io;
 mod handle;
+mod handshake;
 mod hello;
+mod inbound;
 mod message;
 #[cfg(feature = "metrics")]
 mod metrics;

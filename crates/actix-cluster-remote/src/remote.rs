@@ -58,9 +58,23 @@ struct WatchOut {
 }
 
 /// Sends a listing to a subscriber; `false` once the subscriber is gone.
-pub(crate) type ListingSink = Box<dyn Fn(Vec<ActorAddr>) -> bool + Send>;
+pub(crate) type ListingSink = Box<dyn Fn(Vec<ActorAddr>) -> Sent + Send>;
+
+/// What became of a listing sent to a subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Delivered to its mailbox.
+    Delivered,
+    /// Its mailbox is full: the listing is sent again on a later tick (the
+    /// newest one then), so a slow subscriber misses steps, never the end.
+    Full,
+    /// The subscriber stopped: the subscription ends.
+    Gone,
+}
 
 struct ServiceSub {
+    /// A listing could not be delivered; resend on the next tick.
+    behind: bool,
     include_unreachable: bool,
     sink: ListingSink,
 }
@@ -74,6 +88,23 @@ pub struct Remote {
     watched: HashMap<ActorId, Vec<Watcher>>,
     subs: HashMap<String, Vec<ServiceSub>>,
     next_watch: WatchId,
+}
+
+impl ServiceSub {
+    /// Sends a listing; `false` once the subscriber is gone.
+    fn send(&mut self, listing: Vec<ActorAddr>) -> bool {
+        match (self.sink)(listing) {
+            Sent::Delivered => {
+                self.behind = false;
+                true
+            }
+            Sent::Full => {
+                self.behind = true;
+                true
+            }
+            Sent::Gone => false,
+        }
+    }
 }
 
 impl Remote {
@@ -129,14 +160,43 @@ impl Remote {
                 self.registry.listing(&key, true),
                 self.registry.listing(&key, false),
             );
-            subs.retain(|s| {
+            subs.retain_mut(|s| {
                 let listing = if s.include_unreachable {
                     all.clone()
                 } else {
                     reachable.clone()
                 };
-                (s.sink)(listing)
+                s.send(listing)
             });
+        }
+    }
+
+    /// Resends the current listing to subscribers that missed one.
+    fn catch_up_subscribers(&mut self) {
+        let behind: BTreeSet<String> = self
+            .subs
+            .iter()
+            .filter(|(_, subs)| subs.iter().any(|s| s.behind))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in behind {
+            let (all, reachable) = (
+                self.registry.listing(&key, true),
+                self.registry.listing(&key, false),
+            );
+            if let Some(subs) = self.subs.get_mut(&key) {
+                subs.retain_mut(|s| {
+                    if !s.behind {
+                        return true;
+                    }
+                    let listing = if s.include_unreachable {
+                        all.clone()
+                    } else {
+                        reachable.clone()
+                    };
+                    s.send(listing)
+                });
+            }
         }
     }
 
@@ -198,7 +258,7 @@ impl Remote {
     }
 
     fn member_down(&mut self, member: &MemberId, reason: DownReason) {
-        self.env().shared.member_gone(member);
+        self.env().shared.member_gone(member, reason);
         let keys = self.registry.member_gone(member);
         self.notify(keys);
         let fired: Vec<WatchId> = self
@@ -234,7 +294,9 @@ impl Remote {
 
     fn fire(&mut self, id: WatchId, reason: TerminatedReason) {
         if let Some(w) = self.watches.remove(&id) {
-            let _ = w.watcher.try_send(Terminated {
+            // Past the watcher's mailbox capacity too: one message per watch,
+            // so the watches bound it, and a Terminated is never lost.
+            w.watcher.do_send(Terminated {
                 reference: w.target,
                 reason,
             });
@@ -262,7 +324,9 @@ impl Remote {
             } else {
                 self.fire(id, TerminatedReason::Stopped);
             }
-        } else if env.shared.is_gone(&target.member) || self.registry.is_gone(&target.member) {
+        } else if let Some(reason) = env.shared.gone_reason(&target.member) {
+            self.fire(id, TerminatedReason::MemberDown(reason));
+        } else if self.registry.is_gone(&target.member) {
             self.fire(id, TerminatedReason::MemberDown(DownReason::Failed));
         } else {
             self.control(
@@ -347,6 +411,7 @@ impl Remote {
     }
 
     fn tick(&mut self) {
+        self.catch_up_subscribers();
         let env = self.env().clone();
         let stopped = env.shared.reap_stopped();
         let mut changed = BTreeSet::new();
@@ -529,11 +594,13 @@ impl Handler<SubscribeKey> for Remote {
 
     fn handle(&mut self, msg: SubscribeKey, _: &mut Context<Self>) {
         let listing = self.registry.listing(&msg.key, msg.include_unreachable);
-        if (msg.sink)(listing) {
-            self.subs.entry(msg.key).or_default().push(ServiceSub {
-                include_unreachable: msg.include_unreachable,
-                sink: msg.sink,
-            });
+        let mut sub = ServiceSub {
+            behind: false,
+            include_unreachable: msg.include_unreachable,
+            sink: msg.sink,
+        };
+        if sub.send(listing) {
+            self.subs.entry(msg.key).or_default().push(sub);
         }
     }
 }

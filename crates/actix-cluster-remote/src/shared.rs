@@ -5,11 +5,11 @@
 //! Kept behind short mutexes rather than in the actor's mailbox so that a tell
 //! costs an encode and a queue push, not an actor round trip.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use actix_cluster_proto::MemberId;
+use actix_cluster_proto::{DownReason, MemberId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::envelope::Kind;
@@ -35,7 +35,7 @@ pub(crate) struct Link {
     pub(crate) control: mpsc::Sender<Outgoing>,
     pub(crate) reachable: bool,
     /// Hands connections accepted from this peer to its session.
-    pub(crate) accepted: Option<mpsc::Sender<crate::session::Accepted>>,
+    pub(crate) accepted: Option<mpsc::Sender<crate::handshake::Accepted>>,
 }
 
 /// Where the answer to an ask goes.
@@ -87,7 +87,7 @@ const GONE_MEMORY: usize = 4096;
 
 #[derive(Default)]
 struct Gone {
-    set: HashSet<MemberId>,
+    reasons: HashMap<MemberId, DownReason>,
     order: VecDeque<MemberId>,
 }
 
@@ -160,15 +160,15 @@ impl Shared {
 
     /// The member is gone for good: its lanes close (its session ends), asks
     /// waiting on it fail with `MemberDown`.
-    pub(crate) fn member_gone(&self, member: &MemberId) {
+    pub(crate) fn member_gone(&self, member: &MemberId, reason: DownReason) {
         lock(&self.links).remove(member);
         {
             let mut gone = lock(&self.gone);
-            if gone.set.insert(member.clone()) {
+            if gone.reasons.insert(member.clone(), reason).is_none() {
                 gone.order.push_back(member.clone());
                 if gone.order.len() > GONE_MEMORY {
                     if let Some(old) = gone.order.pop_front() {
-                        gone.set.remove(&old);
+                        gone.reasons.remove(&old);
                     }
                 }
             }
@@ -184,7 +184,12 @@ impl Shared {
     }
 
     pub(crate) fn is_gone(&self, member: &MemberId) -> bool {
-        lock(&self.gone).set.contains(member)
+        lock(&self.gone).reasons.contains_key(member)
+    }
+
+    /// Why a member is gone, if it is (and still remembered).
+    pub(crate) fn gone_reason(&self, member: &MemberId) -> Option<DownReason> {
+        lock(&self.gone).reasons.get(member).copied()
     }
 
     /// Reachability from the membership layer; asks waiting on a member that
@@ -201,7 +206,7 @@ impl Shared {
     pub(crate) fn accepted_sender(
         &self,
         member: &MemberId,
-    ) -> Option<mpsc::Sender<crate::session::Accepted>> {
+    ) -> Option<mpsc::Sender<crate::handshake::Accepted>> {
         lock(&self.links)
             .get(member)
             .and_then(|l| l.accepted.clone())

@@ -106,3 +106,45 @@ fn a_subscriber_gets_the_listing_at_once_then_every_change() {
     });
     assert_eq!(*sizes.lock().unwrap(), vec![0, 1, 0]);
 }
+
+#[test]
+fn a_slow_subscriber_misses_steps_but_never_the_last_listing() {
+    use std::sync::{Arc, Mutex};
+
+    use actix::prelude::*;
+    use actix_cluster_remote::Listing;
+
+    /// A mailbox of one: most listings of a burst find it full.
+    struct Slow(Arc<Mutex<Vec<usize>>>);
+    impl Actor for Slow {
+        type Context = Context<Self>;
+        fn started(&mut self, ctx: &mut Context<Self>) {
+            ctx.set_mailbox_capacity(1);
+        }
+    }
+    impl Handler<Listing<Ping>> for Slow {
+        type Result = ();
+        fn handle(&mut self, l: Listing<Ping>, _: &mut Context<Self>) {
+            self.0.lock().unwrap().push(l.actors.len());
+        }
+    }
+
+    let _g = serial();
+    let nodes = cluster(1, Some(7));
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    {
+        let sizes = sizes.clone();
+        nodes[0].run(move |r| async move {
+            r.subscribe(&ECHO, Slow(sizes).start().recipient());
+            // A burst of registrations in one go: the listing changes ten
+            // times before the subscriber reads any.
+            for _ in 0..10 {
+                let a = r.serve::<Ping, _>(Echo { add: 0 }.start());
+                r.register(&ECHO, &a);
+            }
+        });
+    }
+    wait_until("the listing of ten", || {
+        sizes.lock().unwrap().last() == Some(&10)
+    });
+}

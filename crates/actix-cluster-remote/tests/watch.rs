@@ -35,6 +35,13 @@ fn terminated_exactly_once_for_a_stop_and_then_for_a_leave() {
     );
     // The member's Down did not fire the first watch a second time.
     assert_eq!(reasons(&seen1), [TerminatedReason::Stopped]);
+    // Watching an actor of the member that left answers at once, saying so.
+    let (again, _) = watch(&nodes[0], &a2);
+    wait_until("Terminated at once", || again.lock().unwrap().len() == 1);
+    assert_eq!(
+        reasons(&again),
+        [TerminatedReason::MemberDown(DownReason::Left)]
+    );
 }
 
 #[test]

@@ -1,0 +1,68 @@
+//! Frames on a remote connection: a length prefix, then the (sealed) frame;
+//! and why a connection ends.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::crypto::{CryptoError, FrameKey, TAG_LEN};
+use crate::envelope::{FrameBuilder, FRAME_HEADER};
+
+/// Why a connection ended.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnError {
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("handshake: {0}")]
+    Hello(#[from] crate::hello::HelloError),
+    #[error("frame of {0} bytes exceeds the limit")]
+    FrameTooLarge(usize),
+    #[error("{0}")]
+    Crypto(#[from] CryptoError),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("the peer's lanes closed")]
+    Closed,
+}
+
+pub(crate) async fn write_frame(
+    w: &mut OwnedWriteHalf,
+    key: &mut Option<FrameKey>,
+    mut plain: Vec<u8>,
+) -> Result<usize, ConnError> {
+    let sealed_len = plain.len() + if key.is_some() { TAG_LEN } else { 0 };
+    let prefix = (sealed_len as u32).to_be_bytes();
+    let mut buf = Vec::with_capacity(4 + sealed_len);
+    buf.extend_from_slice(&prefix);
+    buf.append(&mut plain);
+    if let Some(k) = key {
+        k.seal(&mut buf, 4)?;
+    }
+    w.write_all(&buf).await?;
+    Ok(buf.len())
+}
+
+pub(crate) async fn read_frame(
+    r: &mut OwnedReadHalf,
+    key: &mut Option<FrameKey>,
+    max_frame: usize,
+    buf: &mut Vec<u8>,
+) -> Result<usize, ConnError> {
+    let mut prefix = [0u8; 4];
+    r.read_exact(&mut prefix).await?;
+    let len = u32::from_be_bytes(prefix) as usize;
+    if len > max_frame {
+        return Err(ConnError::FrameTooLarge(len));
+    }
+    buf.resize(len, 0);
+    r.read_exact(buf).await?;
+    let plain = match key {
+        Some(k) => k.open(&prefix, buf)?,
+        None => len,
+    };
+    buf.truncate(plain);
+    Ok(4 + len)
+}
+
+pub(crate) fn empty_frame() -> Vec<u8> {
+    FrameBuilder::new(FRAME_HEADER).finish()
+}
