@@ -1,4 +1,4 @@
-//! The forged messages, following `docs/PROTOCOL.md` section 8.
+//! The forged messages, following `docs/PROTOCOL.md` section 9.
 
 use super::*;
 use actix_cluster_proto::{Command as CoreCommand, Core, LocalMember, MemberId};
