@@ -175,7 +175,7 @@ pub(crate) const GOALS: &[GoalRow] = &[
         read::fewer_alarms_than_foca,
     ),
     row(
-        "0 healthy members downed (or reborn) in every flip-flop, per-node-loss, isolation and partition run (issue 9)",
+        "0 healthy members downed (or reborn) in every flip-flop, per-node-loss, isolation and partition run",
         0.0,
         read::healthy_downed,
     ),

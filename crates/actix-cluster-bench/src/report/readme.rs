@@ -117,7 +117,7 @@ fn downing_line(m: &mut String, r: &SuiteResults) {
         decision.sort();
         let _ = write!(
             m,
-            "- Downing (issue 9, {seeds} seeded fault runs: flip-flop, lossy member, isolation, \
+            "- Downing ({seeds} seeded fault runs: flip-flop, lossy member, isolation, \
              pauses, partitions): {healthy} healthy members downed or reborn; exactly one side \
              survived in {clean} of {total} partition runs, decided in {} p99",
             secs_of(percentile(&decision, 0.99))

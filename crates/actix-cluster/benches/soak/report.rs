@@ -69,7 +69,7 @@ fn intro(opts: &Opts) -> String {
         opts.phase.as_secs()
     ));
     out.push_str(
-        "Goals (issue 12): RSS under 64 MB, datagram handling p99 under 1 ms, crash \
+        "Goals: RSS under 64 MB, datagram handling p99 under 1 ms, crash \
          detection unchanged (here: during and after at most 1.5 × before + 0.5 s).\n\n",
     );
     out
