@@ -174,8 +174,10 @@ where
 
 /// Asks at a constant rate, open loop: ask `i` is due at `start + i /
 /// rate`, and its latency runs from that moment, so a stall of the sender
-/// shows in every ask it delays. The loop spins (yielding to the runtime)
-/// rather than sleeping, because timers have a millisecond's grain.
+/// shows in every ask it delays. A ticker thread sleeps to each due time
+/// (the runtime's timers have a millisecond's grain, a thread's sleep tens
+/// of microseconds) and hands the due asks to the runtime, which issues them
+/// at once; the runtime never spins, so it leaves the CPU to the receiver.
 pub async fn ask_rate<F, Fut>(rate: u64, secs: u64, ask: F) -> Latencies
 where
     F: Fn(u64) -> Fut,
@@ -189,30 +191,34 @@ where
     let lat = Rc::new(RefCell::new(Latencies::default()));
     let done = Rc::new(RefCell::new(0u64));
     let start = Instant::now() + Duration::from_millis(5);
-    let mut i = 0u64;
-    while i < total {
-        let now = Instant::now();
-        while i < total {
+    let (tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+    let ticker = std::thread::spawn(move || {
+        for i in 0..total {
             let due = start + interval * i as u32;
+            let now = Instant::now();
             if due > now {
+                std::thread::sleep(due - now);
+            }
+            if tx.send((i, due)).is_err() {
                 break;
             }
-            let fut = ask(i);
-            let (lat, done) = (lat.clone(), done.clone());
-            tokio::task::spawn_local(async move {
-                let ok = fut.await;
-                let mut l = lat.borrow_mut();
-                if ok {
-                    l.ns.push(due.elapsed().as_nanos() as u64);
-                } else {
-                    l.errors += 1;
-                }
-                *done.borrow_mut() += 1;
-            });
-            i += 1;
         }
-        tokio::task::yield_now().await;
+    });
+    while let Some((i, due)) = due_rx.recv().await {
+        let fut = ask(i);
+        let (lat, done) = (lat.clone(), done.clone());
+        tokio::task::spawn_local(async move {
+            let ok = fut.await;
+            let mut l = lat.borrow_mut();
+            if ok {
+                l.ns.push(due.elapsed().as_nanos() as u64);
+            } else {
+                l.errors += 1;
+            }
+            *done.borrow_mut() += 1;
+        });
     }
+    let _ = ticker.join();
     let deadline = Instant::now() + Duration::from_secs(10);
     while *done.borrow() < total && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -220,6 +226,27 @@ where
     let mut l = std::mem::take(&mut *lat.borrow_mut());
     l.errors += total - *done.borrow();
     l
+}
+
+/// How much of `span` a spinning thread spends descheduled: the gaps over
+/// 0.5 ms between two reads of the clock (count, total, worst). On a
+/// machine shared with other work this is the floor under every tail
+/// latency measured on it.
+pub fn sched_gaps(span: Duration) -> (usize, Duration, Duration) {
+    let end = Instant::now() + span;
+    let mut last = Instant::now();
+    let (mut n, mut total, mut worst) = (0, Duration::ZERO, Duration::ZERO);
+    while last < end {
+        let now = Instant::now();
+        let gap = now - last;
+        if gap > Duration::from_micros(500) {
+            n += 1;
+            total += gap;
+            worst = worst.max(gap);
+        }
+        last = now;
+    }
+    (n, total, worst)
 }
 
 /// What a sender of tells does once it has its targets: warm up, report
