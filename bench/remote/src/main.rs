@@ -23,6 +23,7 @@ fn main() -> anyhow::Result<()> {
         match system.as_str() {
             "ours-sealed" => ours::run(role, &kv, true),
             "ours-plain" => ours::run(role, &kv, false),
+            "ours-members" => ours::run_members(role, &kv),
             "telepathy" => telepathy::run(role, &kv),
             "ractor" => ractor_peer::run(role, &kv),
             other => anyhow::bail!("unknown system {other}"),

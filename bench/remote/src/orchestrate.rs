@@ -57,14 +57,14 @@ struct Child {
 }
 
 impl Child {
-    fn spawn(logs: &Path, sys: Sys, role: &str, args: &[String]) -> anyhow::Result<Child> {
+    fn spawn(logs: &Path, sys: &str, role: &str, args: &[String]) -> anyhow::Result<Child> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(logs.join(format!("{}-{role}.log", sys.arg())))?;
+            .open(logs.join(format!("{sys}-{role}.log")))?;
         let mut proc = Command::new(std::env::current_exe()?)
             .arg("child")
-            .arg(sys.arg())
+            .arg(sys)
             .arg(role)
             .args(args)
             .env("RUST_LOG", "error")
@@ -163,7 +163,7 @@ impl Run {
     fn tell(&self, sys: Sys, shape: &TellShape) -> anyhow::Result<TellResult> {
         let recv = Child::spawn(
             &self.logs,
-            sys,
+            sys.arg(),
             "recv",
             &[format!("n={}", shape.n), format!("pairs={}", shape.pairs)],
         )?;
@@ -171,7 +171,7 @@ impl Run {
             let port: u16 = field(&recv.wait_for("READY", Duration::from_secs(30))?, "port")?;
             let send = Child::spawn(
                 &self.logs,
-                sys,
+                sys.arg(),
                 "send",
                 &[
                     format!("port={port}"),
@@ -202,7 +202,7 @@ impl Run {
     }
 
     fn ask(&self, sys: Sys, shape: &AskShape) -> anyhow::Result<AskResult> {
-        let echo = Child::spawn(&self.logs, sys, "echo", &[])?;
+        let echo = Child::spawn(&self.logs, sys.arg(), "echo", &[])?;
         let result = (|| {
             let port: u16 = field(&echo.wait_for("READY", Duration::from_secs(30))?, "port")?;
             let mut args = vec![format!("port={port}")];
@@ -215,7 +215,7 @@ impl Run {
                     format!("secs={}", shape.secs),
                 ]);
             }
-            let ask = Child::spawn(&self.logs, sys, "ask", &args)?;
+            let ask = Child::spawn(&self.logs, sys.arg(), "ask", &args)?;
             let r = (|| {
                 let line = ask.wait_for("ASK", Duration::from_secs(120))?;
                 let us = |k| -> anyhow::Result<f64> { Ok(field::<f64>(&line, k)? / 1000.0) };
@@ -235,7 +235,7 @@ impl Run {
     }
 
     /// The hub's resident memory grown per connected, idle peer, in KiB.
-    fn idle(&self, sys: Sys, peers: usize) -> anyhow::Result<f64> {
+    fn idle(&self, sys: &str, peers: usize) -> anyhow::Result<f64> {
         let hub = Child::spawn(
             &self.logs,
             sys,
@@ -324,6 +324,8 @@ struct Results {
     tells: Vec<Vec<anyhow::Result<TellResult>>>,
     asks: Vec<Vec<Option<anyhow::Result<AskResult>>>>,
     idle: Vec<anyhow::Result<f64>>,
+    /// Our `Cluster` alone, without the remote layer (sealed).
+    members: anyhow::Result<f64>,
 }
 
 pub fn main(args: &[String]) -> anyhow::Result<()> {
@@ -356,6 +358,7 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
         tells: Vec::new(),
         asks: Vec::new(),
         idle: Vec::new(),
+        members: Err(anyhow::anyhow!("not run")),
     };
     // Shape-major: every system meets the machine in the same state.
     for shape in &tells {
@@ -387,10 +390,14 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
     }
     for sys in SYSTEMS {
         eprintln!("idle peers {}", sys.title());
-        let r = run.idle(sys, PEERS);
+        let r = run.idle(sys.arg(), PEERS);
         report_progress(&r.as_ref().map(|k| format!("{k:.0} KiB/peer")));
         results.idle.push(r);
     }
+    eprintln!("idle peers, our membership alone");
+    let members = run.idle("ours-members", PEERS);
+    report_progress(&members.as_ref().map(|k| format!("{k:.0} KiB/peer")));
+    results.members = members;
     let gaps_after = crate::common::sched_gaps(Duration::from_secs(3));
     let machine = Machine {
         took: started.elapsed(),
@@ -641,7 +648,16 @@ fn render(r: &Results, tells: &[TellShape], asks: &[AskShape], m: &Machine) -> S
             Err(e) => write!(w, " failed: {} |", one_line(e)),
         };
     }
-    let _ = writeln!(w, "\n");
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "\nFor comparison, our `Cluster` alone (sealed, no remote layer), the same {PEERS} peers joining: {} per peer. \
+         Our figure above includes it: each of our peers is a cluster member.\n",
+        match &r.members {
+            Ok(k) => format!("{k:.0} KiB"),
+            Err(e) => format!("failed ({})", one_line(e)),
+        }
+    );
 
     goals(w, r, tells, asks);
     md

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_cluster::{Cluster, ClusterConfig, Form, GetSelf, Join, Key, Keyring};
+use actix_cluster::{Cluster, ClusterConfig, Form, GetMembers, GetSelf, Join, Key, Keyring};
 use actix_cluster_remote::{
     remote_message, AskError, Remote, RemoteConfig, RemoteHandle, RemoteMessage, RemoteRef,
     ServiceKey,
@@ -97,6 +97,52 @@ async fn find<M: RemoteMessage>(
         assert!(Instant::now() < deadline, "{n} actors never listed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The idle-peer shape with our `Cluster` alone (sealed, no remote
+/// layer): what membership costs per member, to tell it apart from the
+/// remote layer's share.
+pub fn run_members(role: &str, args: &Args) {
+    let role = role.to_owned();
+    actix_rt::System::new().block_on(async move {
+        let r: anyhow::Result<()> = async {
+            let bind: SocketAddr = "127.0.0.1:0".parse()?;
+            let name = match role.as_str() {
+                "hub" => "hub".to_owned(),
+                _ => format!("peer{}", args.get::<u32>("i")),
+            };
+            let config =
+                ClusterConfig::new(name, bind).with_keyring(Keyring::new(Key::from_bytes([7; 32])));
+            let cluster = Cluster::start(config).await?;
+            if role == "hub" {
+                cluster.send(Form).await?;
+                let me = cluster.send(GetSelf).await?;
+                emit(format!("READY port={}", me.id.addr.port()));
+                let want = args.get::<usize>("n") + 1;
+                loop {
+                    let members = cluster.send(GetMembers).await?;
+                    let up = members
+                        .iter()
+                        .filter(|m| m.status == actix_cluster::Status::Up)
+                        .count();
+                    if up >= want {
+                        emit(format!("DONE t={} n={up}", common::now_ns()));
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            } else {
+                let seed: SocketAddr = ([127, 0, 0, 1], args.get::<u16>("port")).into();
+                cluster.send(Join(vec![seed])).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = r {
+            emit(format!("ERROR {e:#}"));
+        }
+        std::future::pending::<()>().await;
+    });
 }
 
 /// Runs one child role; never returns for the roles the orchestrator stops.
