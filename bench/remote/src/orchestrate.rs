@@ -426,8 +426,11 @@ fn report_progress(r: &Result<String, &anyhow::Error>) {
     }
 }
 
+/// The heading of the hand-written notes that `--write` keeps.
+const NOTES: &str = "\n### Notes by hand";
+
 /// Replaces the `## Remote messaging` section of `file` (up to the next
-/// `## ` heading), or appends it.
+/// `## ` heading, keeping a `### Notes by hand` part), or appends it.
 fn splice(file: &Path, section: &str) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file)?;
     let heading = "## Remote messaging";
@@ -438,7 +441,18 @@ fn splice(file: &Path, section: &str) -> anyhow::Result<()> {
                 .find("\n## ")
                 .map(|i| body + heading.len() + i + 1)
                 .unwrap_or(text.len());
-            format!("{}{}\n{}", &text[..body], section.trim_end(), &text[end..])
+            // Notes written by hand below the generated part survive a rerun.
+            let notes = text[body..end]
+                .find(NOTES)
+                .map(|i| &text[body + i..end])
+                .unwrap_or("\n");
+            format!(
+                "{}{}\n{}{}",
+                &text[..body],
+                section.trim_end(),
+                notes,
+                &text[end..]
+            )
         }
         None => format!(
             "{}\n{}",
@@ -514,8 +528,8 @@ fn render(r: &Results, tells: &[TellShape], asks: &[AskShape], m: &Machine) -> S
          from `{}` in {:.0} s of wall time, on {} with {} cores (load average before the run: {}). \
          The benchmark is a cargo workspace of its own (`bench/remote/`), so the peers never enter our libraries' \
          dependency tree or CI's builds. The machine was shared with other work: a thread spinning alone on \
-         it for 3 s was descheduled for more than 0.5 ms at a time {} before the run and {} after it; \
-         that is the floor under every tail latency below.\n",
+         it for 3 s lost the CPU for more than 0.5 ms at a time in {} before the run, and in {} after \
+         it; that is the floor under every tail latency below.\n",
         if quick { " with `--quick` (a tenth of the messages: not for the record)" } else { "" },
         git_rev(),
         took.as_secs_f64(),

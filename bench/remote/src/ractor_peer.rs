@@ -1,8 +1,10 @@
 //! ractor_cluster 0.16.5, used as its README shows: a `NodeServer` per
 //! process, `client_connect` to the receiver's, receivers joined to a
 //! process group, messages derived with `RactorClusterMessage` (an `#[rpc]`
-//! variant for the ask). A current-thread tokio runtime, the one on which
-//! ractor_cluster measured fastest here and the shape of our actix systems.
+//! variant for the ask). A current-thread tokio runtime, the shape of our
+//! actix systems and the one on which ractor_cluster measured fastest when
+//! its goals were set; `RACTOR_MT=1` in the environment gives it tokio's
+//! multi-thread runtime instead, for comparison.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -103,10 +105,16 @@ async fn connect(
 }
 
 pub fn run(role: &str, args: &Args) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let rt = if std::env::var_os("RACTOR_MT").is_some() {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("a runtime");
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         if let Err(e) = role_main(role, args).await {
