@@ -125,28 +125,36 @@ pub async fn tell_loop(n: u64, mut send: impl FnMut() -> bool) -> u64 {
 pub struct Latencies {
     pub ns: Vec<u64>,
     pub errors: u64,
+    /// Open loop only: from each ask's due time to the moment the sender's
+    /// runtime issues it (the harness's own wake-up, inside `ns`).
+    pub late_ns: Vec<u64>,
+}
+
+/// Nearest-rank percentile of sorted values.
+fn rank(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let r = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[r - 1]
 }
 
 impl Latencies {
     /// The line the orchestrator reads.
     pub fn report(mut self) -> String {
         self.ns.sort_unstable();
-        let q = |p: f64| -> u64 {
-            if self.ns.is_empty() {
-                return 0;
-            }
-            // Nearest rank.
-            let rank = ((p * self.ns.len() as f64).ceil() as usize).clamp(1, self.ns.len());
-            self.ns[rank - 1]
-        };
+        self.late_ns.sort_unstable();
+        let q = |p: f64| rank(&self.ns, p);
         format!(
-            "ASK n={} errors={} p50={} p90={} p99={} max={}",
+            "ASK n={} errors={} p50={} p90={} p99={} max={} late50={} late99={}",
             self.ns.len(),
             self.errors,
             q(0.50),
             q(0.90),
             q(0.99),
-            self.ns.last().copied().unwrap_or(0)
+            self.ns.last().copied().unwrap_or(0),
+            rank(&self.late_ns, 0.50),
+            rank(&self.late_ns, 0.99),
         )
     }
 }
@@ -204,7 +212,9 @@ where
             }
         }
     });
+    let mut late = Vec::with_capacity(total as usize);
     while let Some((i, due)) = due_rx.recv().await {
+        late.push(due.elapsed().as_nanos() as u64);
         let fut = ask(i);
         let (lat, done) = (lat.clone(), done.clone());
         tokio::task::spawn_local(async move {
@@ -225,6 +235,7 @@ where
     }
     let mut l = std::mem::take(&mut *lat.borrow_mut());
     l.errors += total - *done.borrow();
+    l.late_ns = late;
     l
 }
 

@@ -153,6 +153,8 @@ struct AskResult {
     p50: f64,
     p90: f64,
     p99: f64,
+    late50: f64,
+    late99: f64,
 }
 
 struct Run {
@@ -225,6 +227,8 @@ impl Run {
                     p50: us("p50")?,
                     p90: us("p90")?,
                     p99: us("p99")?,
+                    late50: us("late50")?,
+                    late99: us("late99")?,
                 })
             })();
             ask.stop();
@@ -647,6 +651,24 @@ fn render(r: &Results, tells: &[TellShape], asks: &[AskShape], m: &Machine) -> S
                     }
                 ),
                 Some(Err(e)) => write!(w, " failed: {} |", one_line(e)),
+            };
+        }
+        let _ = writeln!(w);
+    }
+
+    let _ = writeln!(
+        w,
+        "\nOf which the sender's own wake-up at a constant rate (from an ask's due time until the sender's \
+         runtime issues it; the ticker thread's sleep and the runtime thread's wake-up), p50 / p99 in µs:\n"
+    );
+    header(w, "shape");
+    for (shape, row) in asks.iter().zip(&r.asks).filter(|(s, _)| s.rate > 0) {
+        let _ = write!(w, "| {} |", shape.label);
+        for cell in row {
+            let _ = match cell {
+                Some(Ok(a)) => write!(w, " {:.0} / {:.0} |", a.late50, a.late99),
+                None => write!(w, " – |"),
+                Some(Err(_)) => write!(w, " failed |"),
             };
         }
         let _ = writeln!(w);
