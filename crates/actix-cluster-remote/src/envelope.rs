@@ -109,18 +109,28 @@ pub enum EnvelopeError {
 #[derive(Debug)]
 pub struct FrameBuilder {
     buf: Vec<u8>,
+    /// Where the frame starts in `buf` (room for a transport's prefix).
+    start: usize,
     count: u16,
     max_frame: usize,
 }
 
 impl FrameBuilder {
-    /// An empty frame that will not grow past `max_frame` bytes (the first
-    /// envelope is always taken if it fits alone, see [`FrameBuilder::push`]).
+    /// An empty frame that will not grow past `max_frame` bytes.
     pub fn new(max_frame: usize) -> Self {
-        let mut buf = Vec::with_capacity(max_frame.min(64 * 1024));
+        Self::with_headroom(0, max_frame)
+    }
+
+    /// Like [`FrameBuilder::new`], with `headroom` zero bytes before the
+    /// frame in the finished buffer, so that a transport can write its length
+    /// prefix there and seal in place instead of copying the frame.
+    pub fn with_headroom(headroom: usize, max_frame: usize) -> Self {
+        let mut buf = Vec::with_capacity(headroom + FRAME_HEADER + max_frame.min(16 * 1024));
+        buf.resize(headroom, 0);
         buf.extend_from_slice(&[FORMAT, 0, 0]);
         FrameBuilder {
             buf,
+            start: headroom,
             count: 0,
             max_frame,
         }
@@ -135,7 +145,7 @@ impl FrameBuilder {
     /// sends this frame and starts another).
     pub fn push(&mut self, env: &Envelope<'_>) -> bool {
         let needed = Self::envelope_size(env.payload.len());
-        if self.count == u16::MAX || self.buf.len() + needed > self.max_frame {
+        if self.count == u16::MAX || self.buf.len() - self.start + needed > self.max_frame {
             return false;
         }
         self.buf.push(env.kind as u8);
@@ -159,9 +169,10 @@ impl FrameBuilder {
         self.count == 0
     }
 
-    /// The encoded frame.
+    /// The encoded frame (after the headroom, if any).
     pub fn finish(mut self) -> Vec<u8> {
-        self.buf[1..3].copy_from_slice(&self.count.to_le_bytes());
+        let at = self.start + 1;
+        self.buf[at..at + 2].copy_from_slice(&self.count.to_le_bytes());
         self.buf
     }
 }
@@ -402,6 +413,17 @@ mod tests {
         frame.push(0x01);
         let read: Vec<_> = FrameReader::new(&frame, 10).unwrap().collect();
         assert_eq!(read, vec![Err(EnvelopeError::Truncated("recipient"))]);
+    }
+
+    #[test]
+    fn headroom_comes_before_the_same_frame() {
+        let e = env(Kind::Tell, 1, 0, b"x");
+        let mut plain = FrameBuilder::new(100);
+        let mut roomy = FrameBuilder::with_headroom(4, 100);
+        assert!(plain.push(&e) && roomy.push(&e));
+        let (plain, roomy) = (plain.finish(), roomy.finish());
+        assert_eq!(&roomy[..4], &[0, 0, 0, 0]);
+        assert_eq!(&roomy[4..], &plain[..]);
     }
 
     #[test]

@@ -24,18 +24,21 @@ pub(crate) enum ConnError {
     Closed,
 }
 
+/// Room a frame buffer keeps before the frame for its length prefix.
+pub(crate) const PREFIX: usize = 4;
+
+/// Writes a frame built with [`PREFIX`] bytes of headroom: the length goes
+/// there and the frame is sealed in place (no copy).
 pub(crate) async fn write_frame(
     w: &mut OwnedWriteHalf,
     key: &mut Option<FrameKey>,
-    mut plain: Vec<u8>,
+    mut buf: Vec<u8>,
 ) -> Result<usize, ConnError> {
-    let sealed_len = plain.len() + if key.is_some() { TAG_LEN } else { 0 };
-    let prefix = (sealed_len as u32).to_be_bytes();
-    let mut buf = Vec::with_capacity(4 + sealed_len);
-    buf.extend_from_slice(&prefix);
-    buf.append(&mut plain);
+    let plain_len = buf.len() - PREFIX;
+    let sealed_len = plain_len + if key.is_some() { TAG_LEN } else { 0 };
+    buf[..PREFIX].copy_from_slice(&(sealed_len as u32).to_be_bytes());
     if let Some(k) = key {
-        k.seal(&mut buf, 4)?;
+        k.seal(&mut buf, PREFIX)?;
     }
     w.write_all(&buf).await?;
     Ok(buf.len())
@@ -64,5 +67,5 @@ pub(crate) async fn read_frame(
 }
 
 pub(crate) fn empty_frame() -> Vec<u8> {
-    FrameBuilder::new(FRAME_HEADER).finish()
+    FrameBuilder::with_headroom(PREFIX, FRAME_HEADER).finish()
 }

@@ -207,7 +207,7 @@ impl RemoteHandle {
             let addr = addr.clone();
             Box::new(move || addr.connected())
         };
-        let mut handlers = std::collections::HashMap::new();
+        let mut handlers = crate::fast_hash::FastMap::default();
         handlers.insert(M::tag(), dispatch::<M, A>(addr));
         self.shared.add_actor(id, LocalActor { handlers, alive });
         RemoteRef::new(ActorAddr {
@@ -249,7 +249,7 @@ impl RemoteHandle {
     /// `Unreachable`, `Rejected` for oversize).
     pub fn tell<M: RemoteMessage>(&self, to: &RemoteRef<M>, msg: M) -> Result<(), AskError> {
         let out = self.outgoing(Kind::Tell, to.addr().actor, 0, &msg)?;
-        if *to.member() == self.shared.local() {
+        if self.shared.is_local(to.member()) {
             return self
                 .shared
                 .deliver(out.to, out.tag, &out.payload, Delivery::LocalTell)
@@ -318,7 +318,7 @@ impl RemoteHandle {
         msg: &M,
     ) -> Result<(), AskError> {
         let out = self.outgoing(Kind::Ask, to.addr().actor, correlation, msg)?;
-        if *to.member() == self.shared.local() {
+        if self.shared.is_local(to.member()) {
             let reply = Delivery::Ask(ReplyTo::Local { correlation });
             return self
                 .shared

@@ -208,7 +208,7 @@ pub(crate) async fn listen(env: Arc<Env>, listener: TcpListener) {
             match tokio::time::timeout(bound, accept(&env, stream)).await {
                 Ok(Ok((peer, accepted))) => match env.shared.accepted_sender(&peer) {
                     Some(tx) => {
-                        let _ = tx.send(accepted).await;
+                        let _ = tx.send(Box::new(accepted)).await;
                     }
                     None => refused(&env, from, "peer gone"),
                 },

@@ -20,6 +20,7 @@ mod control;
 mod crypto;
 pub mod envelope;
 mod error;
+mod fast_hash;
 mod frame_io;
 mod handle;
 mod handshake;

@@ -22,7 +22,7 @@ use crate::config::RemoteConfig;
 use crate::crypto::{FrameKey, TAG_LEN};
 use crate::envelope::{Envelope, FrameBuilder, Kind, FRAME_HEADER};
 use crate::error::AskError;
-use crate::frame_io::{read_frame, write_frame, ConnError};
+use crate::frame_io::{read_frame, write_frame, ConnError, PREFIX};
 use crate::handshake::{dial, Accepted, Keys};
 use crate::inbound::handle_frame;
 use crate::remote::{FromPeer, Remote};
@@ -58,7 +58,7 @@ impl Env {
 pub(crate) struct Lanes {
     pub(crate) data: mpsc::Receiver<Outgoing>,
     pub(crate) control: mpsc::Receiver<Outgoing>,
-    pub(crate) accepted: mpsc::Receiver<Accepted>,
+    pub(crate) accepted: mpsc::Receiver<Box<Accepted>>,
 }
 
 /// Runs a peer's session until its lanes close.
@@ -91,7 +91,7 @@ pub(crate) async fn run(env: Arc<Env>, peer: MemberId, addr: SocketAddr, mut lan
                 }
             } else {
                 match lanes.accepted.recv().await {
-                    Some(c) => c,
+                    Some(c) => *c,
                     None => return,
                 }
             };
@@ -155,7 +155,7 @@ async fn connection(
             // The dialer reconnected (it saw this connection fail first):
             // the new one wins, and the session goes on with it.
             let newer = newer?;
-            Box::pin(connection(env, peer, newer, lanes, carry)).await
+            Box::pin(connection(env, peer, *newer, lanes, carry)).await
         }
     }
 }
@@ -202,6 +202,11 @@ async fn reader(
             return Err(ConnError::Closed);
         }
         handle_frame(env, peer, &buf).await;
+        // A connection that once read a large frame does not keep its
+        // buffer for life.
+        if buf.capacity() > 64 * 1024 && buf.len() < 16 * 1024 {
+            buf.shrink_to(16 * 1024);
+        }
     }
 }
 
@@ -243,18 +248,24 @@ async fn next_frame(
     carry: &mut Option<Outgoing>,
     limits: Limits,
 ) -> Result<(Vec<u8>, usize), ConnError> {
-    let mut builder = FrameBuilder::new(limits.frame - TAG_LEN);
-    if let Some(o) = carry.take() {
-        push(env, peer, &mut builder, o, limits);
-    }
-    while builder.is_empty() {
-        let first = tokio::select! {
-            biased;
-            c = control.recv() => c.ok_or(ConnError::Closed)?,
-            d = data.recv() => d.ok_or(ConnError::Closed)?,
+    // The buffer is made only once there is something to send, so an idle
+    // connection holds none.
+    let mut first = carry.take();
+    let mut builder = loop {
+        let o = match first.take() {
+            Some(o) => o,
+            None => tokio::select! {
+                biased;
+                c = control.recv() => c.ok_or(ConnError::Closed)?,
+                d = data.recv() => d.ok_or(ConnError::Closed)?,
+            },
         };
-        push(env, peer, &mut builder, first, limits);
-    }
+        let mut builder = FrameBuilder::with_headroom(PREFIX, limits.frame - TAG_LEN);
+        push(env, peer, &mut builder, o, limits);
+        if !builder.is_empty() {
+            break builder;
+        }
+    };
     for lane in [&mut *control, &mut *data] {
         while let Ok(o) = lane.try_recv() {
             if let Some(o) = push(env, peer, &mut builder, o, limits) {

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::envelope::Kind;
 use crate::error::{AskError, Failure, FailureCode};
+use crate::fast_hash::FastMap;
 use crate::message::TypeTag;
 use crate::reference::ActorId;
 use crate::stats::Counters;
@@ -35,7 +36,7 @@ pub(crate) struct Link {
     pub(crate) control: mpsc::Sender<Outgoing>,
     pub(crate) reachable: bool,
     /// Hands connections accepted from this peer to its session.
-    pub(crate) accepted: Option<mpsc::Sender<crate::handshake::Accepted>>,
+    pub(crate) accepted: Option<mpsc::Sender<Box<crate::handshake::Accepted>>>,
 }
 
 /// Where the answer to an ask goes.
@@ -71,7 +72,7 @@ pub(crate) type Dispatch =
 
 /// A local actor reachable from other members.
 pub(crate) struct LocalActor {
-    pub(crate) handlers: HashMap<TypeTag, Dispatch>,
+    pub(crate) handlers: FastMap<TypeTag, Dispatch>,
     /// Whether the actor still runs.
     pub(crate) alive: Box<dyn Fn() -> bool + Send + Sync>,
 }
@@ -95,11 +96,11 @@ struct Gone {
 pub(crate) struct Shared {
     local: RwLock<MemberId>,
     pub(crate) max_message_size: usize,
-    links: Mutex<HashMap<MemberId, Link>>,
+    links: Mutex<FastMap<MemberId, Link>>,
     gone: Mutex<Gone>,
-    actors: Mutex<HashMap<ActorId, LocalActor>>,
+    actors: Mutex<FastMap<ActorId, LocalActor>>,
     next_actor: AtomicU64,
-    pending: Mutex<HashMap<u64, Pending>>,
+    pending: Mutex<FastMap<u64, Pending>>,
     next_correlation: AtomicU64,
     pub(crate) counters: Counters,
 }
@@ -122,6 +123,11 @@ impl Shared {
             next_correlation: AtomicU64::new(1),
             counters: Counters::default(),
         }
+    }
+
+    /// Whether `member` is this member (without cloning the id).
+    pub(crate) fn is_local(&self, member: &MemberId) -> bool {
+        *self.local.read().unwrap_or_else(|e| e.into_inner()) == *member
     }
 
     pub(crate) fn local(&self) -> MemberId {
@@ -206,7 +212,7 @@ impl Shared {
     pub(crate) fn accepted_sender(
         &self,
         member: &MemberId,
-    ) -> Option<mpsc::Sender<crate::handshake::Accepted>> {
+    ) -> Option<mpsc::Sender<Box<crate::handshake::Accepted>>> {
         lock(&self.links)
             .get(member)
             .and_then(|l| l.accepted.clone())
