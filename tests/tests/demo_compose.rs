@@ -9,7 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use actix_cluster_tests::demo::{
-    docker_available, ensure_demo_images, event_snapshot, members, wait_for, with_status, Compose,
+    docker_available, encode, ensure_demo_images, event_snapshot, http, members, wait_for,
+    with_status, Compose,
 };
 use serde_json::Value;
 
@@ -58,6 +59,26 @@ fn compose_demo_scales_and_heals() {
     let api = wait_up(&compose, 4);
     let five = ids(&with_status(&api, "up", None));
     assert_eq!(five.len(), 5, "{api}");
+    // Remote actors across the containers: every node's ping actor is
+    // listed, and the frontend's ask of each one answers.
+    wait_for("5 ping actors listed", T, || {
+        let r = http("GET", compose.frontend, "/api/services")?;
+        let listed: BTreeSet<String> = r.json()["services"]["ping"]
+            .as_array()
+            .ok_or(r.body.clone())?
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        (listed == five).then_some(()).ok_or(r.body)
+    });
+    for id in &five {
+        let path = format!("/api/members/{}/ping", encode(id));
+        let r = wait_for(&format!("a ping of {id}"), T, || {
+            let r = http("POST", compose.frontend, &path)?;
+            (r.status == 200).then_some(r.clone()).ok_or(r.body)
+        });
+        assert!(r.json()["rtt_us"].is_u64(), "{}", r.body);
+    }
 
     // Scaled back to 2: compose stops two (SIGTERM); they leave gracefully and
     // are shown as left, the 3 others stay Up.
@@ -118,6 +139,16 @@ fn compose_demo_scales_and_heals() {
         (m["status"] == "down" && m["reason"] == "failed")
             .then_some(())
             .ok_or(m.to_string())
+    });
+    // The frontend watched its ping actor: one `terminated` (failed).
+    wait_for("the crashed backend's actor terminated", T, || {
+        let snap = event_snapshot(compose.frontend)?;
+        let seen = snap["recent"].as_array().unwrap().iter().any(|e| {
+            e["type"] == "terminated"
+                && e["member"] == victim_id.as_str()
+                && e["reason"] == "failed"
+        });
+        seen.then_some(()).ok_or(snap["recent"].to_string())
     });
     let api = wait_up(&compose, 2);
     let now_up = ids(&with_status(&api, "up", None));
