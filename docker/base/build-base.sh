@@ -11,8 +11,10 @@
 # Idempotent. Needs root (or fakeroot-free debootstrap rights) and the `debootstrap`
 # package for step 3. Env: BASE_TAG (default debian:bookworm-slim), DEBIAN_MIRROR
 # (default: the host's own Debian mirror from its apt configuration, else
-# http://deb.debian.org/debian), BASE_PULL_TIMEOUT, APT_DIR (default /etc/apt: where
-# the host's apt configuration is read).
+# http://deb.debian.org/debian), DEBIAN_SECURITY_MIRROR (written into the image's
+# sources.list; default: the host's, else http://deb.debian.org/debian-security),
+# BASE_PULL_TIMEOUT, APT_DIR (default /etc/apt: where the host's apt configuration
+# is read).
 #
 # `build-base.sh --print-mirror` prints the mirrors it would use and exits.
 set -euo pipefail
