@@ -13,12 +13,21 @@
 #   scripts/demo.sh kubernetes-secret  # kubectl apply -f - of the Secret the
 #                                      # manifests in docker/kubernetes/ need
 #
+# Without Docker (or with `local` first: `scripts/demo.sh local`, `scripts/demo.sh
+# local scale 5`, `scripts/demo.sh local down`, ...) the same cluster runs as local
+# processes: Debian's etcd on loopback (installed when missing, as root) and the
+# cluster-monitor binary (`cargo build --release -p cluster-monitor`), one frontend
+# and BACKENDS backends, without Prometheus. Their pid files and logs are in
+# target/demo-local/ (DEMO_LOCAL_DIR); they are stopped by pid, never by name.
+#
 # The nodes run keyed: a cluster key (CLUSTER_SECRET_KEYS) and an admin token
 # (HTTP_ADMIN_TOKEN) are made on the first run and kept, readable only by you,
-# in docker/demo-secrets.env (not committed; delete it for new ones).
+# in docker/demo-secrets.env (DEMO_SECRETS; not committed; delete it for new ones).
 #
 # Env: BACKENDS (3), FRONTEND_PORT (8080), PROMETHEUS_PORT (9090), COMPOSE_PROJECT_NAME (cluster-monitor),
-# DEMO_TIMEOUT seconds to wait for the members (120).
+# DEMO_TIMEOUT seconds to wait for the members (120). Local processes only:
+# DEMO_LOCAL_DIR (target/demo-local), DEMO_ETCD_PORT (2379), DEMO_ETCD_PEER_PORT (2380),
+# CLUSTER_MONITOR_BIN (a cluster-monitor binary to use instead of building one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,20 +41,33 @@ URL="http://localhost:$FRONTEND_PORT/"
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
-command -v docker >/dev/null 2>&1 ||
-    die "docker is not installed. Install Docker Engine (https://docs.docker.com/engine/install/) and run this again."
-docker info >/dev/null 2>&1 ||
-    die "cannot reach the docker daemon: is it running, and may this user use it (sudo, or the docker group)?"
-
-if docker compose version >/dev/null 2>&1; then
-    compose() { docker compose -f docker/compose.yaml -p "$PROJECT" "$@"; }
-elif command -v docker-compose >/dev/null 2>&1; then
-    compose() { docker-compose -f docker/compose.yaml -p "$PROJECT" "$@"; }
-else
-    die "neither 'docker compose' nor 'docker-compose' is available: install the compose plugin (apt-get install docker-compose-plugin) or docker-compose"
+mode=compose
+if [ "${1:-}" = local ]; then
+    mode=local
+    shift
+elif ! command -v docker >/dev/null 2>&1; then
+    mode=local
+    say "docker is not installed: running the demo as local processes (scripts/demo.sh local)"
+elif ! docker info >/dev/null 2>&1; then
+    mode=local
+    say "cannot reach the docker daemon: running the demo as local processes (scripts/demo.sh local)"
 fi
 
-SECRETS=docker/demo-secrets.env
+if [ "$mode" = compose ]; then
+    if docker compose version >/dev/null 2>&1; then
+        compose() { docker compose -f docker/compose.yaml -p "$PROJECT" "$@"; }
+    elif command -v docker-compose >/dev/null 2>&1; then
+        compose() { docker-compose -f docker/compose.yaml -p "$PROJECT" "$@"; }
+    else
+        die "neither 'docker compose' nor 'docker-compose' is available: install the compose plugin (apt-get install docker-compose-plugin) or docker-compose"
+    fi
+else
+    # shellcheck source=demo-local.sh
+    . scripts/demo-local.sh
+    compose() { local_compose "$@"; }
+fi
+
+SECRETS="${DEMO_SECRETS:-docker/demo-secrets.env}"
 random_b64() { # N random bytes, base64 (no '/', '+' or '=' with "token")
     python3 -c 'import base64, os, sys; b = base64.b64encode(os.urandom(int(sys.argv[1]))).decode(); print(b.translate({ord(c): None for c in "/+="}) if sys.argv[2:] else b)' "$@"
 }
@@ -60,7 +82,7 @@ secrets() { # makes the key and token once, then exports them
     fi
     set -a
     # shellcheck disable=SC1090
-    . "./$SECRETS"
+    case "$SECRETS" in /*) . "$SECRETS" ;; *) . "./$SECRETS" ;; esac
     set +a
 }
 
@@ -94,6 +116,16 @@ esac
 case "${1:-up}" in
 up)
     command -v python3 >/dev/null 2>&1 || die "python3 is needed to read the member list (apt-get install python3)"
+    if [ "$mode" = local ]; then
+        local_up "$BACKENDS"
+        wait_up $((BACKENDS + 1))
+        say "the cluster is up: open $URL"
+        echo "   local processes; pid files and logs in $LOCAL_DIR"
+        echo "   gossip is sealed with the key in $SECRETS; Leave asks for the admin token:"
+        echo "   $HTTP_ADMIN_TOKEN"
+        echo "   scale:  scripts/demo.sh local scale 5     stop: scripts/demo.sh local down"
+        exit 0
+    fi
     say "building the images (cached after the first run)"
     docker/base/build-base.sh
     docker/etcd/build.sh
@@ -110,7 +142,7 @@ up)
     ;;
 scale)
     n="${2:?usage: scripts/demo.sh scale <backends>}"
-    compose up -d --no-recreate --scale backend="$n"
+    if [ "$mode" = local ]; then local_scale "$n"; else compose up -d --no-recreate --scale backend="$n"; fi
     wait_up $((n + 1))
     say "$((n + 1)) members Up: $URL"
     ;;
@@ -129,7 +161,7 @@ logs)
     ;;
 down)
     say "stopping the demo"
-    compose down --remove-orphans --volumes
+    if [ "$mode" = local ]; then local_down; else compose down --remove-orphans --volumes; fi
     ;;
 token)
     secrets
@@ -144,6 +176,6 @@ kubernetes-secret)
         --dry-run=client -o yaml | kubectl apply -f -
     ;;
 *)
-    die "unknown command '$1' (up, scale N, status, logs, down, token, kubernetes-secret)"
+    die "unknown command '$1' (local, up, scale N, status, logs, down, token, kubernetes-secret)"
     ;;
 esac

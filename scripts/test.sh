@@ -5,6 +5,7 @@
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh --no-docker  # skip image builds (docker tests then use local processes or skip)
+#   scripts/test.sh --deps-only  # only install the missing packages (the build needs protoc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +13,11 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 use_docker=1
+deps_only=0
 for arg in "$@"; do
   case "$arg" in
     --no-docker) use_docker=0 ;;
+    --deps-only) deps_only=1 ;;
     -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) die "unknown argument $arg (try --help)" ;;
   esac
@@ -51,6 +54,11 @@ if [ -f tests/requirements.txt ]; then
     say "installing Python test packages from tests/requirements.txt"
     python3 -m pip install -q -r tests/requirements.txt
   fi
+fi
+
+if [ "$deps_only" = 1 ]; then
+  say "dependencies are installed"
+  exit 0
 fi
 
 # 3. Local container images (no registry needed: the base is built with debootstrap).

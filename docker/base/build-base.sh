@@ -10,15 +10,77 @@
 #
 # Idempotent. Needs root (or fakeroot-free debootstrap rights) and the `debootstrap`
 # package for step 3. Env: BASE_TAG (default debian:bookworm-slim), DEBIAN_MIRROR
-# (default http://deb.debian.org/debian), BASE_PULL_TIMEOUT.
+# (default: the host's own Debian mirror from its apt configuration, else
+# http://deb.debian.org/debian), DEBIAN_SECURITY_MIRROR (written into the image's
+# sources.list; default: the host's, else http://deb.debian.org/debian-security),
+# BASE_PULL_TIMEOUT, APT_DIR (default /etc/apt: where the host's apt configuration
+# is read).
+#
+# `build-base.sh --print-mirror` prints the mirrors it would use and exits.
 set -euo pipefail
 
 TAG="${BASE_TAG:-debian:bookworm-slim}"
 SUITE="bookworm"
-MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+DEFAULT_MIRROR="http://deb.debian.org/debian"
+DEFAULT_SECURITY="http://deb.debian.org/debian-security"
 PULL_TIMEOUT="${BASE_PULL_TIMEOUT:-20}"
 
 log() { echo "build-base: $*" >&2; }
+
+# Prints "URI SUITE" for every enabled deb entry of the host's apt configuration:
+# one-line entries (sources.list, *.list) and deb822 stanzas (*.sources).
+apt_entries() {
+    local dir="${APT_DIR:-/etc/apt}" f
+    for f in "$dir/sources.list" "$dir"/sources.list.d/*.list; do
+        [ -f "$f" ] || continue
+        # deb [options] URI suite components...; options may be bracketed.
+        sed -e 's/#.*//' -e 's/\[[^]]*\]//' "$f" | awk '$1 == "deb" { print $2, $3 }'
+    done
+    for f in "$dir"/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        awk '
+            function flush(  i, j, nu, ns, u, s) {
+                if (types ~ /(^| )deb( |$)/ && enabled != "no") {
+                    nu = split(uris, u, " "); ns = split(suites, s, " ")
+                    for (i = 1; i <= nu; i++) for (j = 1; j <= ns; j++) print u[i], s[j]
+                }
+                types = ""; uris = ""; suites = ""; enabled = ""
+            }
+            /^[ \t]*#/ { next }
+            /^[ \t]*$/ { flush(); next }
+            { key = tolower($1); sub(/:$/, "", key); $1 = "" ; val = $0; sub(/^ +/, "", val) }
+            key == "types" { types = val } key == "uris" { uris = val }
+            key == "suites" { suites = val } key == "enabled" { enabled = tolower(val) }
+            END { flush() }' "$f"
+    done
+}
+
+# The host's mirror for SUITE (the first entry serving it), else one serving any
+# suite from a path ending in /debian, else the default. Printed without a
+# trailing slash.
+host_mirror() {
+    local entries uri
+    entries="$(apt_entries)"
+    uri="$(awk -v s="$SUITE" '$2 == s { print $1; exit }' <<<"$entries")"
+    [ -n "$uri" ] || uri="$(awk '$1 ~ /\/debian\/?$/ { print $1; exit }' <<<"$entries")"
+    echo "${uri:-$DEFAULT_MIRROR}" | sed 's:/*$::'
+}
+
+# The host's security mirror for SUITE, else the default.
+host_security_mirror() {
+    local uri
+    uri="$(apt_entries | awk -v s="$SUITE-security" '$2 == s { print $1; exit }')"
+    echo "${uri:-$DEFAULT_SECURITY}" | sed 's:/*$::'
+}
+
+MIRROR="${DEBIAN_MIRROR:-$(host_mirror)}"
+SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-$(host_security_mirror)}"
+
+if [ "${1:-}" = "--print-mirror" ]; then
+    echo "$MIRROR"
+    echo "$SECURITY_MIRROR"
+    exit 0
+fi
 
 if docker image inspect "$TAG" >/dev/null 2>&1; then
     log "base image $TAG is present"
@@ -57,7 +119,7 @@ debootstrap --variant=minbase "$SUITE" "$rootfs" "$MIRROR" >"$tmp/debootstrap.lo
 cat >"$rootfs/etc/apt/sources.list" <<SOURCES
 deb $MIRROR $SUITE main
 deb $MIRROR $SUITE-updates main
-deb http://deb.debian.org/debian-security $SUITE-security main
+deb $SECURITY_MIRROR $SUITE-security main
 SOURCES
 cat >"$rootfs/etc/dpkg/dpkg.cfg.d/docker-slim" <<'SLIM'
 path-exclude /usr/share/doc/*

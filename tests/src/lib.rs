@@ -17,6 +17,17 @@ pub mod node;
 #[doc = include_str!("../../README.md")]
 struct ReadmeExamples;
 
+/// The guides' Rust examples under `docs/`, doctested the same way.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../../docs/USAGE.md")]
+    struct Usage;
+    #[doc = include_str!("../../docs/OPERATING.md")]
+    struct Operating;
+    #[doc = include_str!("../../docs/TESTING.md")]
+    struct Testing;
+}
+
 /// The library crates' READMEs (their crates.io pages), doctested the same way.
 #[cfg(doctest)]
 mod crate_readmes {

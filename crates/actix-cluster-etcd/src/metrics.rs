@@ -1,6 +1,6 @@
 //! Metrics through the [`metrics`] facade (cargo feature `metrics`): the
 //! discovery actor publishes its [`DiscoveryStatus`] every [`INTERVAL`] as
-//! `actix_cluster_etcd_...` gauges and counters (listed in the README's
+//! `actix_cluster_etcd_...` gauges and counters (listed in docs/OPERATING.md,
 //! "Metrics"). Nothing is recorded unless the application installs a
 //! recorder.
 

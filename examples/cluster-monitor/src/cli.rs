@@ -27,7 +27,7 @@ impl Role {
     }
 }
 
-/// Steps of moving a plaintext cluster to keys (see the README, "Security").
+/// Steps of moving a plaintext cluster to keys (see docs/OPERATING.md, "Security").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum KeysMode {
     /// Seal everything, accept only sealed messages: the default.

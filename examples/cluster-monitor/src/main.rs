@@ -1,6 +1,6 @@
 //! `cluster-monitor`: the actix-cluster demo node. One binary for the frontend
 //! and backend roles; every node serves the page, the JSON API and the probes.
-//! See `cluster-monitor --help` and the README's demo section.
+//! See `cluster-monitor --help` and docs/DEMO.md.
 
 mod cli;
 mod discovery;
