@@ -276,6 +276,16 @@ impl DiscoveryActor {
         ));
     }
 
+    /// Restarts `child` now if it waits out its backoff (only such a child
+    /// has something to cut short).
+    fn retry_now(&mut self, child: Child, ctx: &mut Context<Self>) {
+        if let Some(h) = self.backoff[child as usize].pending.take() {
+            ctx.cancel_future(h);
+            info!(?child, "restarting child now instead of after its backoff");
+            self.resume(child);
+        }
+    }
+
     fn is_me(&self, id: &MemberId) -> bool {
         self.me.as_ref() == Some(id)
     }
@@ -363,6 +373,11 @@ impl Handler<ClusterEvent> for DiscoveryActor {
                 info!("this member is Up");
                 self.status.member_up = true;
                 self.set_control(|c| c.up = true);
+                // Up again after a cut (a rejoin): the network is back, so
+                // a child waiting out its backoff tries etcd now.
+                for child in [Child::LeaseKeeper, Child::SeedWatcher] {
+                    self.retry_now(child, ctx);
+                }
             }
             Event::Leaving(m) if self.is_me(&m.id) => {
                 self.status.member_up = false;
@@ -533,12 +548,7 @@ impl Handler<RetryNow> for DiscoveryActor {
 
     fn handle(&mut self, RetryNow(child): RetryNow, ctx: &mut Context<Self>) {
         let _span = self.span.enter();
-        // Only a child waiting out its backoff has something to cut short.
-        if let Some(h) = self.backoff[child as usize].pending.take() {
-            ctx.cancel_future(h);
-            info!(?child, "restarting child now instead of after its backoff");
-            self.resume(child);
-        }
+        self.retry_now(child, ctx);
     }
 }
 
