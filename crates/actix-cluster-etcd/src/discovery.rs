@@ -374,8 +374,11 @@ impl Handler<ClusterEvent> for DiscoveryActor {
                 self.status.member_up = true;
                 self.set_control(|c| c.up = true);
                 // Up again after a cut (a rejoin): the network is back, so
-                // a child waiting out its backoff tries etcd now.
+                // a child waiting out its backoff tries etcd now, and one
+                // whose session still fails on the cut retries from the
+                // smallest backoff.
                 for child in [Child::LeaseKeeper, Child::SeedWatcher] {
+                    self.backoff[child as usize].attempt = 0;
                     self.retry_now(child, ctx);
                 }
             }
