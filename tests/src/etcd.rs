@@ -2,8 +2,16 @@
 //! (built with `docker/etcd/build.sh` when missing), or, where docker is not
 //! available (or `ACTIX_CLUSTER_NO_DOCKER=1`, or `ACTIX_CLUSTER_ETCD=process`),
 //! the local `etcd` binary as a child process with its own data directory.
+//! `ACTIX_CLUSTER_ETCD_BIN=/path/to/etcd` runs that binary instead (always as a
+//! process; the `etcdctl` beside it, if any, answers [`Etcd::ctl`]): the test
+//! command runs the etcd tests a second time that way against etcd 3.5.
 //! Dropping the handle removes the container or kills the process and deletes
 //! its data.
+//!
+//! etcd runs with its defaults but for the raft timing (a 100 ms heartbeat, a
+//! 1 s election timeout, so that tests that kill members are quick). Never
+//! its gRPC keep-alive flags (`--grpc-keepalive-*`): a client that pings more
+//! often than a stock etcd accepts must fail the tests, not be let off.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -43,12 +51,79 @@ pub enum Backend {
     Process,
 }
 
+/// The etcd binary the process backend runs: `ACTIX_CLUSTER_ETCD_BIN`, else
+/// `etcd` on the `PATH`.
+pub fn etcd_bin() -> PathBuf {
+    if let Some(bin) = chosen_bin() {
+        assert!(
+            bin.is_file(),
+            "ACTIX_CLUSTER_ETCD_BIN={} is not a file",
+            bin.display()
+        );
+        return bin;
+    }
+    which("etcd").expect("the etcd binary (apt-get install etcd-server)")
+}
+
+fn chosen_bin() -> Option<PathBuf> {
+    std::env::var_os("ACTIX_CLUSTER_ETCD_BIN")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The `etcdctl` to use: the one beside `ACTIX_CLUSTER_ETCD_BIN` if there is
+/// one, else `etcdctl` on the `PATH`.
+fn etcdctl_bin() -> Option<PathBuf> {
+    chosen_bin()
+        .and_then(|b| b.parent().map(|d| d.join("etcdctl")))
+        .filter(|p| p.is_file())
+        .or_else(|| which("etcdctl"))
+}
+
+/// The version of the etcd the tests run (`3.4.23`, `3.5.1`, ...), from the
+/// binary's `--version` (the docker image holds Debian's 3.4).
+pub fn etcd_version() -> String {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            if backend() == Backend::Docker {
+                return "3.4 (docker image)".to_owned();
+            }
+            let out = run(Command::new(etcd_bin()).arg("--version"));
+            out.ok()
+                .and_then(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .find_map(|l| l.strip_prefix("etcd Version: ").map(str::to_owned))
+                })
+                .unwrap_or_else(|| "unknown".to_owned())
+        })
+        .clone()
+}
+
+/// Flags the harness must never pass to etcd: they would let a client that
+/// breaks a stock etcd's rules pass the tests.
+const HIDING_FLAGS: &[&str] = &["--grpc-keepalive"];
+
+fn check_flags<'a>(args: impl IntoIterator<Item = &'a str>) {
+    for a in args {
+        assert!(
+            !HIDING_FLAGS.iter().any(|f| a.starts_with(f)),
+            "the etcd test harness must run etcd with its defaults, not {a}"
+        );
+    }
+}
+
 /// Docker if it works and the image exists or can be built; else processes.
+/// A binary named by `ACTIX_CLUSTER_ETCD_BIN` always runs as a process.
 pub fn backend() -> Backend {
     static CHOSEN: OnceLock<Backend> = OnceLock::new();
     *CHOSEN.get_or_init(|| {
         let forced = std::env::var("ACTIX_CLUSTER_ETCD").unwrap_or_default();
-        if forced == "process" || std::env::var("ACTIX_CLUSTER_NO_DOCKER").is_ok_and(|v| v == "1") {
+        if forced == "process"
+            || chosen_bin().is_some()
+            || std::env::var("ACTIX_CLUSTER_NO_DOCKER").is_ok_and(|v| v == "1")
+        {
             return Backend::Process;
         }
         let docker_ok = Command::new("docker")
@@ -278,37 +353,41 @@ impl Etcd {
                 ]);
                 args.extend(tls_args.iter().cloned());
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                check_flags(args.iter().copied());
                 docker(&args);
                 m.container = Some(m.name.clone());
             }
             Backend::Process => {
-                let bin = which("etcd").expect("the etcd binary (apt-get install etcd-server)");
+                let bin = etcd_bin();
                 std::fs::create_dir_all(&m.data_dir).expect("data dir");
                 let log = std::fs::File::create(m.data_dir.with_extension("log")).expect("log");
-                let child = Command::new(bin)
-                    .arg(format!("--name={}", m.name))
-                    .arg(format!("--data-dir={}", m.data_dir.join("data").display()))
-                    .arg(format!(
+                let mut args = vec![
+                    format!("--name={}", m.name),
+                    format!("--data-dir={}", m.data_dir.join("data").display()),
+                    format!(
                         "--listen-client-urls={scheme}://127.0.0.1:{}",
                         m.client_port
-                    ))
-                    .arg(format!(
+                    ),
+                    format!(
                         "--advertise-client-urls={scheme}://127.0.0.1:{}",
                         m.client_port
-                    ))
-                    .args(&tls_args)
-                    .arg(format!(
-                        "--listen-peer-urls=http://127.0.0.1:{}",
-                        m.peer_port
-                    ))
-                    .arg(format!(
+                    ),
+                ];
+                args.extend(tls_args.iter().cloned());
+                args.extend([
+                    format!("--listen-peer-urls=http://127.0.0.1:{}", m.peer_port),
+                    format!(
                         "--initial-advertise-peer-urls=http://127.0.0.1:{}",
                         m.peer_port
-                    ))
-                    .arg(format!("--initial-cluster={cluster}"))
-                    .arg("--initial-cluster-state=new")
-                    .arg("--heartbeat-interval=100")
-                    .arg("--election-timeout=1000")
+                    ),
+                    format!("--initial-cluster={cluster}"),
+                    "--initial-cluster-state=new".into(),
+                    "--heartbeat-interval=100".into(),
+                    "--election-timeout=1000".into(),
+                ]);
+                check_flags(args.iter().map(String::as_str));
+                let child = Command::new(bin)
+                    .args(&args)
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(log)
@@ -378,7 +457,7 @@ impl Etcd {
     /// Runs `etcdctl` (the host binary, or the one in the container) against
     /// this etcd; returns stdout, or the error text.
     pub fn ctl(&self, args: &[&str]) -> Result<String, String> {
-        let out = if let Some(bin) = which("etcdctl") {
+        let out = if let Some(bin) = etcdctl_bin() {
             run(Command::new(bin)
                 .env("ETCDCTL_API", "3")
                 .arg(format!("--endpoints={}", self.ctl_endpoints()))

@@ -174,6 +174,44 @@ fn what_is_left_of_the_winners_wins_again_and_the_lease_expires_by_itself() {
     });
 }
 
+/// The side that won asks again, every member at once (as after a second
+/// fault within the hold): each round one of them rewrites the key and the
+/// others find it changed. Every one of them wins; none fences itself.
+#[test]
+fn the_members_of_the_winning_side_asking_at_once_all_win() {
+    let etcd = Etcd::start();
+    let names = ["a0", "a1", "a2", "a3"];
+    for round in 0..5 {
+        let prefix = fresh_prefix("siblings");
+        let cfg = config(&etcd.endpoints(), &prefix);
+        block_on(async {
+            let arb = EtcdArbiter::connect(cfg.clone()).await.unwrap();
+            let five = side(&["a0", "a1", "a2", "a3", "a4"]);
+            assert!(arb.acquire("a0", &five, HOLD).await.unwrap().won());
+        });
+        let start = Arc::new(Barrier::new(names.len()));
+        let deciders: Vec<_> = names
+            .iter()
+            .map(|d| {
+                decide(
+                    cfg.clone(),
+                    d,
+                    side(&names),
+                    start.clone(),
+                    Duration::from_secs(10),
+                )
+            })
+            .collect();
+        for (d, h) in names.iter().zip(deciders) {
+            let v = h.join().unwrap();
+            assert!(
+                matches!(v, Ok(Verdict::Won { .. })),
+                "round {round}: {d} got {v:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_recorded_side_follows_the_survivors_membership() {
     let etcd = Etcd::start();

@@ -133,56 +133,73 @@ impl EtcdArbiter {
     ) -> Result<Verdict, DiscoveryError> {
         let key = self.keys.downing_lease();
         let value = serde_json::to_string(side).expect("a set of strings serializes");
-        let held = self
-            .create_or_read(key.clone(), &value, lease, "downing txn")
-            .await?;
-        let (last, mod_revision) = match held {
-            Held::Created(revision) => {
-                info!(decider, revision, "won the downing lease");
+        // The members of a side ask at once: each round one of them rewrites
+        // the key and the others find it changed. They read it again, and it
+        // holds their own side now, so they win too; a side of n needs at
+        // most n rounds. (Taking a change as a loss fenced members of the
+        // winning side.)
+        let mut last_holder = String::new();
+        for _round in 0..=side.len() {
+            let held = self
+                .create_or_read(key.clone(), &value, lease, "downing txn")
+                .await?;
+            let (last, mod_revision) = match held {
+                Held::Created(revision) => {
+                    info!(decider, revision, "won the downing lease");
+                    return Ok(Verdict::Won {
+                        holder: decider.to_owned(),
+                        revision,
+                    });
+                }
+                Held::By(last, _, mod_revision) => (last, mod_revision),
+            };
+            let winners: BTreeSet<String> = serde_json::from_str(&last).unwrap_or_default();
+            let ours = winners.intersection(side).count();
+            let holder = winners.iter().next().cloned().unwrap_or(last);
+            if !holds_winners(side, &winners) {
+                info!(decider, %holder, ours, of = winners.len(), "another side holds the downing lease");
+                return Ok(Verdict::Lost { holder });
+            }
+            // Our side is what is left of the last winners: take the key over.
+            let txn = Txn::new()
+                .when(vec![Compare::mod_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    mod_revision,
+                )])
+                .and_then(vec![TxnOp::put(
+                    key.clone(),
+                    value.clone(),
+                    Some(PutOptions::new().with_lease(lease)),
+                )]);
+            let mut kv = self.client.kv_client();
+            let resp = bounded(&self.config, "downing renewal txn", kv.txn(txn)).await?;
+            if resp.succeeded() {
+                let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
+                debug!(
+                    decider,
+                    ours,
+                    of = winners.len(),
+                    "our side holds the downing lease again"
+                );
                 return Ok(Verdict::Won {
                     holder: decider.to_owned(),
                     revision,
                 });
             }
-            Held::By(last, _, mod_revision) => (last, mod_revision),
-        };
-        let winners: BTreeSet<String> = serde_json::from_str(&last).unwrap_or_default();
-        let ours = winners.intersection(side).count();
-        let holder = winners.iter().next().cloned().unwrap_or(last);
-        if !holds_winners(side, &winners) {
-            info!(decider, %holder, ours, of = winners.len(), "another side holds the downing lease");
-            return Ok(Verdict::Lost { holder });
-        }
-        // Our side is what is left of the last winners: take the key over.
-        let txn = Txn::new()
-            .when(vec![Compare::mod_revision(
-                key.clone(),
-                CompareOp::Equal,
-                mod_revision,
-            )])
-            .and_then(vec![TxnOp::put(
-                key,
-                value,
-                Some(PutOptions::new().with_lease(lease)),
-            )]);
-        let mut kv = self.client.kv_client();
-        let resp = bounded(&self.config, "downing renewal txn", kv.txn(txn)).await?;
-        if resp.succeeded() {
-            let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
             debug!(
                 decider,
-                ours,
-                of = winners.len(),
-                "our side holds the downing lease again"
+                "the downing lease changed while we asked: reading it again"
             );
-            Ok(Verdict::Won {
-                holder: decider.to_owned(),
-                revision,
-            })
-        } else {
-            info!(decider, "the downing lease changed while we asked: lost");
-            Ok(Verdict::Lost { holder })
+            last_holder = holder;
         }
+        info!(
+            decider,
+            "the downing lease kept changing while we asked: lost"
+        );
+        Ok(Verdict::Lost {
+            holder: last_holder,
+        })
     }
 
     /// Records `side` as the winning side while the downing lease is held and

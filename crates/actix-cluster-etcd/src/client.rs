@@ -9,14 +9,26 @@ use crate::error::DiscoveryError;
 
 /// Builds a client for every configured endpoint. Connections are made lazily
 /// and balanced; a dead endpoint is skipped.
+///
+/// The options follow what a stock etcd (3.4 and 3.5) enforces on its gRPC
+/// server: pings no more often than `--grpc-keepalive-min-time` (5 s by
+/// default; `keep_alive_interval_ms` is validated against it), and none on a
+/// connection without an open stream, since etcd does not permit pings without
+/// a stream (each counts as a strike, and the third strike closes the
+/// connection with `GOAWAY too_many_pings`). etcd's own pings come every 2 h
+/// (`--grpc-keepalive-interval`), so they do not keep anything alive. A dead
+/// etcd shows up as a request timeout, as a lease keep-alive with no answer
+/// within the TTL, and as a watch that answers no progress request.
 pub(crate) async fn connect(config: &DiscoveryConfig) -> Result<Client, DiscoveryError> {
     let mut options = ConnectOptions::new()
         .with_connect_timeout(config.connect_timeout())
-        .with_keep_alive(config.lease_ttl() / 3, config.request_timeout())
-        .with_keep_alive_while_idle(true)
+        .with_keep_alive_while_idle(false)
         // A member cut off from its quorum cancels our watches instead of
         // keeping them silent, so the watcher moves to another endpoint.
         .with_require_leader(true);
+    if let Some(interval) = config.keep_alive_interval() {
+        options = options.with_keep_alive(interval, config.request_timeout());
+    }
     if let (Some(user), Some(password)) = (&config.user, &config.password) {
         options = options.with_user(user.clone(), password.clone());
     }

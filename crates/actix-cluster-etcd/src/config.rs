@@ -50,8 +50,22 @@ pub struct DiscoveryConfig {
     /// `ETCD_CONNECT_TIMEOUT_MS`. Default 2000.
     pub connect_timeout_ms: u64,
     /// Timeout of one etcd request, in milliseconds. Env
-    /// `ETCD_REQUEST_TIMEOUT_MS`. Default 3000.
+    /// `ETCD_REQUEST_TIMEOUT_MS`. Default 3000. It also bounds the answer to
+    /// an HTTP/2 keep-alive ping.
     pub request_timeout_ms: u64,
+    /// How long a connection to etcd may be silent before the client sends an
+    /// HTTP/2 keep-alive ping, in milliseconds; 0 sends none. Env
+    /// `ETCD_KEEP_ALIVE_INTERVAL_MS`. Default 10000; otherwise 5000 to
+    /// 3600000.
+    ///
+    /// etcd (3.4 and 3.5 alike) refuses pings that come more often than its
+    /// `--grpc-keepalive-min-time`, 5 s by default: after a few such pings it
+    /// answers `GOAWAY` (`too_many_pings`) and closes the connection, and the
+    /// watch and the lease keep-alive on it break. The pings only find a dead
+    /// connection under an open stream faster; a dead etcd is detected anyway
+    /// by the request timeout and by the lease keep-alive (an answer every
+    /// TTL/3, the session ends when none came within the TTL).
+    pub keep_alive_interval_ms: u64,
     /// Smallest delay before retrying etcd or restarting a failed child actor,
     /// in milliseconds; doubled on each consecutive failure, with jitter. Env
     /// `ETCD_BACKOFF_MIN_MS`. Default 200.
@@ -83,6 +97,7 @@ impl Default for DiscoveryConfig {
             lease_ttl_secs: 10,
             connect_timeout_ms: 2000,
             request_timeout_ms: 3000,
+            keep_alive_interval_ms: 10_000,
             backoff_min_ms: 200,
             backoff_max_ms: 5000,
             max_seeds: 5,
@@ -94,6 +109,11 @@ impl Default for DiscoveryConfig {
     }
 }
 
+/// The smallest non-zero [`DiscoveryConfig::keep_alive_interval_ms`]: etcd's
+/// default `--grpc-keepalive-min-time` (5 s). A client that pings more often is
+/// disconnected by a stock etcd (`GOAWAY`, `too_many_pings`).
+pub(crate) const MIN_KEEP_ALIVE_INTERVAL_MS: u64 = 5_000;
+
 /// The environment variables [`DiscoveryConfig::from_env`] reads, with the field
 /// each one sets.
 pub const ENV_VARS: &[(&str, &str)] = &[
@@ -103,6 +123,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ETCD_LEASE_TTL", "lease_ttl_secs"),
     ("ETCD_CONNECT_TIMEOUT_MS", "connect_timeout_ms"),
     ("ETCD_REQUEST_TIMEOUT_MS", "request_timeout_ms"),
+    ("ETCD_KEEP_ALIVE_INTERVAL_MS", "keep_alive_interval_ms"),
     ("ETCD_BACKOFF_MIN_MS", "backoff_min_ms"),
     ("ETCD_BACKOFF_MAX_MS", "backoff_max_ms"),
     ("ETCD_MAX_SEEDS", "max_seeds"),
@@ -161,6 +182,9 @@ impl DiscoveryConfig {
         }
         if let Some(v) = num("ETCD_REQUEST_TIMEOUT_MS", "request_timeout_ms")? {
             self.request_timeout_ms = v;
+        }
+        if let Some(v) = num("ETCD_KEEP_ALIVE_INTERVAL_MS", "keep_alive_interval_ms")? {
+            self.keep_alive_interval_ms = v;
         }
         if let Some(v) = num("ETCD_BACKOFF_MIN_MS", "backoff_min_ms")? {
             self.backoff_min_ms = v;
@@ -285,6 +309,19 @@ impl DiscoveryConfig {
                 format!("{} is outside 10..=600000 ms", self.request_timeout_ms),
             );
         }
+        if self.keep_alive_interval_ms != 0
+            && !(MIN_KEEP_ALIVE_INTERVAL_MS..=3_600_000).contains(&self.keep_alive_interval_ms)
+        {
+            return bad(
+                "keep_alive_interval_ms",
+                format!(
+                    "{} is outside {MIN_KEEP_ALIVE_INTERVAL_MS}..=3600000 ms (or 0 for no pings): \
+                     etcd closes connections that ping more often than its \
+                     --grpc-keepalive-min-time, 5 s by default",
+                    self.keep_alive_interval_ms
+                ),
+            );
+        }
         if !(1..=600_000).contains(&self.backoff_min_ms) {
             return bad(
                 "backoff_min_ms",
@@ -354,6 +391,12 @@ impl DiscoveryConfig {
         Duration::from_millis(self.request_timeout_ms)
     }
 
+    /// The HTTP/2 keep-alive interval; `None` when pings are off.
+    pub fn keep_alive_interval(&self) -> Option<Duration> {
+        (self.keep_alive_interval_ms > 0)
+            .then(|| Duration::from_millis(self.keep_alive_interval_ms))
+    }
+
     /// `<prefix>/<cluster_name>/`: every key of this cluster starts with it.
     pub fn cluster_prefix(&self) -> String {
         format!("{}/{}/", self.prefix, self.cluster_name)
@@ -393,6 +436,21 @@ mod tests {
         DiscoveryConfig::default().validate().unwrap();
     }
 
+    /// The default pings no more often than a stock etcd accepts, with room
+    /// for timer and network jitter; 0 turns the pings off.
+    #[test]
+    fn keep_alive_respects_etcds_default_min_time() {
+        let d = DiscoveryConfig::default();
+        assert!(d.keep_alive_interval_ms >= 2 * MIN_KEEP_ALIVE_INTERVAL_MS);
+        let off = env(&[("ETCD_KEEP_ALIVE_INTERVAL_MS", "0")]).unwrap();
+        assert_eq!(off.keep_alive_interval(), None);
+        env(&[("ETCD_KEEP_ALIVE_INTERVAL_MS", "5000")]).unwrap();
+        let msg = env(&[("ETCD_KEEP_ALIVE_INTERVAL_MS", "4999")])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("grpc-keepalive-min-time"), "{msg}");
+    }
+
     #[test]
     fn env_sets_every_field() {
         let c = env(&[
@@ -402,6 +460,7 @@ mod tests {
             ("ETCD_LEASE_TTL", "3"),
             ("ETCD_CONNECT_TIMEOUT_MS", "100"),
             ("ETCD_REQUEST_TIMEOUT_MS", "200"),
+            ("ETCD_KEEP_ALIVE_INTERVAL_MS", "30000"),
             ("ETCD_BACKOFF_MIN_MS", "10"),
             ("ETCD_BACKOFF_MAX_MS", "20"),
             ("ETCD_MAX_SEEDS", "2"),
@@ -416,6 +475,8 @@ mod tests {
         assert_eq!(c.lease_ttl_secs, 3);
         assert_eq!(c.connect_timeout_ms, 100);
         assert_eq!(c.request_timeout_ms, 200);
+        assert_eq!(c.keep_alive_interval_ms, 30_000);
+        assert_eq!(c.keep_alive_interval(), Some(Duration::from_secs(30)));
         assert_eq!(c.backoff_min_ms, 10);
         assert_eq!(c.backoff_max_ms, 20);
         assert_eq!(c.max_seeds, 2);
@@ -437,6 +498,14 @@ mod tests {
             (&[("ETCD_LEASE_TTL", "ten")], "lease_ttl_secs"),
             (&[("ETCD_CONNECT_TIMEOUT_MS", "0")], "connect_timeout_ms"),
             (&[("ETCD_REQUEST_TIMEOUT_MS", "-5")], "request_timeout_ms"),
+            (
+                &[("ETCD_KEEP_ALIVE_INTERVAL_MS", "3333")],
+                "keep_alive_interval_ms",
+            ),
+            (
+                &[("ETCD_KEEP_ALIVE_INTERVAL_MS", "soon")],
+                "keep_alive_interval_ms",
+            ),
             (&[("ETCD_BACKOFF_MIN_MS", "0")], "backoff_min_ms"),
             (
                 &[

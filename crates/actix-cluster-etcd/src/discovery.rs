@@ -237,6 +237,16 @@ impl DiscoveryActor {
         self.backoff[child as usize].pending = Some(handle);
     }
 
+    /// Restarts `child` now if it waits out its backoff (only such a child
+    /// has something to cut short).
+    fn retry_now(&mut self, child: Child, ctx: &mut Context<Self>) {
+        if let Some(h) = self.backoff[child as usize].pending.take() {
+            ctx.cancel_future(h);
+            info!(?child, "restarting child now instead of after its backoff");
+            self.resume(child);
+        }
+    }
+
     pub(crate) fn is_me(&self, id: &MemberId) -> bool {
         self.me.as_ref() == Some(id)
     }
@@ -324,6 +334,14 @@ impl Handler<ClusterEvent> for DiscoveryActor {
                 info!("this member is Up");
                 self.status.member_up = true;
                 self.set_control(|c| c.up = true);
+                // Up again after a cut (a rejoin): the network is back, so
+                // a child waiting out its backoff tries etcd now, and one
+                // whose session still fails on the cut retries from the
+                // smallest backoff.
+                for child in [Child::LeaseKeeper, Child::SeedWatcher] {
+                    self.backoff[child as usize].attempt = 0;
+                    self.retry_now(child, ctx);
+                }
             }
             Event::Leaving(m) if self.is_me(&m.id) => {
                 self.status.member_up = false;
@@ -433,12 +451,7 @@ impl Handler<RetryNow> for DiscoveryActor {
 
     fn handle(&mut self, RetryNow(child): RetryNow, ctx: &mut Context<Self>) {
         let _span = self.span.enter();
-        // Only a child waiting out its backoff has something to cut short.
-        if let Some(h) = self.backoff[child as usize].pending.take() {
-            ctx.cancel_future(h);
-            info!(?child, "restarting child now instead of after its backoff");
-            self.resume(child);
-        }
+        self.retry_now(child, ctx);
     }
 }
 

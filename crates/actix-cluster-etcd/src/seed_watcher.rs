@@ -4,11 +4,13 @@
 use std::collections::{BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix::prelude::*;
 use actix_cluster::{Cluster, Form, GetMembers, Join, MemberId};
 use etcd_client::{EventType, WatchOptions};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::client::{bounded, connect};
@@ -23,6 +25,56 @@ use crate::supervision::{inject_failure, InjectFailure};
 use crate::supervision::{
     start_session, Child, ChildLink, ChildReport, Control, Run, SupervisedChild,
 };
+
+/// The watch id of etcd's answer to a progress request.
+const PROGRESS_ANSWER: i64 = -1;
+
+/// A quiet watch is asked for progress after this many lease TTLs without a
+/// message.
+const WATCH_QUIET_TTLS: u32 = 3;
+
+/// Whether the watch stream still reaches etcd. etcd sends nothing on a quiet
+/// watch (its progress notifications come every 10 minutes). The HTTP/2
+/// keep-alive finds a dead connection under it within its interval plus the
+/// request timeout, but it may be off (see `client::connect`); so after
+/// `quiet` without a message the watcher asks for progress, and no answer
+/// within `quiet` more ends the session (the supervisor then connects again,
+/// maybe to another endpoint). Rare on purpose: three TTLs, a watch on a
+/// healthy connection costs etcd one small answer per 30 s at the default TTL.
+struct Liveness {
+    quiet: Duration,
+    last: Instant,
+    asked: bool,
+}
+
+impl Liveness {
+    fn new(quiet: Duration) -> Self {
+        Liveness {
+            quiet,
+            last: Instant::now(),
+            asked: false,
+        }
+    }
+
+    /// When to ask for progress, or (once asked) when the answer is overdue.
+    fn due(&self) -> Instant {
+        self.last + self.quiet
+    }
+
+    fn asked(&self) -> bool {
+        self.asked
+    }
+
+    fn ask(&mut self) {
+        self.asked = true;
+        self.last = Instant::now();
+    }
+
+    fn heard(&mut self) {
+        self.asked = false;
+        self.last = Instant::now();
+    }
+}
 
 /// What the watcher last told the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +96,9 @@ struct Shared {
 /// Lists the registrations under `<prefix>/<cluster>/`, hands seed addresses
 /// to the [`Cluster`] (members already `Up`, oldest registration first, at
 /// most `max_seeds`, never this node), then watches the prefix from the listed
-/// revision + 1. It never polls. A broken watch resumes from the last revision
+/// revision + 1. It never lists again while the watch holds; a watch silent
+/// for three lease TTLs is asked for progress, and one that does not answer
+/// within three more counts as broken. A broken watch resumes from the last revision
 /// seen; a compacted one lists again and watches from there.
 ///
 /// Forming: while nobody is `Up` and no formation key exists, it runs one etcd
@@ -167,14 +221,30 @@ impl Session {
             let mut stream =
                 bounded(&self.config, "watch", wc.watch(root.clone(), Some(opts))).await?;
             debug!(from, "watching {root}");
+            let mut alive = Liveness::new(self.config.lease_ttl() * WATCH_QUIET_TTLS);
             loop {
                 tokio::select! {
+                    () = tokio::time::sleep_until(alive.due()) => {
+                        if alive.asked() {
+                            return Err(DiscoveryError::StreamEnded(format!(
+                                "the watch answered no progress request within {:?}",
+                                alive.quiet
+                            )));
+                        }
+                        bounded(&self.config, "watch progress request", stream.request_progress()).await?;
+                        debug!("the watch is quiet: asked etcd for its progress");
+                        alive.ask();
+                    }
                     msg = stream.message() => {
                         let resp = match msg {
                             Ok(Some(r)) => r,
                             Ok(None) => return Err(DiscoveryError::StreamEnded("watch stream ended".into())),
                             Err(e) => return Err(e.into()),
                         };
+                        if alive.asked() {
+                            debug!(watch_id = resp.watch_id(), "the quiet watch answered");
+                        }
+                        alive.heard();
                         if resp.compact_revision() > 0 {
                             warn!(
                                 wanted = from,
@@ -192,7 +262,16 @@ impl Session {
                             )));
                         }
                         self.follow(&control.borrow_and_update());
-                        let progress = !resp.created() && resp.events().is_empty();
+                        // A progress notification of our watch carries the
+                        // revision it has delivered up to. The answer to a
+                        // progress request (watch id -1, broadcast to the
+                        // stream) carries etcd's current revision, which etcd
+                        // before 3.4.24 / 3.5.8 may send ahead of events not
+                        // yet delivered to an unsynced watch: resuming from it
+                        // could skip them, so it only proves the watch alive.
+                        let progress = !resp.created()
+                            && resp.events().is_empty()
+                            && resp.watch_id() != PROGRESS_ANSWER;
                         let mut own_deleted = false;
                         {
                             let mut s = self.lock();

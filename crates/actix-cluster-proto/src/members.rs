@@ -32,6 +32,10 @@ pub(crate) struct Entry {
     /// silence as an indirect prober is evidence about our own health (a
     /// member known only from others' records is not).
     pub(crate) heard: bool,
+    /// Not heard from since this node fenced itself: shown unreachable, and
+    /// its `Up` held back, until it is heard from or this node has rejoined.
+    /// Like `heard`, not part of its record.
+    pub(crate) unconfirmed: bool,
     /// Encoded record; [`Table::update`] drops it, [`Table::wire`] rebuilds it.
     wire: Option<Vec<u8>>,
 }
@@ -133,6 +137,7 @@ impl Entry {
             suspecter: None,
             announced: Announced::Nothing,
             heard: false,
+            unconfirmed: false,
             wire: None,
         }
     }
@@ -167,11 +172,23 @@ impl Entry {
         }
     }
 
+    /// Withdraws a standing `Unreachable` once nothing keeps the member
+    /// unreachable here (no suspicion, and heard from since a fence); true
+    /// when `Reachable` is to be published.
+    pub(crate) fn settle_reachable(&mut self) -> bool {
+        if !self.announced.unreachable() || self.suspicion.is_some() || self.unconfirmed {
+            return false;
+        }
+        self.announced = self.announced.with_unreachable(false);
+        true
+    }
+
     pub(crate) fn info(&self) -> MemberInfo {
         MemberInfo {
             id: self.id.clone(),
             status: self.status,
             reachable: self.suspicion.is_none()
+                && !self.unconfirmed
                 && !matches!(self.status, Status::Down(crate::DownReason::Failed)),
             incarnation: self.incarnation,
             roles: self.roles.clone(),

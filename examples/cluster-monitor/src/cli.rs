@@ -415,6 +415,13 @@ pub(crate) struct EtcdArgs {
     pub(crate) etcd_request_timeout_ms: Option<String>,
     #[arg(
         long,
+        env = "ETCD_KEEP_ALIVE_INTERVAL_MS",
+        value_name = "ETCD_KEEP_ALIVE_INTERVAL_MS",
+        help = etcd_help("HTTP/2 keep-alive ping interval in milliseconds, at least 5000 (etcd's --grpc-keepalive-min-time), 0 for none", |d| d.keep_alive_interval_ms.to_string())
+    )]
+    pub(crate) etcd_keep_alive_interval_ms: Option<String>,
+    #[arg(
+        long,
         env = "ETCD_BACKOFF_MIN_MS",
         value_name = "ETCD_BACKOFF_MIN_MS",
         help = etcd_help("Smallest retry delay in milliseconds, doubled per failure", |d| d.backoff_min_ms.to_string())

@@ -38,6 +38,10 @@ impl EtcdArgs {
                 "ETCD_REQUEST_TIMEOUT_MS",
                 self.etcd_request_timeout_ms.as_ref(),
             ),
+            (
+                "ETCD_KEEP_ALIVE_INTERVAL_MS",
+                self.etcd_keep_alive_interval_ms.as_ref(),
+            ),
             ("ETCD_BACKOFF_MIN_MS", self.etcd_backoff_min_ms.as_ref()),
             ("ETCD_BACKOFF_MAX_MS", self.etcd_backoff_max_ms.as_ref()),
             ("ETCD_MAX_SEEDS", self.etcd_max_seeds.as_ref()),

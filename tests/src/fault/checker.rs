@@ -21,6 +21,27 @@ pub struct View {
     pub leader: Option<String>,
     /// `(id, status)` of every member listed.
     pub members: Vec<(String, String)>,
+    /// The ids listed as not reachable.
+    pub unreachable: Vec<String>,
+}
+
+impl View {
+    /// Members other than itself this view shows `up` and reachable.
+    pub fn others_up(&self) -> Vec<&str> {
+        self.members
+            .iter()
+            .filter(|(id, st)| st == "up" && *id != self.self_id && !self.unreachable.contains(id))
+            .map(|(id, _)| id.as_str())
+            .collect()
+    }
+
+    /// This node's own status in its view.
+    pub fn own_status(&self) -> Option<&str> {
+        self.members
+            .iter()
+            .find(|(id, _)| *id == self.self_id)
+            .map(|(_, st)| st.as_str())
+    }
 }
 
 /// One periodic sample of a node.
@@ -194,6 +215,17 @@ pub enum Violation {
         /// What is wrong.
         detail: String,
     },
+    /// A node cut off from every other, fenced and rejoining (its `self`
+    /// changed during the cut and it is not `up`), showed another member Up
+    /// and reachable: it has heard from nobody since it fenced.
+    FencedView {
+        /// The node.
+        node: String,
+        /// When.
+        t: Time,
+        /// The members it showed Up and reachable.
+        shown: Vec<String>,
+    },
     /// etcd's registrations are not the live members.
     Registrations {
         /// Registered ids.
@@ -214,6 +246,7 @@ impl Violation {
             Violation::NotReady { .. } => "readyz not 200",
             Violation::StaleSelf { .. } => "stale self",
             Violation::WrongView { .. } => "wrong view",
+            Violation::FencedView { .. } => "fenced view",
             Violation::Registrations { .. } => "etcd registrations",
         }
     }
@@ -228,6 +261,9 @@ pub struct Figures {
     pub crash_down: Vec<f64>,
     /// Seconds during which two sides had leaders (after the decision time).
     pub two_leader_secs: f64,
+    /// Samples of a node cut off alone, fenced and rejoining, that the
+    /// fenced-view rule read.
+    pub fenced_view_samples: usize,
 }
 
 /// The result of [`check`].
@@ -320,8 +356,53 @@ pub fn check(h: &History, b: &Bounds) -> Report {
     false_downs(h, b, &mut report);
     crashes(h, b, &mut report);
     partitions(h, b, &mut report);
+    fenced_views(h, &mut report);
     report.violations.extend(final_state(h));
     report
+}
+
+/// A node on a partition side of its own hears from nobody. Once it fenced
+/// itself and rejoins (its `self` differs from the one it had when the cut
+/// began, and its own entry is not `up`), it must show no other member Up and
+/// reachable until the heal. One violation per cut at most.
+fn fenced_views(h: &History, report: &mut Report) {
+    for p in &h.partitions {
+        for side in p.sides.iter().filter(|s| s.len() == 1) {
+            let node = &side[0];
+            let mut samples: Vec<(&Sample, &View)> = h
+                .samples
+                .iter()
+                .filter(|s| &s.node == node && s.t <= p.to)
+                .filter_map(|s| s.view.as_ref().map(|v| (s, v)))
+                .collect();
+            samples.sort_by(|a, b| a.0.t.total_cmp(&b.0.t));
+            // Its `self` when the cut began: the last sample before, else the first during.
+            let Some(before) = samples
+                .iter()
+                .rev()
+                .find(|(s, _)| s.t <= p.from)
+                .or_else(|| samples.iter().find(|(s, _)| s.t >= p.from))
+                .map(|(_, v)| v.self_id.clone())
+            else {
+                continue;
+            };
+            for (s, v) in samples.iter().filter(|(s, _)| s.t >= p.from) {
+                if v.self_id == before || v.own_status() == Some("up") {
+                    continue;
+                }
+                report.figures.fenced_view_samples += 1;
+                let shown = v.others_up();
+                if !shown.is_empty() {
+                    report.violations.push(Violation::FencedView {
+                        node: node.clone(),
+                        t: s.t,
+                        shown: shown.into_iter().map(str::to_owned).collect(),
+                    });
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// No live, healthy member is ever shown down: the first time each member id
@@ -589,6 +670,7 @@ mod tests {
                 .iter()
                 .map(|&n| (id(n, gen[n - 1]), "up".into()))
                 .collect(),
+            unreachable: vec![],
         }
     }
 
@@ -674,6 +756,66 @@ mod tests {
             vec![Violation::NotReady {
                 node: "n2".into(),
                 status: 503
+            }]
+        );
+    }
+
+    /// n3 is cut off alone from 5 s to 15 s and fenced (reborn as 0x301,
+    /// joining) at 10 s: showing n1 Up and unreachable is right, showing n2
+    /// Up and reachable is not.
+    #[test]
+    fn a_fenced_node_that_shows_others_up_is_rejected() {
+        let mut h = clean();
+        h.partitions.push(Partition {
+            sides: vec![vec!["n1".into(), "n2".into()], vec!["n3".into()]],
+            from: 5.0,
+            to: 15.0,
+        });
+        h.faulty.push(Faulty {
+            node: "n3".into(),
+            from: 5.0,
+            to: 15.0,
+        });
+        let gen = [0x100, 0x200, 0x301];
+        let fenced = |s: &mut Sample, reachable_n2: bool| {
+            let mut v = view(3, &gen, &[1, 2], 1);
+            v.members.push((id(3, 0x301), "joining".into()));
+            v.unreachable.push(id(1, 0x100));
+            if !reachable_n2 {
+                v.unreachable.push(id(2, 0x200));
+            }
+            v.leader = None;
+            s.view = Some(v);
+        };
+        for s in h.samples.iter_mut().filter(|s| s.node == "n3") {
+            if s.t >= 10.0 && s.t < 15.0 {
+                fenced(s, false);
+            }
+        }
+        let r = check(&h, &Bounds::default());
+        assert!(
+            !r.violations.iter().any(|v| v.rule() == "fenced view"),
+            "{:?}",
+            r.violations
+        );
+        assert_eq!(r.figures.fenced_view_samples, 10);
+        for s in h.samples.iter_mut().filter(|s| s.node == "n3") {
+            if s.t >= 12.0 && s.t < 15.0 {
+                fenced(s, true);
+            }
+        }
+        let r = check(&h, &Bounds::default());
+        let got: Vec<&Violation> = r
+            .violations
+            .iter()
+            .filter(|v| v.rule() == "fenced view")
+            .collect();
+        assert_eq!(
+            got,
+            vec![&Violation::FencedView {
+                node: "n3".into(),
+                t: 12.0,
+                shown: vec![id(2, 0x200)],
             }]
         );
     }

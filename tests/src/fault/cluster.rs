@@ -62,6 +62,28 @@ fn endpoints() -> String {
         .join(",")
 }
 
+/// Whether every answer lists every answering node's `self` as `up` and
+/// reachable.
+fn all_up(views: &[Option<Value>]) -> bool {
+    let Some(views) = views
+        .iter()
+        .map(Option::as_ref)
+        .collect::<Option<Vec<&Value>>>()
+    else {
+        return false;
+    };
+    let ids: Vec<&str> = views.iter().filter_map(|v| v["self"].as_str()).collect();
+    ids.len() == views.len()
+        && views.iter().all(|v| {
+            let members = v["members"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            ids.iter().all(|id| {
+                members
+                    .iter()
+                    .any(|m| m["id"] == *id && m["status"] == "up" && m["reachable"] == true)
+            })
+        })
+}
+
 /// Node index (1-based) of a node name `n<i>`.
 pub fn index(name: &str) -> usize {
     name[1..].parse().expect("node name n<i>")
@@ -375,6 +397,36 @@ impl Cluster {
                 return Err(v);
             }
             std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Polls every running node's `/api/members` every 100 ms until each
+    /// one lists every running node's current id `up` and reachable (its
+    /// own view of itself included); returns the seconds since `since`, or
+    /// `None` if that takes longer than `timeout`.
+    pub fn wait_all_up(&mut self, since: Instant, timeout: Duration) -> Option<f64> {
+        let running: Vec<usize> = (1..=NODES)
+            .filter(|&i| self.nodes[i - 1].as_mut().is_some_and(|p| !p.exited()))
+            .collect();
+        loop {
+            let views: Vec<Option<Value>> = observe(|| {
+                running
+                    .iter()
+                    .map(|&i| {
+                        http("GET", http_addr(i), "/api/members")
+                            .ok()
+                            .filter(|r| r.status == 200)
+                            .and_then(|r| serde_json::from_str(&r.body).ok())
+                    })
+                    .collect()
+            });
+            if all_up(&views) {
+                return Some(since.elapsed().as_secs_f64());
+            }
+            if since.elapsed() >= timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 

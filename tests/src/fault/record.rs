@@ -46,6 +46,12 @@ pub fn parse_view(v: &Value) -> Option<View> {
                 ))
             })
             .collect(),
+        unreachable: v["members"]
+            .as_array()?
+            .iter()
+            .filter(|m| m["reachable"] == false)
+            .filter_map(|m| m["id"].as_str().map(str::to_owned))
+            .collect(),
     })
 }
 

@@ -291,6 +291,7 @@ impl Core {
         self.fenced = Some((self.now, winners));
         let me = self.local.clone();
         self.set_down(&me, DownReason::Fenced);
+        self.unconfirm_all();
         self.after_own_down(DownReason::Fenced);
     }
 

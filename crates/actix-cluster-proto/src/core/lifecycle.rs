@@ -173,6 +173,8 @@ impl Core {
         self.forget_suspicions();
         info!(member = %self.local, up_number = upn, "local member is up");
         self.emit(Event::Up(info));
+        // Rejoined after a fence: the members held back are shown again.
+        self.confirm_all();
         self.broadcasts.push(&id);
         self.check_leader();
     }

@@ -262,9 +262,7 @@ impl Core {
             let info = self.table.update(&id, |e| {
                 e.suspicion = None;
                 e.suspecter = None;
-                let announce = e.announced.unreachable();
-                e.announced = e.announced.with_unreachable(false);
-                announce.then(|| e.info())
+                e.settle_reachable().then(|| e.info())
             });
             self.timers.disarm(&TimerKind::Suspicion { id });
             if let Some(Some(info)) = info {
@@ -274,17 +272,90 @@ impl Core {
         self.arbitration = None;
     }
 
-    /// A member we did not know, from a live record.
+    /// This node fenced itself: it has no cluster any more, so until it has
+    /// rejoined it shows no other member `Up` and reachable that it has not
+    /// heard from since (an isolated node would otherwise go on showing the
+    /// members it was cut off from as if nothing happened). `Unreachable` is
+    /// published for those shown reachable so far.
+    pub(super) fn unconfirm_all(&mut self) {
+        let mut ids = self.table.live().to_vec();
+        // `live` is in the order members came and went: sorted, the events
+        // do not depend on that history.
+        ids.sort();
+        for id in ids {
+            let info = self.table.update(&id, |e| {
+                e.unconfirmed = true;
+                let announce = e.announced.up() && !e.announced.unreachable();
+                if announce {
+                    e.announced = e.announced.with_unreachable(true);
+                }
+                announce.then(|| e.info())
+            });
+            if let Some(Some(info)) = info {
+                self.emit(Event::Unreachable(info));
+            }
+        }
+    }
+
+    /// `id` was heard from after this node fenced itself, or this node has
+    /// rejoined: publish what was held back (its `Up`, its `Reachable`).
+    pub(super) fn confirm(&mut self, id: &MemberId) {
+        if !self.table.get(id).is_some_and(|e| e.unconfirmed) {
+            return;
+        }
+        let events = self
+            .table
+            .update(id, |e| {
+                e.unconfirmed = false;
+                let mut events = Vec::new();
+                if !e.is_live() {
+                    return events;
+                }
+                if e.status == Status::Up && !e.announced.up() && e.up_number > 0 {
+                    e.announced = e.announced.with_up();
+                    events.push(Event::Up(e.info()));
+                }
+                if e.settle_reachable() {
+                    events.push(Event::Reachable(e.info()));
+                }
+                events
+            })
+            .unwrap_or_default();
+        for ev in events {
+            self.emit(ev);
+        }
+    }
+
+    /// This node has rejoined: every member held back since its fence is
+    /// shown as the cluster says it is.
+    pub(super) fn confirm_all(&mut self) {
+        let mut ids: Vec<MemberId> = self
+            .table
+            .entries()
+            .filter(|e| e.unconfirmed)
+            .map(|e| e.id.clone())
+            .collect();
+        ids.sort();
+        for id in ids {
+            self.confirm(&id);
+        }
+    }
+
+    /// A member we did not know, from a live record. After a fence (until
+    /// this node has rejoined) it is held back like the members known then
+    /// (see [`Core::unconfirm_all`]): no `Up`, shown unreachable.
     fn add_member(&mut self, rec: Record) {
         let id = rec.id.clone();
         let status = rec.status;
         let has_up = rec.up_number > 0 || status == Status::Up;
-        let up = status != Status::Joining && has_up;
+        let held_back = self.fenced.is_some();
+        let up = status != Status::Joining && has_up && !held_back;
         let mut e = Entry::new(id.clone(), status);
         e.incarnation = rec.incarnation;
         e.up_number = rec.up_number;
         e.roles = rec.roles;
         e.metadata = rec.metadata;
+        e.unconfirmed = held_back;
         e.announced = match (status == Status::Leaving, up) {
             (true, up) => Announced::Leaving {
                 up,
@@ -338,8 +409,7 @@ impl Core {
                 if refuted_any {
                     e.suspicion = None;
                     e.suspecter = None;
-                    if e.announced.unreachable() {
-                        e.announced = e.announced.with_unreachable(false);
+                    if e.settle_reachable() {
                         events.push(Event::Reachable(e.info()));
                     }
                 }
@@ -347,6 +417,7 @@ impl Core {
                     && status != Status::Joining
                     && !e.announced.up()
                     && e.up_number > 0
+                    && !e.unconfirmed
                 {
                     e.announced = e.announced.with_up();
                     events.push(Event::Up(e.info()));

@@ -186,6 +186,11 @@ impl Core {
         if datagram && !self.phase.left() {
             self.ask_if_unknown(now, &sender);
         }
+        // Heard from after a fence: shown as it is again (after the message,
+        // which may have introduced it).
+        if sender != self.local {
+            self.confirm(&sender);
+        }
         received
     }
 

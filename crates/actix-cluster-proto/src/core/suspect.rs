@@ -219,9 +219,7 @@ impl Core {
         let Some((announce, info)) = self.table.update(id, |e| {
             e.suspicion = None;
             e.suspecter = None;
-            let announce = e.announced.unreachable();
-            e.announced = e.announced.with_unreachable(false);
-            (announce, e.info())
+            (e.settle_reachable(), e.info())
         }) else {
             return;
         };

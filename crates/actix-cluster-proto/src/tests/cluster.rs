@@ -471,3 +471,53 @@ fn a_node_cut_off_names_no_leader_until_it_hears_again() {
     assert!(net.run_until_cond(secs(30.0), Net::converged), "no merge");
     assert!(net.run_until_cond(secs(5.0), |n| n.cores[0].leader().is_some()));
 }
+
+/// Members other than itself that node `i` shows `Up` and reachable.
+fn shown_up(net: &Net, i: usize) -> Vec<MemberId> {
+    let me = net.cores[i].local_id();
+    net.cores[i]
+        .members()
+        .into_iter()
+        .filter(|m| &m.id != me && m.status == Status::Up && m.reachable)
+        .map(|m| m.id)
+        .collect()
+}
+
+/// A node cut off from everyone fences itself and rejoins as a new member.
+/// It has no cluster then: until it has rejoined it shows none of the members
+/// it has not heard from since as `Up` and reachable, and publishes no `Up`
+/// or `Reachable` about them. After the heal it shows them all again.
+#[test]
+fn a_fenced_node_shows_nobody_up_until_it_has_rejoined() {
+    let mut net = Net::new(5, Config::lan(), 23);
+    net.form_and_join();
+    assert!(net.run_until_cond(secs(5.0), Net::converged));
+    let old = net.cores[4].local_id().clone();
+    net.cut_apart(&[4], &[0, 1, 2, 3]);
+    let fenced = net.run_until_cond(secs(30.0), |n| n.cores[4].local_id() != &old);
+    assert!(fenced, "n4 never fenced itself");
+    assert_eq!(net.status(4, &old), Some(Status::Down(DownReason::Fenced)));
+    let fenced_at = net.now;
+    let mut shown = shown_up(&net, 4);
+    let end = net.now + secs(15.0);
+    while shown.is_empty() && net.now < end {
+        net.run_for(Duration::from_millis(100));
+        shown = shown_up(&net, 4);
+    }
+    assert!(
+        shown.is_empty(),
+        "fenced n4 shows {shown:?} Up and reachable"
+    );
+    let others: Vec<MemberId> = (0..4).map(|i| net.cores[i].local_id().clone()).collect();
+    let published: Vec<&Event> = net.events[4]
+        .iter()
+        .filter(|(t, _)| *t >= fenced_at)
+        .map(|(_, e)| e)
+        .filter(|e| matches!(e, Event::Up(m) | Event::Reachable(m) if others.contains(&m.id)))
+        .collect();
+    assert!(published.is_empty(), "fenced n4 published {published:?}");
+    net.cut.clear();
+    assert!(net.run_until_cond(secs(30.0), Net::converged), "no rejoin");
+    assert_eq!(shown_up(&net, 4).len(), 4);
+    assert_event_order(&net);
+}
