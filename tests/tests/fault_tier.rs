@@ -482,6 +482,13 @@ fn describe(v: &Violation) -> String {
         Violation::FencedView { node, t, shown } => {
             format!("{node}, fenced and alone, showed {shown:?} Up and reachable at {t:.1}s")
         }
+        Violation::TerminatedNotDown {
+            node,
+            member,
+            reason,
+            t,
+        } => format!("{node} showed {member}'s actor terminated ({reason}) at {t:.1}s, not down"),
+        Violation::Listing { node, detail } => format!("{node}'s ping listing {detail}"),
         Violation::Registrations { registered, live } => {
             format!("etcd has {registered:?}, live {live:?}")
         }
@@ -623,7 +630,12 @@ node exactly once, Up, under the id a majority of views agree on, its `self` is 
 exactly those ids.\n\
 5. **A fenced node's view**: a node cut off alone (from the nodes and etcd) that fenced itself and is rejoining (its \
 `self` changed during the cut, its own entry not `up`) shows no other member Up and reachable: it has heard from nobody \
-since it fenced. Read from its 2 Hz `/api/members` samples until the heal.\n\n\
+since it fenced. Read from its 2 Hz `/api/members` samples until the heal.\n\
+6. **Death watch follows the decision**: the frontend (n1) watches every other node's ping actor (remote actors); every \
+`terminated` a node's stream shows is about a member that node shows down (before it, or within 1 s: two actors of one \
+node). A partition or a pause that downs nobody makes no actor terminated.\n\
+7. **Listings whole again** (part of recovery): after the last heal, every live node's registry listing \
+(`GET /api/services`, key `ping`) names exactly the members it shows Up.\n\n\
 Partition and isolation scenarios also report **heal -> all Up**: the time from removing the nftables rules until every \
 node's `/api/members` (polled every 100 ms) lists every node's current id Up and reachable; a figure, not a bound.\n\n\
 A scenario passes when no rule is broken. An expected failure (xfail) names its defect and the rules it breaks; it counts \

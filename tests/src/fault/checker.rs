@@ -55,6 +55,22 @@ pub struct Sample {
     pub ready: Option<u16>,
     /// `/api/members`; `None` when it did not answer.
     pub view: Option<View>,
+    /// The member ids `GET /api/services` lists under the demo's `ping` key
+    /// (its remote actors); `None` when it did not answer.
+    pub services: Option<Vec<String>>,
+}
+
+/// A `terminated` event (death watch of a remote actor) a node showed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TerminatedSeen {
+    /// When the observer received it.
+    pub t: Time,
+    /// The node that showed it (the watcher's node).
+    pub node: String,
+    /// The watched actor's member.
+    pub member: String,
+    /// `stopped`, `failed`, `left` or `fenced`.
+    pub reason: String,
 }
 
 /// A member shown `down` by a node: a `down` event, or a `down` entry in an
@@ -130,6 +146,8 @@ pub struct History {
     pub partitions: Vec<Partition>,
     /// Members shown down, from the event streams.
     pub downs: Vec<DownSeen>,
+    /// Watched remote actors shown terminated, from the event streams.
+    pub terminated: Vec<TerminatedSeen>,
     /// Periodic samples.
     pub samples: Vec<Sample>,
     /// When the last fault healed: the final state is read from samples after it.
@@ -226,6 +244,27 @@ pub enum Violation {
         /// The members it showed Up and reachable.
         shown: Vec<String>,
     },
+    /// A watched remote actor was shown terminated although its member was
+    /// not shown down by that node (a death watch must follow the downing
+    /// decision, never a suspicion or a cut).
+    TerminatedNotDown {
+        /// The watcher's node.
+        node: String,
+        /// The member.
+        member: String,
+        /// The reason given.
+        reason: String,
+        /// When.
+        t: Time,
+    },
+    /// A live node's registry listing (`GET /api/services`, key `ping`) is
+    /// not the members it shows Up.
+    Listing {
+        /// The node.
+        node: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// etcd's registrations are not the live members.
     Registrations {
         /// Registered ids.
@@ -247,6 +286,8 @@ impl Violation {
             Violation::StaleSelf { .. } => "stale self",
             Violation::WrongView { .. } => "wrong view",
             Violation::FencedView { .. } => "fenced view",
+            Violation::TerminatedNotDown { .. } => "terminated without down",
+            Violation::Listing { .. } => "listing",
             Violation::Registrations { .. } => "etcd registrations",
         }
     }
@@ -357,8 +398,44 @@ pub fn check(h: &History, b: &Bounds) -> Report {
     crashes(h, b, &mut report);
     partitions(h, b, &mut report);
     fenced_views(h, &mut report);
+    terminated_after_down(h, &mut report);
     report.violations.extend(final_state(h));
     report
+}
+
+/// How long after a `terminated` its member's `down` may still arrive on the
+/// same stream: the two come from different actors of the node.
+const TERMINATED_SLACK: Time = 1.0;
+
+/// Death watch follows the downing decision: every `terminated` a node shows
+/// is about a member that node shows down (before it, or within
+/// [`TERMINATED_SLACK`]). A partition or a pause that downs nobody must make
+/// no actor terminated.
+fn terminated_after_down(h: &History, report: &mut Report) {
+    for t in &h.terminated {
+        let downed = h
+            .downs
+            .iter()
+            .any(|d| d.node == t.node && d.member == t.member && d.t <= t.t + TERMINATED_SLACK);
+        if !downed {
+            report.violations.push(Violation::TerminatedNotDown {
+                node: t.node.clone(),
+                member: t.member.clone(),
+                reason: t.reason.clone(),
+                t: t.t,
+            });
+        }
+    }
+}
+
+/// A live node's `ping` listing must name exactly the members it shows Up.
+fn listing_problem(s: &Sample, up: &[&str]) -> Option<String> {
+    let listed = s.services.as_ref()?;
+    let mut want: Vec<&str> = up.to_vec();
+    want.sort_unstable();
+    let mut got: Vec<&str> = listed.iter().map(String::as_str).collect();
+    got.sort_unstable();
+    (got != want).then(|| format!("lists {got:?}, shows Up {want:?}"))
 }
 
 /// A node on a partition side of its own hears from nobody. Once it fenced
@@ -603,6 +680,12 @@ pub fn final_state(h: &History) -> Vec<Violation> {
             .filter(|(_, st)| st == "up")
             .map(|(id, _)| id.as_str())
             .collect();
+        if let Some(detail) = listing_problem(s, &up) {
+            out.push(Violation::Listing {
+                node: (*node).to_owned(),
+                detail,
+            });
+        }
         let mut problems = Vec::new();
         for want in &live {
             let shown: Vec<&&str> = up.iter().filter(|id| id_name(id) == *want).collect();
@@ -696,6 +779,7 @@ mod tests {
                     node: format!("n{n}"),
                     ready: Some(200),
                     view: Some(view(n, &gen, &[1, 2, 3], 1)),
+                    services: None,
                 });
             }
         }
@@ -740,8 +824,51 @@ mod tests {
             node: "n2".into(),
             ready: Some(200),
             view: Some(v),
+            services: None,
         });
         assert_eq!(check(&h, &Bounds::default()).figures.false_downs, 1);
+    }
+
+    #[test]
+    fn a_terminated_without_a_down_is_rejected_and_after_one_accepted() {
+        let mut h = clean();
+        let seen = |t| TerminatedSeen {
+            t,
+            node: "n1".into(),
+            member: id(3, 0x300),
+            reason: "failed".into(),
+        };
+        h.terminated.push(seen(6.0));
+        let v = check(&h, &Bounds::default()).violations;
+        assert!(
+            matches!(&v[..], [Violation::TerminatedNotDown { node, .. }] if node == "n1"),
+            "{v:?}"
+        );
+        // Shown down by the same node just before: the watch followed the decision.
+        h.downs.push(failed(5.8, "n1", id(3, 0x300)));
+        let v = check(&h, &Bounds::default()).violations;
+        assert!(
+            !v.iter().any(|x| x.rule() == "terminated without down"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_listing_short_of_the_members_up_is_rejected() {
+        let mut h = clean();
+        let gen = [0x100, 0x200, 0x300];
+        for s in h.samples.iter_mut() {
+            s.services = Some((1..=3).map(|m| id(m, gen[m - 1])).collect());
+        }
+        assert_eq!(check(&h, &Bounds::default()).violations, vec![]);
+        for s in h.samples.iter_mut().filter(|s| s.node == "n2") {
+            s.services = Some((1..=2).map(|m| id(m, gen[m - 1])).collect());
+        }
+        let v = check(&h, &Bounds::default()).violations;
+        assert!(
+            matches!(&v[..], [Violation::Listing { node, .. }] if node == "n2"),
+            "{v:?}"
+        );
     }
 
     #[test]

@@ -376,7 +376,7 @@ impl Cluster {
     pub fn observed(&self) -> History {
         let mut h = self.history.clone();
         if let Some(r) = &self.recorder {
-            (h.downs, h.samples) = r.snapshot();
+            (h.downs, h.terminated, h.samples) = r.snapshot();
         }
         h
     }

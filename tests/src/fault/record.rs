@@ -11,15 +11,19 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::checker::{DownSeen, Sample, Time, View};
+use super::checker::{DownSeen, Sample, TerminatedSeen, Time, View};
 use super::net::enter_observer;
 use crate::demo::{http, EventStream};
 
 #[derive(Default)]
 struct Log {
     downs: Vec<DownSeen>,
+    terminated: Vec<TerminatedSeen>,
     samples: Vec<Sample>,
 }
+
+/// What was recorded: the streams' downs and terminated actors, the samples.
+pub type Recorded = (Vec<DownSeen>, Vec<TerminatedSeen>, Vec<Sample>);
 
 /// Records every node's stream and samples until stopped.
 pub struct Recorder {
@@ -76,6 +80,32 @@ pub fn downs_in(msg: &Value) -> Vec<(String, String)> {
     }
 }
 
+/// A `terminated` event's member and reason.
+pub fn terminated_in(msg: &Value) -> Option<(String, String)> {
+    (msg["type"] == "terminated").then(|| {
+        (
+            msg["member"].as_str().unwrap_or("").to_owned(),
+            msg["reason"].as_str().unwrap_or("").to_owned(),
+        )
+    })
+}
+
+/// The member ids a `GET /api/services` answer lists under `ping`.
+pub fn parse_services(v: &Value) -> Option<Vec<String>> {
+    Some(
+        v["services"]
+            .get("ping")
+            .and_then(Value::as_array)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
+    .filter(|_| v["services"].is_object())
+}
+
 impl Recorder {
     /// Starts recording `nodes` (name, HTTP address); times are seconds since `t0`.
     pub fn start(t0: Instant, nodes: &[(String, SocketAddr)]) -> Recorder {
@@ -105,6 +135,14 @@ impl Recorder {
                                         reason,
                                     });
                                 }
+                                if let Some((member, reason)) = terminated_in(&msg) {
+                                    l.terminated.push(TerminatedSeen {
+                                        t,
+                                        node: name2.clone(),
+                                        member,
+                                        reason,
+                                    });
+                                }
                             }
                             Err(e) if e.starts_with("no event") => {}
                             Err(_) => break,
@@ -123,11 +161,17 @@ impl Recorder {
                         .filter(|r| r.status == 200)
                         .and_then(|r| serde_json::from_str::<Value>(&r.body).ok())
                         .and_then(|v| parse_view(&v));
+                    let services = http("GET", addr, "/api/services")
+                        .ok()
+                        .filter(|r| r.status == 200)
+                        .and_then(|r| serde_json::from_str::<Value>(&r.body).ok())
+                        .and_then(|v| parse_services(&v));
                     log2.lock().unwrap().samples.push(Sample {
                         t: now(),
                         node: name.clone(),
                         ready,
                         view,
+                        services,
                     });
                     std::thread::sleep(next.saturating_duration_since(Instant::now()));
                 }
@@ -136,10 +180,10 @@ impl Recorder {
         Recorder { log, stop, threads }
     }
 
-    /// What was recorded so far: stream downs and samples.
-    pub fn snapshot(&self) -> (Vec<DownSeen>, Vec<Sample>) {
+    /// What was recorded so far: stream downs, terminated actors, samples.
+    pub fn snapshot(&self) -> Recorded {
         let l = self.log.lock().unwrap();
-        (l.downs.clone(), l.samples.clone())
+        (l.downs.clone(), l.terminated.clone(), l.samples.clone())
     }
 
     /// Stops recording; returns the threads (they end within a few seconds)

@@ -210,7 +210,12 @@ impl Remote {
         match event {
             Event::Up(info) | Event::Updated(info) => self.member_up(&info),
             Event::Unreachable(info) => self.reachability(&info.id, false),
-            Event::Reachable(info) => self.reachability(&info.id, true),
+            Event::Reachable(info) => {
+                // A member heard from again after this member was reborn is
+                // announced Reachable, not Up: it may have no link yet.
+                self.member_up(&info);
+                self.reachability(&info.id, true)
+            }
             Event::Down { member, reason } => self.member_down(&member.id, reason),
             Event::SelfChanged { old, new } => self.self_changed(old, new),
             _ => {}
@@ -491,7 +496,13 @@ impl Actor for Remote {
 impl Handler<ClusterEvent> for Remote {
     type Result = ();
 
-    fn handle(&mut self, ClusterEvent(event): ClusterEvent, _: &mut Context<Self>) {
+    fn handle(&mut self, ClusterEvent(event): ClusterEvent, ctx: &mut Context<Self>) {
+        let reborn = matches!(event, Event::SelfChanged { .. });
         self.on_event(event);
+        if reborn {
+            // Every link was made for the old id: make them anew for the
+            // members this member knows Up (they are not announced again).
+            ctx.notify(Refresh);
+        }
     }
 }
