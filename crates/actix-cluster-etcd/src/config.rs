@@ -252,6 +252,13 @@ impl DiscoveryConfig {
 
     /// Checks every field; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_names()?;
+        self.validate_timing()?;
+        self.validate_rest()
+    }
+
+    /// Endpoints, prefix and cluster name.
+    fn validate_names(&self) -> Result<(), ConfigError> {
         let bad = |field: &'static str, reason: String| Err(ConfigError::Invalid { field, reason });
         if self.endpoints.is_empty() {
             return bad("endpoints", "at least one etcd endpoint is needed".into());
@@ -291,6 +298,12 @@ impl DiscoveryConfig {
                 format!("{:?} must be 1 to 64 bytes without '/'", self.cluster_name),
             );
         }
+        Ok(())
+    }
+
+    /// Lease TTL, timeouts, keep-alive and backoff.
+    fn validate_timing(&self) -> Result<(), ConfigError> {
+        let bad = |field: &'static str, reason: String| Err(ConfigError::Invalid { field, reason });
         if !(2..=3600).contains(&self.lease_ttl_secs) {
             return bad(
                 "lease_ttl_secs",
@@ -337,6 +350,12 @@ impl DiscoveryConfig {
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// Seeds, TLS files and credentials.
+    fn validate_rest(&self) -> Result<(), ConfigError> {
+        let bad = |field: &'static str, reason: String| Err(ConfigError::Invalid { field, reason });
         if !(1..=100).contains(&self.max_seeds) {
             return bad(
                 "max_seeds",

@@ -280,6 +280,56 @@ async fn rebind(
     Ok(())
 }
 
+/// Writes our `up/` key (the seeds are read from these), under our lease.
+async fn mark_up(
+    config: &DiscoveryConfig,
+    client: &Client,
+    keys: &Keys,
+    registration: &Registration,
+    lease: i64,
+) -> Result<(), DiscoveryError> {
+    let id = registration.id.clone().into_bytes();
+    put(config, client, keys.up(&registration.id), id, lease).await?;
+    debug!("marked Up in etcd");
+    Ok(())
+}
+
+/// Puts our registration under a lease: the one we hold (a short outage must
+/// not change our registration), or a new one when etcd does not know it any
+/// more. Answers the lease.
+async fn register(
+    config: &DiscoveryConfig,
+    client: &Client,
+    shared: &Arc<Mutex<State>>,
+    member_key: String,
+    value: Vec<u8>,
+) -> Result<i64, DiscoveryError> {
+    let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
+    let held = lock().lease;
+    let lease = match held {
+        Some(id) => match put(config, client, member_key.clone(), value.clone(), id).await {
+            Ok(()) => id,
+            Err(e) if is_lease_not_found(&e) => {
+                info!(
+                    lease = format_args!("{id:x}"),
+                    "lease expired while etcd was away; registering with a new lease"
+                );
+                lock().lease = None;
+                let id = grant(config, client, shared).await?;
+                put(config, client, member_key.clone(), value.clone(), id).await?;
+                id
+            }
+            Err(e) => return Err(e),
+        },
+        None => {
+            let id = grant(config, client, shared).await?;
+            put(config, client, member_key.clone(), value.clone(), id).await?;
+            id
+        }
+    };
+    Ok(lease)
+}
+
 /// One registration session: ends with an error (then the parent restarts us
 /// with backoff) or with `Ok` when the actor is gone or we left.
 async fn session(
@@ -300,30 +350,7 @@ async fn session(
     let value = serde_json::to_vec(&registration).expect("registration serializes");
     let member_key = keys.member(&registration.id);
 
-    // The lease: reuse the one we hold (a short outage must not change our
-    // registration), or grant a new one when etcd does not know it any more.
-    let held = lock().lease;
-    let lease = match held {
-        Some(id) => match put(&config, &client, member_key.clone(), value.clone(), id).await {
-            Ok(()) => id,
-            Err(e) if is_lease_not_found(&e) => {
-                info!(
-                    lease = format_args!("{id:x}"),
-                    "lease expired while etcd was away; registering with a new lease"
-                );
-                lock().lease = None;
-                let id = grant(&config, &client, &shared).await?;
-                put(&config, &client, member_key.clone(), value.clone(), id).await?;
-                id
-            }
-            Err(e) => return Err(e),
-        },
-        None => {
-            let id = grant(&config, &client, &shared).await?;
-            put(&config, &client, member_key.clone(), value.clone(), id).await?;
-            id
-        }
-    };
+    let lease = register(&config, &client, &shared, member_key.clone(), value).await?;
     info!(key = %member_key, lease = format_args!("{lease:x}"), "registered in etcd");
     parent.do_send(ChildReport::Registered { lease });
 
@@ -343,15 +370,7 @@ async fn session(
             up_put = false;
         }
         if c.up && !up_put {
-            put(
-                &config,
-                &client,
-                keys.up(&registration.id),
-                registration.id.clone().into_bytes(),
-                lease,
-            )
-            .await?;
-            debug!("marked Up in etcd");
+            mark_up(&config, &client, &keys, &registration, lease).await?;
             up_put = true;
         }
         tokio::select! {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use actix_cluster::{Cluster, Form, GetMembers, Join, MemberId};
-use etcd_client::{EventType, WatchOptions};
+use etcd_client::{EventType, WatchOptions, WatchResponse};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -28,6 +28,14 @@ use crate::supervision::{
 
 /// The watch id of etcd's answer to a progress request.
 const PROGRESS_ANSWER: i64 = -1;
+
+/// What the watch loop does after a response.
+enum Flow {
+    /// Go on watching.
+    Watch,
+    /// The revision was compacted: list again and watch from there.
+    Relist,
+}
 
 /// A quiet watch is asked for progress after this many lease TTLs without a
 /// message.
@@ -245,65 +253,10 @@ impl Session {
                             debug!(watch_id = resp.watch_id(), "the quiet watch answered");
                         }
                         alive.heard();
-                        if resp.compact_revision() > 0 {
-                            warn!(
-                                wanted = from,
-                                compacted = resp.compact_revision(),
-                                "watch revision was compacted; listing again"
-                            );
-                            self.lock().revision = None;
-                            self.parent.do_send(ChildReport::Compacted);
-                            break;
+                        match self.on_response(&resp, from, &store, &mut control).await? {
+                            Flow::Watch => {}
+                            Flow::Relist => break,
                         }
-                        if resp.canceled() {
-                            return Err(DiscoveryError::StreamEnded(format!(
-                                "watch cancelled by etcd: {}",
-                                resp.cancel_reason()
-                            )));
-                        }
-                        self.follow(&control.borrow_and_update());
-                        // A progress notification of our watch carries the
-                        // revision it has delivered up to. The answer to a
-                        // progress request (watch id -1, broadcast to the
-                        // stream) carries etcd's current revision, which etcd
-                        // before 3.4.24 / 3.5.8 may send ahead of events not
-                        // yet delivered to an unsynced watch: resuming from it
-                        // could skip them, so it only proves the watch alive.
-                        let progress = !resp.created()
-                            && resp.events().is_empty()
-                            && resp.watch_id() != PROGRESS_ANSWER;
-                        let mut own_deleted = false;
-                        {
-                            let mut s = self.lock();
-                            for ev in resp.events() {
-                                let Some(kv) = ev.kv() else { continue };
-                                match (ev.event_type(), Entry::of(kv)) {
-                                    (EventType::Put, Some(e)) => s.view.apply_put(&self.keys, &e),
-                                    (EventType::Delete, Some(e)) => {
-                                        s.view.apply_delete(&self.keys, &e.key);
-                                        own_deleted |= e.key == self.keys.member(&self.me)
-                                            || e.key == self.keys.up(&self.me);
-                                    }
-                                    (_, None) => {}
-                                }
-                                s.revision = Some(s.revision.unwrap_or(0).max(kv.mod_revision()));
-                                s.view.revision = s.revision.unwrap_or(0);
-                            }
-                            if progress {
-                                if let Some(h) = resp.header() {
-                                    s.revision = Some(s.revision.unwrap_or(0).max(h.revision()));
-                                    s.view.revision = s.revision.unwrap_or(0);
-                                }
-                            }
-                        }
-                        self.report();
-                        self.reap(&store).await?;
-                        let c = control.borrow_and_update().clone();
-                        if own_deleted && !c.leaving {
-                            warn!("our registration was deleted from etcd; registering again");
-                            self.parent.do_send(ChildReport::OwnKeysDeleted);
-                        }
-                        self.decide(&store, &c).await?;
                     }
                     changed = control.changed() => {
                         if changed.is_err() {
@@ -316,6 +269,82 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// One watch response: a compaction (list again), a cancellation (the
+    /// session fails), or events and progress to apply, then the formation
+    /// decision.
+    async fn on_response(
+        &mut self,
+        resp: &WatchResponse,
+        from: i64,
+        store: &EtcdStore,
+        control: &mut watch::Receiver<Control>,
+    ) -> Result<Flow, DiscoveryError> {
+        if resp.compact_revision() > 0 {
+            warn!(
+                wanted = from,
+                compacted = resp.compact_revision(),
+                "watch revision was compacted; listing again"
+            );
+            self.lock().revision = None;
+            self.parent.do_send(ChildReport::Compacted);
+            return Ok(Flow::Relist);
+        }
+        if resp.canceled() {
+            return Err(DiscoveryError::StreamEnded(format!(
+                "watch cancelled by etcd: {}",
+                resp.cancel_reason()
+            )));
+        }
+        self.follow(&control.borrow_and_update());
+        let own_deleted = self.apply(resp);
+        self.report();
+        self.reap(store).await?;
+        let c = control.borrow_and_update().clone();
+        if own_deleted && !c.leaving {
+            warn!("our registration was deleted from etcd; registering again");
+            self.parent.do_send(ChildReport::OwnKeysDeleted);
+        }
+        self.decide(store, &c).await?;
+        Ok(Flow::Watch)
+    }
+
+    /// Applies a response's events (and a progress notification's revision)
+    /// to the view; answers whether our own keys were deleted.
+    fn apply(&self, resp: &WatchResponse) -> bool {
+        // A progress notification of our watch carries the
+        // revision it has delivered up to. The answer to a
+        // progress request (watch id -1, broadcast to the
+        // stream) carries etcd's current revision, which etcd
+        // before 3.4.24 / 3.5.8 may send ahead of events not
+        // yet delivered to an unsynced watch: resuming from it
+        // could skip them, so it only proves the watch alive.
+        let progress =
+            !resp.created() && resp.events().is_empty() && resp.watch_id() != PROGRESS_ANSWER;
+        let mut own_deleted = false;
+        let mut s = self.lock();
+        for ev in resp.events() {
+            let Some(kv) = ev.kv() else { continue };
+            match (ev.event_type(), Entry::of(kv)) {
+                (EventType::Put, Some(e)) => s.view.apply_put(&self.keys, &e),
+                (EventType::Delete, Some(e)) => {
+                    s.view.apply_delete(&self.keys, &e.key);
+                    own_deleted |=
+                        e.key == self.keys.member(&self.me) || e.key == self.keys.up(&self.me);
+                }
+                (_, None) => {}
+            }
+            s.revision = Some(s.revision.unwrap_or(0).max(kv.mod_revision()));
+            s.view.revision = s.revision.unwrap_or(0);
+        }
+        if progress {
+            if let Some(h) = resp.header() {
+                s.revision = Some(s.revision.unwrap_or(0).max(h.revision()));
+                s.view.revision = s.revision.unwrap_or(0);
+            }
+        }
+        own_deleted
     }
 
     async fn list(&self, store: &impl FormationStore) -> Result<(), DiscoveryError> {

@@ -133,17 +133,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             "HTTP_ADMIN_TOKEN is not set: anyone who reaches the HTTP port can make members leave"
         );
     }
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .configure(http::routes)
-            .default_service(web::to(http::not_found))
-    })
-    .workers(2)
-    .disable_signals()
-    .shutdown_timeout(1)
-    .listen(http_listener)?
-    .run();
+    let server = http_server(state, http_listener)?;
     let server_handle = server.handle();
     let server_task = actix_rt::spawn(server);
 
@@ -203,6 +193,25 @@ async fn start_cluster(
         "node started"
     );
     Ok((cluster, me, cluster_config))
+}
+
+/// The HTTP server on the bound listener (its own signal handling off: the
+/// node's shutdown path stops it).
+fn http_server(
+    state: AppState,
+    listener: std::net::TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .configure(http::routes)
+            .default_service(web::to(http::not_found))
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run())
 }
 
 /// Turns SIGTERM and SIGINT into a shutdown request on `shutdown_tx`.
