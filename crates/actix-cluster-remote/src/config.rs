@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use actix_cluster_proto::Keyring;
 
-/// The remote transport's settings. Defaults in brackets.
+/// The remote transport's settings.
 #[derive(Debug, Clone)]
 pub struct RemoteConfig {
-    /// The cluster's name, as in the `Cluster`'s config ["default"]: a
+    /// The cluster's name, as in the `Cluster`'s config (default `"default"`): a
     /// connection from another cluster is refused in its handshake.
     pub cluster_name: String,
-    /// Where to listen for other members' connections [`0.0.0.0:0`: any
-    /// interface, a port of the system's choice]. The port is advertised in
+    /// Where to listen for other members' connections (default `0.0.0.0:0`: any
+    /// interface, a port of the system's choice). The port is advertised in
     /// the member's metadata under [`METADATA_KEY`](crate::METADATA_KEY); the
     /// address other members dial is the member's gossip IP with that port.
     pub bind: SocketAddr,
@@ -20,28 +20,28 @@ pub struct RemoteConfig {
     /// primary; `None` sends plaintext (the migration mode only). Use the same
     /// keyring as the `Cluster`'s.
     pub keyring: Option<Keyring>,
-    /// The largest payload of one message, in bytes [262,144]. A larger one
+    /// The largest payload of one message, in bytes (default 262,144). A larger one
     /// is refused at the sender (`Rejected`) and at the receiver.
     pub max_message_size: usize,
     /// How many envelopes wait for a member's connection at most, per lane
-    /// [4,096 ordinary, 1,024 control]. A full ordinary lane is `QueueFull`
+    /// (default 4,096 ordinary, 1,024 control). A full ordinary lane is `QueueFull`
     /// to the sender.
     pub outbound_queue: usize,
     /// See [`RemoteConfig::outbound_queue`].
     pub control_queue: usize,
     /// How long an ask waits for its answer unless the call says otherwise
-    /// [5 s].
+    /// (default 5 s).
     pub ask_timeout: Duration,
     /// The first pause between connection attempts to a member; it doubles
-    /// up to [`RemoteConfig::max_backoff`] [50 ms].
+    /// up to [`RemoteConfig::max_backoff`] (default 50 ms).
     pub min_backoff: Duration,
-    /// See [`RemoteConfig::min_backoff`] [2 s].
+    /// See [`RemoteConfig::min_backoff`] (default 2 s).
     pub max_backoff: Duration,
     /// A connection that has not completed its handshake within this is
-    /// closed [2 s].
+    /// closed (default 2 s).
     pub handshake_timeout: Duration,
     /// How often local actors are checked for having stopped (their
-    /// registrations leave, their watchers get `Terminated`) [100 ms].
+    /// registrations leave, their watchers get `Terminated`) (default 100 ms).
     pub liveness_interval: Duration,
 }
 
