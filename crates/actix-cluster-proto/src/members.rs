@@ -32,9 +32,8 @@ pub(crate) struct Entry {
     /// silence as an indirect prober is evidence about our own health (a
     /// member known only from others' records is not).
     pub(crate) heard: bool,
-    /// Not heard from since this node fenced itself: shown unreachable, and
-    /// its `Up` held back, until it is heard from or this node has rejoined.
-    /// Like `heard`, not part of its record.
+    /// Not heard from since this node fenced: shown unreachable, its `Up` held
+    /// back, until heard from or rejoined (like `heard`, not in its record).
     pub(crate) unconfirmed: bool,
     /// Encoded record; [`Table::update`] drops it, [`Table::wire`] rebuilds it.
     wire: Option<Vec<u8>>,
@@ -172,9 +171,8 @@ impl Entry {
         }
     }
 
-    /// Withdraws a standing `Unreachable` once nothing keeps the member
-    /// unreachable here (no suspicion, and heard from since a fence); true
-    /// when `Reachable` is to be published.
+    /// Withdraws a standing `Unreachable` once no suspicion or fence keeps
+    /// the member unreachable; true when `Reachable` is to be published.
     pub(crate) fn settle_reachable(&mut self) -> bool {
         if !self.announced.unreachable() || self.suspicion.is_some() || self.unconfirmed {
             return false;
