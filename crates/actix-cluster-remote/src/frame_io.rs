@@ -4,6 +4,8 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use tokio::net::TcpStream;
+
 use crate::crypto::{CryptoError, FrameKey, TAG_LEN};
 use crate::envelope::{FrameBuilder, FRAME_HEADER};
 
@@ -68,4 +70,21 @@ pub(crate) async fn read_frame(
 
 pub(crate) fn empty_frame() -> Vec<u8> {
     FrameBuilder::with_headroom(PREFIX, FRAME_HEADER).finish()
+}
+
+/// A connection from a peer that passed the handshake.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub(crate) stream: TcpStream,
+    pub(crate) keys: Keys,
+    /// The largest payload the peer accepts.
+    pub(crate) peer_max: usize,
+    /// The cluster key the connection's keys derive from.
+    pub(crate) key_id: Option<u32>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Keys {
+    pub(crate) send: Option<FrameKey>,
+    pub(crate) recv: Option<FrameKey>,
 }

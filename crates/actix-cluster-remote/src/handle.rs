@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{RemoteConfig, RemoteConfigError};
 use crate::control::WatchId;
+use crate::env::Env;
 use crate::envelope::Kind;
 use crate::error::{AskError, FailureCode};
 use crate::message::RemoteMessage;
@@ -20,7 +21,6 @@ use crate::registry::{Registry, RegistryLimits, ServiceKey};
 use crate::remote::{
     Find, Refresh, Register, Remote, Sent, SubscribeKey, Terminated, Unwatch, Watch,
 };
-use crate::session::Env;
 use crate::shared::{failure, Delivery, Dispatch, LocalActor, Outgoing, ReplyTo, Shared, Wait};
 use crate::stats::RemoteStats;
 use crate::METADATA_KEY;
@@ -108,7 +108,7 @@ impl Remote {
                     cluster_name: config.cluster_name.clone(),
                     keyring: Mutex::new(config.keyring.clone()),
                     config,
-                    remote: ctx.address(),
+                    remote: ctx.address().recipient(),
                 });
                 actix_rt::spawn(crate::handshake::listen(env.clone(), listener));
                 let mut actor = Remote::new(cluster, registry);

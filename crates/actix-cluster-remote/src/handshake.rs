@@ -11,27 +11,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::debug;
 
 use crate::crypto::{self, Direction, FrameKey};
-use crate::frame_io::{empty_frame, read_frame, write_frame, ConnError};
+use crate::env::Env;
+use crate::frame_io::{empty_frame, read_frame, write_frame, Accepted, ConnError, Keys};
 use crate::hello::{read_hello, write_hello, Hello};
 use crate::registry::OwnerWire;
-use crate::session::Env;
-
-/// A connection from a peer that passed the handshake.
-#[derive(Debug)]
-pub(crate) struct Accepted {
-    pub(crate) stream: TcpStream,
-    pub(crate) keys: Keys,
-    /// The largest payload the peer accepts.
-    pub(crate) peer_max: usize,
-    /// The cluster key the connection's keys derive from.
-    pub(crate) key_id: Option<u32>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Keys {
-    pub(crate) send: Option<FrameKey>,
-    pub(crate) recv: Option<FrameKey>,
-}
 
 fn own_wire(id: &MemberId) -> OwnerWire {
     OwnerWire {

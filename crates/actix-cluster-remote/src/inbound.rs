@@ -8,10 +8,9 @@ use actix_cluster_proto::MemberId;
 use tracing::{debug, warn};
 
 use crate::control::Control;
+use crate::env::{Env, FromPeer};
 use crate::envelope::{Envelope, EnvelopeError, FrameReader, Kind};
 use crate::error::{AskError, FailureCode};
-use crate::remote::FromPeer;
-use crate::session::Env;
 use crate::shared::{failure, Delivery, ReplyTo};
 
 pub(crate) async fn handle_frame(env: &Env, peer: &MemberId, frame: &[u8]) {

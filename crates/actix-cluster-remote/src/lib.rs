@@ -18,6 +18,7 @@
 mod config;
 mod control;
 mod crypto;
+mod env;
 pub mod envelope;
 mod error;
 mod fast_hash;

@@ -10,49 +10,25 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use actix::Addr;
-use actix_cluster_proto::{Keyring, MemberId};
+use actix_cluster_proto::MemberId;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tracing::{debug, info_span, Instrument};
 
-use crate::config::RemoteConfig;
 use crate::crypto::{FrameKey, TAG_LEN};
+use crate::env::{Env, FromPeer};
 use crate::envelope::{Envelope, FrameBuilder, Kind, FRAME_HEADER};
 use crate::error::AskError;
 use crate::frame_io::{read_frame, write_frame, ConnError, PREFIX};
-use crate::handshake::{dial, Accepted, Keys};
+use crate::frame_io::{Accepted, Keys};
+use crate::handshake::dial;
 use crate::inbound::handle_frame;
-use crate::remote::{FromPeer, Remote};
-use crate::shared::{Outgoing, Shared};
+use crate::shared::Outgoing;
 
 /// How often a connection checks that its key is still installed.
 const KEY_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// What every session needs.
-pub(crate) struct Env {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) config: RemoteConfig,
-    pub(crate) cluster_name: String,
-    pub(crate) remote: Addr<Remote>,
-    pub(crate) keyring: Mutex<Option<Keyring>>,
-}
-
-impl Env {
-    pub(crate) fn keyring(&self) -> Option<Keyring> {
-        self.keyring
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Follows the cluster's keyring (rotation).
-    pub(crate) fn set_keyring(&self, keyring: Option<Keyring>) {
-        *self.keyring.lock().unwrap_or_else(|e| e.into_inner()) = keyring;
-    }
-}
 
 /// The lanes' receiving ends, kept across reconnects.
 pub(crate) struct Lanes {

@@ -36,7 +36,7 @@ pub(crate) struct Link {
     pub(crate) control: mpsc::Sender<Outgoing>,
     pub(crate) reachable: bool,
     /// Hands connections accepted from this peer to its session.
-    pub(crate) accepted: Option<mpsc::Sender<Box<crate::handshake::Accepted>>>,
+    pub(crate) accepted: Option<mpsc::Sender<Box<crate::frame_io::Accepted>>>,
 }
 
 /// Where the answer to an ask goes.
@@ -212,7 +212,7 @@ impl Shared {
     pub(crate) fn accepted_sender(
         &self,
         member: &MemberId,
-    ) -> Option<mpsc::Sender<Box<crate::handshake::Accepted>>> {
+    ) -> Option<mpsc::Sender<Box<crate::frame_io::Accepted>>> {
         lock(&self.links)
             .get(member)
             .and_then(|l| l.accepted.clone())

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use actix_cluster_sim::downing_scenarios::{Group, Scenario, Summary};
 
 use crate::report::format::{durs3, kbit, s, secs_of, seeds_with_problems};
-use crate::report::goals::{GoalRow, GoalStatus, Inputs, Reading};
+use crate::report::goal_model::{GoalRow, GoalStatus, Inputs, Reading};
 use crate::{Dist, FalseAlarmCondition, FalseAlarmResult, SuiteResults, SystemKind, SystemWorld};
 
 const OURS: SystemKind = SystemKind::Ours;

@@ -4,7 +4,8 @@
 //!
 //! Where things are:
 //! - `goals.rs`: the goals as a table (goal, limit, reader);
-//!   `goal_readers.rs`: how each goal's figure is read from the results.
+//!   `goal_readers.rs`: how each goal's figure is read from the results;
+//!   `goal_model.rs`: the types both use.
 //! - `sections.rs`: BENCHMARKS.md, one function per section; `downing.rs`,
 //!   `cost.rs` and `prose.rs` hold the longer sections.
 //! - `plots.rs`: the SVG plots; `readme.rs`: the README section.
@@ -13,6 +14,7 @@
 mod cost;
 mod downing;
 mod format;
+mod goal_model;
 mod goal_readers;
 mod goals;
 mod plots;
@@ -23,7 +25,8 @@ mod sections;
 use std::fmt::Write as _;
 use std::path::Path;
 
-pub use crate::report::goals::{goals, Goal, GoalStatus};
+pub use crate::report::goal_model::{Goal, GoalStatus};
+pub use crate::report::goals::goals;
 pub use crate::report::plots::plots_svg;
 pub use crate::report::readme::{readme_section, splice_readme};
 pub use crate::report::sections::markdown;

@@ -8,18 +8,10 @@ use actix_cluster::GetMembers;
 use actix_cluster_proto::MemberId;
 
 use super::{ListingSink, Remote, ServiceSub, Terminated};
-use crate::control::{Control, WatchId};
+use crate::control::WatchId;
+use crate::env::FromPeer;
 use crate::reference::{ActorAddr, ActorId};
 use crate::stats::RemoteStats;
-
-/// From a session: a connection opened (`control` is `None`) or a control
-/// message arrived.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct FromPeer {
-    pub(crate) member: MemberId,
-    pub(crate) control: Option<Control>,
-}
 
 impl Handler<FromPeer> for Remote {
     type Result = ();

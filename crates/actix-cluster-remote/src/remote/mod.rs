@@ -15,16 +15,17 @@ use tokio::sync::mpsc;
 use tracing::{debug, info};
 
 use crate::control::{Control, WatchId, CONTROL_TAG};
+use crate::env::Env;
 use crate::envelope::Kind;
 use crate::reference::{ActorAddr, ActorId};
 use crate::registry::Registry;
-use crate::session::{self, Env, Lanes};
+use crate::session::{self, Lanes};
 use crate::shared::{Link, Outgoing};
 use crate::METADATA_KEY;
 
 mod handlers;
 
-pub(crate) use self::handlers::{Find, FromPeer, Refresh, Register, SubscribeKey, Unwatch, Watch};
+pub(crate) use self::handlers::{Find, Refresh, Register, SubscribeKey, Unwatch, Watch};
 pub use self::handlers::{GetRemoteStats, GetServices};
 
 /// How often the keyring is read from the `Cluster`.
