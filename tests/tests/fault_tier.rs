@@ -488,6 +488,9 @@ fn describe(v: &Violation) -> String {
             reason,
             t,
         } => format!("{node} showed {member}'s actor terminated ({reason}) at {t:.1}s, not down"),
+        Violation::TerminatedTwice { node, member, t } => {
+            format!("{node} showed {member}'s actor terminated a second time at {t:.1}s")
+        }
         Violation::Listing { node, detail } => format!("{node}'s ping listing {detail}"),
         Violation::Registrations { registered, live } => {
             format!("etcd has {registered:?}, live {live:?}")
@@ -633,7 +636,8 @@ exactly those ids.\n\
 since it fenced. Read from its 2 Hz `/api/members` samples until the heal.\n\
 6. **Death watch follows the decision**: the frontend (n1) watches every other node's ping actor (remote actors); every \
 `terminated` a node's stream shows is about a member that node shows down (before it, or within 1 s: two actors of one \
-node). A partition or a pause that downs nobody makes no actor terminated.\n\
+node), and at most once per member and node (a watch fires once). A partition or a pause that downs nobody makes \
+no actor terminated.\n\
 7. **Listings whole again** (part of recovery): after the last heal, every live node's registry listing \
 (`GET /api/services`, key `ping`) names exactly the members it shows Up.\n\n\
 Partition and isolation scenarios also report **heal -> all Up**: the time from removing the nftables rules until every \

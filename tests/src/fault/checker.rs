@@ -257,6 +257,16 @@ pub enum Violation {
         /// When.
         t: Time,
     },
+    /// A node showed a second `terminated` for the same member: a watch
+    /// fired twice (death watch is exactly once).
+    TerminatedTwice {
+        /// The watcher's node.
+        node: String,
+        /// The member.
+        member: String,
+        /// When the second one came.
+        t: Time,
+    },
     /// A live node's registry listing (`GET /api/services`, key `ping`) is
     /// not the members it shows Up.
     Listing {
@@ -287,6 +297,7 @@ impl Violation {
             Violation::WrongView { .. } => "wrong view",
             Violation::FencedView { .. } => "fenced view",
             Violation::TerminatedNotDown { .. } => "terminated without down",
+            Violation::TerminatedTwice { .. } => "terminated twice",
             Violation::Listing { .. } => "listing",
             Violation::Registrations { .. } => "etcd registrations",
         }
@@ -412,7 +423,17 @@ const TERMINATED_SLACK: Time = 1.0;
 /// [`TERMINATED_SLACK`]). A partition or a pause that downs nobody must make
 /// no actor terminated.
 fn terminated_after_down(h: &History, report: &mut Report) {
+    let mut seen = BTreeSet::new();
     for t in &h.terminated {
+        // One watch per member on the frontend: a second `terminated` for the
+        // same member is a watch that fired twice.
+        if !seen.insert((t.node.as_str(), t.member.as_str())) {
+            report.violations.push(Violation::TerminatedTwice {
+                node: t.node.clone(),
+                member: t.member.clone(),
+                t: t.t,
+            });
+        }
         let downed = h
             .downs
             .iter()
