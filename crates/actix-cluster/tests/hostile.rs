@@ -108,80 +108,14 @@ fn hostile_input_is_rejected_and_counted_and_the_cluster_keeps_working() {
     future_version[2] = 0xEE; // magic "AC", then the version byte
 
     for &to in &targets {
-        // Random datagrams, some with a plausible header to get past the magic.
-        for i in 0..200 {
-            if i % 20 == 0 {
-                // Pace the flood a little: the point is the decoder, not the
-                // kernel's receive buffer.
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            let len = rng.gen_range(0..1400);
-            let mut d = vec![0u8; len];
-            rng.fill_bytes(&mut d);
-            if i % 2 == 0 && len > 8 {
-                let head = &join[..join.len().min(len / 2)];
-                d[..head.len()].copy_from_slice(head);
-            }
-            udp.send_to(&d, to).unwrap();
-        }
-        // Every truncation of a valid message, as datagrams.
-        for cut in 0..join.len() {
-            if cut % 20 == 0 {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            udp.send_to(&join[..cut], to).unwrap();
-        }
         let node = nodes.iter().find(|n| n.addr() == to).unwrap();
-        // Oversized datagram (dropped before the core).
-        send_until_counted(
-            node,
-            "oversized datagram",
-            || {
-                udp.send_to(&[0xAB; 4000], to).unwrap();
-            },
-            |s| s.transport.datagrams_oversized > 0,
-        );
-        // Wrong cluster and unknown version, as datagrams and frames.
-        send_until_counted(
-            node,
-            "unknown version datagram",
-            || {
-                udp.send_to(&future_version, to).unwrap();
-            },
-            |s| s.protocol.rejected_version > 0,
-        );
-        udp.send_to(&foreign, to).unwrap();
-
-        // Each rejected frame closes its connection: one connection each.
-        let alone = |body: &[u8]| {
-            let mut s = TcpStream::connect(to).unwrap();
-            let _ = s.write_all(&frame(body));
-            assert_closed_by_peer(s);
+        let bad = Bad {
+            join: &join,
+            foreign: &foreign,
+            future_version: &future_version,
         };
-        alone(&foreign);
-        alone(&future_version);
-        // Truncations of a valid frame body, each in a well-formed frame.
-        for cut in 0..join.len() {
-            alone(&join[..cut]);
-        }
-        // Random frames.
-        for _ in 0..50 {
-            let mut body = vec![0u8; rng.gen_range(0..2000)];
-            rng.fill_bytes(&mut body);
-            alone(&body);
-        }
-
-        // A frame cut short by the connection closing.
-        let mut s = TcpStream::connect(to).unwrap();
-        s.write_all(&100u32.to_be_bytes()).unwrap();
-        s.write_all(&[1, 2, 3]).unwrap();
-        drop(s);
-
-        // A 4 GiB length prefix: refused before allocating, connection closed.
-        let mut s = TcpStream::connect(to).unwrap();
-        s.write_all(&u32::MAX.to_be_bytes()).unwrap();
-        let _ = s.write_all(&[0u8; 64]);
-        assert_closed_by_peer(s);
+        datagram_attacks(node, &udp, &mut rng, to, &bad);
+        frame_attacks(&mut rng, to, &bad);
     }
 
     // A connection flood from one address: beyond its share of the slots,
@@ -233,4 +167,98 @@ fn hostile_input_is_rejected_and_counted_and_the_cluster_keeps_working() {
     for node in nodes {
         node.leave();
     }
+}
+
+/// The valid and invalid messages the attacks are made of.
+struct Bad<'a> {
+    join: &'a [u8],
+    foreign: &'a [u8],
+    future_version: &'a [u8],
+}
+
+/// Random, truncated, oversized, foreign and future-version datagrams.
+fn datagram_attacks(
+    node: &Node,
+    udp: &UdpSocket,
+    rng: &mut rand::rngs::SmallRng,
+    to: SocketAddr,
+    bad: &Bad<'_>,
+) {
+    // Random datagrams, some with a plausible header to get past the magic.
+    for i in 0..200 {
+        if i % 20 == 0 {
+            // Pace the flood a little: the point is the decoder, not the
+            // kernel's receive buffer.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let len = rng.gen_range(0..1400);
+        let mut d = vec![0u8; len];
+        rng.fill_bytes(&mut d);
+        if i % 2 == 0 && len > 8 {
+            let head = &bad.join[..bad.join.len().min(len / 2)];
+            d[..head.len()].copy_from_slice(head);
+        }
+        udp.send_to(&d, to).unwrap();
+    }
+    // Every truncation of a valid message, as datagrams.
+    for cut in 0..bad.join.len() {
+        if cut % 20 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        udp.send_to(&bad.join[..cut], to).unwrap();
+    }
+    // Oversized datagram (dropped before the core).
+    send_until_counted(
+        node,
+        "oversized datagram",
+        || {
+            udp.send_to(&[0xAB; 4000], to).unwrap();
+        },
+        |s| s.transport.datagrams_oversized > 0,
+    );
+    // Wrong cluster and unknown version, as datagrams and frames.
+    send_until_counted(
+        node,
+        "unknown version datagram",
+        || {
+            udp.send_to(bad.future_version, to).unwrap();
+        },
+        |s| s.protocol.rejected_version > 0,
+    );
+    udp.send_to(bad.foreign, to).unwrap();
+}
+
+/// Rejected frames (each closes its connection), a frame cut short and a
+/// 4 GiB length prefix.
+fn frame_attacks(rng: &mut rand::rngs::SmallRng, to: SocketAddr, bad: &Bad<'_>) {
+    // Each rejected frame closes its connection: one connection each.
+    let alone = |body: &[u8]| {
+        let mut s = TcpStream::connect(to).unwrap();
+        let _ = s.write_all(&frame(body));
+        assert_closed_by_peer(s);
+    };
+    alone(bad.foreign);
+    alone(bad.future_version);
+    // Truncations of a valid frame body, each in a well-formed frame.
+    for cut in 0..bad.join.len() {
+        alone(&bad.join[..cut]);
+    }
+    // Random frames.
+    for _ in 0..50 {
+        let mut body = vec![0u8; rng.gen_range(0..2000)];
+        rng.fill_bytes(&mut body);
+        alone(&body);
+    }
+
+    // A frame cut short by the connection closing.
+    let mut s = TcpStream::connect(to).unwrap();
+    s.write_all(&100u32.to_be_bytes()).unwrap();
+    s.write_all(&[1, 2, 3]).unwrap();
+    drop(s);
+
+    // A 4 GiB length prefix: refused before allocating, connection closed.
+    let mut s = TcpStream::connect(to).unwrap();
+    s.write_all(&u32::MAX.to_be_bytes()).unwrap();
+    let _ = s.write_all(&[0u8; 64]);
+    assert_closed_by_peer(s);
 }
