@@ -116,10 +116,7 @@ impl RemoteConfig {
     /// The largest frame on the wire: one message at its largest with its
     /// envelope, the frame header and the tag.
     pub(crate) fn max_frame(&self) -> usize {
-        self.max_message_size
-            + crate::envelope::MAX_ENVELOPE_HEADER
-            + crate::envelope::FRAME_HEADER
-            + crate::crypto::TAG_LEN
+        crate::frame_io::max_frame_for(self.max_message_size)
     }
 }
 

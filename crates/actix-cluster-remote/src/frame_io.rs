@@ -26,6 +26,12 @@ pub(crate) enum ConnError {
     Closed,
 }
 
+/// The largest frame on the wire for payloads of at most `payload` bytes:
+/// one envelope at its largest, the frame header and the tag.
+pub(crate) fn max_frame_for(payload: usize) -> usize {
+    payload.saturating_add(crate::envelope::MAX_ENVELOPE_HEADER + FRAME_HEADER + TAG_LEN)
+}
+
 /// Room a frame buffer keeps before the frame for its length prefix.
 pub(crate) const PREFIX: usize = 4;
 

@@ -19,9 +19,9 @@ use tracing::{debug, info_span, Instrument};
 
 use crate::crypto::{FrameKey, TAG_LEN};
 use crate::env::{Env, FromPeer};
-use crate::envelope::{Envelope, FrameBuilder, Kind, FRAME_HEADER};
+use crate::envelope::{Envelope, FrameBuilder, Kind};
 use crate::error::AskError;
-use crate::frame_io::{read_frame, write_frame, ConnError, PREFIX};
+use crate::frame_io::{max_frame_for, read_frame, write_frame, ConnError, PREFIX};
 use crate::frame_io::{Accepted, Keys};
 use crate::handshake::dial;
 use crate::inbound::handle_frame;
@@ -207,10 +207,6 @@ async fn key_removed(env: &Env, key_id: Option<u32>) -> Result<(), ConnError> {
 struct Limits {
     frame: usize,
     payload: usize,
-}
-
-fn max_frame_for(payload: usize) -> usize {
-    payload.saturating_add(crate::envelope::MAX_ENVELOPE_HEADER + FRAME_HEADER + TAG_LEN)
 }
 
 /// Waits for at least one envelope, then takes what else is queued (control

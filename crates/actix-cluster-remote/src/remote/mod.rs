@@ -158,51 +158,44 @@ impl Remote {
 
     fn notify(&mut self, keys: BTreeSet<String>) {
         for key in keys {
-            let Some(subs) = self.subs.get_mut(&key) else {
-                continue;
-            };
-            let (all, reachable) = (
-                self.registry.listing(&key, true),
-                self.registry.listing(&key, false),
-            );
-            subs.retain_mut(|s| {
-                let listing = if s.include_unreachable {
-                    all.clone()
-                } else {
-                    reachable.clone()
-                };
-                s.send(listing)
-            });
+            self.send_listings(&key, false);
         }
     }
 
     /// Resends the current listing to subscribers that missed one.
     fn catch_up_subscribers(&mut self) {
-        let behind: BTreeSet<String> = self
+        let behind: Vec<String> = self
             .subs
             .iter()
             .filter(|(_, subs)| subs.iter().any(|s| s.behind))
             .map(|(k, _)| k.clone())
             .collect();
         for key in behind {
-            let (all, reachable) = (
-                self.registry.listing(&key, true),
-                self.registry.listing(&key, false),
-            );
-            if let Some(subs) = self.subs.get_mut(&key) {
-                subs.retain_mut(|s| {
-                    if !s.behind {
-                        return true;
-                    }
-                    let listing = if s.include_unreachable {
-                        all.clone()
-                    } else {
-                        reachable.clone()
-                    };
-                    s.send(listing)
-                });
-            }
+            self.send_listings(&key, true);
         }
+    }
+
+    /// Sends `key`'s listing to its subscribers (only those behind, when
+    /// asked); drops the ones that stopped.
+    fn send_listings(&mut self, key: &str, only_behind: bool) {
+        let Some(subs) = self.subs.get_mut(key) else {
+            return;
+        };
+        let (all, reachable) = (
+            self.registry.listing(key, true),
+            self.registry.listing(key, false),
+        );
+        subs.retain_mut(|s| {
+            if only_behind && !s.behind {
+                return true;
+            }
+            let listing = if s.include_unreachable {
+                all.clone()
+            } else {
+                reachable.clone()
+            };
+            s.send(listing)
+        });
     }
 
     // ---- membership ----------------------------------------------------
