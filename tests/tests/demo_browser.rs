@@ -36,18 +36,7 @@ fn the_page_shows_every_member_and_a_click_makes_one_leave() {
 
     // A tile per member, each Up, with its name; the stream is live.
     let tiles: Value = wait_for("a tile per member in the page", T, || {
-        let tiles = browser.eval(
-            "JSON.stringify([...document.querySelectorAll('#grid .tile')].map(t => ({id: t.dataset.id, \
-             name: t.querySelector('.name').textContent, status: t.dataset.status})))",
-        );
-        let tiles: Value = serde_json::from_str(tiles.as_str().unwrap_or("[]")).unwrap();
-        let up = tiles
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["status"] == "up")
-            .count();
-        (up == 4).then_some(tiles.clone()).ok_or(tiles.to_string())
+        browser.tiles_when_up(4)
     });
     for (node, id) in nodes.iter().zip(&ids) {
         let tile = tiles

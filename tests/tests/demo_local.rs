@@ -116,20 +116,7 @@ fn local_demo_shows_four_members_up_and_down_stops_every_process() {
 
     let mut browser = Browser::start(1280, 800);
     browser.navigate(&format!("http://127.0.0.1:{}/", demo.frontend_port));
-    let tiles: Value = wait_for("4 tiles Up in the page", T, || {
-        let tiles = browser.eval(
-            "JSON.stringify([...document.querySelectorAll('#grid .tile')].map(t => \
-             ({name: t.querySelector('.name').textContent, status: t.dataset.status})))",
-        );
-        let tiles: Value = serde_json::from_str(tiles.as_str().unwrap_or("[]")).unwrap();
-        let up = tiles
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| t["status"] == "up")
-            .count();
-        (up == 4).then_some(tiles.clone()).ok_or(tiles.to_string())
-    });
+    let tiles: Value = wait_for("4 tiles Up in the page", T, || browser.tiles_when_up(4));
     let mut shown: Vec<&str> = tiles
         .as_array()
         .unwrap()

@@ -115,6 +115,22 @@ impl Browser {
         }
     }
 
+    /// The page's member tiles (`id`, `name`, `status` each) when exactly
+    /// `up` of them show `up`; else what it shows, for a `wait_for` message.
+    pub fn tiles_when_up(&mut self, up: usize) -> Result<Value, String> {
+        let tiles = self.eval(
+            "JSON.stringify([...document.querySelectorAll('#grid .tile')].map(t => ({id: t.dataset.id, \
+             name: t.querySelector('.name').textContent, status: t.dataset.status})))",
+        );
+        let tiles: Value = serde_json::from_str(tiles.as_str().unwrap_or("[]")).unwrap_or_default();
+        let shown = tiles
+            .as_array()
+            .map_or(0, |ts| ts.iter().filter(|t| t["status"] == "up").count());
+        (shown == up)
+            .then_some(tiles.clone())
+            .ok_or(tiles.to_string())
+    }
+
     /// Evaluates a JavaScript expression in the page; returns its value.
     pub fn eval(&mut self, expression: &str) -> Value {
         let r = self.call(
