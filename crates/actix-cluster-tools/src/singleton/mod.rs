@@ -1,0 +1,1 @@
+//! A cluster singleton: its manager, its fencing, and its proxy.
