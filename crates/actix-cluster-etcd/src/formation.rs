@@ -180,7 +180,7 @@ impl View {
 fn judge(keys: &Keys, e: &Entry) -> Result<Key, &'static str> {
     let key = e.key.as_str();
     let member_id = |id: &str| id.parse::<MemberId>().map_err(|_| "not a member id");
-    if key == keys.downing_lease() || key == keys.leader() {
+    if key == keys.downing_lease() || key == keys.leader() || key.starts_with(&keys.singletons()) {
         return Ok(Key::Arbiter);
     }
     if e.lease == 0 {

@@ -10,6 +10,9 @@
 //!   decision, bound to a lease of its own (see [`EtcdArbiter`](crate::EtcdArbiter)).
 //! - `leader`: the id of the leader, bound to its lease; its create revision is
 //!   the leader's fencing token.
+//! - `singleton/<name>`: the id of the member that holds the claim of `name`
+//!   (a cluster singleton), bound to its lease; its create revision is the
+//!   holder's fencing token (see `claim.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -89,6 +92,12 @@ impl Keys {
     }
     pub(crate) fn leader(&self) -> String {
         format!("{}leader", self.root)
+    }
+    pub(crate) fn singletons(&self) -> String {
+        format!("{}singleton/", self.root)
+    }
+    pub(crate) fn singleton(&self, name: &str) -> String {
+        format!("{}singleton/{name}", self.root)
     }
 }
 

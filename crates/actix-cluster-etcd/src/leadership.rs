@@ -92,7 +92,7 @@ impl EtcdArbiter {
             .await
     }
 
-    async fn compare_and_delete(
+    pub(crate) async fn compare_and_delete(
         &self,
         key: String,
         holder: &str,

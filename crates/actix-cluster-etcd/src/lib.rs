@@ -81,6 +81,7 @@
 //! ```
 
 mod arbiter;
+mod claim;
 mod client;
 mod config;
 mod discovery;

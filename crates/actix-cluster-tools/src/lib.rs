@@ -12,3 +12,8 @@
 pub mod router;
 pub mod singleton;
 pub mod topic;
+
+pub use crate::singleton::{
+    ClusterSingleton, SingletonConfig, SingletonHandle, SingletonProxy, SingletonStart,
+    SingletonStatus, StopSingleton,
+};

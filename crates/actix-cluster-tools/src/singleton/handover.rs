@@ -1,0 +1,285 @@
+//! The manager's conversations: the news from other managers, the
+//! handover before a leave, the wait for a host that may still run, and the
+//! fenced claim.
+
+use actix::prelude::*;
+use actix_cluster::MemberId;
+use actix_cluster_remote::RemoteRef;
+use futures::future::join_all;
+use tracing::{debug, info, warn};
+
+use super::claim::{ClaimError, Claimed};
+use super::manager::{Instance, Manager};
+use super::peer::{News, Peer};
+use super::view::Change;
+use super::StopSingleton;
+
+impl<A> Handler<Peer> for Manager<A>
+where
+    A: Actor<Context = Context<A>> + Handler<StopSingleton>,
+{
+    type Result = bool;
+
+    fn handle(&mut self, Peer { from, news }: Peer, ctx: &mut Context<Self>) -> bool {
+        let member = from.member;
+        debug!(parent: &self.span, %member, ?news, "singleton news");
+        match news {
+            News::Started { token } => {
+                if self.view.started(member.clone()) == Change::Decide {
+                    if self.paused_by.as_ref() == Some(&member) {
+                        self.paused_by = None;
+                    }
+                    self.announced = Some((member, token));
+                    self.decide(ctx);
+                }
+                true
+            }
+            News::Stopped { retire } => {
+                self.view.stopped(&member, retire);
+                if self.announced.as_ref().map(|(h, _)| h) == Some(&member) {
+                    self.announced = None;
+                }
+                if self.paused_by.as_ref() == Some(&member) {
+                    self.paused_by = None;
+                }
+                self.decide(ctx);
+                true
+            }
+            News::Retiring => {
+                self.view.retiring(member.clone());
+                self.paused_by = Some(member);
+                self.decide(ctx);
+                true
+            }
+            News::Running => self.hosting() || matches!(self.instance, Instance::Claiming),
+        }
+    }
+}
+
+/// Hands the singleton over (see `SingletonHandle::hand_over`).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub(crate) struct HandOver;
+
+impl<A> Handler<HandOver> for Manager<A>
+where
+    A: Actor<Context = Context<A>> + Handler<StopSingleton>,
+{
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: HandOver, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.handover_waiters.push(tx);
+        let first = !self.retiring;
+        self.retiring = true;
+        self.view.retire_self();
+        info!(parent: &self.span, hosting = self.hosting(), "handing the singleton over");
+        match &self.instance {
+            Instance::Running { .. } if first => {
+                // Every proxy holds its messages first, so that everything
+                // sent before reaches the instance before it stops.
+                self.paused_by = self.view.me().cloned();
+                self.steer_proxies();
+                let asks = self.ask_all(News::Retiring);
+                ctx.spawn(
+                    fut::wrap_future::<_, Self>(asks).map(|_, act, ctx| act.stop_instance(ctx)),
+                );
+            }
+            // Its stop ends with the announcement and the answer.
+            Instance::Running { .. } | Instance::Stopping { .. } => {}
+            Instance::Idle | Instance::Claiming => self.stopped_announce(ctx),
+        }
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}
+
+impl<A> Manager<A>
+where
+    A: Actor<Context = Context<A>> + Handler<StopSingleton>,
+{
+    /// Asks every other manager, each bounded by the peer timeout; resolves
+    /// when all answered or timed out.
+    fn ask_all(&self, news: News) -> impl std::future::Future<Output = ()> + 'static {
+        let from = self.from();
+        let timeout = self.config.peer_timeout;
+        let asks: Vec<_> = self
+            .peers
+            .iter()
+            .map(|peer| {
+                let (remote, peer, from, news) = (
+                    self.remote.clone(),
+                    peer.clone(),
+                    from.clone(),
+                    news.clone(),
+                );
+                async move {
+                    let Some(from) = from else { return };
+                    if let Err(e) = remote
+                        .ask_timeout(&peer, Peer { from, news }, timeout)
+                        .await
+                    {
+                        debug!(peer = %peer.member(), error = %e, "singleton peer did not answer");
+                    }
+                }
+            })
+            .collect();
+        async move {
+            join_all(asks).await;
+        }
+    }
+
+    /// Tells the others that nothing runs here (any more); when handing
+    /// over, waits for their answers and then answers the handover.
+    pub(super) fn stopped_announce(&mut self, ctx: &mut Context<Self>) {
+        if !self.retiring {
+            self.broadcast(News::Stopped { retire: false });
+            return;
+        }
+        let asks = self.ask_all(News::Stopped { retire: true });
+        ctx.spawn(fut::wrap_future::<_, Self>(asks).map(|_, act, _| {
+            info!(parent: &act.span, "singleton handed over");
+            for waiter in act.handover_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }));
+    }
+
+    /// Every tick: a host-to-be that waits for another member's instance
+    /// asks that member whether it still runs one (its `Stopped` may have
+    /// been lost); an idle host-to-be retries its claim.
+    pub(super) fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.retiring || self.view.target() != self.view.me() {
+            return;
+        }
+        if matches!(self.instance, Instance::Idle) && self.view.may_start() {
+            self.decide(ctx);
+            return;
+        }
+        let waiting: Vec<RemoteRef<Peer>> = self
+            .peers
+            .iter()
+            .filter(|p| self.view.running().contains(p.member()))
+            .cloned()
+            .collect();
+        for peer in waiting {
+            let (remote, from, timeout) =
+                (self.remote.clone(), self.from(), self.config.peer_timeout);
+            let Some(from) = from else { return };
+            let member = peer.member().clone();
+            let ask = async move {
+                let msg = Peer {
+                    from,
+                    news: News::Running,
+                };
+                remote.ask_timeout(&peer, msg, timeout).await
+            };
+            ctx.spawn(
+                fut::wrap_future::<_, Self>(ask).map(move |answer, act, ctx| {
+                    if answer == Ok(false) && act.view.stopped(&member, false) == Change::Decide {
+                        debug!(parent: &act.span, %member, "that member runs no instance");
+                        act.decide(ctx);
+                    }
+                }),
+            );
+        }
+    }
+
+    /// Takes the claim, then starts (with its token) if still due.
+    pub(super) fn claim(&mut self, ctx: &mut Context<Self>) {
+        let (Some(claim), Some(me)) = (self.config.claim.clone(), self.view.me().cloned()) else {
+            return;
+        };
+        let (name, holder) = (self.config.name.clone(), me.to_string());
+        self.claimed_as = Some(holder.clone());
+        let work = async move { claim.claim(&name, &holder).await };
+        ctx.spawn(fut::wrap_future::<_, Self>(work).map(|res, act, ctx| act.claimed(res, ctx)));
+    }
+
+    fn claimed(&mut self, res: Result<Claimed, ClaimError>, ctx: &mut Context<Self>) {
+        if !matches!(self.instance, Instance::Claiming) {
+            return;
+        }
+        self.instance = Instance::Idle;
+        match res {
+            Ok(Claimed::Token(token)) if self.view.may_start() && !self.retiring => {
+                self.start_instance(Some(token));
+            }
+            Ok(Claimed::Token(token)) => self.release_claim(Some(token), ctx),
+            Ok(Claimed::HeldBy(holder)) => self.displace(holder, ctx),
+            Err(e) => warn!(parent: &self.span, error = %e, "singleton claim failed; retrying"),
+        }
+        self.steer_proxies();
+    }
+
+    /// The claim is held by `holder`: displaced only once that member is
+    /// down in this view (not `Up`, and not possibly still running).
+    fn displace(&mut self, holder: String, ctx: &mut Context<Self>) {
+        let Some(claim) = self.config.claim.clone() else {
+            return;
+        };
+        let alive = match holder.parse::<MemberId>() {
+            Ok(h) => self.view.is_up(&h) || self.view.running().contains(&h),
+            Err(_) => false,
+        };
+        if alive {
+            debug!(parent: &self.span, %holder, "the claim is held by a live member; waiting");
+            return;
+        }
+        info!(parent: &self.span, %holder, "displacing the claim of a member that is down");
+        let name = self.config.name.clone();
+        let work = async move { claim.release(&name, &holder).await };
+        ctx.spawn(fut::wrap_future::<_, Self>(work).map(|res, act, ctx| {
+            if let Err(e) = res {
+                warn!(parent: &act.span, error = %e, "singleton claim not displaced");
+            }
+            act.decide(ctx);
+        }));
+    }
+
+    /// Gives the claim up once nothing runs here.
+    pub(super) fn release_claim(&mut self, token: Option<i64>, ctx: &mut Context<Self>) {
+        let (Some(claim), Some(holder)) = (self.config.claim.clone(), self.claimed_as.take())
+        else {
+            return;
+        };
+        let name = self.config.name.clone();
+        let work = async move { claim.release(&name, &holder).await };
+        ctx.spawn(fut::wrap_future::<_, Self>(work).map(move |res, act, _| match res {
+            Ok(_) => debug!(parent: &act.span, ?token, "singleton claim released"),
+            Err(e) => {
+                warn!(parent: &act.span, error = %e, "singleton claim not released; its lease ends it")
+            }
+        }));
+    }
+
+    /// Every second: a running instance whose claim is gone (its lease
+    /// expired, or another member displaced it) stops.
+    pub(super) fn check_claim(&mut self, ctx: &mut Context<Self>) {
+        let (Some(claim), Some(holder)) = (self.config.claim.clone(), self.claimed_as.clone())
+        else {
+            return;
+        };
+        let Instance::Running {
+            token: Some(token), ..
+        } = &self.instance
+        else {
+            return;
+        };
+        let (name, token) = (self.config.name.clone(), *token);
+        let work = async move { claim.holds(&name, &holder, token).await };
+        ctx.spawn(
+            fut::wrap_future::<_, Self>(work).map(move |res, act, ctx| match res {
+                Ok(true) => {}
+                Ok(false) => {
+                    warn!(parent: &act.span, token, "the singleton's claim is gone: stopping it");
+                    if act.token() == Some(token) {
+                        act.stop_instance(ctx);
+                    }
+                }
+                Err(e) => debug!(parent: &act.span, error = %e, "singleton claim not checked"),
+            }),
+        );
+    }
+}
