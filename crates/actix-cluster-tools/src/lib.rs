@@ -13,7 +13,4 @@ pub mod router;
 pub mod singleton;
 pub mod topic;
 
-pub use crate::singleton::{
-    ClusterSingleton, SingletonConfig, SingletonHandle, SingletonProxy, SingletonStart,
-    SingletonStatus, StopSingleton,
-};
+pub use crate::singleton::{ClusterSingleton, SingletonConfig, SingletonHandle, StopSingleton};

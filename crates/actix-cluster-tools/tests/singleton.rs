@@ -9,11 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
 use actix_cluster::{ClusterEvent, DownReason, Event, MemberId, Subscribe};
-use actix_cluster_tools::singleton::ProxyStats;
-use actix_cluster_tools::{
-    ClusterSingleton, SingletonConfig, SingletonHandle, SingletonProxy, SingletonStart,
-    StopSingleton,
-};
+use actix_cluster_tools::singleton::{ProxyStats, SingletonProxy, SingletonStart};
+use actix_cluster_tools::{ClusterSingleton, SingletonConfig, SingletonHandle, StopSingleton};
 use common::{serial, wait_until, Node};
 use serde::{Deserialize, Serialize};
 
