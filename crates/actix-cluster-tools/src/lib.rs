@@ -12,3 +12,6 @@
 pub mod router;
 pub mod singleton;
 pub mod topic;
+
+pub use crate::router::{RouteError, RouteKey, Router, RouterConfig, Routing};
+pub use crate::topic::{PublishError, Topic, TopicMessage, Topics};
