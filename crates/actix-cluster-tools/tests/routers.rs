@@ -189,3 +189,51 @@ fn consistent_hashing_moves_only_the_keys_of_a_member_that_left() {
         }
     }
 }
+
+#[test]
+fn a_routee_that_cannot_take_a_tell_passes_it_to_the_next() {
+    let _g = serial();
+    // n1's lanes hold 16 envelopes: n1's sending task does not yield, so
+    // its lane to n2 fills after 16 and stays full.
+    let n1 = Node::start_with("n1", Some(5), &[], |c| actix_cluster_remote::RemoteConfig {
+        outbound_queue: 16,
+        ..c
+    });
+    let n2 = Node::start("n2", Some(5), &[n1.addr]);
+    let nodes = [n1, n2];
+    for node in &nodes {
+        wait_until("both Up with a remote port", || node.remote_members() == 2);
+    }
+    let done = workers(&nodes);
+    let rr = router(&nodes[0], Routing::RoundRobin);
+    wait_until("two routees", || routees(&nodes[0], &rr) == 2);
+    let before = nodes[0].remote.stats().dropped_queue_full;
+    // Every tell is taken: the ones n2's full lane refuses go to n1.
+    send(&nodes[0], &rr, 1, 0..200, false);
+    let counts = wait_for_round(&done, 1, 200);
+    assert_eq!(counts, vec![200 - 16, 16]);
+    assert!(nodes[0].remote.stats().dropped_queue_full > before);
+}
+
+#[test]
+fn asks_go_through_the_router_too() {
+    let _g = serial();
+    let nodes = cluster(2, Some(5));
+    let done = workers(&nodes);
+    let rr = router(&nodes[0], Routing::RoundRobin);
+    let keyed = router(&nodes[0], Routing::ConsistentHash);
+    wait_until("two routees", || routees(&nodes[0], &rr) == 2);
+    wait_until("two routees", || routees(&nodes[0], &keyed) == 2);
+    let (r, k) = (rr.clone(), keyed.clone());
+    nodes[0].run(move |_| async move {
+        for key in 0..10 {
+            r.ask(Job { round: 1, key }).await.expect("answered");
+            k.ask_keyed(Job { round: 2, key }).await.expect("answered");
+            k.tell_keyed(Job { round: 3, key }).expect("taken");
+        }
+    });
+    assert_eq!(wait_for_round(&done, 1, 10), vec![5, 5]);
+    wait_for_round(&done, 3, 10);
+    // An ask by key meets the routee a tell by the same key meets.
+    assert_eq!(placement(&done, 2), placement(&done, 3));
+}

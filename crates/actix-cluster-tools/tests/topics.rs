@@ -210,3 +210,42 @@ fn messages_published_before_the_first_listing_are_kept_in_order() {
     let seqs: Vec<u64> = seen.lock().unwrap().iter().map(|t| t.seq).collect();
     assert_eq!(seqs, (0..50).collect::<Vec<_>>());
 }
+
+/// Records slowly: a mailbox of one, so most deliveries find it full.
+struct Slow(Seen);
+
+impl Actor for Slow {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(1);
+    }
+}
+
+impl Handler<Tick> for Slow {
+    type Result = ();
+
+    fn handle(&mut self, tick: Tick, _: &mut Context<Self>) {
+        self.0.lock().unwrap().push(tick);
+    }
+}
+
+#[test]
+fn a_subscriber_with_a_full_mailbox_is_waited_for_not_skipped() {
+    let _g = serial();
+    let nodes = cluster(2, Some(9));
+    let topics: Vec<Topics> = nodes.iter().map(start_topics).collect();
+    let seen = Seen::default();
+    let (s, t) = (seen.clone(), topics[1].clone());
+    nodes[1].run(move |_| async move {
+        t.subscribe(&TICKS, Slow(s).start().recipient());
+    });
+    let (fast_seen, _fast) = subscriber(&nodes[1], &topics[1]);
+    wait_until("n2 listed", || members(&nodes[0], &topics[0]).len() == 1);
+    publish(&nodes[0], &topics[0], "n1", 0..500);
+    for s in [&seen, &fast_seen] {
+        wait_until("all 500", || s.lock().unwrap().len() == 500);
+        let seqs: Vec<u64> = s.lock().unwrap().iter().map(|t| t.seq).collect();
+        assert_eq!(seqs, (0..500).collect::<Vec<_>>());
+    }
+}

@@ -145,3 +145,85 @@ impl<M: RemoteMessage> Handler<ClusterEvent> for View<M> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use actix_cluster_proto::{MemberInfo, Status};
+    use actix_cluster_remote::{ActorAddr, ActorId};
+
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Job;
+    actix_cluster_remote::remote_message!(Job, name = "t.Job", version = 1);
+
+    fn member(i: u16) -> MemberId {
+        MemberId::new(format!("n{i}"), ([127, 0, 0, 1], 7000 + i).into(), 1)
+    }
+
+    fn info(i: u16, roles: &[&str]) -> MemberInfo {
+        MemberInfo {
+            id: member(i),
+            status: Status::Up,
+            reachable: true,
+            incarnation: Default::default(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    fn view(role: Option<&str>) -> View<Job> {
+        View {
+            local: member(1),
+            slot: Weak::new(),
+            role: role.map(str::to_owned),
+            listing: (1..=3)
+                .map(|i| {
+                    RemoteRef::new(ActorAddr {
+                        member: member(i),
+                        actor: ActorId(9),
+                    })
+                })
+                .collect(),
+            roles: HashMap::new(),
+            unreachable: HashSet::new(),
+            gone: HashSet::new(),
+        }
+    }
+
+    fn eligible(v: &View<Job>) -> Vec<u16> {
+        (1..=3).filter(|i| v.eligible(&member(*i))).collect()
+    }
+
+    #[test]
+    fn a_role_filter_keeps_only_members_known_to_have_the_role() {
+        let mut v = view(Some("backend"));
+        assert_eq!(eligible(&v), Vec::<u16>::new(), "roles not known yet");
+        v.apply(Event::Up(info(1, &["frontend"])));
+        v.apply(Event::Up(info(2, &["backend"])));
+        v.apply(Event::Up(info(3, &["backend", "worker"])));
+        assert_eq!(eligible(&v), vec![2, 3]);
+        // A role given up leaves; without a filter every member counts.
+        v.apply(Event::Updated(info(3, &["worker"])));
+        assert_eq!(eligible(&v), vec![2]);
+        assert_eq!(eligible(&view(None)), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn suspected_and_down_members_leave_at_once_and_a_suspect_may_return() {
+        let mut v = view(None);
+        assert!(v.apply(Event::Unreachable(info(2, &[]))));
+        assert_eq!(eligible(&v), vec![1, 3]);
+        v.apply(Event::Reachable(info(2, &[])));
+        assert_eq!(eligible(&v), vec![1, 2, 3]);
+        v.apply(Event::Down {
+            member: info(3, &[]),
+            reason: actix_cluster_proto::DownReason::Failed,
+        });
+        // Gone even while the registry still lists it.
+        assert_eq!(eligible(&v), vec![1, 2]);
+        assert!(!v.apply(Event::Removed(member(3))));
+    }
+}
