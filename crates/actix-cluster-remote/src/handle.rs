@@ -50,6 +50,9 @@ pub enum RemoteError {
 pub struct RemoteHandle {
     shared: Arc<Shared>,
     remote: Addr<Remote>,
+    /// The `Cluster` beside it, for tools that follow membership (roles,
+    /// reachability) as well as the registry.
+    cluster: Addr<Cluster>,
     ask_timeout: Duration,
 }
 
@@ -127,6 +130,7 @@ impl Remote {
         Ok(RemoteHandle {
             shared,
             remote,
+            cluster,
             ask_timeout,
         })
     }
@@ -248,7 +252,14 @@ impl RemoteHandle {
     /// error means it was not sent (`QueueFull`, `MemberDown`,
     /// `Unreachable`, `Rejected` for oversize).
     pub fn tell<M: RemoteMessage>(&self, to: &RemoteRef<M>, msg: M) -> Result<(), AskError> {
-        let out = self.outgoing(Kind::Tell, to.addr().actor, 0, &msg)?;
+        self.tell_ref(to, &msg)
+    }
+
+    /// [`tell`](Self::tell) of a borrowed message: on an error nothing was
+    /// sent and the caller still holds the message, so it may try another
+    /// target without breaking at-most-once (a router does).
+    pub fn tell_ref<M: RemoteMessage>(&self, to: &RemoteRef<M>, msg: &M) -> Result<(), AskError> {
+        let out = self.outgoing(Kind::Tell, to.addr().actor, 0, msg)?;
         if self.shared.is_local(to.member()) {
             return self
                 .shared
@@ -420,6 +431,11 @@ impl RemoteHandle {
     /// The `Remote` actor.
     pub fn actor(&self) -> &Addr<Remote> {
         &self.remote
+    }
+
+    /// The `Cluster` actor this layer runs beside.
+    pub fn cluster(&self) -> &Addr<Cluster> {
+        &self.cluster
     }
 }
 

@@ -13,4 +13,6 @@ pub mod router;
 pub mod singleton;
 pub mod topic;
 
+pub use crate::router::{RouteError, RouteKey, Router, RouterConfig, Routing};
+pub use crate::topic::{PublishError, Topic, TopicMessage, Topics};
 pub use crate::singleton::{ClusterSingleton, SingletonConfig, SingletonHandle, StopSingleton};

@@ -1,0 +1,235 @@
+//! Topic and router throughput, each beside plain `tell` in the same run.
+//!
+//! `cargo bench -p actix-cluster-tools --bench throughput` (release). Five
+//! loopback nodes in one process, each a thread with its own actix `System`,
+//! `Cluster` and `Remote` (sealed): n1 sends, n2..n5 receive, one counting
+//! actor each. Messages carry 100 bytes of payload.
+//!
+//! - **publish**: n1 publishes N messages on a topic with one subscriber on
+//!   each of the four receivers (4 N deliveries); beside it, n1 tells the
+//!   same N messages to each of the four counting actors (4 N tells).
+//! - **router**: n1 sends 4 N messages through a round-robin router over the
+//!   four actors; beside it, n1 tells 4 N messages to them in turn by hand.
+//!
+//! Both sides of a pair keep at most `WINDOW` messages in flight per
+//! receiver (read from the counters, which every node shares in this one
+//! process), so neither runs into `QueueFull` and both pay the same flow
+//! control. Deliveries/s = deliveries / (last delivery - first send). Each
+//! pair runs `ROUNDS` times alternately; the table shows the median.
+
+#[path = "../../actix-cluster-remote/tests/common/mod.rs"]
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_cluster_remote::{RemoteHandle, RemoteRef, ServiceKey};
+use actix_cluster_tools::{Router, RouterConfig, Topic, Topics};
+use common::{cluster, wait_until, Node};
+use serde::{Deserialize, Serialize};
+
+const N: u64 = 100_000;
+const WINDOW: u64 = 2_000;
+const ROUNDS: usize = 5;
+
+#[derive(Debug, Clone, Serialize, Deserialize, Message)]
+#[rtype(result = "()")]
+struct Blob {
+    seq: u64,
+    data: Vec<u8>,
+}
+actix_cluster_remote::remote_message!(Blob, name = "bench.Blob", version = 1);
+
+const TOPIC: Topic<Blob> = Topic::new("bench");
+const KEY: ServiceKey<Blob> = ServiceKey::new("bench.counter");
+
+struct Counter(Arc<AtomicU64>);
+
+impl Actor for Counter {
+    type Context = Context<Self>;
+}
+
+impl Handler<Blob> for Counter {
+    type Result = ();
+
+    fn handle(&mut self, _: Blob, _: &mut Context<Self>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn blob(seq: u64) -> Blob {
+    Blob {
+        seq,
+        data: vec![7; 100],
+    }
+}
+
+/// The four receivers' counters, and their actors' references.
+struct Receivers {
+    counts: Vec<Arc<AtomicU64>>,
+    refs: Vec<RemoteRef<Blob>>,
+}
+
+impl Receivers {
+    fn total(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    fn min(&self) -> u64 {
+        self.counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(0)
+    }
+}
+
+/// What a sending loop needs from the receivers' counters: the total at
+/// the start, and a way to wait until the slowest is within `WINDOW`.
+#[derive(Clone)]
+struct Flow {
+    counts: Vec<Arc<AtomicU64>>,
+}
+
+impl Flow {
+    async fn wait_below(&self, sent_per_receiver: u64, base: &[u64]) {
+        loop {
+            let behind = self
+                .counts
+                .iter()
+                .zip(base)
+                .map(|(c, b)| sent_per_receiver.saturating_sub(c.load(Ordering::Relaxed) - b))
+                .max()
+                .unwrap_or(0);
+            if behind <= WINDOW {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Runs `send` (on n1) and waits for `deliveries` more deliveries; answers
+/// deliveries per second.
+fn measure<F, Fut>(n1: &Node, rx: &Receivers, deliveries: u64, send: F) -> f64
+where
+    F: FnOnce(RemoteHandle, Flow, Vec<u64>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let before = rx.total();
+    let base: Vec<u64> = rx
+        .counts
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .collect();
+    let flow = Flow {
+        counts: rx.counts.clone(),
+    };
+    let start = Instant::now();
+    n1.run(move |r| send(r, flow, base));
+    while rx.total() - before < deliveries {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    deliveries as f64 / start.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let nodes = cluster(5, Some(3));
+    let n1 = &nodes[0];
+    let counts: Vec<Arc<AtomicU64>> = (0..4).map(|_| Arc::default()).collect();
+    let topics: Vec<Topics> = nodes
+        .iter()
+        .map(|n| n.run(|r| async move { Topics::start(&r) }))
+        .collect();
+    let mut refs = Vec::new();
+    for (i, node) in nodes[1..].iter().enumerate() {
+        let (c, t) = (counts[i].clone(), topics[i + 1].clone());
+        refs.push(node.run(move |r| async move {
+            let addr = Counter(c).start();
+            t.subscribe(&TOPIC, addr.clone().recipient());
+            let me = r.serve::<Blob, _>(addr);
+            r.register(&KEY, &me);
+            me
+        }));
+    }
+    let rx = Receivers { counts, refs };
+    let publisher = topics[0].clone();
+    let router = n1.run(|r| async move { Router::start(&r, KEY, RouterConfig::default()) });
+    {
+        let (p, r) = (publisher.clone(), router.clone());
+        wait_until("four members and routees", || {
+            let (p, r) = (p.clone(), r.clone());
+            n1.run(move |_| async move { p.members(&TOPIC).len() == 4 && r.routees().len() == 4 })
+        });
+    }
+    let (mut tell4, mut publish, mut tell_rr, mut routed) = (vec![], vec![], vec![], vec![]);
+    for round in 0..ROUNDS {
+        let refs = rx.refs.clone();
+        tell4.push(measure(n1, &rx, 4 * N, move |r, flow, base| async move {
+            for seq in 0..N {
+                if seq % 256 == 0 {
+                    flow.wait_below(seq, &base).await;
+                }
+                for to in &refs {
+                    let _ = r.tell(to, blob(seq));
+                }
+            }
+        }));
+        let p = publisher.clone();
+        publish.push(measure(n1, &rx, 4 * N, move |_, flow, base| async move {
+            for seq in 0..N {
+                if seq % 256 == 0 {
+                    flow.wait_below(seq, &base).await;
+                }
+                let _ = p.publish(&TOPIC, blob(seq));
+            }
+        }));
+        let refs = rx.refs.clone();
+        tell_rr.push(measure(n1, &rx, 4 * N, move |r, flow, base| async move {
+            for seq in 0..4 * N {
+                if seq % 1024 == 0 {
+                    flow.wait_below(seq / 4, &base).await;
+                }
+                let _ = r.tell(&refs[(seq % 4) as usize], blob(seq));
+            }
+        }));
+        let rt = router.clone();
+        routed.push(measure(n1, &rx, 4 * N, move |_, flow, base| async move {
+            for seq in 0..4 * N {
+                if seq % 1024 == 0 {
+                    flow.wait_below(seq / 4, &base).await;
+                }
+                let _ = rt.tell(blob(seq));
+            }
+        }));
+        eprintln!(
+            "round {round}: tell x4 {:.0}/s, publish {:.0}/s, tell rr {:.0}/s, router {:.0}/s",
+            tell4[round], publish[round], tell_rr[round], routed[round]
+        );
+    }
+    let _ = rx.min();
+    report("topic publish to 4 members", median(tell4), median(publish));
+    report(
+        "round-robin router over 4 members",
+        median(tell_rr),
+        median(routed),
+    );
+}
+
+fn report(what: &str, plain: f64, tool: f64) {
+    let ratio = tool / plain;
+    let status = if ratio >= 0.8 { "met" } else { "**missed**" };
+    println!(
+        "| {what} | {:.0} deliveries/s | {:.0} deliveries/s | {:.0}% | {status} |",
+        plain,
+        tool,
+        ratio * 100.0
+    );
+}
