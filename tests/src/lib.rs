@@ -26,6 +26,8 @@ mod guides {
     struct Operating;
     #[doc = include_str!("../../docs/TESTING.md")]
     struct Testing;
+    #[doc = include_str!("../../docs/REMOTE.md")]
+    struct Remote;
 }
 
 /// The library crates' READMEs (their crates.io pages), doctested the same way.
@@ -41,4 +43,6 @@ mod crate_readmes {
     struct Sim;
     #[doc = include_str!("../../crates/actix-cluster-remote/README.md")]
     struct Remote;
+    #[doc = include_str!("../../crates/actix-cluster-tools/README.md")]
+    struct Tools;
 }

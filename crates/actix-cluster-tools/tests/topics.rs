@@ -249,3 +249,53 @@ fn a_subscriber_with_a_full_mailbox_is_waited_for_not_skipped() {
         assert_eq!(seqs, (0..500).collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn a_full_lane_costs_that_member_only() {
+    use actix_cluster_tools::PublishError;
+    let _g = serial();
+    // n1's lanes hold 16 envelopes, and its publishing task does not yield:
+    // the lane to n2 fills after 16 messages and stays full meanwhile.
+    let n1 = Node::start_with("n1", Some(9), &[], |c| actix_cluster_remote::RemoteConfig {
+        outbound_queue: 16,
+        ..c
+    });
+    let n2 = Node::start("n2", Some(9), &[n1.addr]);
+    let nodes = [n1, n2];
+    for node in &nodes {
+        wait_until("both Up with a remote port", || node.remote_members() == 2);
+    }
+    let topics: Vec<Topics> = nodes.iter().map(start_topics).collect();
+    let (local, _l) = subscriber(&nodes[0], &topics[0]);
+    let (remote, _r) = subscriber(&nodes[1], &topics[1]);
+    wait_until("both listed", || members(&nodes[0], &topics[0]).len() == 2);
+    let t = topics[0].clone();
+    let results = nodes[0].run(move |_| async move {
+        (0..100)
+            .map(|seq| {
+                let from = "n1".to_owned();
+                t.publish(&TICKS, Tick { from, seq })
+            })
+            .collect::<Vec<_>>()
+    });
+    assert!(results[..16].iter().all(Result::is_ok));
+    for r in &results[16..] {
+        match r {
+            Err(PublishError::Missed {
+                missed: 1,
+                of: 2,
+                cause,
+            }) => {
+                assert_eq!(*cause, actix_cluster_remote::AskError::QueueFull)
+            }
+            other => panic!("expected n2 to miss it: {other:?}"),
+        }
+    }
+    wait_until("all 100 on n1", || local.lock().unwrap().len() == 100);
+    wait_until("16 on n2", || remote.lock().unwrap().len() == 16);
+    // One more, once the lane has drained, reaches both: nothing else came.
+    publish(&nodes[0], &topics[0], "n1", 100..101);
+    wait_until("the last on n2", || remote.lock().unwrap().len() == 17);
+    let seqs: Vec<u64> = remote.lock().unwrap().iter().map(|t| t.seq).collect();
+    assert_eq!(seqs, (0..16).chain(100..101).collect::<Vec<_>>());
+}
