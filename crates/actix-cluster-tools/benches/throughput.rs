@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 const N: u64 = 100_000;
 const WINDOW: u64 = 2_000;
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Message)]
 #[rtype(result = "()")]
@@ -75,14 +75,6 @@ struct Receivers {
 impl Receivers {
     fn total(&self) -> u64 {
         self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
-    }
-
-    fn min(&self) -> u64 {
-        self.counts
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .min()
-            .unwrap_or(0)
     }
 }
 
@@ -140,8 +132,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn main() {
-    let nodes = cluster(5, Some(3));
+/// Subscribes and registers a counting actor on each receiver; answers
+/// the receivers, n1's `Topics` and a round-robin router on n1, once both
+/// see all four receivers.
+fn setup(nodes: &[Node]) -> (Receivers, Topics, Router<Blob>) {
     let n1 = &nodes[0];
     let counts: Vec<Arc<AtomicU64>> = (0..4).map(|_| Arc::default()).collect();
     let topics: Vec<Topics> = nodes
@@ -159,68 +153,78 @@ fn main() {
             me
         }));
     }
-    let rx = Receivers { counts, refs };
     let publisher = topics[0].clone();
     let router = n1.run(|r| async move { Router::start(&r, KEY, RouterConfig::default()) });
-    {
-        let (p, r) = (publisher.clone(), router.clone());
-        wait_until("four members and routees", || {
-            let (p, r) = (p.clone(), r.clone());
-            n1.run(move |_| async move { p.members(&TOPIC).len() == 4 && r.routees().len() == 4 })
-        });
-    }
-    let (mut tell4, mut publish, mut tell_rr, mut routed) = (vec![], vec![], vec![], vec![]);
-    for round in 0..ROUNDS {
-        let refs = rx.refs.clone();
-        tell4.push(measure(n1, &rx, 4 * N, move |r, flow, base| async move {
-            for seq in 0..N {
-                if seq % 256 == 0 {
-                    flow.wait_below(seq, &base).await;
-                }
-                for to in &refs {
-                    let _ = r.tell(to, blob(seq));
-                }
+    let (p, r) = (publisher.clone(), router.clone());
+    wait_until("four members and routees", || {
+        let (p, r) = (p.clone(), r.clone());
+        n1.run(move |_| async move { p.members(&TOPIC).len() == 4 && r.routees().len() == 4 })
+    });
+    (Receivers { counts, refs }, publisher, router)
+}
+
+/// One round: plain tell to all four, publish, plain tell in turn, router.
+fn round(n1: &Node, rx: &Receivers, publisher: &Topics, router: &Router<Blob>) -> [f64; 4] {
+    let refs = rx.refs.clone();
+    let tell4 = measure(n1, rx, 4 * N, move |r, flow, base| async move {
+        for seq in 0..N {
+            if seq % 256 == 0 {
+                flow.wait_below(seq, &base).await;
             }
-        }));
-        let p = publisher.clone();
-        publish.push(measure(n1, &rx, 4 * N, move |_, flow, base| async move {
-            for seq in 0..N {
-                if seq % 256 == 0 {
-                    flow.wait_below(seq, &base).await;
-                }
-                let _ = p.publish(&TOPIC, blob(seq));
+            for to in &refs {
+                let _ = r.tell(to, blob(seq));
             }
-        }));
-        let refs = rx.refs.clone();
-        tell_rr.push(measure(n1, &rx, 4 * N, move |r, flow, base| async move {
-            for seq in 0..4 * N {
-                if seq % 1024 == 0 {
-                    flow.wait_below(seq / 4, &base).await;
-                }
-                let _ = r.tell(&refs[(seq % 4) as usize], blob(seq));
+        }
+    });
+    let p = publisher.clone();
+    let publish = measure(n1, rx, 4 * N, move |_, flow, base| async move {
+        for seq in 0..N {
+            if seq % 256 == 0 {
+                flow.wait_below(seq, &base).await;
             }
-        }));
-        let rt = router.clone();
-        routed.push(measure(n1, &rx, 4 * N, move |_, flow, base| async move {
-            for seq in 0..4 * N {
-                if seq % 1024 == 0 {
-                    flow.wait_below(seq / 4, &base).await;
-                }
-                let _ = rt.tell(blob(seq));
+            let _ = p.publish(&TOPIC, blob(seq));
+        }
+    });
+    let refs = rx.refs.clone();
+    let tell_rr = measure(n1, rx, 4 * N, move |r, flow, base| async move {
+        for seq in 0..4 * N {
+            if seq % 1024 == 0 {
+                flow.wait_below(seq / 4, &base).await;
             }
-        }));
+            let _ = r.tell(&refs[(seq % 4) as usize], blob(seq));
+        }
+    });
+    let rt = router.clone();
+    let routed = measure(n1, rx, 4 * N, move |_, flow, base| async move {
+        for seq in 0..4 * N {
+            if seq % 1024 == 0 {
+                flow.wait_below(seq / 4, &base).await;
+            }
+            let _ = rt.tell(blob(seq));
+        }
+    });
+    [tell4, publish, tell_rr, routed]
+}
+
+fn main() {
+    let nodes = cluster(5, Some(3));
+    let (rx, publisher, router) = setup(&nodes);
+    let mut figures: [Vec<f64>; 4] = Default::default();
+    for i in 0..ROUNDS {
+        let r = round(&nodes[0], &rx, &publisher, &router);
         eprintln!(
-            "round {round}: tell x4 {:.0}/s, publish {:.0}/s, tell rr {:.0}/s, router {:.0}/s",
-            tell4[round], publish[round], tell_rr[round], routed[round]
+            "round {i}: tell x4 {:.0}/s, publish {:.0}/s, tell in turn {:.0}/s, router {:.0}/s",
+            r[0], r[1], r[2], r[3]
         );
+        for (all, one) in figures.iter_mut().zip(r) {
+            all.push(one);
+        }
     }
-    let _ = rx.min();
-    report("topic publish to 4 members", median(tell4), median(publish));
-    report(
-        "round-robin router over 4 members",
-        median(tell_rr),
-        median(routed),
-    );
+    let [tell4, publish, tell_rr, routed] = figures.map(median);
+    println!("| what | plain tell | the tool | ratio | goal: within 20% |");
+    println!("|---|---|---|---|---|");
+    report("topic publish to 4 members", tell4, publish);
+    report("round-robin router over 4 members", tell_rr, routed);
 }
 
 fn report(what: &str, plain: f64, tool: f64) {
