@@ -25,6 +25,11 @@ use crate::shared::{failure, Delivery, Dispatch, LocalActor, Outgoing, ReplyTo, 
 use crate::stats::RemoteStats;
 use crate::METADATA_KEY;
 
+/// What a handler served with [`RemoteHandle::serve_tells`] may answer for
+/// a message from another member: the connection's reader awaits it before
+/// it reads the next message.
+pub type TellWait = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
 /// Why the remote layer could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -213,6 +218,48 @@ impl RemoteHandle {
         };
         let mut handlers = crate::fast_hash::FastMap::default();
         handlers.insert(M::tag(), dispatch::<M, A>(addr));
+        self.shared.add_actor(id, LocalActor { handlers, alive });
+        RemoteRef::new(ActorAddr {
+            member: self.shared.local(),
+            actor: id,
+        })
+    }
+
+    /// Makes a function reachable for the tells of `M`, as an actor is
+    /// (one reference, registered and watched like an actor's, gone once
+    /// `alive` answers false): `deliver` gets each message, in order per
+    /// sender, with `true` when it comes from this member. For a message
+    /// from another member it may answer a future that the connection's
+    /// reader awaits before it reads on (a full mailbox behind it), so the
+    /// sender is slowed down rather than a queue grown; a future answered
+    /// for a local tell is spawned. An ask is refused (`Rejected`).
+    ///
+    /// For tools that hand a message on without an actor's mailbox in
+    /// between (a topic's fan-out to its local subscribers).
+    pub fn serve_tells<M, L, F>(&self, alive: L, deliver: F) -> RemoteRef<M>
+    where
+        M: RemoteMessage,
+        L: Fn() -> bool + Send + Sync + 'static,
+        F: Fn(M, bool) -> Option<TellWait> + Send + Sync + 'static,
+    {
+        let dispatch: Dispatch = Box::new(move |_, payload, delivery| {
+            let msg: M = crate::payload::decode(payload)
+                .map_err(|e| failure(FailureCode::Undecodable, &e.0))?;
+            match delivery {
+                Delivery::LocalTell => {
+                    if let Some(wait) = deliver(msg, true) {
+                        actix_rt::spawn(wait);
+                    }
+                    Ok(None)
+                }
+                Delivery::RemoteTell => Ok(deliver(msg, false)),
+                Delivery::Ask(_) => Err(failure(FailureCode::UnknownType, "tells only")),
+            }
+        });
+        let id = self.shared.new_actor_id();
+        let mut handlers = crate::fast_hash::FastMap::default();
+        handlers.insert(M::tag(), dispatch);
+        let alive = Box::new(alive);
         self.shared.add_actor(id, LocalActor { handlers, alive });
         RemoteRef::new(ActorAddr {
             member: self.shared.local(),

@@ -44,7 +44,7 @@ pub const METADATA_KEY: &str = "remote.port";
 pub use crate::config::{RemoteConfig, RemoteConfigError};
 pub use crate::control::WatchId;
 pub use crate::error::{AskError, Failure, FailureCode};
-pub use crate::handle::{Listing, RemoteError, RemoteHandle};
+pub use crate::handle::{Listing, RemoteError, RemoteHandle, TellWait};
 pub use crate::message::{RemoteMessage, TypeTag};
 pub use crate::reference::{ActorAddr, ActorId, RemoteRef};
 pub use crate::registry::{

@@ -97,3 +97,52 @@ fn a_reference_sent_inside_a_message_is_usable_by_its_receiver() {
     wait_until("ten numbers back", || seen.lock().unwrap().len() == 10);
     assert_eq!(*seen.lock().unwrap(), (0..10).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_function_served_for_tells_gets_them_in_order_refuses_asks_and_goes_when_dead() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let _g = serial();
+    let nodes = cluster(2, Some(7));
+    let seen: Arc<Mutex<Vec<(u64, bool)>>> = Arc::default();
+    let alive = Arc::new(AtomicBool::new(true));
+    let target = {
+        let (seen, alive) = (seen.clone(), alive.clone());
+        nodes[1].run(move |r| async move {
+            r.serve_tells::<Numbered, _, _>(
+                move || alive.load(Ordering::Relaxed),
+                move |Numbered(n), local| {
+                    seen.lock().unwrap().push((n, local));
+                    None
+                },
+            )
+        })
+    };
+    // From the other member, then from its own: each in order, each marked.
+    let t = target.clone();
+    nodes[0].run(move |r| async move {
+        for i in 0..100 {
+            r.tell(&t, Numbered(i)).expect("queued");
+        }
+    });
+    wait_until("the remote hundred", || seen.lock().unwrap().len() == 100);
+    let t = target.clone();
+    nodes[1].run(move |r| async move {
+        for i in 100..200 {
+            r.tell(&t, Numbered(i)).expect("delivered");
+        }
+    });
+    let got = seen.lock().unwrap().clone();
+    let expected: Vec<(u64, bool)> = (0..200).map(|i| (i, i >= 100)).collect();
+    assert_eq!(got, expected);
+    // Tells only: an ask is refused.
+    let t = target.clone();
+    let asked = nodes[0].run(move |r| async move { r.ask(&t, Numbered(0)).await });
+    assert!(matches!(asked, Err(AskError::Rejected(_))), "{asked:?}");
+    // Once `alive` answers false it is gone like a stopped actor.
+    alive.store(false, Ordering::Relaxed);
+    wait_until("gone", || {
+        let t = target.clone();
+        nodes[1].run(move |r| async move { r.tell(&t, Numbered(0)) }) == Err(AskError::NoSuchActor)
+    });
+}
