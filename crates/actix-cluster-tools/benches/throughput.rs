@@ -78,15 +78,22 @@ impl Receivers {
     }
 }
 
-/// What a sending loop needs from the receivers' counters: the total at
-/// the start, and a way to wait until the slowest is within `WINDOW`.
+/// No delivery for this long: something was lost (a connection broken or a
+/// member suspected on this loaded machine: at most once), the round is void.
+const STALL: Duration = Duration::from_secs(3);
+
+/// What a sending loop needs from the receivers' counters: a way to wait
+/// until the slowest is within `WINDOW`, and a count of failed sends.
 #[derive(Clone)]
 struct Flow {
     counts: Vec<Arc<AtomicU64>>,
+    failed: Arc<AtomicU64>,
 }
 
 impl Flow {
     async fn wait_below(&self, sent_per_receiver: u64, base: &[u64]) {
+        let total = || -> u64 { self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum() };
+        let (mut seen, mut since) = (total(), Instant::now());
         loop {
             let behind = self
                 .counts
@@ -95,17 +102,27 @@ impl Flow {
                 .map(|(c, b)| sent_per_receiver.saturating_sub(c.load(Ordering::Relaxed) - b))
                 .max()
                 .unwrap_or(0);
-            if behind <= WINDOW {
+            if behind <= WINDOW || since.elapsed() > STALL {
                 return;
             }
+            if total() != seen {
+                (seen, since) = (total(), Instant::now());
+            }
             tokio::task::yield_now().await;
+        }
+    }
+
+    fn check<E>(&self, sent: Result<(), E>) {
+        if sent.is_err() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
 /// Runs `send` (on n1) and waits for `deliveries` more deliveries; answers
-/// deliveries per second.
-fn measure<F, Fut>(n1: &Node, rx: &Receivers, deliveries: u64, send: F) -> f64
+/// deliveries per second, or `None` when some never came (the round is
+/// void: a failed send or a lost message).
+fn measure<F, Fut>(n1: &Node, rx: &Receivers, deliveries: u64, send: F) -> Option<f64>
 where
     F: FnOnce(RemoteHandle, Flow, Vec<u64>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
@@ -118,18 +135,30 @@ where
         .collect();
     let flow = Flow {
         counts: rx.counts.clone(),
+        failed: Arc::default(),
     };
+    let failed = flow.failed.clone();
     let start = Instant::now();
     n1.run(move |r| send(r, flow, base));
+    let (mut seen, mut since) = (rx.total(), Instant::now());
     while rx.total() - before < deliveries {
+        if since.elapsed() > STALL {
+            let lost = deliveries - (rx.total() - before);
+            let failed = failed.load(Ordering::Relaxed);
+            eprintln!("  void: {lost} deliveries missing ({failed} sends failed)");
+            return None;
+        }
+        if rx.total() != seen {
+            (seen, since) = (rx.total(), Instant::now());
+        }
         std::thread::sleep(Duration::from_micros(200));
     }
-    deliveries as f64 / start.elapsed().as_secs_f64()
+    Some(deliveries as f64 / start.elapsed().as_secs_f64())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Subscribes and registers a counting actor on each receiver; answers
@@ -164,7 +193,7 @@ fn setup(nodes: &[Node]) -> (Receivers, Topics, Router<Blob>) {
 }
 
 /// One round: plain tell to all four, publish, plain tell in turn, router.
-fn round(n1: &Node, rx: &Receivers, publisher: &Topics, router: &Router<Blob>) -> [f64; 4] {
+fn round(n1: &Node, rx: &Receivers, publisher: &Topics, router: &Router<Blob>) -> [Option<f64>; 4] {
     let refs = rx.refs.clone();
     let tell4 = measure(n1, rx, 4 * N, move |r, flow, base| async move {
         for seq in 0..N {
@@ -172,7 +201,7 @@ fn round(n1: &Node, rx: &Receivers, publisher: &Topics, router: &Router<Blob>) -
                 flow.wait_below(seq, &base).await;
             }
             for to in &refs {
-                let _ = r.tell(to, blob(seq));
+                flow.check(r.tell(to, blob(seq)));
             }
         }
     });
@@ -182,7 +211,7 @@ fn round(n1: &Node, rx: &Receivers, publisher: &Topics, router: &Router<Blob>) -
             if seq % 256 == 0 {
                 flow.wait_below(seq, &base).await;
             }
-            let _ = p.publish(&TOPIC, blob(seq));
+            flow.check(p.publish(&TOPIC, blob(seq)));
         }
     });
     let refs = rx.refs.clone();
@@ -191,7 +220,7 @@ fn round(n1: &Node, rx: &Receivers, publisher: &Topics, router: &Router<Blob>) -
             if seq % 1024 == 0 {
                 flow.wait_below(seq / 4, &base).await;
             }
-            let _ = r.tell(&refs[(seq % 4) as usize], blob(seq));
+            flow.check(r.tell(&refs[(seq % 4) as usize], blob(seq)));
         }
     });
     let rt = router.clone();
@@ -200,7 +229,7 @@ fn round(n1: &Node, rx: &Receivers, publisher: &Topics, router: &Router<Blob>) -
             if seq % 1024 == 0 {
                 flow.wait_below(seq / 4, &base).await;
             }
-            let _ = rt.tell(blob(seq));
+            flow.check(rt.tell(blob(seq)));
         }
     });
     [tell4, publish, tell_rr, routed]
@@ -213,11 +242,18 @@ fn main() {
     for i in 0..ROUNDS {
         let r = round(&nodes[0], &rx, &publisher, &router);
         eprintln!(
-            "round {i}: tell x4 {:.0}/s, publish {:.0}/s, tell in turn {:.0}/s, router {:.0}/s",
-            r[0], r[1], r[2], r[3]
+            "round {i}: tell x4 {:?}/s, publish {:?}/s, tell in turn {:?}/s, router {:?}/s",
+            r[0].map(|x| x as u64),
+            r[1].map(|x| x as u64),
+            r[2].map(|x| x as u64),
+            r[3].map(|x| x as u64)
         );
-        for (all, one) in figures.iter_mut().zip(r) {
-            all.push(one);
+        // A void round counts for neither side of its pair.
+        for pair in [0, 2] {
+            if let (Some(plain), Some(tool)) = (r[pair], r[pair + 1]) {
+                figures[pair].push(plain);
+                figures[pair + 1].push(tool);
+            }
         }
     }
     let [tell4, publish, tell_rr, routed] = figures.map(median);
