@@ -15,4 +15,6 @@ pub mod topic;
 
 pub use crate::router::{RouteError, RouteKey, Router, RouterConfig, Routing};
 pub use crate::singleton::{ClusterSingleton, SingletonConfig, SingletonHandle, StopSingleton};
-pub use crate::topic::{PublishError, Topic, TopicMessage, Topics};
+pub use crate::topic::{
+    PublishError, Topic, TopicMessage, Topics, MAX_TOPIC_NAME, PUBLISH_BACKLOG,
+};

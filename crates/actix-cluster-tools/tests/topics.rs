@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
 use actix_cluster_proto::MemberId;
-use actix_cluster_tools::{Topic, Topics};
+use actix_cluster_tools::{Topic, Topics, PUBLISH_BACKLOG};
 use common::*;
 use serde::{Deserialize, Serialize};
 
@@ -204,11 +204,25 @@ fn messages_published_before_the_first_listing_are_kept_in_order() {
         nodes[0].run(move |r| async move { r.find(&key).await.len() }) == 1
     });
     // The first publish on n1 makes its topic state: no listing yet, so
-    // these wait in the backlog and go out, in order, when it comes.
-    publish(&nodes[0], &t1, "n1", 0..50);
-    wait_until("fifty messages", || seen.lock().unwrap().len() == 50);
+    // these wait in the backlog (up to its bound) and go out, in order,
+    // when it comes.
+    let t = t1.clone();
+    let over = nodes[0].run(move |_| async move {
+        let tick = |seq| Tick {
+            from: "n1".into(),
+            seq,
+        };
+        for seq in 0..PUBLISH_BACKLOG as u64 {
+            t.publish(&TICKS, tick(seq)).expect("held in the backlog");
+        }
+        t.publish(&TICKS, tick(PUBLISH_BACKLOG as u64))
+    });
+    assert_eq!(over, Err(actix_cluster_tools::PublishError::Backlog));
+    wait_until("the backlog", || {
+        seen.lock().unwrap().len() == PUBLISH_BACKLOG
+    });
     let seqs: Vec<u64> = seen.lock().unwrap().iter().map(|t| t.seq).collect();
-    assert_eq!(seqs, (0..50).collect::<Vec<_>>());
+    assert_eq!(seqs, (0..PUBLISH_BACKLOG as u64).collect::<Vec<_>>());
 }
 
 /// Records slowly: a mailbox of one, so most deliveries find it full.
@@ -298,4 +312,35 @@ fn a_full_lane_costs_that_member_only() {
     wait_until("the last on n2", || remote.lock().unwrap().len() == 17);
     let seqs: Vec<u64> = remote.lock().unwrap().iter().map(|t| t.seq).collect();
     assert_eq!(seqs, (0..16).chain(100..101).collect::<Vec<_>>());
+}
+
+/// Another message type, to use a topic name that `Tick` already has.
+#[derive(Debug, Clone, Serialize, Deserialize, Message)]
+#[rtype(result = "()")]
+struct Other;
+actix_cluster_remote::remote_message!(Other, name = "tools.test.Other", version = 1);
+
+#[test]
+fn a_name_too_long_or_taken_by_another_type_is_refused() {
+    use actix_cluster_tools::{PublishError, MAX_TOPIC_NAME};
+    let _g = serial();
+    let nodes = cluster(1, Some(9));
+    let topics = start_topics(&nodes[0]);
+    let answers = nodes[0].run(move |_| async move {
+        let long = Topic::<Tick>::named("x".repeat(MAX_TOPIC_NAME + 1));
+        let tick = Tick {
+            from: "n1".into(),
+            seq: 0,
+        };
+        let too_long = topics.publish(&long, tick.clone());
+        let first = topics.publish(&TICKS, tick);
+        let taken = topics.publish(&Topic::<Other>::new("ticks"), Other);
+        (too_long, first, taken)
+    });
+    assert_eq!(
+        answers.0,
+        Err(PublishError::NameTooLong(MAX_TOPIC_NAME + 1))
+    );
+    assert_eq!(answers.1, Ok(()));
+    assert_eq!(answers.2, Err(PublishError::WrongType("ticks".into())));
 }
