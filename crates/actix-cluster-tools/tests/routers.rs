@@ -237,3 +237,27 @@ fn asks_go_through_the_router_too() {
     // An ask by key meets the routee a tell by the same key meets.
     assert_eq!(placement(&done, 2), placement(&done, 3));
 }
+
+#[test]
+fn a_role_filter_routes_only_to_members_with_the_role() {
+    let _g = serial();
+    let n1 = Node::start_with_roles("n1", Some(5), &[], &["frontend"]);
+    let seed = [n1.addr];
+    let n2 = Node::start_with_roles("n2", Some(5), &seed, &["backend"]);
+    let n3 = Node::start_with_roles("n3", Some(5), &seed, &["backend", "frontend"]);
+    let nodes = [n1, n2, n3];
+    for node in &nodes {
+        wait_until("three Up with a remote port", || node.remote_members() == 3);
+    }
+    let done = workers(&nodes);
+    let config = RouterConfig {
+        routing: Routing::RoundRobin,
+        role: Some("backend".into()),
+    };
+    let backends = nodes[0].run(move |r| async move { Router::start(&r, WORK, config) });
+    let all = router(&nodes[0], Routing::RoundRobin);
+    wait_until("three routees", || routees(&nodes[0], &all) == 3);
+    wait_until("two backends", || routees(&nodes[0], &backends) == 2);
+    send(&nodes[0], &backends, 1, 0..100, false);
+    assert_eq!(wait_for_round(&done, 1, 100), vec![0, 50, 50]);
+}

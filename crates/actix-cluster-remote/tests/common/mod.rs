@@ -71,7 +71,33 @@ impl Node {
         seeds: &[SocketAddr],
         tune: impl FnOnce(RemoteConfig) -> RemoteConfig + Send + 'static,
     ) -> Node {
-        let mut config = ClusterConfig::new(name, bind).with_protocol(ProtocolConfig::local());
+        Self::start_full(bind, name, key, seeds, |c| c, tune)
+    }
+
+    /// A node with roles (on the cluster's config).
+    pub fn start_with_roles(
+        name: &str,
+        key: Option<u8>,
+        seeds: &[SocketAddr],
+        roles: &[&str],
+    ) -> Node {
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        let bind = "127.0.0.1:0".parse().unwrap();
+        let with_roles =
+            move |c: ClusterConfig| roles.into_iter().fold(c, ClusterConfig::with_role);
+        Self::start_full(bind, name, key, seeds, with_roles, |c| c)
+    }
+
+    pub fn start_full(
+        bind: SocketAddr,
+        name: &str,
+        key: Option<u8>,
+        seeds: &[SocketAddr],
+        tune_cluster: impl FnOnce(ClusterConfig) -> ClusterConfig,
+        tune: impl FnOnce(RemoteConfig) -> RemoteConfig + Send + 'static,
+    ) -> Node {
+        let mut config =
+            tune_cluster(ClusterConfig::new(name, bind).with_protocol(ProtocolConfig::local()));
         if let Some(k) = key {
             config = config.with_keyring(keyring(k));
         }
