@@ -317,6 +317,44 @@ impl RemoteHandle {
         self.shared.enqueue(to.member(), out)
     }
 
+    /// Tells one message to each of `to`, encoding it once (a topic's
+    /// publish). `Err` when the message itself is refused (`Rejected`, e.g.
+    /// over the size limit): sent to nobody. Otherwise each target that
+    /// could not take it is passed to `failed` with the reason, as
+    /// [`tell`](Self::tell) would answer; the others got it.
+    pub fn tell_each<M: RemoteMessage>(
+        &self,
+        to: &[RemoteRef<M>],
+        msg: &M,
+        mut failed: impl FnMut(&RemoteRef<M>, AskError),
+    ) -> Result<(), AskError> {
+        let Some(first) = to.first() else {
+            return Ok(());
+        };
+        let once = self.outgoing(Kind::Tell, first.addr().actor, 0, msg)?;
+        for target in to {
+            let out = Outgoing {
+                kind: Kind::Tell,
+                to: target.addr().actor,
+                tag: once.tag,
+                correlation: 0,
+                payload: once.payload.clone(),
+            };
+            let sent = if self.shared.is_local(target.member()) {
+                self.shared
+                    .deliver(out.to, out.tag, &out.payload, Delivery::LocalTell)
+                    .map(|_| ())
+                    .map_err(AskError::from)
+            } else {
+                self.shared.enqueue(target.member(), out)
+            };
+            if let Err(e) = sent {
+                failed(target, e);
+            }
+        }
+        Ok(())
+    }
+
     /// Asks with the default timeout (`RemoteConfig::ask_timeout`).
     pub async fn ask<M: RemoteMessage>(
         &self,

@@ -321,11 +321,22 @@ struct Other;
 actix_cluster_remote::remote_message!(Other, name = "tools.test.Other", version = 1);
 
 #[test]
-fn a_name_too_long_or_taken_by_another_type_is_refused() {
+fn an_oversize_message_a_name_too_long_or_taken_is_refused() {
     use actix_cluster_tools::{PublishError, MAX_TOPIC_NAME};
     let _g = serial();
     let nodes = cluster(1, Some(9));
     let topics = start_topics(&nodes[0]);
+    let (seen, _sub) = subscriber(&nodes[0], &topics);
+    wait_until("listed", || members(&nodes[0], &topics).len() == 1);
+    let t = topics.clone();
+    let oversize = nodes[0].run(move |_| async move {
+        let from = "x".repeat(300 * 1024);
+        t.publish(&TICKS, Tick { from, seq: 0 })
+    });
+    assert!(
+        matches!(oversize, Err(PublishError::Rejected(_))),
+        "{oversize:?}"
+    );
     let answers = nodes[0].run(move |_| async move {
         let long = Topic::<Tick>::named("x".repeat(MAX_TOPIC_NAME + 1));
         let tick = Tick {
@@ -343,4 +354,7 @@ fn a_name_too_long_or_taken_by_another_type_is_refused() {
     );
     assert_eq!(answers.1, Ok(()));
     assert_eq!(answers.2, Err(PublishError::WrongType("ticks".into())));
+    wait_until("the one message that went", || {
+        seen.lock().unwrap().len() == 1
+    });
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use actix::prelude::*;
 use actix_cluster_proto::MemberId;
-use actix_cluster_remote::{AskError, Listing, RemoteHandle, RemoteRef, ServiceKey};
+use actix_cluster_remote::{Listing, RemoteHandle, RemoteRef, ServiceKey};
 
 use super::{lock, PublishError, TopicMessage, PUBLISH_BACKLOG};
 
@@ -56,7 +56,8 @@ impl<M: TopicMessage> Outbox<M> {
     }
 }
 
-/// Tells every hub once; the error names the members that missed it.
+/// Tells every hub once (the message encoded once); the error names the
+/// members that missed it.
 fn send<M: TopicMessage>(
     remote: &RemoteHandle,
     hubs: &[RemoteRef<M>],
@@ -64,17 +65,13 @@ fn send<M: TopicMessage>(
 ) -> Result<(), PublishError> {
     let mut missed = 0;
     let mut cause = None;
-    for hub in hubs {
-        match remote.tell_ref(hub, msg) {
-            Ok(()) => {}
-            Err(e @ AskError::Rejected(_)) => return Err(PublishError::Rejected(e)),
-            Err(e) => {
-                tracing::debug!(member = %hub.member(), error = %e, "topic message not sent");
-                missed += 1;
-                cause.get_or_insert(e);
-            }
-        }
-    }
+    remote
+        .tell_each(hubs, msg, |hub, e| {
+            tracing::debug!(member = %hub.member(), error = %e, "topic message not sent");
+            missed += 1;
+            cause.get_or_insert(e);
+        })
+        .map_err(PublishError::Rejected)?;
     match cause {
         None => Ok(()),
         Some(cause) => Err(PublishError::Missed {
