@@ -2,6 +2,8 @@
 //! handover before a leave, the wait for a host that may still run, and the
 //! fenced claim.
 
+use std::time::{Duration, Instant};
+
 use actix::prelude::*;
 use actix_cluster::MemberId;
 use actix_cluster_remote::RemoteRef;
@@ -13,6 +15,9 @@ use super::manager::{Instance, Manager};
 use super::peer::{News, Peer};
 use super::view::Change;
 use super::StopSingleton;
+
+/// How often a handover checks whether every manager is known.
+const PEER_POLL: Duration = Duration::from_millis(5);
 
 impl<A> Handler<Peer> for Manager<A>
 where
@@ -80,14 +85,18 @@ where
                 // sent before reaches the instance before it stops.
                 self.paused_by = self.view.me().cloned();
                 self.steer_proxies();
-                let asks = self.ask_all(News::Retiring);
-                ctx.spawn(
-                    fut::wrap_future::<_, Self>(asks).map(|_, act, ctx| act.stop_instance(ctx)),
-                );
+                self.when_peers_known(ctx, |act, ctx| {
+                    let asks = act.ask_all(News::Retiring);
+                    ctx.spawn(
+                        fut::wrap_future::<_, Self>(asks).map(|_, act, ctx| act.stop_instance(ctx)),
+                    );
+                });
             }
             // Its stop ends with the announcement and the answer.
             Instance::Running { .. } | Instance::Stopping { .. } => {}
-            Instance::Idle | Instance::Claiming => self.stopped_announce(ctx),
+            Instance::Idle | Instance::Claiming => {
+                self.when_peers_known(ctx, |act, ctx| act.stopped_announce(ctx));
+            }
         }
         Box::pin(async move {
             let _ = rx.await;
@@ -99,6 +108,43 @@ impl<A> Manager<A>
 where
     A: Actor<Context = Context<A>> + Handler<StopSingleton>,
 {
+    /// Whether the manager of every other `Up` member is known (a member
+    /// that just joined may not be listed yet: a handover must reach it).
+    fn peers_known(&self) -> bool {
+        let me = self.view.me();
+        self.view
+            .up_members()
+            .filter(|m| Some(*m) != me)
+            .all(|m| self.peers.iter().any(|p| p.member() == m))
+    }
+
+    /// Runs `then` once every other `Up` member's manager is known, or after
+    /// the peer timeout (a member without a manager is not waited for
+    /// longer).
+    fn when_peers_known(
+        &mut self,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, &mut Context<Self>) + 'static,
+    ) {
+        if self.peers_known() {
+            return then(self, ctx);
+        }
+        let deadline = Instant::now() + self.config.peer_timeout;
+        let mut then = Some(then);
+        let wait = ctx.run_interval(PEER_POLL, move |act, ctx| {
+            if !act.peers_known() && Instant::now() < deadline {
+                return;
+            }
+            if let Some(wait) = act.peer_wait.take() {
+                ctx.cancel_future(wait);
+            }
+            if let Some(then) = then.take() {
+                then(act, ctx);
+            }
+        });
+        self.peer_wait = Some(wait);
+    }
+
     /// Asks every other manager, each bounded by the peer timeout; resolves
     /// when all answered or timed out.
     fn ask_all(&self, news: News) -> impl std::future::Future<Output = ()> + 'static {

@@ -68,6 +68,8 @@ where
     pub(super) proxies: Vec<Box<dyn ProxyControl + Send>>,
     /// Polls a stopping instance.
     stop_poll: Option<SpawnHandle>,
+    /// A handover waiting for every manager to be known.
+    pub(super) peer_wait: Option<SpawnHandle>,
     /// The holder name under which the claim was taken (this member's id
     /// then; it changes on a rebirth).
     pub(super) claimed_as: Option<String>,
@@ -99,6 +101,7 @@ where
             paused_by: None,
             proxies: Vec::new(),
             stop_poll: None,
+            peer_wait: None,
             claimed_as: None,
             retiring: false,
             handover_waiters: Vec::new(),

@@ -95,6 +95,11 @@ impl View {
         &self.running
     }
 
+    /// The members `Up` in this view.
+    pub(crate) fn up_members(&self) -> impl Iterator<Item = &MemberId> {
+        self.up.keys()
+    }
+
     pub(crate) fn is_up(&self, member: &MemberId) -> bool {
         self.up.contains_key(member)
     }
