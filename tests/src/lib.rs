@@ -26,6 +26,8 @@ mod guides {
     struct Operating;
     #[doc = include_str!("../../docs/TESTING.md")]
     struct Testing;
+    #[doc = include_str!("../../docs/REMOTE.md")]
+    struct Remote;
 }
 
 /// The library crates' READMEs (their crates.io pages), doctested the same way.
