@@ -252,7 +252,7 @@ where
             Ok(Claimed::Token(token)) if self.view.may_start() && !self.retiring => {
                 self.start_instance(Some(token));
             }
-            Ok(Claimed::Token(token)) => self.release_claim(Some(token), ctx),
+            Ok(Claimed::Token(token)) => self.release_claim(Some(token), ctx, |_, _| {}),
             Ok(Claimed::HeldBy(holder)) => self.displace(holder, ctx),
             Err(e) => warn!(parent: &self.span, error = %e, "singleton claim failed; retrying"),
         }
@@ -284,19 +284,26 @@ where
         }));
     }
 
-    /// Gives the claim up once nothing runs here.
-    pub(super) fn release_claim(&mut self, token: Option<i64>, ctx: &mut Context<Self>) {
+    /// Gives the claim up once nothing runs here, then runs `then` (at
+    /// once without a claim; after etcd answered, or failed to, with one).
+    pub(super) fn release_claim(
+        &mut self,
+        token: Option<i64>,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, &mut Context<Self>) + 'static,
+    ) {
         let (Some(claim), Some(holder)) = (self.config.claim.clone(), self.claimed_as.take())
         else {
-            return;
+            return then(self, ctx);
         };
         let name = self.config.name.clone();
         let work = async move { claim.release(&name, &holder).await };
-        ctx.spawn(fut::wrap_future::<_, Self>(work).map(move |res, act, _| match res {
-            Ok(_) => debug!(parent: &act.span, ?token, "singleton claim released"),
-            Err(e) => {
-                warn!(parent: &act.span, error = %e, "singleton claim not released; its lease ends it")
+        ctx.spawn(fut::wrap_future::<_, Self>(work).map(move |res, act, ctx| {
+            match res {
+                Ok(_) => debug!(parent: &act.span, ?token, "singleton claim released"),
+                Err(e) => warn!(parent: &act.span, error = %e, "singleton claim not released; its lease ends it"),
             }
+            then(act, ctx);
         }));
     }
 

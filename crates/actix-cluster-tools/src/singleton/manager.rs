@@ -239,9 +239,12 @@ where
         if self.announced.as_ref().map(|(h, _)| Some(h)) == Some(self.view.me()) {
             self.announced = None;
         }
-        self.release_claim(token, ctx);
-        self.stopped_announce(ctx);
-        self.decide(ctx);
+        // The others hear of the stop once the claim is released, so that
+        // the next host finds the key free.
+        self.release_claim(token, ctx, |act, ctx| {
+            act.stopped_announce(ctx);
+            act.decide(ctx);
+        });
     }
 
     /// Tells one peer (fire and forget).
