@@ -208,6 +208,12 @@ fn the_singleton_starts_on_the_oldest_member_once_and_everyone_knows() {
         nodes[0].run(move |_| async move { h.status().await.here })
     };
     assert!(here);
+    // A member that joins later is younger: it never takes it over.
+    let n4 = Node::start("n4", Some(7), &[nodes[0].addr]);
+    let h4 = t.manager(&n4, "n4", config());
+    wait_until("the new member knows the host", || {
+        status_host(&n4, &h4).as_ref() == Some(&n1)
+    });
     assert_eq!(t.starts(), vec!["n1".to_owned()], "it never started twice");
 }
 

@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_cluster::MemberId;
 use actix_cluster_remote::RemoteRef;
 use futures::future::join_all;
 use tracing::{debug, info, warn};
@@ -265,11 +264,7 @@ where
         let Some(claim) = self.config.claim.clone() else {
             return;
         };
-        let alive = match holder.parse::<MemberId>() {
-            Ok(h) => self.view.is_up(&h) || self.view.running().contains(&h),
-            Err(_) => false,
-        };
-        if alive {
+        if !self.view.may_displace(&holder) {
             debug!(parent: &self.span, %holder, "the claim is held by a live member; waiting");
             return;
         }
