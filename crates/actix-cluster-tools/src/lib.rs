@@ -14,5 +14,5 @@ pub mod singleton;
 pub mod topic;
 
 pub use crate::router::{RouteError, RouteKey, Router, RouterConfig, Routing};
-pub use crate::topic::{PublishError, Topic, TopicMessage, Topics};
 pub use crate::singleton::{ClusterSingleton, SingletonConfig, SingletonHandle, StopSingleton};
+pub use crate::topic::{PublishError, Topic, TopicMessage, Topics};
