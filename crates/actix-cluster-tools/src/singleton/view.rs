@@ -196,7 +196,9 @@ impl View {
                 Change::SelfGone
             }
             Event::Removed(member) => {
+                // Gone for good: what was kept about it goes too (bounded).
                 self.down.remove(member);
+                self.retired.remove(member);
                 Change::None
             }
             _ => Change::None,
@@ -341,6 +343,11 @@ mod tests {
         };
         assert_eq!(v.apply(&left), Change::Decide);
         assert!(v.may_start());
+        v.apply(&Event::Removed(a.clone()));
+        assert!(
+            v.retired.is_empty() && v.down.is_empty(),
+            "nothing kept of a removed member"
+        );
     }
 
     #[test]
