@@ -15,6 +15,9 @@ use super::peer::{News, Peer};
 use super::view::Change;
 use super::StopSingleton;
 
+/// Every this many ticks (5 s) the host announces its instance again.
+const REANNOUNCE_TICKS: u32 = 20;
+
 /// How often a handover checks whether every manager is known.
 const PEER_POLL: Duration = Duration::from_millis(5);
 
@@ -191,10 +194,20 @@ where
         }));
     }
 
-    /// Every tick: a host-to-be that waits for another member's instance
+    /// Every tick: the host announces itself again every
+    /// `REANNOUNCE_TICKS`; a host-to-be that waits for another member's instance
     /// asks that member whether it still runs one (its `Stopped` may have
     /// been lost); an idle host-to-be retries its claim.
     pub(super) fn tick(&mut self, ctx: &mut Context<Self>) {
+        // The host says so again now and then: a lost announcement only
+        // leaves another member's status behind for a while.
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks.is_multiple_of(REANNOUNCE_TICKS) {
+            if let Instance::Running { token, .. } = &self.instance {
+                let token = *token;
+                self.broadcast(News::Started { token });
+            }
+        }
         if self.retiring || self.view.target() != self.view.me() {
             return;
         }

@@ -70,6 +70,8 @@ where
     stop_poll: Option<SpawnHandle>,
     /// A handover waiting for every manager to be known.
     pub(super) peer_wait: Option<SpawnHandle>,
+    /// Ticks so far (for the periodic announcement).
+    pub(super) ticks: u32,
     /// The holder name under which the claim was taken (this member's id
     /// then; it changes on a rebirth).
     pub(super) claimed_as: Option<String>,
@@ -102,6 +104,7 @@ where
             proxies: Vec::new(),
             stop_poll: None,
             peer_wait: None,
+            ticks: 0,
             claimed_as: None,
             retiring: false,
             handover_waiters: Vec::new(),
