@@ -24,6 +24,8 @@ enum Entry {
         observer: String,
         member: String,
     },
+    /// The member fenced itself (its side lost the downing decision).
+    Fenced(String),
 }
 
 type Log = Arc<Mutex<Vec<Entry>>>;
@@ -146,16 +148,21 @@ impl Handler<ClusterEvent> for DownLogger {
     type Result = ();
 
     fn handle(&mut self, ClusterEvent(event): ClusterEvent, _: &mut Context<Self>) {
-        if let Event::Down {
-            member,
-            reason: DownReason::Failed,
-        } = event
-        {
-            self.log.lock().unwrap().push(Entry::Down {
+        let entry = match event {
+            Event::Down {
+                member,
+                reason: DownReason::Failed,
+            } => Entry::Down {
                 observer: self.observer.clone(),
                 member: member.id.name.clone(),
-            });
-        }
+            },
+            Event::Down {
+                member,
+                reason: DownReason::Fenced,
+            } => Entry::Fenced(member.id.name.clone()),
+            _ => return,
+        };
+        self.log.lock().unwrap().push(entry);
     }
 }
 
@@ -201,6 +208,12 @@ fn the_singleton_starts_on_the_oldest_member_once_and_everyone_knows() {
         nodes[0].run(move |_| async move { h.status().await.here })
     };
     assert!(here);
+    // A member that joins later is younger: it never takes it over.
+    let n4 = Node::start("n4", Some(7), &[nodes[0].addr]);
+    let h4 = t.manager(&n4, "n4", config());
+    wait_until("the new member knows the host", || {
+        status_host(&n4, &h4).as_ref() == Some(&n1)
+    });
     assert_eq!(t.starts(), vec!["n1".to_owned()], "it never started twice");
 }
 
@@ -346,4 +359,30 @@ fn the_buffer_drops_the_oldest_and_counts_then_forwards_in_order() {
     assert_eq!(t.starts(), vec!["n1".to_owned()]);
     let s = stats(&nodes[1], &p2);
     assert_eq!((s.buffered, s.dropped, s.forwarded), (0, 3, 5));
+}
+
+#[test]
+fn a_member_that_loses_the_downing_decision_stops_its_instance() {
+    let _serial = serial();
+    let t = Test::new();
+    let (mut nodes, handles) = three(&t);
+    t.observe_downs(&nodes[0], "n1");
+    // n1 is left alone, a minority of one: it steps down, then fences
+    // itself (keep-majority), and never runs the instance again.
+    nodes.remove(2).kill();
+    nodes.remove(1).kill();
+    wait_until("n1 fenced itself", || {
+        t.log().contains(&Entry::Fenced("n1".into()))
+    });
+    let log = t.log();
+    let stopped = log.iter().position(|e| *e == Entry::Stopped("n1".into()));
+    let fenced = log.iter().position(|e| *e == Entry::Fenced("n1".into()));
+    assert!(
+        stopped.is_some() && stopped < fenced,
+        "stopped before the fence: {log:?}"
+    );
+    let h = handles[0].clone();
+    let status = nodes[0].run(move |_| async move { h.status().await });
+    assert!(!status.here);
+    assert_eq!(t.starts(), vec!["n1".to_owned()]);
 }

@@ -10,6 +10,7 @@
 //!   `cost.rs` and `prose.rs` hold the longer sections.
 //! - `plots.rs`: the SVG plots; `readme.rs`: the README section.
 //! - `format.rs`: how seconds, distributions and ratios are written.
+//! - `keep.rs`: the sections of the old BENCHMARKS.md that a rewrite keeps.
 
 mod cost;
 mod downing;
@@ -17,6 +18,7 @@ mod format;
 mod goal_model;
 mod goal_readers;
 mod goals;
+mod keep;
 mod plots;
 mod prose;
 mod readme;
@@ -84,6 +86,10 @@ pub fn write_all(out: &Path, r: &SuiteResults, wall: &WallFigures) -> std::io::R
                 break;
             }
         }
+    }
+    // Sections other benchmarks wrote (and their notes by hand) stay.
+    if let Ok(old) = std::fs::read_to_string(out.join("BENCHMARKS.md")) {
+        md = keep::keep_other_sections(&old, md);
     }
     std::fs::write(out.join("BENCHMARKS.md"), md)?;
     let saved = Saved {

@@ -2,8 +2,9 @@
 //! handover before a leave, the wait for a host that may still run, and the
 //! fenced claim.
 
+use std::time::{Duration, Instant};
+
 use actix::prelude::*;
-use actix_cluster::MemberId;
 use actix_cluster_remote::RemoteRef;
 use futures::future::join_all;
 use tracing::{debug, info, warn};
@@ -13,6 +14,12 @@ use super::manager::{Instance, Manager};
 use super::peer::{News, Peer};
 use super::view::Change;
 use super::StopSingleton;
+
+/// Every this many ticks (5 s) the host announces its instance again.
+const REANNOUNCE_TICKS: u32 = 20;
+
+/// How often a handover checks whether every manager is known.
+const PEER_POLL: Duration = Duration::from_millis(5);
 
 impl<A> Handler<Peer> for Manager<A>
 where
@@ -80,14 +87,18 @@ where
                 // sent before reaches the instance before it stops.
                 self.paused_by = self.view.me().cloned();
                 self.steer_proxies();
-                let asks = self.ask_all(News::Retiring);
-                ctx.spawn(
-                    fut::wrap_future::<_, Self>(asks).map(|_, act, ctx| act.stop_instance(ctx)),
-                );
+                self.when_peers_known(ctx, |act, ctx| {
+                    let asks = act.ask_all(News::Retiring);
+                    ctx.spawn(
+                        fut::wrap_future::<_, Self>(asks).map(|_, act, ctx| act.stop_instance(ctx)),
+                    );
+                });
             }
             // Its stop ends with the announcement and the answer.
             Instance::Running { .. } | Instance::Stopping { .. } => {}
-            Instance::Idle | Instance::Claiming => self.stopped_announce(ctx),
+            Instance::Idle | Instance::Claiming => {
+                self.when_peers_known(ctx, |act, ctx| act.stopped_announce(ctx));
+            }
         }
         Box::pin(async move {
             let _ = rx.await;
@@ -99,6 +110,43 @@ impl<A> Manager<A>
 where
     A: Actor<Context = Context<A>> + Handler<StopSingleton>,
 {
+    /// Whether the manager of every other `Up` member is known (a member
+    /// that just joined may not be listed yet: a handover must reach it).
+    fn peers_known(&self) -> bool {
+        let me = self.view.me();
+        self.view
+            .up_members()
+            .filter(|m| Some(*m) != me)
+            .all(|m| self.peers.iter().any(|p| p.member() == m))
+    }
+
+    /// Runs `then` once every other `Up` member's manager is known, or after
+    /// the peer timeout (a member without a manager is not waited for
+    /// longer).
+    fn when_peers_known(
+        &mut self,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, &mut Context<Self>) + 'static,
+    ) {
+        if self.peers_known() {
+            return then(self, ctx);
+        }
+        let deadline = Instant::now() + self.config.peer_timeout;
+        let mut then = Some(then);
+        let wait = ctx.run_interval(PEER_POLL, move |act, ctx| {
+            if !act.peers_known() && Instant::now() < deadline {
+                return;
+            }
+            if let Some(wait) = act.peer_wait.take() {
+                ctx.cancel_future(wait);
+            }
+            if let Some(then) = then.take() {
+                then(act, ctx);
+            }
+        });
+        self.peer_wait = Some(wait);
+    }
+
     /// Asks every other manager, each bounded by the peer timeout; resolves
     /// when all answered or timed out.
     fn ask_all(&self, news: News) -> impl std::future::Future<Output = ()> + 'static {
@@ -146,10 +194,20 @@ where
         }));
     }
 
-    /// Every tick: a host-to-be that waits for another member's instance
+    /// Every tick: the host announces itself again every
+    /// `REANNOUNCE_TICKS`; a host-to-be that waits for another member's instance
     /// asks that member whether it still runs one (its `Stopped` may have
     /// been lost); an idle host-to-be retries its claim.
     pub(super) fn tick(&mut self, ctx: &mut Context<Self>) {
+        // The host says so again now and then: a lost announcement only
+        // leaves another member's status behind for a while.
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks.is_multiple_of(REANNOUNCE_TICKS) {
+            if let Instance::Running { token, .. } = &self.instance {
+                let token = *token;
+                self.broadcast(News::Started { token });
+            }
+        }
         if self.retiring || self.view.target() != self.view.me() {
             return;
         }
@@ -206,7 +264,7 @@ where
             Ok(Claimed::Token(token)) if self.view.may_start() && !self.retiring => {
                 self.start_instance(Some(token));
             }
-            Ok(Claimed::Token(token)) => self.release_claim(Some(token), ctx),
+            Ok(Claimed::Token(token)) => self.release_claim(Some(token), ctx, |_, _| {}),
             Ok(Claimed::HeldBy(holder)) => self.displace(holder, ctx),
             Err(e) => warn!(parent: &self.span, error = %e, "singleton claim failed; retrying"),
         }
@@ -219,11 +277,7 @@ where
         let Some(claim) = self.config.claim.clone() else {
             return;
         };
-        let alive = match holder.parse::<MemberId>() {
-            Ok(h) => self.view.is_up(&h) || self.view.running().contains(&h),
-            Err(_) => false,
-        };
-        if alive {
+        if !self.view.may_displace(&holder) {
             debug!(parent: &self.span, %holder, "the claim is held by a live member; waiting");
             return;
         }
@@ -238,19 +292,26 @@ where
         }));
     }
 
-    /// Gives the claim up once nothing runs here.
-    pub(super) fn release_claim(&mut self, token: Option<i64>, ctx: &mut Context<Self>) {
+    /// Gives the claim up once nothing runs here, then runs `then` (at
+    /// once without a claim; after etcd answered, or failed to, with one).
+    pub(super) fn release_claim(
+        &mut self,
+        token: Option<i64>,
+        ctx: &mut Context<Self>,
+        then: impl FnOnce(&mut Self, &mut Context<Self>) + 'static,
+    ) {
         let (Some(claim), Some(holder)) = (self.config.claim.clone(), self.claimed_as.take())
         else {
-            return;
+            return then(self, ctx);
         };
         let name = self.config.name.clone();
         let work = async move { claim.release(&name, &holder).await };
-        ctx.spawn(fut::wrap_future::<_, Self>(work).map(move |res, act, _| match res {
-            Ok(_) => debug!(parent: &act.span, ?token, "singleton claim released"),
-            Err(e) => {
-                warn!(parent: &act.span, error = %e, "singleton claim not released; its lease ends it")
+        ctx.spawn(fut::wrap_future::<_, Self>(work).map(move |res, act, ctx| {
+            match res {
+                Ok(_) => debug!(parent: &act.span, ?token, "singleton claim released"),
+                Err(e) => warn!(parent: &act.span, error = %e, "singleton claim not released; its lease ends it"),
             }
+            then(act, ctx);
         }));
     }
 

@@ -68,6 +68,10 @@ where
     pub(super) proxies: Vec<Box<dyn ProxyControl + Send>>,
     /// Polls a stopping instance.
     stop_poll: Option<SpawnHandle>,
+    /// A handover waiting for every manager to be known.
+    pub(super) peer_wait: Option<SpawnHandle>,
+    /// Ticks so far (for the periodic announcement).
+    pub(super) ticks: u32,
     /// The holder name under which the claim was taken (this member's id
     /// then; it changes on a rebirth).
     pub(super) claimed_as: Option<String>,
@@ -99,6 +103,8 @@ where
             paused_by: None,
             proxies: Vec::new(),
             stop_poll: None,
+            peer_wait: None,
+            ticks: 0,
             claimed_as: None,
             retiring: false,
             handover_waiters: Vec::new(),
@@ -236,9 +242,12 @@ where
         if self.announced.as_ref().map(|(h, _)| Some(h)) == Some(self.view.me()) {
             self.announced = None;
         }
-        self.release_claim(token, ctx);
-        self.stopped_announce(ctx);
-        self.decide(ctx);
+        // The others hear of the stop once the claim is released, so that
+        // the next host finds the key free.
+        self.release_claim(token, ctx, |act, ctx| {
+            act.stopped_announce(ctx);
+            act.decide(ctx);
+        });
     }
 
     /// Tells one peer (fire and forget).

@@ -95,8 +95,19 @@ impl View {
         &self.running
     }
 
-    pub(crate) fn is_up(&self, member: &MemberId) -> bool {
-        self.up.contains_key(member)
+    /// Whether the claim held by `holder` (a member id's string form) may be
+    /// displaced: only once that member is neither `Up` nor possibly running
+    /// an instance in this view (down, or never seen: a stale key).
+    pub(crate) fn may_displace(&self, holder: &str) -> bool {
+        match holder.parse::<MemberId>() {
+            Ok(h) => !self.up.contains_key(&h) && !self.running.contains(&h),
+            Err(_) => true,
+        }
+    }
+
+    /// The members `Up` in this view.
+    pub(crate) fn up_members(&self) -> impl Iterator<Item = &MemberId> {
+        self.up.keys()
     }
 
     /// A peer announced a start.
@@ -185,7 +196,9 @@ impl View {
                 Change::SelfGone
             }
             Event::Removed(member) => {
+                // Gone for good: what was kept about it goes too (bounded).
                 self.down.remove(member);
+                self.retired.remove(member);
                 Change::None
             }
             _ => Change::None,
@@ -330,6 +343,52 @@ mod tests {
         };
         assert_eq!(v.apply(&left), Change::Decide);
         assert!(v.may_start());
+        v.apply(&Event::Removed(a.clone()));
+        assert!(
+            v.retired.is_empty() && v.down.is_empty(),
+            "nothing kept of a removed member"
+        );
+    }
+
+    #[test]
+    fn a_reborn_member_is_the_youngest() {
+        let (a, b) = (id("a", 1), id("b", 2));
+        let mut v = view(&a, &[(&a, &[]), (&b, &[])], None);
+        assert_eq!(v.target(), Some(&a));
+        let reborn = MemberId::new("a", a.addr, 3);
+        let fenced = Event::Down {
+            member: info(&a, &[]),
+            reason: DownReason::Fenced,
+        };
+        assert_eq!(v.apply(&fenced), Change::SelfGone);
+        v.apply(&Event::SelfChanged {
+            old: a.clone(),
+            new: reborn.clone(),
+        });
+        v.apply(&Event::Up(info(&reborn, &[])));
+        v.apply(&Event::LeaderChanged(Some(b.clone())));
+        assert_eq!(v.target(), Some(&b));
+        assert!(!v.should_run());
+    }
+
+    #[test]
+    fn a_claim_is_displaced_only_from_a_member_that_is_down_here() {
+        let (a, b, c) = (id("a", 1), id("b", 2), id("c", 3));
+        let mut v = view(&b, &[(&a, &[]), (&b, &[])], None);
+        assert!(!v.may_displace(&a.to_string()), "a is Up");
+        v.started(a.clone());
+        v.apply(&Event::Unreachable(info(&a, &[])));
+        assert!(!v.may_displace(&a.to_string()), "a suspicion is not a Down");
+        let left = Event::Down {
+            member: info(&a, &[]),
+            reason: DownReason::Left,
+        };
+        v.apply(&left);
+        assert!(!v.may_displace(&a.to_string()), "a may still be stopping");
+        v.grace_over(&a);
+        assert!(v.may_displace(&a.to_string()));
+        assert!(v.may_displace(&c.to_string()), "never seen: a stale key");
+        assert!(v.may_displace("not a member id"));
     }
 
     #[test]
