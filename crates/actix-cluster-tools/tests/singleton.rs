@@ -246,8 +246,11 @@ fn a_handover_stops_the_old_instance_before_the_next_starts() {
 fn a_plain_leave_moves_it_too_the_old_one_stopped_first() {
     let _serial = serial();
     let t = Test::new();
-    let (mut nodes, _handles) = three(&t);
-    nodes.remove(0).stop();
+    let (nodes, _handles) = three(&t);
+    // n1 leaves and its process stays: its manager must stop the instance.
+    let cluster = nodes[0].cluster.clone();
+    let left = nodes[0].run(move |_| async move { cluster.send(actix_cluster::Leave).await });
+    assert!(left.is_ok());
     wait_until("the instance runs on n2", || t.starts().len() == 2);
     assert_eq!(
         t.log(),
