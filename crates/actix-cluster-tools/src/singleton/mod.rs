@@ -54,8 +54,8 @@ pub struct SingletonConfig {
     /// The singleton's name, the same on every member; it names the
     /// managers' and the instance's service keys, and the etcd claim.
     pub name: String,
-    /// Only members with this role host it (and run its manager's share of
-    /// the decision); `None`: every member.
+    /// Only members with this role host it; `None`: any member. Start the
+    /// manager on every member all the same: the proxies there need it.
     pub role: Option<String>,
     /// How many messages a proxy holds while there is no instance (default
     /// 1000); when full, the oldest is dropped and counted.
