@@ -58,7 +58,9 @@ where
                 self.decide(ctx);
                 true
             }
-            News::Running => self.hosting() || matches!(self.instance, Instance::Claiming),
+            News::Running => {
+                self.hosting() || matches!(self.instance, Instance::Claiming | Instance::Releasing)
+            }
         }
     }
 }
@@ -95,7 +97,7 @@ where
                 });
             }
             // Its stop ends with the announcement and the answer.
-            Instance::Running { .. } | Instance::Stopping { .. } => {}
+            Instance::Running { .. } | Instance::Stopping { .. } | Instance::Releasing => {}
             Instance::Idle | Instance::Claiming => {
                 self.when_peers_known(ctx, |act, ctx| act.stopped_announce(ctx));
             }

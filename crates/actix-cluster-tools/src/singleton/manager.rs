@@ -45,6 +45,9 @@ pub(crate) enum Instance<A: Actor> {
     },
     /// Told to stop; waiting for its `stopped`.
     Stopping { addr: Addr<A>, token: Option<i64> },
+    /// Stopped; the claim is being released (nothing starts meanwhile, so
+    /// a late release never deletes a new claim of this member).
+    Releasing,
 }
 
 /// See the module docs.
@@ -237,7 +240,7 @@ where
         if !matches!(self.instance, Instance::Stopping { .. }) {
             return;
         }
-        self.instance = Instance::Idle;
+        self.instance = Instance::Releasing;
         info!(parent: &self.span, "the singleton stopped here");
         if self.announced.as_ref().map(|(h, _)| Some(h)) == Some(self.view.me()) {
             self.announced = None;
@@ -245,6 +248,7 @@ where
         // The others hear of the stop once the claim is released, so that
         // the next host finds the key free.
         self.release_claim(token, ctx, |act, ctx| {
+            act.instance = Instance::Idle;
             act.stopped_announce(ctx);
             act.decide(ctx);
         });
