@@ -11,7 +11,8 @@
 //!   next instance's `started`, and from the kill to the `started`.
 //!
 //! `cargo bench -p actix-cluster-tools --bench singleton [-- --rounds N]
-//! [--write FILE]`: prints the table; `--write` puts it in FILE (the
+//! [--write FILE]`: prints the table; `--write` puts it in FILE (relative to
+//! the workspace root; the
 //! "Cluster tools: singleton" section of BENCHMARKS.md, replaced in place,
 //! its "Notes by hand" kept).
 
@@ -295,14 +296,18 @@ fn main() {
     );
     println!("{text}");
     if let Some(file) = arg("--write") {
-        splice(&file, &text).expect("BENCHMARKS.md written");
+        // cargo runs a bench in its package's directory: a relative path
+        // is the workspace root's.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let path = root.join(&file);
+        splice(&path, &text).expect("BENCHMARKS.md written");
     }
 }
 
 /// Replaces the generated part of the "Cluster tools: singleton" section
 /// of `file` (up to its "Notes by hand", or the next `## `), or appends the
 /// section.
-fn splice(file: &str, generated: &str) -> std::io::Result<()> {
+fn splice(file: &std::path::Path, generated: &str) -> std::io::Result<()> {
     const HEADING: &str = "## Cluster tools: singleton\n";
     const NOTES: &str = "### Notes by hand";
     let text = std::fs::read_to_string(file)?;
