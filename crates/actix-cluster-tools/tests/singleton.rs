@@ -80,6 +80,8 @@ impl Handler<Work> for Instance {
 struct Test {
     log: Log,
     received: Received,
+    /// The instance started last.
+    last: Arc<Mutex<Option<Addr<Instance>>>>,
 }
 
 impl Test {
@@ -87,12 +89,14 @@ impl Test {
         Test {
             log: Log::default(),
             received: Received::default(),
+            last: Arc::default(),
         }
     }
 
     /// Starts the manager on `node` (named `name` in the logs).
     fn manager(&self, node: &Node, name: &str, config: SingletonConfig) -> SingletonHandle {
         let (log, received, name) = (self.log.clone(), self.received.clone(), name.to_owned());
+        let last = self.last.clone();
         node.run(move |remote| async move {
             ClusterSingleton::start(&remote, config, move |start: SingletonStart| {
                 let addr = Instance {
@@ -102,6 +106,7 @@ impl Test {
                 }
                 .start();
                 start.serve::<Work, _>(&addr);
+                *last.lock().unwrap() = Some(addr.clone());
                 addr
             })
         })
@@ -388,4 +393,23 @@ fn a_member_that_loses_the_downing_decision_stops_its_instance() {
     let status = nodes[0].run(move |_| async move { h.status().await });
     assert!(!status.here);
     assert_eq!(t.starts(), vec!["n1".to_owned()]);
+}
+
+#[test]
+fn an_instance_that_stops_by_itself_is_started_again_on_its_host() {
+    let _serial = serial();
+    let t = Test::new();
+    let (nodes, _handles) = three(&t);
+    let addr = t.last.lock().unwrap().clone().expect("the instance");
+    // Not through the manager: the instance just stops.
+    nodes[0].run(move |_| async move { addr.do_send(StopSingleton) });
+    wait_until("it started again", || t.starts().len() == 2);
+    assert_eq!(
+        t.log(),
+        vec![
+            Entry::Started("n1".into()),
+            Entry::Stopped("n1".into()),
+            Entry::Started("n1".into()),
+        ]
+    );
 }

@@ -196,7 +196,9 @@ where
         }));
     }
 
-    /// Every tick: the host announces itself again every
+    /// Every tick: an instance that stopped by itself is taken as stopped
+    /// (and started again while this member is the host); the host
+    /// announces itself again every
     /// `REANNOUNCE_TICKS`; a host-to-be that waits for another member's instance
     /// asks that member whether it still runs one (its `Stopped` may have
     /// been lost); an idle host-to-be retries its claim.
@@ -204,6 +206,14 @@ where
         // The host says so again now and then: a lost announcement only
         // leaves another member's status behind for a while.
         self.ticks = self.ticks.wrapping_add(1);
+        if let Instance::Running { addr, .. } = &self.instance {
+            if !addr.connected() {
+                // It stopped by itself: it is gone like after a stop, and
+                // starts again if this member is still the host.
+                warn!(parent: &self.span, "the singleton stopped by itself");
+                self.stop_instance(ctx);
+            }
+        }
         if self.ticks.is_multiple_of(REANNOUNCE_TICKS) {
             if let Instance::Running { token, .. } = &self.instance {
                 let token = *token;
