@@ -26,7 +26,7 @@ use actix_cluster_tests::fault::checker::{self, Bounds, Report, Violation};
 use actix_cluster_tests::fault::cluster::{
     Cluster, ETCDS, LEASE_TTL, NODES, PAUSE_BOUND, RECOVERY_BOUND,
 };
-use actix_cluster_tests::fault::net;
+use actix_cluster_tests::fault::{net, singleton};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -418,6 +418,18 @@ fn scenarios() -> Vec<Scenario> {
             xfail: never,
         },
         Scenario {
+            name: "singleton-isolate",
+            does: "the node running the ticker singleton cut off alone from every node and etcd for 20 s, healed",
+            run: singleton::isolate_host,
+            xfail: never,
+        },
+        Scenario {
+            name: "singleton-pause",
+            does: "the node running the ticker singleton SIGSTOPped for 8 s (beyond the pause bound)",
+            run: singleton::pause_host,
+            xfail: never,
+        },
+        Scenario {
             name: "etcd-stopped",
             does: "every etcd member SIGSTOPped for 20 s",
             run: etcd_stopped,
@@ -492,6 +504,12 @@ fn describe(v: &Violation) -> String {
             format!("{node} showed {member}'s actor terminated a second time at {t:.1}s")
         }
         Violation::Listing { node, detail } => format!("{node}'s ping listing {detail}"),
+        Violation::SingletonTwice { t, nodes } => {
+            format!("{nodes:?} both ran the ticker at {t:.1}s")
+        }
+        Violation::FenceBackwards { from, to } => {
+            format!("the fenced resource stored token {to} after {from}")
+        }
         Violation::Registrations { registered, live } => {
             format!("etcd has {registered:?}, live {live:?}")
         }
@@ -540,6 +558,7 @@ fn run_one(c: &mut Cluster, s: &Scenario) -> Outcome {
             report.figures.fenced_view_samples
         ));
     }
+    figures.extend(report.figures.singleton.lines());
     if report.figures.two_leader_secs > 0.0 {
         figures.push(format!(
             "two leaders for {}",
@@ -639,7 +658,14 @@ since it fenced. Read from its 2 Hz `/api/members` samples until the heal.\n\
 node), and at most once per member and node (a watch fires once). A partition or a pause that downs nobody makes \
 no actor terminated.\n\
 7. **Listings whole again** (part of recovery): after the last heal, every live node's registry listing \
-(`GET /api/services`, key `ping`) names exactly the members it shows Up.\n\n\
+(`GET /api/services`, key `ping`) names exactly the members it shows Up.\n\
+8. **One singleton, fenced writes**: the demo's `ticker` singleton (on the backends) never runs on two nodes at once \
+after the decision time: two nodes' run intervals (2 Hz samples of `GET /api/singleton`, consecutive samples saying \
+`here` with the same instance count) must not overlap, except while one of the two is within {decision:.0} s of a \
+partition's start or of the end of a fault of its own (a pause, a cut link). The tokens its fenced resource (the etcd \
+key `ticker/token`, written with a compare on the stored token) stored in the scenario, read from etcd's history, \
+never go backwards. The figures: instances seen running, seconds doubled within a decision time, writes, stale \
+writes refused.\n\n\
 Partition and isolation scenarios also report **heal -> all Up**: the time from removing the nftables rules until every \
 node's `/api/members` (polled every 100 ms) lists every node's current id Up and reachable; a figure, not a bound.\n\n\
 A scenario passes when no rule is broken. An expected failure (xfail) names its defect and the rules it breaks; it counts \

@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::singleton::{SingletonFigures, SingletonSample};
+
 /// Seconds since the start of the run (the observer's monotonic clock).
 pub type Time = f64;
 
@@ -154,6 +156,11 @@ pub struct History {
     pub healed: Time,
     /// The member ids registered in etcd (`members/<id>` keys) at the end.
     pub registrations: Option<Vec<String>>,
+    /// Samples of `/api/singleton` (the singleton rule).
+    pub singleton: Vec<SingletonSample>,
+    /// The tokens the ticker's fenced resource stored, in order (`None`:
+    /// not read).
+    pub fence_tokens: Option<Vec<i64>>,
 }
 
 /// The correctness bounds the rules use (documented in docs/FAULTS.md).
@@ -275,6 +282,20 @@ pub enum Violation {
         /// What is wrong.
         detail: String,
     },
+    /// Two nodes both ran the singleton after the decision time.
+    SingletonTwice {
+        /// When (a time within both nodes' run intervals).
+        t: Time,
+        /// The two nodes.
+        nodes: Vec<String>,
+    },
+    /// The fenced resource stored a smaller token after a larger one.
+    FenceBackwards {
+        /// The larger token.
+        from: i64,
+        /// The smaller one stored after it.
+        to: i64,
+    },
     /// etcd's registrations are not the live members.
     Registrations {
         /// Registered ids.
@@ -299,6 +320,8 @@ impl Violation {
             Violation::TerminatedNotDown { .. } => "terminated without down",
             Violation::TerminatedTwice { .. } => "terminated twice",
             Violation::Listing { .. } => "listing",
+            Violation::SingletonTwice { .. } => "singleton twice",
+            Violation::FenceBackwards { .. } => "fence backwards",
             Violation::Registrations { .. } => "etcd registrations",
         }
     }
@@ -316,6 +339,8 @@ pub struct Figures {
     /// Samples of a node cut off alone, fenced and rejoining, that the
     /// fenced-view rule read.
     pub fenced_view_samples: usize,
+    /// The singleton rule's figures.
+    pub singleton: SingletonFigures,
 }
 
 /// The result of [`check`].
@@ -410,6 +435,7 @@ pub fn check(h: &History, b: &Bounds) -> Report {
     partitions(h, b, &mut report);
     fenced_views(h, &mut report);
     terminated_after_down(h, &mut report);
+    super::singleton::check(h, b, &mut report);
     report.violations.extend(final_state(h));
     report
 }

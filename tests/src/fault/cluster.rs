@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::checker::{self, Ending, Faulty, History, Incarnation, Partition, Time, Violation};
 use super::net::{self, etcd_ip, node_ip, observe, Nft, Proc, Topology};
 use super::record::Recorder;
+use super::singleton::{self, Sampler};
 use crate::demo::{encode, http, monitor_binary};
 
 /// Nodes in the cluster.
@@ -38,6 +39,8 @@ pub struct Cluster {
     /// Observer threads still finishing; joined before the namespaces go.
     draining: Vec<JoinHandle<()>>,
     recorder: Option<Recorder>,
+    /// Samples `/api/singleton` (the singleton rule).
+    singleton: Option<Sampler>,
     /// What the current scenario did.
     pub history: History,
     nft: Vec<Nft>,
@@ -98,6 +101,7 @@ impl Cluster {
             nodes: (0..NODES).map(|_| None).collect(),
             draining: vec![],
             recorder: None,
+            singleton: None,
             history: History::default(),
             nft: vec![],
             nft_seq: 0,
@@ -356,6 +360,7 @@ impl Cluster {
             .map(|i| (format!("n{i}"), http_addr(i)))
             .collect();
         self.recorder = Some(Recorder::start(self.t0, &addrs));
+        self.singleton = Some(Sampler::start(self.t0, &addrs));
         for i in 1..=NODES {
             self.spawn_node(i);
         }
@@ -377,6 +382,9 @@ impl Cluster {
         let mut h = self.history.clone();
         if let Some(r) = &self.recorder {
             (h.downs, h.terminated, h.samples) = r.snapshot();
+        }
+        if let Some(s) = &self.singleton {
+            h.singleton = s.snapshot();
         }
         h
     }
@@ -434,12 +442,17 @@ impl Cluster {
         if let Some(r) = self.recorder.take() {
             self.draining.extend(r.stop());
         }
+        if let Some(s) = self.singleton.take() {
+            self.draining.extend(s.stop());
+        }
     }
 
     /// Ends the scenario: the final history (the nodes still running are
     /// live in it; the next [`Cluster::begin`] kills them).
     pub fn finish(&mut self) -> History {
         let mut h = self.history_now();
+        let key = format!("{ETCD_PREFIX}/{CLUSTER}/ticker/token");
+        h.fence_tokens = singleton::fence_tokens(&endpoints(), &key);
         self.end_recording();
         for f in std::mem::take(&mut self.nft) {
             f.heal();
@@ -708,9 +721,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if let Some(r) = self.recorder.take() {
-            self.draining.extend(r.stop());
-        }
+        self.end_recording();
         for t in std::mem::take(&mut self.draining) {
             let _ = t.join();
         }
