@@ -46,6 +46,10 @@ pub(crate) struct AppState {
     pub(crate) discovery: Discovery,
     /// The remote actors: the ping actors and the service listings.
     pub(crate) remote: crate::remote::DemoRemote,
+    /// The ticker singleton's state on this node.
+    pub(crate) ticker: crate::ticker::DemoTicker,
+    /// The workers' router.
+    pub(crate) work: crate::work::DemoWork,
     /// The bearer token `POST .../leave` needs; `None`: open.
     pub(crate) admin_token: Option<Arc<str>>,
     /// Renders `GET /metrics`.
@@ -67,7 +71,9 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(render_metrics))
         .route("/api/members/{id}/leave", web::post().to(leave))
         .route("/api/members/{id}/ping", web::post().to(crate::ping::ping))
-        .route("/api/services", web::get().to(crate::ping::services));
+        .route("/api/services", web::get().to(crate::ping::services))
+        .route("/api/singleton", web::get().to(crate::ticker::singleton))
+        .route("/api/work", web::post().to(crate::work::work));
 }
 
 /// Everything else: a JSON 404 (or 405 for a known path with another method).

@@ -4,6 +4,7 @@
 
 mod cli;
 mod discovery;
+mod fence;
 mod http;
 mod listener;
 mod metrics;
@@ -11,7 +12,9 @@ mod ping;
 mod proxy;
 mod remote;
 mod settings;
+mod ticker;
 mod views;
+mod work;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -21,6 +24,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use actix_cluster::{Cluster, ClusterConfig, GetSelf, Leave, SelfInfo, Subscribe};
+use actix_cluster_tools::Topics;
 use actix_rt::signal::unix::{signal, SignalKind};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
@@ -112,8 +116,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let remote =
         remote::DemoRemote::start(cluster.clone(), &cluster_config, listener.clone(), frontend)
             .await?;
-
     let discovery = Discovery::start(&settings, &cluster).await?;
+    let (ticker, work) = start_tools(&settings, &remote, &discovery, frontend).await?;
 
     let (shutdown_tx, mut shutdown_rx) = mpsc::unbounded_channel();
     let state = AppState {
@@ -125,6 +129,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         shutdown: shutdown_tx.clone(),
         discovery: discovery.clone(),
         remote,
+        ticker: ticker.clone(),
+        work,
         admin_token: settings.admin_token.as_ref().map(|t| Arc::from(t.as_str())),
         metrics,
     };
@@ -152,12 +158,38 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         actix_rt::time::sleep(Duration::from_millis(100)).await;
     }
     listener.do_send(CloseAll);
+    if tokio::time::timeout(settings.shutdown_timeout, ticker.hand_over())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the ticker's handover did not finish in time; leaving anyway");
+    }
     leave(&cluster, settings.shutdown_timeout).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), discovery.stop()).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), server_handle.stop(true)).await;
     System::current().stop();
     tracing::info!("bye");
     Ok(())
+}
+
+/// The cluster tools: the ticks topic, the ticker singleton (instances on
+/// backends, claimed and fenced in etcd when there is etcd), the workers (on
+/// backends) and their router.
+async fn start_tools(
+    settings: &Settings,
+    remote: &remote::DemoRemote,
+    discovery: &Discovery,
+    frontend: bool,
+) -> anyhow::Result<(ticker::DemoTicker, work::DemoWork)> {
+    let topics = Topics::start(&remote.handle);
+    let etcd = match (&settings.etcd, discovery) {
+        (Some(config), Discovery::Etcd { actor, .. }) if !frontend => Some((config, actor)),
+        _ => None,
+    };
+    let fence = etcd.and_then(|(config, _)| fence::Fence::start(Some(config)));
+    let ticker = ticker::DemoTicker::start(&remote.handle, &topics, "backend", etcd, fence).await?;
+    let work = work::DemoWork::start(&remote.handle, !frontend);
+    Ok((ticker, work))
 }
 
 /// Starts the cluster node as `name`, its HTTP address `http_published` in

@@ -13,6 +13,7 @@
     members: new Map(), // id -> member (+ since, pending)
     shown: new Set(), // ids that already have a tile (only new tiles animate in)
     rtt: new Map(), // id -> { us } or { error }: the last ping from this node
+    singleton: null, // the last GET /api/singleton answer
     source: null,
     retry: 1000,
   };
@@ -205,6 +206,8 @@
     const badges = [el("span", { class: `chip s-${label}`, text: label })];
     if (m.reachable === false && m.status !== "down") badges.push(el("span", { class: "chip s-unreachable", text: "unreachable" }));
     if (isLeader) badges.push(el("span", { class: "chip leader", text: "★ leader" }));
+    const isSingleton = !!state.singleton && m.id === state.singleton.host;
+    if (isSingleton) badges.push(el("span", { class: "chip singleton", text: `⏱ ticker · ${state.singleton.ticks}` }));
     if (isSelf) badges.push(el("span", { class: "chip me", text: "this node" }));
     const roles = el("div", { class: "roles", text: m.roles.join(" · ") || "no role" });
     if (m.roles.includes("frontend")) roles.classList.add("frontend");
@@ -227,6 +230,7 @@
       "data-reason": m.reason,
       "data-reachable": String(m.reachable !== false),
       "data-leader": isLeader ? "true" : null,
+      "data-singleton": isSingleton ? "true" : null,
       title: m.id,
     }, [
       roles,
@@ -283,6 +287,10 @@
     $("stat-leader").textContent = state.leader ? nameOf(state.leader) : "none";
     $("stat-leader").title = state.leader || "";
     $("self-name").textContent = state.self ? nameOf(state.self) : "…";
+    const s = state.singleton;
+    $("stat-singleton").textContent = s ? (s.host ? `${nameOf(s.host)}${s.token !== null ? ` · token ${s.token}` : ""}` : "none running") : "–";
+    $("stat-singleton").title = s && s.host ? s.host : "";
+    $("stat-ticks").textContent = s ? `${s.ticks}` : "–";
     document.title = `${up} up · cluster-monitor`;
   }
 
@@ -347,6 +355,45 @@
     }
   }
 
+  // The ticker singleton: where it runs and its ticks, as this node knows them.
+  async function singleton() {
+    try {
+      const res = await fetch("/api/singleton", { cache: "no-store" });
+      if (!res.ok) return;
+      state.singleton = await res.json();
+      render();
+    } catch (_) {
+      /* offline: the stream's state says so */
+    }
+  }
+
+  // POST /api/work: jobs through the round-robin router; shows the counts.
+  async function sendWork() {
+    const button = $("work-send");
+    button.disabled = true;
+    try {
+      const res = await fetch("/api/work?n=1000", { method: "POST", cache: "no-store" });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
+      const counts = Object.entries(body.counts || {});
+      const most = Math.max(1, ...counts.map(([, n]) => n));
+      $("work-counts").replaceChildren(...counts.map(([id, n]) => el("li", { "data-id": id, "data-count": String(n), title: id }, [
+        el("span", { class: "name", text: nameOf(id) }),
+        el("span", { class: "bar" }, [el("span", { class: "fill", style: `width:${(100 * n) / most}%` })]),
+        el("span", { class: "count", text: `${n}` }),
+      ])));
+      $("work-empty").hidden = counts.length > 0;
+      toast(`${body.sent} jobs: ${counts.length} backends${body.failed ? `, ${body.failed} failed` : ""}`, body.failed > 0);
+    } catch (err) {
+      toast(`Work failed: ${err.message}`, true);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  $("work-send").addEventListener("click", sendWork);
+  singleton();
+  setInterval(singleton, 1000);
   $("clear-log").addEventListener("click", () => $("events").replaceChildren());
   connect();
   discovery();
