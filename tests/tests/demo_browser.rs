@@ -2,18 +2,64 @@
 //! `chromium`) loads the cluster-monitor page served by the frontend, finds a
 //! tile for every member, and a click on a tile's "Leave" button takes that
 //! member out of the cluster; the charts (members by status, suspicions,
-//! traffic) draw from `/metrics` and the event stream. Screenshots go to
-//! `tests/artifacts/`.
+//! traffic) draw from `/metrics` and the event stream. The ticker
+//! singleton's tile is marked and the ticks count up; the work button sends
+//! jobs through the router and shows the count each backend handled.
+//! Screenshots go to `tests/artifacts/`.
 
 use std::time::Duration;
 
 use actix_cluster_tests::demo::{
-    artifacts_dir, members, wait_for, with_status, Browser, Monitor, TempDir,
+    artifacts_dir, members, singleton, wait_for, with_status, Browser, Monitor, TempDir,
 };
 use actix_cluster_tests::etcd::Etcd;
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
+
+/// Clicks the element `selector` names, with the mouse.
+fn click(browser: &mut Browser, selector: &str) {
+    let rect = browser.eval(&format!(
+        "(() => {{ const b = document.querySelector({selector:?}); b.scrollIntoView({{block: 'center'}}); \
+         const r = b.getBoundingClientRect(); return {{x: r.x + r.width / 2, y: r.y + r.height / 2}}; }})()"
+    ));
+    browser.click_at(rect["x"].as_f64().unwrap(), rect["y"].as_f64().unwrap());
+}
+
+/// The ticker singleton: one tile marked, the one `/api/singleton` names,
+/// and the ticks counting up in the summary. Then the work button: its
+/// counts name the three backends and add up to 1000.
+fn singleton_and_work(browser: &mut Browser, front: std::net::SocketAddr, backends: &[String]) {
+    let host = wait_for("the ticker's host", T, || {
+        let v = singleton(front)?;
+        v["host"].as_str().map(str::to_owned).ok_or(v.to_string())
+    });
+    wait_for("the ticker's tile marked, ticks counting", T, || {
+        let s = browser.eval(
+            "JSON.stringify({marked: [...document.querySelectorAll('#grid .tile[data-singleton]')].map(t => t.dataset.id), \
+             ticks: Number(document.getElementById('stat-ticks').textContent) || 0})",
+        );
+        let v: Value = serde_json::from_str(s.as_str().unwrap_or("{}")).unwrap();
+        let ok = v["marked"] == serde_json::json!([host]) && v["ticks"].as_u64().unwrap_or(0) > 0;
+        ok.then_some(()).ok_or(v.to_string())
+    });
+    click(browser, "#work-send");
+    let counts = wait_for("the work counts", T, || {
+        let s = browser.eval(
+            "JSON.stringify([...document.querySelectorAll('#work-counts li')].map(l => [l.dataset.id, Number(l.dataset.count)]))",
+        );
+        let v: Value = serde_json::from_str(s.as_str().unwrap_or("[]")).unwrap();
+        let rows = v.as_array().cloned().unwrap_or_default();
+        (rows.len() == 3).then_some(rows).ok_or(v.to_string())
+    });
+    let mut ids: Vec<&str> = counts.iter().filter_map(|r| r[0].as_str()).collect();
+    ids.sort_unstable();
+    let mut want: Vec<&str> = backends.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(ids, want, "{counts:?}");
+    let total: u64 = counts.iter().filter_map(|r| r[1].as_u64()).sum();
+    assert_eq!(total, 1000, "{counts:?}");
+}
 
 #[test]
 fn the_page_shows_every_member_and_a_click_makes_one_leave() {
@@ -84,6 +130,7 @@ fn the_page_shows_every_member_and_a_click_makes_one_leave() {
         let n = browser.eval("document.querySelectorAll('#grid .tile .rtt[data-rtt-us]').length");
         (n == 4).then_some(()).ok_or(n.to_string())
     });
+    singleton_and_work(&mut browser, front, &ids[1..]);
     browser.screenshot(&artifacts_dir().join("cluster-monitor-browser.png"));
 
     // Click "Leave" on backend-2's tile, with the mouse.

@@ -1,6 +1,9 @@
 //! The demo in containers, end to end, with `docker/compose.yaml`: etcd, a
 //! frontend and backends that scale; scaled up and down, members come and go;
-//! a crashed backend is shown down and Docker brings a new one up.
+//! a crashed backend is shown down and Docker brings a new one up. The
+//! cluster tools work across the containers: the ticker singleton runs on a
+//! backend with a fencing token every node agrees on, and `POST /api/work`
+//! spreads jobs evenly over the backends.
 //!
 //! Skips (and says so) only where docker is not available.
 
@@ -9,8 +12,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use actix_cluster_tests::demo::{
-    docker_available, encode, ensure_demo_images, event_snapshot, http, members, wait_for,
-    with_status, Compose,
+    docker_available, encode, ensure_demo_images, event_snapshot, host_token_ticks, http, members,
+    singleton, wait_for, with_status, work, Compose,
 };
 use serde_json::Value;
 
@@ -78,6 +81,26 @@ fn compose_demo_scales_and_heals() {
             (r.status == 200).then_some(r.clone()).ok_or(r.body)
         });
         assert!(r.json()["rtt_us"].is_u64(), "{}", r.body);
+    }
+    // The cluster tools: the ticker runs on a backend, with a token; the
+    // router spreads 400 jobs evenly over the 4 backends.
+    let backends = ids(&with_status(&api, "up", Some("backend")));
+    let (host, _, _) = wait_for("the ticker on a backend", T, || {
+        let v = singleton(compose.frontend)?;
+        host_token_ticks(&v).ok_or(v.to_string())
+    });
+    assert!(backends.contains(&host), "{host} not in {backends:?}");
+    let (status, body) = wait_for("the work router over 4 backends", T, || {
+        let (status, body) = work(compose.frontend, "400")?;
+        let counts = body["counts"].as_object().map_or(0, |c| c.len());
+        (status == 200 && counts == 4)
+            .then_some((status, body.clone()))
+            .ok_or(body.to_string())
+    });
+    assert_eq!(status, 200);
+    for (id, n) in body["counts"].as_object().unwrap() {
+        assert!(backends.contains(id), "{body}");
+        assert_eq!(n, 100, "round robin: {body}");
     }
 
     // Scaled back to 2: compose stops two (SIGTERM); they leave gracefully and

@@ -1,21 +1,22 @@
-//! Makes the README's screenshot, `docs/cluster-monitor.png`: the compose
-//! demo with a frontend and four backends, the page open in headless Chromium
-//! for about two minutes so the charts have a history, with one backend
-//! paused until suspected (then refuted) and another one's process killed on
-//! the way (Docker restarts it; it rejoins as a new member).
+//! Makes the README's screenshot, `docs/cluster-monitor.png`: a frontend and
+//! four backends as local processes against a real etcd, the page open in
+//! headless Chromium for about two minutes so the charts have a history, with
+//! one backend paused until suspected (then refuted) and another one killed
+//! on the way (a new process takes its place as a new member). The ticker
+//! singleton's tile is marked with its ticks, and the work button has sent
+//! 1,000 jobs through the router: the counts per backend are shown.
 //! Not a check: ignored by default, run it by hand to refresh the picture:
 //!
 //! ```sh
 //! cargo test -p actix-cluster-tests --test demo_screenshot -- --ignored --nocapture
 //! ```
 
-use std::process::Command;
 use std::time::Duration;
 
 use actix_cluster_tests::demo::{
-    docker_available, ensure_demo_images, members, wait_for, with_status, Browser, Compose,
+    members, singleton, wait_for, with_status, Browser, Monitor, TempDir,
 };
-use actix_cluster_tests::etcd::repo_root;
+use actix_cluster_tests::etcd::{fresh_cluster_name, repo_root, Etcd};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(120);
@@ -34,54 +35,51 @@ fn wait_points(browser: &mut Browser, n: u64) {
     );
 }
 
-fn pid_of(container: &str) -> String {
-    let out = Command::new("docker")
-        .args(["inspect", "-f", "{{.State.Pid}}", container])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn signal(sig: &str, pid: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), pid])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{sig} {pid}");
-}
-
 #[test]
 #[ignore = "makes docs/cluster-monitor.png; run by hand"]
 fn readme_screenshot() {
-    if !docker_available("readme_screenshot") {
-        return;
+    let etcd = Etcd::start();
+    let logs = TempDir::new("shot");
+    let cluster = fresh_cluster_name("shot");
+    let endpoints = etcd.endpoints();
+    let mut nodes = Monitor::start_demo(&cluster, &endpoints, &logs.0);
+    nodes.push(Monitor::start(
+        "backend",
+        "backend-4",
+        &cluster,
+        &endpoints,
+        &logs.0,
+    ));
+    for n in nodes.iter_mut() {
+        n.wait_ready(T);
     }
-    ensure_demo_images();
-    let compose = Compose::new("shot");
-    compose.run(&["up", "-d", "--scale", "backend=4"]);
-    compose.wait_members_up(5, T);
+    let front = nodes[0].http;
+    let up = |n: usize| {
+        wait_for(&format!("{n} members Up"), T, || {
+            let api = members(front)?;
+            let up = with_status(&api, "up", None).len();
+            (up == n).then_some(api.clone()).ok_or(api.to_string())
+        })
+    };
+    up(5);
 
-    let mut browser = Browser::start(1440, 980);
-    browser.navigate(&format!("http://{}/", compose.frontend));
+    let mut browser = Browser::start(1440, 1180);
+    browser.navigate(&format!("http://{front}/"));
     wait_points(&mut browser, 20);
 
     // A backend pauses (SIGSTOP) until it is suspected, then goes on: the
-    // suspicion is refuted, nobody is downed (the pause is shorter than
-    // max_pause).
-    let backends = compose.containers("backend");
-    let paused = pid_of(&backends[0]);
-    signal("STOP", &paused);
+    // suspicion is refuted, nobody is downed.
+    nodes[1].signal("STOP");
     wait_for("a suspected member", T, || {
-        let api = members(compose.frontend)?;
+        let api = members(front)?;
         let suspected = api["members"]
             .as_array()
             .is_some_and(|ms| ms.iter().any(|m| m["reachable"] == false));
         suspected.then_some(()).ok_or(api.to_string())
     });
-    signal("CONT", &paused);
+    nodes[1].signal("CONT");
     wait_for("everyone reachable again", T, || {
-        let api = members(compose.frontend)?;
+        let api = members(front)?;
         let all = api["members"]
             .as_array()
             .is_some_and(|ms| ms.iter().all(|m| m["reachable"] == true));
@@ -89,16 +87,33 @@ fn readme_screenshot() {
     });
     wait_points(&mut browser, 35);
 
-    // A backend crashes (SIGKILL from the host, so Docker restarts it).
-    signal("KILL", &pid_of(&backends[1]));
-    wait_for("the crashed backend's successor Up", T, || {
-        let api = members(compose.frontend)?;
-        let down = api["members"]
-            .as_array()
-            .map(|ms| ms.iter().filter(|m| m["status"] == "down").count())
-            .unwrap_or(0);
-        let up = with_status(&api, "up", None).len();
-        (up == 5 && down >= 1).then_some(()).ok_or(api.to_string())
+    // A backend crashes (SIGKILL); a new process takes its place.
+    nodes[2].signal("KILL");
+    wait_for("the crashed backend shown down", T, || {
+        let api = members(front)?;
+        let down = with_status(&api, "down", None).len();
+        (down >= 1).then_some(()).ok_or(api.to_string())
+    });
+    let mut next = Monitor::start("backend", "backend-5", &cluster, &endpoints, &logs.0);
+    next.wait_ready(T);
+    nodes.push(next);
+    up(5);
+
+    // The ticker's tile is marked; 1,000 jobs through the router.
+    wait_for("the ticker's tile marked", T, || {
+        let host = singleton(front)?["host"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let n = browser.eval("document.querySelectorAll('#grid .tile[data-singleton]').length");
+        (n == 1 && !host.is_empty())
+            .then_some(())
+            .ok_or(n.to_string())
+    });
+    browser.eval("document.getElementById('work-send').click()");
+    wait_for("the work counts", T, || {
+        let n = browser.eval("document.querySelectorAll('#work-counts li').length");
+        (n == 4).then_some(()).ok_or(n.to_string())
     });
     wait_points(&mut browser, 60);
     let charts: Value = browser.eval("document.getElementById('chart-members').dataset.points");

@@ -4,7 +4,8 @@
 //!
 //! One file per concern: `http` (the blocking HTTP client and the event
 //! stream reader), `monitor` (the child processes), `browser` (Chromium),
-//! `compose` (docker compose), and `support` (waiting, paths, temporary
+//! `compose` (docker compose), `tools` (the ticker singleton, the work
+//! router and the fenced resource), and `support` (waiting, paths, temporary
 //! directories, the demo images).
 
 mod browser;
@@ -12,6 +13,7 @@ mod compose;
 mod http;
 mod monitor;
 mod support;
+mod tools;
 
 pub use self::browser::{chromium_binary, Browser};
 pub use self::compose::Compose;
@@ -23,3 +25,4 @@ pub use self::support::{
     artifacts_dir, docker_available, ensure_demo_images, monitor_binary, target_dir, wait_for,
     TempDir,
 };
+pub use self::tools::{fenced_write, host_token_ticks, singleton, token_key, token_value, work};
