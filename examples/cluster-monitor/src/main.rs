@@ -158,13 +158,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         actix_rt::time::sleep(Duration::from_millis(100)).await;
     }
     listener.do_send(CloseAll);
-    if tokio::time::timeout(settings.shutdown_timeout, ticker.hand_over())
-        .await
-        .is_err()
-    {
-        tracing::warn!("the ticker's handover did not finish in time; leaving anyway");
-    }
-    leave(&cluster, settings.shutdown_timeout).await;
+    leave(&cluster, &ticker, settings.shutdown_timeout).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), discovery.stop()).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), server_handle.stop(true)).await;
     System::current().stop();
@@ -263,8 +257,15 @@ fn forward_signals(shutdown_tx: &mpsc::UnboundedSender<Shutdown>) -> anyhow::Res
     Ok(())
 }
 
-/// Leaves the cluster gracefully, waiting at most `timeout` for it.
-async fn leave(cluster: &Addr<Cluster>, timeout: Duration) {
+/// Hands the ticker over, then leaves the cluster gracefully, waiting at
+/// most `timeout` for each.
+async fn leave(cluster: &Addr<Cluster>, ticker: &ticker::DemoTicker, timeout: Duration) {
+    if tokio::time::timeout(timeout, ticker.hand_over())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the ticker's handover did not finish in time; leaving anyway");
+    }
     match tokio::time::timeout(timeout, cluster.send(Leave)).await {
         Ok(Ok(())) => tracing::info!("left the cluster"),
         Ok(Err(e)) => tracing::warn!("leave failed: {e}"),
