@@ -49,8 +49,8 @@ pub struct SingletonSample {
 /// What the singleton rule measured.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SingletonFigures {
-    /// Run intervals (instances seen running).
-    pub runs: usize,
+    /// Run intervals (instances seen running): node, from, to.
+    pub runs: Vec<(String, Time, Time)>,
     /// Seconds two nodes were both seen running it (within a decision time).
     pub doubled_secs: f64,
     /// Writes the fenced resource accepted in the scenario (`None`: its
@@ -63,7 +63,12 @@ pub struct SingletonFigures {
 impl SingletonFigures {
     /// The figures as the report prints them.
     pub fn lines(&self) -> Vec<String> {
-        let mut out = vec![format!("ticker runs {}", self.runs)];
+        let runs: Vec<String> = self
+            .runs
+            .iter()
+            .map(|(n, from, to)| format!("{n} {from:.1}-{to:.1} s"))
+            .collect();
+        let mut out = vec![format!("ticker ran on {}", runs.join(", "))];
         if self.doubled_secs > 0.0 {
             out.push(format!(
                 "ticker doubled {:.1} s within a decision time",
@@ -229,9 +234,10 @@ fn deciding(h: &History, b: &Bounds, node: &str, t: Time) -> bool {
 
 /// Rule 8; see the module docs.
 pub fn check(h: &History, b: &Bounds, report: &mut Report) {
-    let runs = runs(&h.singleton);
+    let mut runs = runs(&h.singleton);
+    runs.sort_by(|a, b| a.from.total_cmp(&b.from));
     let mut figures = SingletonFigures {
-        runs: runs.len(),
+        runs: runs.iter().map(|r| (r.node.clone(), r.from, r.to)).collect(),
         ..SingletonFigures::default()
     };
     let mut times: Vec<Time> = h.singleton.iter().map(|s| s.t).collect();
