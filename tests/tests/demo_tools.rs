@@ -76,6 +76,7 @@ fn check_work(from: SocketAddr, n: u64, backends: &[String]) {
 
 #[test]
 fn ticker_singleton_and_work_router_across_four_processes() {
+    let t0 = std::time::Instant::now();
     let etcd = Etcd::start();
     let logs = TempDir::new("tools");
     let cluster = fresh_cluster_name("tools");
@@ -105,6 +106,7 @@ fn ticker_singleton_and_work_router_across_four_processes() {
     // One ticker, on a backend, with a token every node agrees on.
     let all: Vec<&Monitor> = nodes.iter().collect();
     let (host1, token1, ticks1) = agreed(&all, None);
+    let first = t0.elapsed();
     assert!(backends.contains(&host1), "{host1} is not a backend");
     let owner1 = nodes.iter().position(|n| id_of(n) == host1).expect("host");
     assert_eq!(running(&all), vec![nodes[owner1].name.clone()]);
@@ -136,6 +138,7 @@ fn ticker_singleton_and_work_router_across_four_processes() {
     // SIGTERM of the ticker's host: it moves, ticks go on, the token grows.
     let left = nodes.remove(owner1);
     left.signal("TERM");
+    let t = std::time::Instant::now();
     let rest: Vec<&Monitor> = nodes.iter().collect();
     let (host2, token2, ticks2) = agreed(&rest, Some(&host1));
     assert!(backends.contains(&host2) && host2 != host1, "{host2}");
@@ -149,7 +152,9 @@ fn ticker_singleton_and_work_router_across_four_processes() {
 
     // kill -9 of the new host: the last backend runs the ticker only once it
     // shows that host down (its singleton is read before its members).
+    let moved_on_leave = t.elapsed();
     nodes[owner2].signal("KILL");
+    let t = std::time::Instant::now();
     let last_http = nodes[last].http;
     wait_for("the last backend to run the ticker", T, || {
         let s = singleton(last_http)?;
@@ -170,6 +175,7 @@ fn ticker_singleton_and_work_router_across_four_processes() {
     drop(killed);
     let rest: Vec<&Monitor> = nodes.iter().collect();
     let (host3, token3, ticks3) = agreed(&rest, Some(&host2));
+    let moved_on_crash = t.elapsed();
     assert_eq!(
         host3,
         id_of(rest.iter().find(|n| n.role == "backend").expect("backend"))
@@ -198,6 +204,8 @@ fn ticker_singleton_and_work_router_across_four_processes() {
     assert!(fenced.windows(2).all(|w| w[0] <= w[1]), "{fenced:?}");
     eprintln!(
         "ticker: {host1} (token {token1}, {ticks1} ticks) -> SIGTERM -> {host2} (token {token2}, \
-         {ticks2}) -> kill -9 -> {host3} (token {token3}, {ticks3}); fenced tokens read {fenced:?}"
+         {ticks2}) -> kill -9 -> {host3} (token {token3}, {ticks3}); fenced tokens read {fenced:?}; \
+         first tick agreed after {first:?}, agreed after the SIGTERM in {moved_on_leave:?}, after \
+         the kill -9 in {moved_on_crash:?}"
     );
 }

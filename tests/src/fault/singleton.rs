@@ -237,7 +237,10 @@ pub fn check(h: &History, b: &Bounds, report: &mut Report) {
     let mut runs = runs(&h.singleton);
     runs.sort_by(|a, b| a.from.total_cmp(&b.from));
     let mut figures = SingletonFigures {
-        runs: runs.iter().map(|r| (r.node.clone(), r.from, r.to)).collect(),
+        runs: runs
+            .iter()
+            .map(|r| (r.node.clone(), r.from, r.to))
+            .collect(),
         ..SingletonFigures::default()
     };
     let mut times: Vec<Time> = h.singleton.iter().map(|s| s.t).collect();
