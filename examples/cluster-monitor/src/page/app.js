@@ -207,7 +207,7 @@
     if (m.reachable === false && m.status !== "down") badges.push(el("span", { class: "chip s-unreachable", text: "unreachable" }));
     if (isLeader) badges.push(el("span", { class: "chip leader", text: "★ leader" }));
     const isSingleton = !!state.singleton && m.id === state.singleton.host;
-    if (isSingleton) badges.push(el("span", { class: "chip singleton", text: `⏱ ticker · ${state.singleton.ticks}` }));
+    if (isSingleton) badges.push(el("span", { class: "chip singleton", text: `singleton · ${state.singleton.ticks}`, title: "the ticker singleton runs here: its ticks" }));
     if (isSelf) badges.push(el("span", { class: "chip me", text: "this node" }));
     const roles = el("div", { class: "roles", text: m.roles.join(" · ") || "no role" });
     if (m.roles.includes("frontend")) roles.classList.add("frontend");
