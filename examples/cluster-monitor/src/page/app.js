@@ -288,8 +288,8 @@
     $("stat-leader").title = state.leader || "";
     $("self-name").textContent = state.self ? nameOf(state.self) : "…";
     const s = state.singleton;
-    $("stat-singleton").textContent = s ? (s.host ? `${nameOf(s.host)}${s.token !== null ? ` · token ${s.token}` : ""}` : "none running") : "–";
-    $("stat-singleton").title = s && s.host ? s.host : "";
+    $("stat-singleton").textContent = s ? (s.host ? nameOf(s.host) : "none running") : "–";
+    $("stat-singleton").title = s && s.host ? `${s.host}${s.token !== null ? `, fencing token ${s.token}` : ""}` : "";
     $("stat-ticks").textContent = s ? `${s.ticks}` : "–";
     document.title = `${up} up · cluster-monitor`;
   }
