@@ -69,7 +69,8 @@ impl TickerState {
     /// instance's last ticks are ignored).
     fn received(&self, tick: Tick) {
         let mut last = self.last.write().unwrap_or_else(|e| e.into_inner());
-        let stale = matches!((&*last, tick.token), (Some(Tick { token: Some(old), .. }), Some(new)) if new < *old);
+        let newest = last.as_ref().and_then(|t| t.token);
+        let stale = matches!((newest, tick.token), (Some(old), Some(new)) if new < old);
         if !stale {
             *last = Some(tick);
         }
@@ -91,13 +92,15 @@ impl Actor for Ticker {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.state.here.store(true, Ordering::SeqCst);
         self.state.instances.fetch_add(1, Ordering::SeqCst);
-        tracing::info!(host = %self.start.host, token = ?self.start.token, ticks = self.ticks, "ticker started");
+        let (host, token) = (&self.start.host, self.start.token);
+        tracing::info!(%host, ?token, ticks = self.ticks, "ticker started");
         ctx.run_interval(EVERY, |t, _| t.tick());
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.state.here.store(false, Ordering::SeqCst);
-        tracing::info!(host = %self.start.host, token = ?self.start.token, ticks = self.ticks, "ticker stopped");
+        let (host, token) = (&self.start.host, self.start.token);
+        tracing::info!(%host, ?token, ticks = self.ticks, "ticker stopped");
     }
 }
 
