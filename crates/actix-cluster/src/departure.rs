@@ -1,15 +1,21 @@
-//! How this member goes: a graceful leave and the callers waiting for it to
-//! reach the others, and whether a `Down` of this member (fenced, or failed)
+//! How this member goes: a graceful leave, the guards it waits for first,
+//! the callers waiting for it to reach the others, and whether a `Down` of this member (fenced, or failed)
 //! stops the actix `System` (`OnFenced::Stop`).
 
+use actix::Recipient;
 use actix_cluster_proto::{DownReason, OnFenced};
+use futures::future::join_all;
 use tokio::sync::oneshot;
+
+use crate::messages::BeforeLeave;
 
 /// The leave's progress and what to do when this member is down.
 pub(crate) struct Departure {
     leave: LeaveState,
     /// What this member does when its side loses (from the protocol config).
     on_fenced: OnFenced,
+    /// Asked before a leave goes out; the leave waits for their answers.
+    guards: Vec<Recipient<BeforeLeave>>,
 }
 
 /// Where a graceful leave stands.
@@ -28,6 +34,27 @@ impl Departure {
         Departure {
             leave: LeaveState::Member,
             on_fenced,
+            guards: Vec::new(),
+        }
+    }
+
+    /// Adds a guard that a leave waits for (guards whose actor stopped are
+    /// forgotten here, so they stay bounded by the live ones).
+    pub(crate) fn add_guard(&mut self, guard: Recipient<BeforeLeave>) {
+        self.guards.retain(Recipient::connected);
+        self.guards.push(guard);
+    }
+
+    /// Asks every guard; resolves once all answered (a stopped guard counts
+    /// as answered). Nothing to wait for once the leave has started.
+    pub(crate) fn ask_guards(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let asks: Vec<_> = if self.is_member() {
+            self.guards.iter().map(|g| g.send(BeforeLeave)).collect()
+        } else {
+            Vec::new()
+        };
+        async move {
+            join_all(asks).await;
         }
     }
 

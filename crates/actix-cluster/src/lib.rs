@@ -122,9 +122,10 @@ pub use crate::config::{ClusterConfig, TransportConfig};
 pub use crate::error::ClusterError;
 pub use crate::latency::HandlingLatency;
 pub use crate::messages::{
-    Abort, ClusterEvent, ClusterStats, Form, GetKeyring, GetKeys, GetLeader, GetLeadership,
-    GetMembers, GetSelf, GetStats, InstallKey, Join, Leadership, Leave, MemberDown, MemberUp,
-    RemoveKey, SelfInfo, SetFencingToken, Subscribe, TransportStats, UpdateMetadata, UsePrimary,
+    Abort, AddLeaveGuard, BeforeLeave, ClusterEvent, ClusterStats, Form, GetKeyring, GetKeys,
+    GetLeader, GetLeadership, GetMembers, GetSelf, GetStats, InstallKey, Join, Leadership, Leave,
+    MemberDown, MemberUp, RemoveKey, SelfInfo, SetFencingToken, Subscribe, TransportStats,
+    UpdateMetadata, UsePrimary,
 };
 pub use actix_cluster_proto::{
     Config as ProtocolConfig, DownReason, DowningConfig, Event, Generation, Key, KeyError, KeyId,

@@ -71,10 +71,28 @@ pub struct Join(pub Vec<SocketAddr>);
 pub struct Form;
 
 /// Leave gracefully; resolves once the leave has been sent to the others
-/// (or after a short bound when nobody answers).
+/// (or after a short bound when nobody answers). Every leave guard
+/// ([`AddLeaveGuard`]) has answered before the leave goes out.
 #[derive(Clone, Debug, Message)]
 #[rtype(result = "()")]
 pub struct Leave;
+
+/// Sent to every leave guard (see [`AddLeaveGuard`]) before a graceful
+/// [`Leave`] goes out; the leave waits for every answer.
+#[derive(Clone, Copy, Debug, Message)]
+#[rtype(result = "()")]
+pub struct BeforeLeave;
+
+/// Registers a leave guard: an actor that must finish something before
+/// this member leaves (a cluster singleton hands its instance over). A
+/// [`Leave`] first sends [`BeforeLeave`] to every guard and waits for all
+/// the answers, without a bound (a guard whose actor stopped counts as
+/// answered), and only then leaves; while it waits, this member is still
+/// `Up` and reachable. A stopped `System` leaves without asking the guards:
+/// it cannot wait.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "()")]
+pub struct AddLeaveGuard(pub Recipient<BeforeLeave>);
 
 /// Replace this member's metadata. Metadata over the limits of
 /// `actix_cluster_proto::limits` is refused with [`ClusterError::Config`]

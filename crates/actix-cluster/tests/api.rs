@@ -4,12 +4,13 @@ mod common;
 
 use std::time::Instant;
 
-use actix::System;
+use actix::prelude::*;
 use actix_cluster::{
-    Cluster, ClusterConfig, ClusterError, Form, GetLeader, GetMembers, GetSelf, Leave,
-    ProtocolConfig, Status, UpdateMetadata,
+    AddLeaveGuard, BeforeLeave, Cluster, ClusterConfig, ClusterError, Form, GetLeader, GetMembers,
+    GetSelf, Leave, ProtocolConfig, Status, UpdateMetadata,
 };
 use common::*;
+use tokio::sync::oneshot;
 
 #[test]
 fn start_registers_one_cluster_per_system_and_reports_the_bound_port() {
@@ -165,5 +166,83 @@ fn stats_time_the_handling_of_every_datagram_and_frame() {
     );
     for node in nodes {
         node.leave();
+    }
+}
+
+/// A leave guard that says when it is asked and answers when released.
+struct Guard {
+    asked: Option<oneshot::Sender<()>>,
+    release: Option<oneshot::Receiver<()>>,
+}
+
+impl Actor for Guard {
+    type Context = Context<Self>;
+}
+
+impl Handler<BeforeLeave> for Guard {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: BeforeLeave, _: &mut Context<Self>) -> Self::Result {
+        if let Some(asked) = self.asked.take() {
+            let _ = asked.send(());
+        }
+        let release = self.release.take();
+        Box::pin(async move {
+            if let Some(release) = release {
+                let _ = release.await;
+            }
+        })
+    }
+}
+
+#[test]
+fn a_leave_waits_for_its_guards_and_the_member_stays_up_meanwhile() {
+    let _serial = serial();
+    System::new().block_on(async {
+        let cluster = Cluster::start(config("guard-0", local0())).await.unwrap();
+        cluster.send(Form).await.unwrap();
+        let (asked_tx, asked) = oneshot::channel();
+        let (release, release_rx) = oneshot::channel();
+        let guard = Guard {
+            asked: Some(asked_tx),
+            release: Some(release_rx),
+        }
+        .start();
+        cluster
+            .send(AddLeaveGuard(guard.recipient()))
+            .await
+            .unwrap();
+        // A guard whose actor stopped counts as answered.
+        let stopped = Guard {
+            asked: None,
+            release: None,
+        }
+        .start();
+        cluster
+            .send(AddLeaveGuard(stopped.clone().recipient()))
+            .await
+            .unwrap();
+        stopped.send(StopGuard).await.unwrap();
+        let leave = actix_rt::spawn(cluster.send(Leave));
+        asked.await.unwrap();
+        let members = cluster.send(GetMembers).await.unwrap();
+        assert_eq!(members[0].status, Status::Up, "not left before the answer");
+        assert!(!leave.is_finished());
+        release.send(()).unwrap();
+        leave.await.unwrap().unwrap();
+        let members = cluster.send(GetMembers).await.unwrap();
+        assert!(matches!(members[0].status, Status::Down(_)));
+    });
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct StopGuard;
+
+impl Handler<StopGuard> for Guard {
+    type Result = ();
+
+    fn handle(&mut self, _: StopGuard, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }

@@ -11,9 +11,9 @@ use super::Cluster;
 use crate::arbiter::SetArbiter;
 use crate::error::ClusterError;
 use crate::messages::{
-    Abort, ClusterStats, Form, GetKeyring, GetKeys, GetLeader, GetLeadership, GetMembers, GetSelf,
-    GetStats, InstallKey, Join, Leave, RemoveKey, SelfInfo, SetFencingToken, Subscribe,
-    UpdateMetadata, UsePrimary,
+    Abort, AddLeaveGuard, ClusterStats, Form, GetKeyring, GetKeys, GetLeader, GetLeadership,
+    GetMembers, GetSelf, GetStats, InstallKey, Join, Leave, RemoveKey, SelfInfo, SetFencingToken,
+    Subscribe, UpdateMetadata, UsePrimary,
 };
 use crate::subscription::{Membership, Subscription, Target};
 use crate::transport::Refused;
@@ -94,7 +94,20 @@ impl Handler<Form> for Cluster {
 impl Handler<Leave> for Cluster {
     type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: Leave, ctx: &mut Context<Self>) -> Self::Result {
+    /// The guards first (this member stays `Up` meanwhile), then the leave.
+    fn handle(&mut self, _: Leave, _ctx: &mut Context<Self>) -> Self::Result {
+        let guards = self.departure.ask_guards();
+        Box::pin(
+            guards
+                .into_actor(self)
+                .then(|(), act, ctx| act.leave_now(ctx)),
+        )
+    }
+}
+
+impl Cluster {
+    /// Starts the leave and waits until it reached the others (bounded).
+    fn leave_now(&mut self, ctx: &mut Context<Self>) -> ResponseActFuture<Self, ()> {
         let _enter = self.span.clone().entered();
         let alone = !self.has_peers();
         self.start_leave(ctx);
@@ -114,6 +127,14 @@ impl Handler<Leave> for Cluster {
                 act.departure.done();
             }),
         )
+    }
+}
+
+impl Handler<AddLeaveGuard> for Cluster {
+    type Result = ();
+
+    fn handle(&mut self, AddLeaveGuard(guard): AddLeaveGuard, _: &mut Context<Self>) {
+        self.departure.add_guard(guard);
     }
 }
 
