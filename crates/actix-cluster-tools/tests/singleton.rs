@@ -6,6 +6,7 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix::prelude::*;
 use actix_cluster::{ClusterEvent, DownReason, Event, MemberId, Subscribe};
@@ -41,6 +42,8 @@ struct Instance {
     node: String,
     log: Log,
     received: Received,
+    /// How long it takes to stop once told (its cleanup).
+    stop_delay: Duration,
 }
 
 impl Actor for Instance {
@@ -65,7 +68,11 @@ impl Handler<StopSingleton> for Instance {
     type Result = ();
 
     fn handle(&mut self, _: StopSingleton, ctx: &mut Context<Self>) {
-        ctx.stop();
+        if self.stop_delay.is_zero() {
+            ctx.stop();
+        } else {
+            ctx.run_later(self.stop_delay, |_, ctx| ctx.stop());
+        }
     }
 }
 
@@ -82,6 +89,8 @@ struct Test {
     received: Received,
     /// The instance started last.
     last: Arc<Mutex<Option<Addr<Instance>>>>,
+    /// How long each instance takes to stop.
+    stop_delay: Duration,
 }
 
 impl Test {
@@ -90,19 +99,29 @@ impl Test {
             log: Log::default(),
             received: Received::default(),
             last: Arc::default(),
+            stop_delay: Duration::ZERO,
+        }
+    }
+
+    /// Instances that take `delay` to stop once told.
+    fn slow_to_stop(delay: Duration) -> Self {
+        Test {
+            stop_delay: delay,
+            ..Test::new()
         }
     }
 
     /// Starts the manager on `node` (named `name` in the logs).
     fn manager(&self, node: &Node, name: &str, config: SingletonConfig) -> SingletonHandle {
         let (log, received, name) = (self.log.clone(), self.received.clone(), name.to_owned());
-        let last = self.last.clone();
+        let (last, stop_delay) = (self.last.clone(), self.stop_delay);
         node.run(move |remote| async move {
             ClusterSingleton::start(&remote, config, move |start: SingletonStart| {
                 let addr = Instance {
                     node: name.clone(),
                     log: log.clone(),
                     received: received.clone(),
+                    stop_delay,
                 }
                 .start();
                 start.serve::<Work, _>(&addr);
@@ -250,12 +269,27 @@ fn a_handover_stops_the_old_instance_before_the_next_starts() {
 #[test]
 fn a_plain_leave_moves_it_too_the_old_one_stopped_first() {
     let _serial = serial();
-    let t = Test::new();
-    let (nodes, _handles) = three(&t);
-    // n1 leaves and its process stays: its manager must stop the instance.
+    // The instance takes longer to stop than the grace a host that left
+    // without a word is given: only the handover can keep the order.
+    let t = Test::slow_to_stop(Duration::from_millis(500));
+    let config = || SingletonConfig {
+        left_grace: Duration::from_millis(100),
+        ..config()
+    };
+    let nodes = common::cluster(3, Some(7));
+    for (i, node) in nodes.iter().enumerate() {
+        t.manager(node, &format!("n{}", i + 1), config());
+    }
+    wait_until("the instance runs", || !t.starts().is_empty());
+    // n1 leaves (no hand_over first) and its process stays.
     let cluster = nodes[0].cluster.clone();
     let left = nodes[0].run(move |_| async move { cluster.send(actix_cluster::Leave).await });
     assert!(left.is_ok());
+    assert!(
+        t.log().contains(&Entry::Stopped("n1".into())),
+        "the leave went out before the instance stopped: {:?}",
+        t.log()
+    );
     wait_until("the instance runs on n2", || t.starts().len() == 2);
     assert_eq!(
         t.log(),

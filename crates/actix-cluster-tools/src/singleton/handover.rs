@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use actix_cluster::BeforeLeave;
 use actix_cluster_remote::RemoteRef;
 use futures::future::join_all;
 use tracing::{debug, info, warn};
@@ -77,12 +78,45 @@ where
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: HandOver, ctx: &mut Context<Self>) -> Self::Result {
+        let done = self.hand_over(ctx);
+        Box::pin(async move {
+            let _ = done.await;
+        })
+    }
+}
+
+/// A plain `Leave` waits for this (the manager is a leave guard): the same
+/// handover, so the leave goes out only once the instance has stopped and
+/// every manager was told.
+impl<A> Handler<BeforeLeave> for Manager<A>
+where
+    A: Actor<Context = Context<A>> + Handler<StopSingleton>,
+{
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: BeforeLeave, ctx: &mut Context<Self>) -> Self::Result {
+        let done = self.hand_over(ctx);
+        Box::pin(async move {
+            let _ = done.await;
+        })
+    }
+}
+
+impl<A> Manager<A>
+where
+    A: Actor<Context = Context<A>> + Handler<StopSingleton>,
+{
+    /// Retires this manager and hands the instance over (once; a second call
+    /// waits for the same end): pause every proxy, stop the instance, wait
+    /// for its `stopped`, release the claim, tell every manager, each step
+    /// acknowledged. Resolves when done.
+    fn hand_over(&mut self, ctx: &mut Context<Self>) -> tokio::sync::oneshot::Receiver<()> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.handover_waiters.push(tx);
         let first = !self.retiring;
         self.retiring = true;
         self.view.retire_self();
-        info!(parent: &self.span, hosting = self.hosting(), "handing the singleton over");
+        info!(parent: &self.span, hosting = self.hosting(), first, "handing the singleton over");
         match &self.instance {
             Instance::Running { .. } if first => {
                 // Every proxy holds its messages first, so that everything
@@ -98,13 +132,13 @@ where
             }
             // Its stop ends with the announcement and the answer.
             Instance::Running { .. } | Instance::Stopping { .. } | Instance::Releasing => {}
+            // Nothing runs here (any more): say so again, acknowledged (a
+            // `Leave` after `hand_over` costs one round trip).
             Instance::Idle | Instance::Claiming => {
                 self.when_peers_known(ctx, |act, ctx| act.stopped_announce(ctx));
             }
         }
-        Box::pin(async move {
-            let _ = rx.await;
-        })
+        rx
     }
 }
 

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use actix_cluster::{Cluster, ClusterEvent, Event, MemberId, Subscribe};
+use actix_cluster::{AddLeaveGuard, Cluster, ClusterEvent, Event, MemberId, Subscribe};
 use actix_cluster_remote::{ActorAddr, Listing, RemoteHandle, RemoteRef};
 use tracing::{debug, info, info_span, warn};
 
@@ -285,6 +285,8 @@ where
             events: Some(ctx.address().recipient()),
             ..Subscribe::default()
         });
+        // A plain `Leave` waits for this manager's handover.
+        cluster.do_send(AddLeaveGuard(ctx.address().recipient()));
         let me_ref = self.remote.serve::<Peer, Self>(ctx.address());
         let key = managers_key(&self.config.name);
         self.remote.register(&key, &me_ref);
