@@ -182,6 +182,16 @@ impl Node {
         }
     }
 
+    /// Stops the node's system without a `Leave` first: the `Cluster`
+    /// leaves as the system stops (best effort, without waiting for its
+    /// leave guards).
+    pub fn stop_system(mut self) {
+        self.system.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
     /// Stops the node's system without leaving (like a crashed process, as
     /// far as the others can tell once its sockets close).
     pub fn kill(mut self) {
