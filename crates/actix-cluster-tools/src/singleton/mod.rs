@@ -9,9 +9,12 @@
 //! [`SingletonStart`] with the host and, with a [`SingletonClaim`] (etcd), the
 //! fencing token.
 //!
-//! - **Graceful leave**: [`SingletonHandle::hand_over`] before `Leave`. The
-//!   proxies everywhere pause, the instance stops (its `stopped` has run),
-//!   the next oldest is told and starts it at once.
+//! - **Graceful leave**: `Leave` (the manager is the `Cluster`'s leave
+//!   guard, so the leave waits for its handover), or
+//!   [`SingletonHandle::hand_over`] ahead of it. The proxies everywhere pause,
+//!   the instance stops (its `stopped` has run), the next oldest is told and
+//!   starts it at once. Only a `System` stopped without `Leave` leaves the
+//!   order to [`SingletonConfig::left_grace`].
 //! - **Crash or partition**: a new instance starts only once the old host is
 //!   `Down` by the downing decision (never on a suspicion); the old host
 //!   stops its own instance as soon as its side names no leader or it is
@@ -60,10 +63,13 @@ pub struct SingletonConfig {
     /// How many messages a proxy holds while there is no instance (default
     /// 1000); when full, the oldest is dropped and counted.
     pub buffer: usize,
-    /// How long a new host waits after the old host left without handing
-    /// over (a plain `Leave` or a stopped `System`) before starting: the old
-    /// host stops its instance when it sees its own leave, and nothing tells
-    /// the others when that is done (default 1 s). A handover does not wait.
+    /// How long a new host waits after the old host left without its stop
+    /// announcement reaching this member (default 1 s). After a `Leave` that
+    /// happens only to a manager that did not answer the handover in time,
+    /// and the leave went out after the stop: the wait is late, never
+    /// doubled. After a `System` stopped without `Leave` (no handover: the
+    /// leave goes out as it stops) the old instance's teardown must end
+    /// within it. A handover does not wait.
     pub left_grace: Duration,
     /// How long a handover waits for each peer's answer (default 1 s).
     pub peer_timeout: Duration,
@@ -259,7 +265,10 @@ impl SingletonHandle {
     /// never hosts again; if the instance runs here, every member's proxies
     /// pause, the instance stops (its `stopped` has run), and the others are
     /// told, so the next oldest starts it at once. Resolves when done; then
-    /// send `Leave` to the `Cluster` (or stop the `System`).
+    /// send `Leave` to the `Cluster` (or stop the `System`). A plain `Leave`
+    /// runs the same handover first (the manager is a leave guard): call
+    /// this to hand over earlier, or before stopping the `System` without
+    /// `Leave`.
     pub async fn hand_over(&self) {
         let _ = self.hand_over.send(HandOver).await;
     }
