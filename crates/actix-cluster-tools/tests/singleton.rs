@@ -302,6 +302,33 @@ fn a_plain_leave_moves_it_too_the_old_one_stopped_first() {
 }
 
 #[test]
+fn a_system_stopped_without_leave_still_moves_it_old_one_first() {
+    let _serial = serial();
+    // The one case left on time: no handover, the leave goes out as the
+    // System stops; the next host starts once the grace ran out.
+    let t = Test::new();
+    let config = || SingletonConfig {
+        left_grace: Duration::from_millis(200),
+        ..config()
+    };
+    let mut nodes = common::cluster(3, Some(7));
+    for (i, node) in nodes.iter().enumerate() {
+        t.manager(node, &format!("n{}", i + 1), config());
+    }
+    wait_until("the instance runs", || !t.starts().is_empty());
+    nodes.remove(0).stop_system();
+    wait_until("the instance runs on n2", || t.starts().len() == 2);
+    assert_eq!(
+        t.log(),
+        vec![
+            Entry::Started("n1".into()),
+            Entry::Stopped("n1".into()),
+            Entry::Started("n2".into()),
+        ]
+    );
+}
+
+#[test]
 fn after_a_kill_the_next_starts_only_after_the_down() {
     let _serial = serial();
     let t = Test::new();
