@@ -61,6 +61,11 @@ pub struct MemberInfo {
     pub roles: BTreeSet<String>,
     /// Metadata.
     pub metadata: BTreeMap<String, String>,
+    /// Age: the order in which members first became `Up`, as recorded in
+    /// gossip (lower is older; 0 before `Up`). The same on every node once
+    /// gossip has spread it; a reborn member gets a new, higher one. The
+    /// leader is the oldest `Up` member by this number, ties by id.
+    pub up_number: u64,
 }
 
 /// What news about a member does to the state held for it: the result of

@@ -191,6 +191,7 @@ impl Entry {
             incarnation: self.incarnation,
             roles: self.roles.clone(),
             metadata: self.metadata.clone(),
+            up_number: self.up_number,
         }
     }
 }

@@ -204,6 +204,7 @@ impl Pump {
                         incarnation: 0,
                         roles: Default::default(),
                         metadata: Default::default(),
+                        up_number: 0,
                     },
                     reason: DownReason::Failed,
                 }),

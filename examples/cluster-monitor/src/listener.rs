@@ -256,6 +256,7 @@ mod tests {
             incarnation: 0,
             roles: BTreeSet::from(["backend".to_owned()]),
             metadata: BTreeMap::new(),
+            up_number: 1,
         }
     }
 

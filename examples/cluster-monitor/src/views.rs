@@ -238,6 +238,7 @@ mod tests {
             incarnation: 0,
             roles: BTreeSet::from(["backend".to_owned()]),
             metadata: BTreeMap::from([("http".to_owned(), "10.0.0.5:8080".to_owned())]),
+            up_number: 1,
         }
     }
 

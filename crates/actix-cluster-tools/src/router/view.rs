@@ -171,6 +171,7 @@ mod tests {
             incarnation: Default::default(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             metadata: BTreeMap::new(),
+            up_number: 1,
         }
     }
 

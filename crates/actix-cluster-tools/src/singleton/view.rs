@@ -28,8 +28,8 @@ pub(crate) struct View {
     /// The role the singleton is limited to.
     role: Option<String>,
     /// Members `Up` in this view (reachable or not: a suspicion moves
-    /// nothing), with whether they have the role.
-    up: BTreeMap<MemberId, bool>,
+    /// nothing), with whether they have the role and their age (up number).
+    up: BTreeMap<MemberId, (bool, u64)>,
     /// Whether this node names a leader: false while it is joining, down, or
     /// sees itself in a minority (the losing side steps down before the
     /// surviving side decides).
@@ -65,8 +65,10 @@ impl View {
     }
 
     /// The member that should host: the oldest `Up` member of the role in
-    /// this view (the lowest generation, which is the process start time,
-    /// then the id), without retired members. `None` while this node names
+    /// this view (the lowest up number, the order in which members became
+    /// `Up`, as the protocol's leader; then the id), without retired members.
+    /// Not the generation: a member reborn after a fence keeps an old
+    /// process start time, and would take the singleton back after a heal. `None` while this node names
     /// no leader or is down itself.
     pub(crate) fn target(&self) -> Option<&MemberId> {
         if !self.has_leader || self.self_gone {
@@ -74,9 +76,9 @@ impl View {
         }
         self.up
             .iter()
-            .filter(|(id, has_role)| **has_role && !self.retired.contains(*id))
+            .filter(|(id, (has_role, _))| *has_role && !self.retired.contains(*id))
+            .min_by_key(|(id, (_, up_number))| (*up_number, *id))
             .map(|(id, _)| id)
-            .min_by_key(|id| (id.generation, *id))
     }
 
     /// Whether this member may start an instance now: it is the target and
@@ -171,8 +173,9 @@ impl View {
                 if info.status == Status::Up =>
             {
                 let has_role = self.has_role(info);
-                let before = self.up.insert(info.id.clone(), has_role);
-                if before == Some(has_role) {
+                let entry = (has_role, info.up_number);
+                let before = self.up.insert(info.id.clone(), entry);
+                if before == Some(entry) {
                     Change::None
                 } else {
                     Change::Decide
@@ -275,6 +278,8 @@ mod tests {
             incarnation: 1,
             roles: roles.iter().map(|r| r.to_string()).collect(),
             metadata: Default::default(),
+            // The tests' ids are made in the order the members came up.
+            up_number: id.generation,
         }
     }
 
