@@ -5,7 +5,7 @@
 //! every member, with the same [`SingletonConfig::name`]). The managers
 //! agree on the host without talking: the oldest `Up` member (of
 //! [`SingletonConfig::role`]) in each one's view, the one with the lowest
-//! generation (its process start). Only there the factory runs, given a
+//! up number (the order in which members became `Up`). Only there the factory runs, given a
 //! [`SingletonStart`] with the host and, with a [`SingletonClaim`] (etcd), the
 //! fencing token.
 //!

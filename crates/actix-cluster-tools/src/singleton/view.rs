@@ -360,7 +360,10 @@ mod tests {
         let (a, b) = (id("a", 1), id("b", 2));
         let mut v = view(&a, &[(&a, &[]), (&b, &[])], None);
         assert_eq!(v.target(), Some(&a));
-        let reborn = MemberId::new("a", a.addr, 3);
+        // A rebirth keeps the process: its generation is the old one plus
+        // one, still below b's; its up number is the newest.
+        let reborn = MemberId::new("a", a.addr, 1 + 1);
+        assert!(reborn.generation <= b.generation);
         let fenced = Event::Down {
             member: info(&a, &[]),
             reason: DownReason::Fenced,
@@ -370,7 +373,9 @@ mod tests {
             old: a.clone(),
             new: reborn.clone(),
         });
-        v.apply(&Event::Up(info(&reborn, &[])));
+        let mut reborn_info = info(&reborn, &[]);
+        reborn_info.up_number = 3;
+        v.apply(&Event::Up(reborn_info));
         v.apply(&Event::LeaderChanged(Some(b.clone())));
         assert_eq!(v.target(), Some(&b));
         assert!(!v.should_run());
