@@ -5,15 +5,15 @@
 //! update is dropped after `limit` transmissions.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use crate::id::MemberId;
+use crate::id::{IdMap, MemberId};
 
 /// The piggyback queue.
 #[derive(Debug, Default)]
 pub(crate) struct Broadcasts {
     /// member -> (transmits, order)
-    entries: HashMap<MemberId, (u32, u64)>,
+    entries: IdMap<(u32, u64)>,
     /// (transmits, newest first) -> member; the order numbers are unique, so
     /// the key alone orders the queue and moving an update along clones no
     /// id.
@@ -66,9 +66,15 @@ impl Broadcasts {
     /// Offers queued updates in priority order to `take`, which returns
     /// `Some(true)` when it used the update, `Some(false)` when it did not
     /// (e.g. too big; the next one is tried), `None` to stop. Each used update
-    /// counts one transmission and is dropped after `limit`.
-    pub(crate) fn select(&mut self, limit: u32, mut take: impl FnMut(&MemberId) -> Option<bool>) {
+    /// counts one transmission and is dropped after `limit`: the members whose
+    /// updates were dropped are returned.
+    pub(crate) fn select(
+        &mut self,
+        limit: u32,
+        mut take: impl FnMut(&MemberId) -> Option<bool>,
+    ) -> Vec<MemberId> {
         let mut used = Vec::new();
+        let mut dropped = Vec::new();
         for (key, id) in self.order.iter() {
             match take(id) {
                 Some(true) => used.push(*key),
@@ -82,6 +88,7 @@ impl Broadcasts {
             };
             if t + 1 >= limit {
                 self.entries.remove(&id);
+                dropped.push(id);
             } else {
                 if let Some(e) = self.entries.get_mut(&id) {
                     e.0 = t + 1;
@@ -89,6 +96,7 @@ impl Broadcasts {
                 self.order.insert((t + 1, o), id);
             }
         }
+        dropped
     }
 }
 

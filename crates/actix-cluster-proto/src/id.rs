@@ -1,7 +1,20 @@
 //! Member identity.
+//!
+//! A [`MemberId`] is a cheap handle: its parts live once behind a shared
+//! pointer, so every index of the members table, every queued update and
+//! every probe list holds eight bytes per member rather than a copy of the
+//! name and address. Its hash is computed once, when the id is made, with a
+//! keyed hash (SipHash with a random key per process): the maps keyed by ids
+//! then hash one word, and a peer that chooses ids still cannot aim them at
+//! one bucket, because it does not know the key.
 
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
 
 /// A number that is new for every process start (e.g. start time in microseconds
 /// mixed with randomness). Two processes on the same address with different
@@ -13,13 +26,10 @@ pub type Generation = u64;
 /// suspicion or to announce a change of its own state.
 pub type Incarnation = u32;
 
-/// The identity of one member: a name, the gossip address others reach it at,
-/// and the generation of the process.
-///
-/// Its string form, `name@addr/gen` with the generation in hex, e.g.
-/// `node-1@10.0.0.5:7946-1a2b3c`, is what the HTTP API and the logs show.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MemberId {
+/// What a [`MemberId`] is made of (it dereferences to this, so `id.addr`
+/// reads the address).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct IdParts {
     /// Human-readable name (host name by default); not necessarily unique.
     pub name: String,
     /// Advertised gossip address (UDP and TCP share this port).
@@ -28,14 +38,85 @@ pub struct MemberId {
     pub generation: Generation,
 }
 
+/// The parts and their keyed hash, shared by every copy of one id.
+struct Shared {
+    parts: IdParts,
+    hash: u64,
+}
+
+/// The identity of one member: a name, the gossip address others reach it at,
+/// and the generation of the process. Cloning it copies a pointer.
+///
+/// Its string form, `name@addr-gen` with the generation in hex, e.g.
+/// `node-1@10.0.0.5:7946-1a2b3c`, is what the HTTP API and the logs show.
+#[derive(Clone)]
+pub struct MemberId(Arc<Shared>);
+
+/// The per-process key of the ids' hash.
+fn key() -> &'static RandomState {
+    static KEY: OnceLock<RandomState> = OnceLock::new();
+    KEY.get_or_init(RandomState::new)
+}
+
 impl MemberId {
     /// Builds an id.
     pub fn new(name: impl Into<String>, addr: SocketAddr, generation: Generation) -> Self {
-        MemberId {
+        let parts = IdParts {
             name: name.into(),
             addr,
             generation,
+        };
+        let hash = key().hash_one(&parts);
+        MemberId(Arc::new(Shared { parts, hash }))
+    }
+
+    /// The same name and address with another generation.
+    pub fn with_generation(&self, generation: Generation) -> MemberId {
+        MemberId::new(self.name.clone(), self.addr, generation)
+    }
+
+    /// The parts (also reachable through `Deref`).
+    pub fn parts(&self) -> &IdParts {
+        &self.0.parts
+    }
+}
+
+impl Deref for MemberId {
+    type Target = IdParts;
+
+    fn deref(&self) -> &IdParts {
+        &self.0.parts
+    }
+}
+
+impl PartialEq for MemberId {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.hash == other.0.hash && self.0.parts == other.0.parts)
+    }
+}
+
+impl Eq for MemberId {}
+
+impl Hash for MemberId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.hash);
+    }
+}
+
+impl PartialOrd for MemberId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for MemberId {
+    /// By name, then address, then generation.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
         }
+        self.0.parts.cmp(&other.0.parts)
     }
 }
 
@@ -68,5 +149,92 @@ impl std::str::FromStr for MemberId {
         let generation = u64::from_str_radix(gen, 16)
             .map_err(|e| format!("member id {s:?}: bad generation {gen:?}: {e}"))?;
         Ok(MemberId::new(name, addr, generation))
+    }
+}
+
+/// The hasher of the maps keyed by ids: an id hashes as its keyed hash, one
+/// word, which this takes as it is. Anything else written (no id map holds
+/// other keys) is mixed in word by word.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ word;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by member ids (see [`IdHasher`]).
+pub(crate) type IdMap<V> = HashMap<MemberId, V, BuildHasherDefault<IdHasher>>;
+
+/// A set of member ids (see [`IdHasher`]).
+pub(crate) type IdSet = HashSet<MemberId, BuildHasherDefault<IdHasher>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(name: &str, port: u16, generation: u64) -> MemberId {
+        MemberId::new(name, ([10, 0, 0, 1], port).into(), generation)
+    }
+
+    #[test]
+    fn equal_parts_are_equal_ids_with_one_hash() {
+        let (a, b) = (id("n", 1, 2), id("n", 1, 2));
+        assert!(!Arc::ptr_eq(&a.0, &b.0));
+        assert_eq!(a, b);
+        assert_eq!(a.cmp(&b), std::cmp::Ordering::Equal);
+        let mut set = IdSet::default();
+        set.insert(a);
+        assert!(set.contains(&b));
+        for other in [id("m", 1, 2), id("n", 2, 2), id("n", 1, 3)] {
+            assert_ne!(other, b);
+            assert!(!set.contains(&other));
+        }
+    }
+
+    #[test]
+    fn order_is_name_then_address_then_generation() {
+        let mut v = [id("b", 1, 1), id("a", 2, 1), id("a", 1, 2), id("a", 1, 1)];
+        v.sort();
+        let got: Vec<String> = v.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            [
+                "a@10.0.0.1:1-1",
+                "a@10.0.0.1:1-2",
+                "a@10.0.0.1:2-1",
+                "b@10.0.0.1:1-1"
+            ]
+        );
+    }
+
+    /// The hash depends on every part and on the process's key: names a
+    /// peer picks to collide under a fixed hash spread over the buckets.
+    #[test]
+    fn hash_is_keyed_and_covers_every_part() {
+        let a = id("n", 1, 2);
+        let unkeyed = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            a.parts().hash(&mut h);
+            h.finish()
+        };
+        assert_ne!(a.0.hash, unkeyed, "the per-process key is used");
+        let hashes: HashSet<u64> = (0..1000u16)
+            .map(|i| id(&format!("n{i}"), i, u64::from(i)).0.hash)
+            .collect();
+        assert_eq!(hashes.len(), 1000);
     }
 }

@@ -82,6 +82,7 @@ mod codec;
 mod config;
 mod core;
 mod downing_policy;
+mod entry;
 mod error;
 mod event;
 mod id;
@@ -98,7 +99,7 @@ pub use crate::downing_policy::{
 };
 pub use crate::error::{ConfigError, DecodeError, KeyError};
 pub use crate::event::Event;
-pub use crate::id::{Generation, Incarnation, MemberId};
+pub use crate::id::{Generation, IdParts, Incarnation, MemberId};
 pub use crate::member::{DownReason, LocalMember, MemberInfo, Status};
 
 #[cfg(test)]

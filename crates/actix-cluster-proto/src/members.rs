@@ -3,196 +3,59 @@
 //! members for random choice, the newest generation per address, the `Up`
 //! order for the leader, and recently removed ids.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use rand::Rng;
 
-use crate::codec::{self, Record};
-use crate::id::{Incarnation, MemberId};
-use crate::member::{MemberInfo, Status};
-use crate::suspicion::Suspicion;
+use crate::codec;
+use crate::entry::NOT_LIVE;
+pub(crate) use crate::entry::{Announced, Entry};
+use crate::id::{IdMap, IdSet, MemberId};
+use crate::member::Status;
 
-/// One known member.
-#[derive(Debug)]
-pub(crate) struct Entry {
-    pub(crate) id: MemberId,
-    pub(crate) incarnation: Incarnation,
-    pub(crate) status: Status,
-    pub(crate) up_number: u64,
-    pub(crate) roles: BTreeSet<String>,
-    pub(crate) metadata: BTreeMap<String, String>,
-    pub(crate) suspicion: Option<Suspicion>,
-    /// The last member whose suspicion we learned (gossiped as the suspecter).
-    pub(crate) suspecter: Option<MemberId>,
-    /// The events already published about it.
-    pub(crate) announced: Announced,
-    /// A message from it reached us: it is a real, reachable process, so its
-    /// silence as an indirect prober is evidence about our own health (a
-    /// member known only from others' records is not).
-    pub(crate) heard: bool,
-    /// Not heard from since this node fenced: shown unreachable, its `Up` held
-    /// back, until heard from or rejoined (like `heard`, not in its record).
-    pub(crate) unconfirmed: bool,
-    /// Encoded record; [`Table::update`] drops it, [`Table::wire`] rebuilds it.
-    wire: Option<Vec<u8>>,
-}
+/// An id that hashes and compares as its address: the index of the newest
+/// generation per address holds one word per address and is looked up by
+/// the address itself.
+#[derive(Clone, Debug)]
+struct AtAddr(MemberId);
 
-/// What has been published about a member, so that each event goes out once
-/// and in order: `Joined`, then `Up` (unless it never was), then `Leaving`;
-/// `Unreachable` and `Reachable` alternate only after `Up`. (`Down` needs no
-/// mark: a member goes down once.)
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Announced {
-    /// Nothing: a silent tombstone, or the local member before it starts.
-    Nothing,
-    /// `Joined`.
-    Joined,
-    /// `Joined` and `Up`; `unreachable` while an `Unreachable` stands.
-    Up { unreachable: bool },
-    /// `Joined`, `Up` if `up`, and `Leaving`; `unreachable` as above.
-    Leaving { up: bool, unreachable: bool },
-}
-
-impl Announced {
-    /// `Joined` was published.
-    pub(crate) fn joined(self) -> bool {
-        self != Announced::Nothing
-    }
-
-    /// `Up` was published.
-    pub(crate) fn up(self) -> bool {
-        matches!(
-            self,
-            Announced::Up { .. } | Announced::Leaving { up: true, .. }
-        )
-    }
-
-    /// `Leaving` was published.
-    pub(crate) fn leaving(self) -> bool {
-        matches!(self, Announced::Leaving { .. })
-    }
-
-    /// An `Unreachable` stands (no `Reachable` since).
-    pub(crate) fn unreachable(self) -> bool {
-        matches!(
-            self,
-            Announced::Up { unreachable: true }
-                | Announced::Leaving {
-                    unreachable: true,
-                    ..
-                }
-        )
-    }
-
-    /// After publishing `Up`.
-    pub(crate) fn with_up(self) -> Announced {
-        match self {
-            Announced::Leaving { unreachable, .. } => Announced::Leaving {
-                up: true,
-                unreachable,
-            },
-            Announced::Up { unreachable } => Announced::Up { unreachable },
-            Announced::Nothing | Announced::Joined => Announced::Up { unreachable: false },
-        }
-    }
-
-    /// After publishing `Leaving`.
-    pub(crate) fn with_leaving(self) -> Announced {
-        match self {
-            Announced::Up { unreachable } => Announced::Leaving {
-                up: true,
-                unreachable,
-            },
-            Announced::Leaving { .. } => self,
-            Announced::Nothing | Announced::Joined => Announced::Leaving {
-                up: false,
-                unreachable: false,
-            },
-        }
-    }
-
-    /// After publishing `Unreachable` (`true`) or `Reachable` (`false`).
-    pub(crate) fn with_unreachable(self, unreachable: bool) -> Announced {
-        match self {
-            Announced::Up { .. } => Announced::Up { unreachable },
-            Announced::Leaving { up, .. } => Announced::Leaving { up, unreachable },
-            Announced::Nothing | Announced::Joined => self,
-        }
+impl PartialEq for AtAddr {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.addr == other.0.addr
     }
 }
 
-impl Entry {
-    pub(crate) fn new(id: MemberId, status: Status) -> Entry {
-        Entry {
-            id,
-            incarnation: 0,
-            status,
-            up_number: 0,
-            roles: BTreeSet::new(),
-            metadata: BTreeMap::new(),
-            suspicion: None,
-            suspecter: None,
-            announced: Announced::Nothing,
-            heard: false,
-            unconfirmed: false,
-            wire: None,
-        }
-    }
+impl Eq for AtAddr {}
 
-    pub(crate) fn is_live(&self) -> bool {
-        !matches!(self.status, Status::Down(_))
+impl std::hash::Hash for AtAddr {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.addr.hash(state);
     }
+}
 
-    /// The record gossiped about it.
-    pub(crate) fn record(&self) -> Record {
-        let down = matches!(self.status, Status::Down(_));
-        Record {
-            id: self.id.clone(),
-            incarnation: self.incarnation,
-            status: self.status,
-            suspect: if down {
-                None
-            } else {
-                self.suspicion.as_ref().and(self.suspecter.clone())
-            },
-            up_number: self.up_number,
-            roles: if down {
-                BTreeSet::new()
-            } else {
-                self.roles.clone()
-            },
-            metadata: if down {
-                BTreeMap::new()
-            } else {
-                self.metadata.clone()
-            },
-        }
+impl std::borrow::Borrow<SocketAddr> for AtAddr {
+    fn borrow(&self) -> &SocketAddr {
+        &self.0.addr
     }
+}
 
-    /// Withdraws a standing `Unreachable` once no suspicion or fence keeps
-    /// the member unreachable; true when `Reachable` is to be published.
-    pub(crate) fn settle_reachable(&mut self) -> bool {
-        if !self.announced.unreachable() || self.suspicion.is_some() || self.unconfirmed {
-            return false;
-        }
-        self.announced = self.announced.with_unreachable(false);
-        true
+/// An id ordered by its address first (then the id): keep-majority's
+/// count and its tie-breaker, one word per member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ByAddr(MemberId);
+
+impl PartialOrd for ByAddr {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
+}
 
-    pub(crate) fn info(&self) -> MemberInfo {
-        MemberInfo {
-            id: self.id.clone(),
-            status: self.status,
-            reachable: self.suspicion.is_none()
-                && !self.unconfirmed
-                && !matches!(self.status, Status::Down(crate::DownReason::Failed)),
-            incarnation: self.incarnation,
-            roles: self.roles.clone(),
-            metadata: self.metadata.clone(),
-            up_number: self.up_number,
-        }
+impl Ord for ByAddr {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.0.addr, &self.0).cmp(&(other.0.addr, &other.0))
     }
 }
 
@@ -200,29 +63,28 @@ impl Entry {
 /// change to an entry goes through [`Table::update`].
 #[derive(Debug)]
 pub(crate) struct Table {
-    entries: HashMap<MemberId, Entry>,
+    entries: IdMap<Entry>,
     /// The local member (not in `live`).
     local: MemberId,
     /// Live members other than the local one, for random choice.
     live: Vec<MemberId>,
-    live_pos: HashMap<MemberId, usize>,
     /// Live members other than the local one that are under suspicion (the
     /// downing picture walks these, not every member).
-    suspected: HashSet<MemberId>,
+    suspected: IdSet,
     /// How many of `suspected` are `Up` or `Leaving` with their suspicion
     /// run out (kept by `insert`, `update` and `remove`, so the leader's
     /// majority test is O(1) in the common case).
     expired: usize,
     /// The `Up` and `Leaving` members, the local one included, by address
     /// (then id): keep-majority's count and its tie-breaker.
-    counted: BTreeSet<(SocketAddr, MemberId)>,
+    counted: BTreeSet<ByAddr>,
     /// Newest generation seen per address.
-    by_addr: HashMap<SocketAddr, MemberId>,
+    by_addr: HashSet<AtAddr>,
     /// `Up` members by (up number, id): the first is the leader.
     up_order: BTreeSet<(u64, MemberId)>,
     /// Ids removed after their tombstone period, remembered a while longer
     /// so stale rumours cannot bring them back.
-    removed: HashSet<MemberId>,
+    removed: IdSet,
     removed_fifo: VecDeque<(Duration, MemberId)>,
     /// Most removed ids remembered (four times `max_members`).
     max_removed: usize,
@@ -234,16 +96,15 @@ impl Table {
     /// A table holding only the local member.
     pub(crate) fn new(local: Entry, max_members: usize) -> Table {
         let mut t = Table {
-            entries: HashMap::new(),
+            entries: IdMap::default(),
             local: local.id.clone(),
             live: Vec::new(),
-            live_pos: HashMap::new(),
-            suspected: HashSet::new(),
+            suspected: IdSet::default(),
             expired: 0,
             counted: BTreeSet::new(),
-            by_addr: HashMap::new(),
+            by_addr: HashSet::new(),
             up_order: BTreeSet::new(),
-            removed: HashSet::new(),
+            removed: IdSet::default(),
             removed_fifo: VecDeque::new(),
             max_removed: max_members.saturating_mul(4),
             max_up_number: 0,
@@ -254,6 +115,16 @@ impl Table {
 
     pub(crate) fn get(&self, id: &MemberId) -> Option<&Entry> {
         self.entries.get(id)
+    }
+
+    /// The table's own copy of `id` when it holds the member, else `id`:
+    /// ids decoded from messages are taken through this, so that every
+    /// index and queue shares one allocation per member.
+    pub(crate) fn canonical(&self, id: MemberId) -> MemberId {
+        match self.entries.get_key_value(&id) {
+            Some((held, _)) => held.clone(),
+            None => id,
+        }
     }
 
     pub(crate) fn contains(&self, id: &MemberId) -> bool {
@@ -283,14 +154,14 @@ impl Table {
     }
 
     /// Inserts a new entry (not the local member: see [`Table::replace_local`]).
-    pub(crate) fn insert(&mut self, e: Entry) {
+    pub(crate) fn insert(&mut self, mut e: Entry) {
         let id = e.id.clone();
         let newer = match self.by_addr.get(&id.addr) {
-            Some(cur) => cur.generation < id.generation,
+            Some(cur) => cur.0.generation < id.generation,
             None => true,
         };
         if newer {
-            self.by_addr.insert(id.addr, id.clone());
+            self.by_addr.replace(AtAddr(id.clone()));
         }
         self.max_up_number = self.max_up_number.max(e.up_number);
         let live = e.is_live();
@@ -299,19 +170,23 @@ impl Table {
         let suspected = e.suspicion.is_some();
         let expired = expired_suspect(&e);
         let counted = counts(&e);
+        if let Some(old) = self.entries.get(&id) {
+            // Its place among the live members goes to its successor.
+            e.live_at = old.live_at;
+        }
         if let Some(old) = self.entries.insert(id.clone(), e) {
             if expired_suspect(&old) && old.id != self.local {
                 self.expired -= 1;
             }
             if counts(&old) {
-                self.counted.remove(&(id.addr, id.clone()));
+                self.counted.remove(&ByAddr(id.clone()));
             }
         }
         if expired && id != self.local {
             self.expired += 1;
         }
         if counted {
-            self.counted.insert((id.addr, id.clone()));
+            self.counted.insert(ByAddr(id.clone()));
         }
         if live && id != self.local {
             self.add_live(&id);
@@ -341,6 +216,8 @@ impl Table {
         change: impl FnOnce(&mut Entry) -> R,
     ) -> Option<R> {
         let e = self.entries.get_mut(id)?;
+        // The indexes take the table's copy of the id (see `canonical`).
+        let id = &e.id.clone();
         let was_live = e.is_live();
         let was_up = (e.status == Status::Up).then_some(e.up_number);
         let was_suspected = e.suspicion.is_some();
@@ -356,9 +233,9 @@ impl Table {
         }
         if was_counted != counts(e) {
             if was_counted {
-                self.counted.remove(&(id.addr, id.clone()));
+                self.counted.remove(&ByAddr(id.clone()));
             } else {
-                self.counted.insert((id.addr, id.clone()));
+                self.counted.insert(ByAddr(id.clone()));
             }
         }
         e.wire = None;
@@ -391,11 +268,30 @@ impl Table {
         Some(out)
     }
 
+    /// The encoded record of `id` as cached, or encoded now without
+    /// caching it (a full-state exchange encodes every member once: caching
+    /// them all would keep an encoding per member for good).
+    pub(crate) fn encoded(&self, id: &MemberId) -> Option<std::borrow::Cow<'_, [u8]>> {
+        let e = self.entries.get(id)?;
+        Some(match &e.wire {
+            Some(w) => std::borrow::Cow::Borrowed(&w[..]),
+            None => std::borrow::Cow::Owned(codec::record_bytes(&e.record())),
+        })
+    }
+
+    /// Drops the cached encoding of `id` (its update left the piggyback
+    /// queue, so it is not sent again soon).
+    pub(crate) fn forget_wire(&mut self, id: &MemberId) {
+        if let Some(e) = self.entries.get_mut(id) {
+            e.wire = None;
+        }
+    }
+
     /// The encoded record of `id` (cached until its next update).
     pub(crate) fn wire(&mut self, id: &MemberId) -> Option<&[u8]> {
         let e = self.entries.get_mut(id)?;
         if e.wire.is_none() {
-            e.wire = Some(codec::record_bytes(&e.record()));
+            e.wire = Some(codec::record_bytes(&e.record()).into_boxed_slice());
         }
         e.wire.as_deref()
     }
@@ -404,22 +300,22 @@ impl Table {
     /// until `remember_until`.
     pub(crate) fn remove(&mut self, id: &MemberId, now: Duration, remember_until: Duration) {
         if let Some(e) = self.entries.remove(id) {
+            self.remove_live_at(e.live_at);
             if expired_suspect(&e) && id != &self.local {
                 self.expired -= 1;
             }
             if counts(&e) {
-                self.counted.remove(&(id.addr, id.clone()));
+                self.counted.remove(&ByAddr(id.clone()));
             }
             if e.status == Status::Up {
                 self.up_order.remove(&(order_key(e.up_number), id.clone()));
             }
         }
-        self.remove_live(id);
         self.suspected.remove(id);
         // The newest generation at its address is forgotten with it (the
         // id itself stays in `removed` a while longer), so the index holds
         // only addresses of members still in the table.
-        if self.by_addr.get(&id.addr) == Some(id) {
+        if self.newest_at(&id.addr) == Some(id) {
             self.by_addr.remove(&id.addr);
         }
         self.removed.insert(id.clone());
@@ -440,7 +336,7 @@ impl Table {
 
     /// The newest generation seen at `addr`.
     pub(crate) fn newest_at(&self, addr: &SocketAddr) -> Option<&MemberId> {
-        self.by_addr.get(addr)
+        self.by_addr.get(addr).map(|a| &a.0)
     }
 
     /// Addresses with a newest generation on record (tests).
@@ -451,22 +347,37 @@ impl Table {
 
     /// Records `id` as the newest generation at its address.
     pub(crate) fn set_newest_at(&mut self, id: &MemberId) {
-        self.by_addr.insert(id.addr, id.clone());
+        self.by_addr.replace(AtAddr(id.clone()));
     }
 
     fn add_live(&mut self, id: &MemberId) {
-        if self.live_pos.contains_key(id) {
-            return;
+        let at = self.live.len() as u32;
+        match self.entries.get_mut(id) {
+            Some(e) if e.live_at == NOT_LIVE => e.live_at = at,
+            _ => return,
         }
-        self.live_pos.insert(id.clone(), self.live.len());
         self.live.push(id.clone());
     }
 
     fn remove_live(&mut self, id: &MemberId) {
-        if let Some(i) = self.live_pos.remove(id) {
-            self.live.swap_remove(i);
-            if let Some(moved) = self.live.get(i) {
-                self.live_pos.insert(moved.clone(), i);
+        let Some(e) = self.entries.get_mut(id) else {
+            return;
+        };
+        let at = std::mem::replace(&mut e.live_at, NOT_LIVE);
+        self.remove_live_at(at);
+    }
+
+    /// Takes the member at `at` (if any) out of `live`; the last one takes
+    /// its place.
+    fn remove_live_at(&mut self, at: u32) {
+        let i = at as usize;
+        if at == NOT_LIVE || i >= self.live.len() {
+            return;
+        }
+        self.live.swap_remove(i);
+        if let Some(moved) = self.live.get(i) {
+            if let Some(e) = self.entries.get_mut(moved) {
+                e.live_at = at;
             }
         }
     }
@@ -491,10 +402,13 @@ impl Table {
     /// The entries of [`Table::suspected`], in the order of [`Table::live`]:
     /// O(S log S) for S suspects, whatever the size of the table.
     pub(crate) fn suspected_entries(&self) -> impl Iterator<Item = &Entry> {
-        let mut at: Vec<(usize, &MemberId)> = self
+        let mut at: Vec<(u32, &MemberId)> = self
             .suspected
             .iter()
-            .filter_map(|id| self.live_pos.get(id).map(|&i| (i, id)))
+            .filter_map(|id| {
+                let at = self.entries.get(id)?.live_at;
+                (at != NOT_LIVE).then_some((at, id))
+            })
             .collect();
         at.sort_unstable_by_key(|(i, _)| *i);
         at.into_iter().filter_map(|(_, id)| self.entries.get(id))
@@ -507,7 +421,7 @@ impl Table {
     }
 
     pub(crate) fn is_live(&self, id: &MemberId) -> bool {
-        self.live_pos.contains_key(id)
+        self.entries.get(id).is_some_and(|e| e.live_at != NOT_LIVE)
     }
 
     /// Up to `n` distinct random live members (not local) that pass `keep`.
@@ -574,7 +488,7 @@ impl Table {
     /// Whether the `Up` or `Leaving` member with the lowest address (then
     /// id) is one whose suspicion ran out here.
     pub(crate) fn lowest_counted_expired(&self) -> bool {
-        self.counted.first().is_some_and(|(_, id)| {
+        self.counted.first().is_some_and(|ByAddr(id)| {
             id != &self.local && self.entries.get(id).is_some_and(expired_suspect)
         })
     }

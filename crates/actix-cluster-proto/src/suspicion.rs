@@ -11,10 +11,9 @@
 //! so the first confirmations shrink it most. With `k == 0` the timeout is the
 //! minimum at once.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::id::{Incarnation, MemberId};
+use crate::id::{IdSet, Incarnation, MemberId};
 
 /// One suspicion of one member, at one incarnation.
 #[derive(Clone, Debug)]
@@ -24,7 +23,7 @@ pub(crate) struct Suspicion {
     /// When this node first heard of it.
     pub(crate) start: Duration,
     /// Members that independently suspect it, the origin included.
-    confirmers: HashSet<MemberId>,
+    confirmers: IdSet,
     /// Confirmations wanted (besides the origin) for the minimum timeout.
     k: u32,
     min: Duration,
@@ -33,7 +32,7 @@ pub(crate) struct Suspicion {
     pub(crate) last_call: bool,
     /// Every member that reported it (the origin included), without the
     /// cap on confirmations: the observers the downing decision counts.
-    observers: HashSet<MemberId>,
+    observers: IdSet,
     /// The timer ran out (after the last call): the member is confirmed
     /// unreachable from here, and the downing decision may act on it.
     pub(crate) expired: bool,
@@ -53,7 +52,7 @@ impl Suspicion {
         min: Duration,
         max: Duration,
     ) -> Self {
-        let mut confirmers = HashSet::new();
+        let mut confirmers = IdSet::default();
         confirmers.insert(origin);
         Suspicion {
             incarnation,

@@ -97,7 +97,7 @@ impl Core {
         let max = self.datagram_budget();
         let table = &mut self.table;
         let mut misses = 0;
-        self.broadcasts.select(limit, |id| {
+        let sent_out = self.broadcasts.select(limit, |id| {
             let Some(bytes) = table.wire(id) else {
                 return Some(false);
             };
@@ -118,6 +118,9 @@ impl Core {
                 Some(false)
             }
         });
+        for id in &sent_out {
+            table.forget_wire(id);
+        }
     }
 
     /// Gossips urgent news at once (at most every gossip_interval / 8).
@@ -208,10 +211,10 @@ impl Core {
         }
         let local = self.local.clone();
         for id in std::iter::once(&local).chain(ids.iter()).chain(down.iter()) {
-            let Some(w) = self.table.wire(id) else {
+            let Some(w) = self.table.encoded(id) else {
                 continue;
             };
-            if !state.push(w) {
+            if !state.push(&w) {
                 debug!(member = %self.local, "full state truncated to max_frame_size");
                 break;
             }

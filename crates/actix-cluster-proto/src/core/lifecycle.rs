@@ -234,8 +234,7 @@ impl Core {
         }
         let id = self.local.clone();
         let updated = self.table.update(&id, |e| {
-            let changed = e.metadata != m;
-            e.metadata = m;
+            let changed = e.set_metadata(m);
             e.incarnation = e.incarnation.saturating_add(1);
             changed.then(|| e.info())
         });

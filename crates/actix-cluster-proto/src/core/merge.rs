@@ -39,7 +39,9 @@ impl Core {
         {
             self.above_own = self.above_own.max(top);
         }
-        for r in records {
+        for mut r in records {
+            r.id = self.table.canonical(r.id);
+            r.suspect = r.suspect.map(|s| self.table.canonical(s));
             self.apply_record(now, sender, r);
         }
     }
@@ -200,22 +202,18 @@ impl Core {
             TimerKind::Tombstone { id: old.clone() },
             self.config.tombstone_period,
         );
-        let mut new = old.clone();
-        new.generation = old
-            .generation
-            .max(self.above_own)
-            .checked_add(1)
-            .unwrap_or_else(|| old.generation.saturating_add(1));
+        let new = old.with_generation(
+            old.generation
+                .max(self.above_own)
+                .checked_add(1)
+                .unwrap_or_else(|| old.generation.saturating_add(1)),
+        );
         if new.generation > old.generation.saturating_add(1) {
             warn!(member = %old, above = self.above_own, "a later generation was seen at our address (a clock step?): taking a generation above it");
         }
-        let (roles, metadata) = {
-            let e = self.local_entry();
-            (e.roles.clone(), e.metadata.clone())
-        };
+        let data = self.local_entry().data().clone();
         let mut me = Entry::new(new.clone(), Status::Joining);
-        me.roles = roles;
-        me.metadata = metadata;
+        me.share_data(&data);
         me.announced = Announced::Joined;
         let info = me.info();
         self.local = new.clone();
@@ -353,8 +351,7 @@ impl Core {
         let mut e = Entry::new(id.clone(), status);
         e.incarnation = rec.incarnation;
         e.up_number = rec.up_number;
-        e.roles = rec.roles;
-        e.metadata = rec.metadata;
+        e.set_data(rec.roles, rec.metadata);
         e.unconfirmed = held_back;
         e.announced = match (status == Status::Leaving, up) {
             (true, up) => Announced::Leaving {
@@ -393,11 +390,9 @@ impl Core {
             .table
             .update(&id, |e| {
                 let old = e.status;
-                let changed = e.roles != rec.roles || e.metadata != rec.metadata;
+                let changed = e.set_data(rec.roles, rec.metadata);
                 e.status = status;
                 e.incarnation = rec.incarnation;
-                e.roles = rec.roles;
-                e.metadata = rec.metadata;
                 if e.up_number == 0 || (rec.up_number != 0 && rec.up_number < e.up_number) {
                     e.up_number = rec.up_number;
                 }

@@ -28,7 +28,7 @@ mod stats;
 mod suspect;
 mod timer;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -43,7 +43,7 @@ use crate::config::Config;
 use crate::downing_policy::DowningStrategy;
 use crate::error::{ConfigError, KeyError};
 use crate::event::Event;
-use crate::id::{Generation, MemberId};
+use crate::id::{Generation, IdMap, MemberId};
 use crate::limits;
 use crate::member::{DownReason, LocalMember, MemberInfo, Status};
 use crate::members::{Entry, Table};
@@ -164,7 +164,7 @@ pub struct Core {
     /// Last-call probes of members whose suspicion expired: seq -> member,
     /// and the one current seq of each member.
     last_calls: BTreeMap<u32, MemberId>,
-    last_call_seq: HashMap<MemberId, u32>,
+    last_call_seq: IdMap<u32>,
     /// When we last re-queued our own record for a stale suspicion.
     last_reassert: Option<Duration>,
     /// Unknown senders we asked who they are, and when.
@@ -220,8 +220,7 @@ impl Core {
         let mut sender = Vec::new();
         codec::put_id(&mut sender, &local.id);
         let mut me = Entry::new(local.id.clone(), Status::Joining);
-        me.roles = local.roles;
-        me.metadata = local.metadata;
+        me.set_data(local.roles, local.metadata);
         let mut rng = SmallRng::seed_from_u64(seed);
         let next_seq = rng.gen();
         let max_members = config.max_members;
@@ -254,7 +253,7 @@ impl Core {
             relays: BTreeMap::new(),
             timers: Timers::default(),
             last_calls: BTreeMap::new(),
-            last_call_seq: HashMap::new(),
+            last_call_seq: IdMap::default(),
             last_reassert: None,
             asked: BTreeMap::new(),
             eager: false,

@@ -129,6 +129,7 @@ impl Core {
             return Received::Accepted;
         }
         let Message { sender, body } = msg;
+        let sender = self.table.canonical(sender);
         if sender != self.local {
             let was_silent = self.silent(now);
             self.last_heard = now;

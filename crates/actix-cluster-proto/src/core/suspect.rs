@@ -108,7 +108,7 @@ impl Core {
             e.incarnation = inc;
             let s = Suspicion::new(inc, from.clone(), now, k, min, max);
             let deadline = s.deadline();
-            e.suspicion = Some(s);
+            e.suspicion = Some(Box::new(s));
             e.suspecter = Some(from.clone());
             let announce = e.announced.up() && !e.announced.unreachable();
             if announce {

@@ -54,7 +54,7 @@ fn core_new_names_the_field() {
         "local.roles"
     );
     let mut l = local(0, 1);
-    l.id.addr.set_port(0);
+    l.id = MemberId::new(l.id.name.clone(), ([127, 0, 0, 1], 0).into(), 1);
     assert_eq!(
         Core::new(l, Config::lan(), 0).unwrap_err().field,
         "local.id.addr"

@@ -127,11 +127,11 @@ fn stale_rumours_never_resurrect() {
     // the old one at once.
     s.gossip(3, vec![alive(3, 1, Status::Up, 4)]);
     let mut old = alive(3, 9, Status::Up, 4);
-    old.id.generation = 0;
+    old.id = old.id.with_generation(0);
     s.gossip(3, vec![old.clone()]);
     assert!(s.core.member(&old.id).is_none());
     let mut new = alive(3, 0, Status::Joining, 0);
-    new.id.generation = 2;
+    new.id = new.id.with_generation(2);
     s.take_events();
     s.gossip(3, vec![new.clone()]);
     assert_eq!(kinds(&s.take_events()), ["down Failed n3", "joined n3"]);

@@ -1,0 +1,258 @@
+//! One known member's entry in the members table, and what has been
+//! published about it. An entry is small: its id is a shared handle, its
+//! roles and metadata are shared (one allocation for every member without
+//! any), a suspicion lives behind a box while there is one, and the cached
+//! encoding of its record is exactly as long as the record.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
+
+use crate::codec::Record;
+use crate::id::{Incarnation, MemberId};
+use crate::member::{MemberInfo, Status};
+use crate::suspicion::Suspicion;
+
+/// [`Entry::live_at`] of a member not in the list of live members.
+pub(crate) const NOT_LIVE: u32 = u32::MAX;
+
+/// A member's roles and metadata, shared by its entry and the records and
+/// views made from it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct MemberData {
+    pub(crate) roles: BTreeSet<String>,
+    pub(crate) metadata: BTreeMap<String, String>,
+}
+
+impl MemberData {
+    /// Shared data: the one empty value when both are empty.
+    pub(crate) fn shared(
+        roles: BTreeSet<String>,
+        metadata: BTreeMap<String, String>,
+    ) -> Arc<MemberData> {
+        if roles.is_empty() && metadata.is_empty() {
+            return empty();
+        }
+        Arc::new(MemberData { roles, metadata })
+    }
+}
+
+/// The one empty [`MemberData`] of the process.
+fn empty() -> Arc<MemberData> {
+    static EMPTY: OnceLock<Arc<MemberData>> = OnceLock::new();
+    EMPTY.get_or_init(Arc::default).clone()
+}
+
+/// One known member.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) id: MemberId,
+    pub(crate) incarnation: Incarnation,
+    pub(crate) status: Status,
+    pub(crate) up_number: u64,
+    /// Roles and metadata (see [`Entry::set_data`]).
+    data: Arc<MemberData>,
+    pub(crate) suspicion: Option<Box<Suspicion>>,
+    /// The last member whose suspicion we learned (gossiped as the suspecter).
+    pub(crate) suspecter: Option<MemberId>,
+    /// The events already published about it.
+    pub(crate) announced: Announced,
+    /// A message from it reached us: it is a real, reachable process, so its
+    /// silence as an indirect prober is evidence about our own health (a
+    /// member known only from others' records is not).
+    pub(crate) heard: bool,
+    /// Not heard from since this node fenced: shown unreachable, its `Up` held
+    /// back, until heard from or rejoined (like `heard`, not in its record).
+    pub(crate) unconfirmed: bool,
+    /// Its place in the table's list of live members, [`NOT_LIVE`] when not
+    /// in it (kept by the table).
+    pub(crate) live_at: u32,
+    /// Encoded record; `Table::update` drops it, `Table::wire` rebuilds it.
+    pub(crate) wire: Option<Box<[u8]>>,
+}
+
+/// What has been published about a member, so that each event goes out once
+/// and in order: `Joined`, then `Up` (unless it never was), then `Leaving`;
+/// `Unreachable` and `Reachable` alternate only after `Up`. (`Down` needs no
+/// mark: a member goes down once.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Announced {
+    /// Nothing: a silent tombstone, or the local member before it starts.
+    Nothing,
+    /// `Joined`.
+    Joined,
+    /// `Joined` and `Up`; `unreachable` while an `Unreachable` stands.
+    Up { unreachable: bool },
+    /// `Joined`, `Up` if `up`, and `Leaving`; `unreachable` as above.
+    Leaving { up: bool, unreachable: bool },
+}
+
+impl Announced {
+    /// `Joined` was published.
+    pub(crate) fn joined(self) -> bool {
+        self != Announced::Nothing
+    }
+
+    /// `Up` was published.
+    pub(crate) fn up(self) -> bool {
+        matches!(
+            self,
+            Announced::Up { .. } | Announced::Leaving { up: true, .. }
+        )
+    }
+
+    /// `Leaving` was published.
+    pub(crate) fn leaving(self) -> bool {
+        matches!(self, Announced::Leaving { .. })
+    }
+
+    /// An `Unreachable` stands (no `Reachable` since).
+    pub(crate) fn unreachable(self) -> bool {
+        matches!(
+            self,
+            Announced::Up { unreachable: true }
+                | Announced::Leaving {
+                    unreachable: true,
+                    ..
+                }
+        )
+    }
+
+    /// After publishing `Up`.
+    pub(crate) fn with_up(self) -> Announced {
+        match self {
+            Announced::Leaving { unreachable, .. } => Announced::Leaving {
+                up: true,
+                unreachable,
+            },
+            Announced::Up { unreachable } => Announced::Up { unreachable },
+            Announced::Nothing | Announced::Joined => Announced::Up { unreachable: false },
+        }
+    }
+
+    /// After publishing `Leaving`.
+    pub(crate) fn with_leaving(self) -> Announced {
+        match self {
+            Announced::Up { unreachable } => Announced::Leaving {
+                up: true,
+                unreachable,
+            },
+            Announced::Leaving { .. } => self,
+            Announced::Nothing | Announced::Joined => Announced::Leaving {
+                up: false,
+                unreachable: false,
+            },
+        }
+    }
+
+    /// After publishing `Unreachable` (`true`) or `Reachable` (`false`).
+    pub(crate) fn with_unreachable(self, unreachable: bool) -> Announced {
+        match self {
+            Announced::Up { .. } => Announced::Up { unreachable },
+            Announced::Leaving { up, .. } => Announced::Leaving { up, unreachable },
+            Announced::Nothing | Announced::Joined => self,
+        }
+    }
+}
+
+impl Entry {
+    pub(crate) fn new(id: MemberId, status: Status) -> Entry {
+        Entry {
+            id,
+            incarnation: 0,
+            status,
+            up_number: 0,
+            data: empty(),
+            suspicion: None,
+            suspecter: None,
+            announced: Announced::Nothing,
+            heard: false,
+            unconfirmed: false,
+            live_at: NOT_LIVE,
+            wire: None,
+        }
+    }
+
+    /// The shared roles and metadata.
+    pub(crate) fn data(&self) -> &Arc<MemberData> {
+        &self.data
+    }
+
+    /// Takes these roles and metadata; true when they differ from what was
+    /// held (equal ones keep the held allocation).
+    pub(crate) fn set_data(
+        &mut self,
+        roles: BTreeSet<String>,
+        metadata: BTreeMap<String, String>,
+    ) -> bool {
+        if self.data.roles == roles && self.data.metadata == metadata {
+            return false;
+        }
+        self.data = MemberData::shared(roles, metadata);
+        true
+    }
+
+    /// Takes these metadata, keeping the roles; true when they changed.
+    pub(crate) fn set_metadata(&mut self, metadata: BTreeMap<String, String>) -> bool {
+        let roles = self.data.roles.clone();
+        self.set_data(roles, metadata)
+    }
+
+    /// Shares `data` (another entry's) as this one's roles and metadata.
+    pub(crate) fn share_data(&mut self, data: &Arc<MemberData>) {
+        self.data = Arc::clone(data);
+    }
+
+    pub(crate) fn is_live(&self) -> bool {
+        !matches!(self.status, Status::Down(_))
+    }
+
+    /// The record gossiped about it.
+    pub(crate) fn record(&self) -> Record {
+        let down = matches!(self.status, Status::Down(_));
+        Record {
+            id: self.id.clone(),
+            incarnation: self.incarnation,
+            status: self.status,
+            suspect: if down {
+                None
+            } else {
+                self.suspicion.as_ref().and(self.suspecter.clone())
+            },
+            up_number: self.up_number,
+            roles: if down {
+                BTreeSet::new()
+            } else {
+                self.data.roles.clone()
+            },
+            metadata: if down {
+                BTreeMap::new()
+            } else {
+                self.data.metadata.clone()
+            },
+        }
+    }
+
+    /// Withdraws a standing `Unreachable` once no suspicion or fence keeps
+    /// the member unreachable; true when `Reachable` is to be published.
+    pub(crate) fn settle_reachable(&mut self) -> bool {
+        if !self.announced.unreachable() || self.suspicion.is_some() || self.unconfirmed {
+            return false;
+        }
+        self.announced = self.announced.with_unreachable(false);
+        true
+    }
+
+    pub(crate) fn info(&self) -> MemberInfo {
+        MemberInfo {
+            id: self.id.clone(),
+            status: self.status,
+            reachable: self.suspicion.is_none()
+                && !self.unconfirmed
+                && !matches!(self.status, Status::Down(crate::DownReason::Failed)),
+            incarnation: self.incarnation,
+            roles: self.data.roles.clone(),
+            metadata: self.data.metadata.clone(),
+            up_number: self.up_number,
+        }
+    }
+}
