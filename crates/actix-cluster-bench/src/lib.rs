@@ -25,7 +25,7 @@ mod world;
 use std::time::Duration;
 
 pub use crate::config::{SizePlan, SuiteConfig};
-pub use crate::memory::{memory_probe, rss_bytes};
+pub use crate::memory::{memory_probe, rss_bytes, HeapCounter};
 pub use crate::scenarios::{FalseAlarmResult, SweepPoint, WorldResult, EARLY_IDLE, STALL_GRACE};
 pub use crate::stats::Dist;
 pub use crate::suite::{run_suite, thread_cpu, JobDone};
@@ -177,6 +177,9 @@ pub struct MemoryFigure {
     pub rss_growth_bytes: u64,
     /// Sum over nodes of the members each has in its table.
     pub table_entries: u64,
+    /// Heap growth as a counting allocator tells, when the probe had one.
+    #[serde(default)]
+    pub heap_growth_bytes: Option<u64>,
 }
 
 impl MemoryFigure {
@@ -184,5 +187,12 @@ impl MemoryFigure {
     /// overhead and the simulator's own per-node state, so an upper bound).
     pub fn bytes_per_member(&self) -> f64 {
         self.rss_growth_bytes as f64 / (self.table_entries.max(1) as f64)
+    }
+
+    /// Heap bytes per known member, when counted (same bound as
+    /// [`MemoryFigure::bytes_per_member`], without the allocator's slack).
+    pub fn heap_per_member(&self) -> Option<f64> {
+        self.heap_growth_bytes
+            .map(|h| h as f64 / (self.table_entries.max(1) as f64))
     }
 }

@@ -15,9 +15,20 @@ pub fn rss_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
-fn probe<S: BenchSystem>(sys: S, n: usize, seed: u64) -> Result<MemoryFigure, SimError> {
+/// Bytes this process holds on its heap, as a counting global allocator
+/// tells (so the figure does not depend on the machine's allocator or page
+/// size).
+pub type HeapCounter = fn() -> u64;
+
+fn probe<S: BenchSystem>(
+    sys: S,
+    n: usize,
+    seed: u64,
+    heap: Option<HeapCounter>,
+) -> Result<MemoryFigure, SimError> {
     let kind = sys.kind();
     let before = rss_bytes().unwrap_or(0);
+    let heap_before = heap.map(|h| h());
     let mut w = world::World::new(
         sys,
         derive_seed(seed, 0x3005, n as u64),
@@ -28,6 +39,7 @@ fn probe<S: BenchSystem>(sys: S, n: usize, seed: u64) -> Result<MemoryFigure, Si
     w.converge(Duration::from_secs(180));
     w.run_for(Duration::from_secs(5));
     let after = rss_bytes().unwrap_or(0);
+    let heap_growth = heap.zip(heap_before).map(|(h, b)| h().saturating_sub(b));
     let table_entries = w
         .sim
         .live()
@@ -40,15 +52,22 @@ fn probe<S: BenchSystem>(sys: S, n: usize, seed: u64) -> Result<MemoryFigure, Si
         n,
         rss_growth_bytes: after.saturating_sub(before),
         table_entries,
+        heap_growth_bytes: heap_growth,
     })
 }
 
 /// Builds and converges a cluster of `n` of `kind` and measures how much the
 /// resident set grew. Meant to run alone in a fresh process (the binary's
-/// `--memory-probe`), so nothing else allocates meanwhile.
-pub fn memory_probe(kind: SystemKind, n: usize, seed: u64) -> Result<MemoryFigure, SimError> {
+/// `--memory-probe`), so nothing else allocates meanwhile. With `heap`, the
+/// heap's growth is counted too.
+pub fn memory_probe(
+    kind: SystemKind,
+    n: usize,
+    seed: u64,
+    heap: Option<HeapCounter>,
+) -> Result<MemoryFigure, SimError> {
     match kind {
-        SystemKind::Foca => probe(Foca::default(), n, seed),
-        k => probe(ours(k), n, seed),
+        SystemKind::Foca => probe(Foca::default(), n, seed, heap),
+        k => probe(ours(k), n, seed, heap),
     }
 }

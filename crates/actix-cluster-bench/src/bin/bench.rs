@@ -14,6 +14,19 @@ use actix_cluster_bench::{
     DEFAULT_SEED,
 };
 use anyhow::{bail, Context};
+use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
+
+/// The system allocator, counting what it hands out: the memory probe's
+/// heap figure.
+#[global_allocator]
+static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
+
+/// Bytes on the heap now: allocated less freed (the counter books a
+/// reallocation's growth as allocated and its shrinking as freed).
+fn heap_bytes() -> u64 {
+    let s = GLOBAL.stats();
+    s.bytes_allocated.saturating_sub(s.bytes_deallocated) as u64
+}
 
 struct Args {
     out: Option<PathBuf>,
@@ -162,6 +175,7 @@ fn probe_result(kind: SystemKind, n: usize, child: Child) -> anyhow::Result<Memo
             n,
             rss_growth_bytes: rss,
             table_entries: entries,
+            heap_growth_bytes: nums.next().and_then(Result::ok),
         }),
         _ => bail!("memory probe printed {text:?}"),
     }
@@ -256,8 +270,9 @@ fn git_source() -> Option<String> {
 fn main() -> anyhow::Result<()> {
     let args = parse()?;
     if let Some((kind, n)) = args.probe {
-        let f = memory_probe(kind, n, args.seed)?;
-        println!("{} {}", f.rss_growth_bytes, f.table_entries);
+        let f = memory_probe(kind, n, args.seed, Some(heap_bytes))?;
+        let heap = f.heap_growth_bytes.unwrap_or(0);
+        println!("{} {} {heap}", f.rss_growth_bytes, f.table_entries);
         return Ok(());
     }
     if let Some(path) = &args.report_from {
