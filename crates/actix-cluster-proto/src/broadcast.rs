@@ -66,15 +66,9 @@ impl Broadcasts {
     /// Offers queued updates in priority order to `take`, which returns
     /// `Some(true)` when it used the update, `Some(false)` when it did not
     /// (e.g. too big; the next one is tried), `None` to stop. Each used update
-    /// counts one transmission and is dropped after `limit`: the members whose
-    /// updates were dropped are returned.
-    pub(crate) fn select(
-        &mut self,
-        limit: u32,
-        mut take: impl FnMut(&MemberId) -> Option<bool>,
-    ) -> Vec<MemberId> {
+    /// counts one transmission and is dropped after `limit`.
+    pub(crate) fn select(&mut self, limit: u32, mut take: impl FnMut(&MemberId) -> Option<bool>) {
         let mut used = Vec::new();
-        let mut dropped = Vec::new();
         for (key, id) in self.order.iter() {
             match take(id) {
                 Some(true) => used.push(*key),
@@ -88,7 +82,7 @@ impl Broadcasts {
             };
             if t + 1 >= limit {
                 self.entries.remove(&id);
-                dropped.push(id);
+                crate::id::trim(&mut self.entries);
             } else {
                 if let Some(e) = self.entries.get_mut(&id) {
                     e.0 = t + 1;
@@ -96,7 +90,6 @@ impl Broadcasts {
                 self.order.insert((t + 1, o), id);
             }
         }
-        dropped
     }
 }
 

@@ -1,8 +1,7 @@
 //! One known member's entry in the members table, and what has been
 //! published about it. An entry is small: its id is a shared handle, its
 //! roles and metadata are shared (one allocation for every member without
-//! any), a suspicion lives behind a box while there is one, and the cached
-//! encoding of its record is exactly as long as the record.
+//! any), and a suspicion lives behind a box while there is one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
@@ -66,8 +65,6 @@ pub(crate) struct Entry {
     /// Its place in the table's list of live members, [`NOT_LIVE`] when not
     /// in it (kept by the table).
     pub(crate) live_at: u32,
-    /// Encoded record; `Table::update` drops it, `Table::wire` rebuilds it.
-    pub(crate) wire: Option<Box<[u8]>>,
 }
 
 /// What has been published about a member, so that each event goes out once
@@ -168,7 +165,6 @@ impl Entry {
             heard: false,
             unconfirmed: false,
             live_at: NOT_LIVE,
-            wire: None,
         }
     }
 

@@ -14,7 +14,7 @@ use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A number that is new for every process start (e.g. start time in microseconds
 /// mixed with randomness). Two processes on the same address with different
@@ -152,6 +152,49 @@ impl std::str::FromStr for MemberId {
     }
 }
 
+/// Ids shared by the cores of one process that runs many (a simulator):
+/// a core given the pool ([`Core::share_ids`](crate::Core::share_ids))
+/// takes every id it learns through it, so a member known to ten thousand
+/// simulated cores is held once. The pool keeps every id it saw, so it is
+/// for simulations, not for a long-lived process facing a network.
+#[derive(Clone, Default)]
+pub struct IdPool(Arc<Mutex<IdSet>>);
+
+impl IdPool {
+    /// An empty pool.
+    pub fn new() -> IdPool {
+        IdPool::default()
+    }
+
+    /// The pool's copy of `id` (`id` itself, kept, if new).
+    pub(crate) fn share(&self, id: MemberId) -> MemberId {
+        let mut ids = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match ids.get(&id) {
+            Some(held) => held.clone(),
+            None => {
+                ids.insert(id.clone());
+                id
+            }
+        }
+    }
+
+    /// How many ids it holds.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// True when it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for IdPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdPool({} ids)", self.len())
+    }
+}
+
 /// The hasher of the maps keyed by ids: an id hashes as its keyed hash, one
 /// word, which this takes as it is. Anything else written (no id map holds
 /// other keys) is mixed in word by word.
@@ -179,6 +222,15 @@ impl Hasher for IdHasher {
 /// A map keyed by member ids (see [`IdHasher`]).
 pub(crate) type IdMap<V> = HashMap<MemberId, V, BuildHasherDefault<IdHasher>>;
 
+/// Gives back most of an id map's room once it holds a quarter of what it
+/// has room for: queues that fill during a cold start (one entry per
+/// member) and then drain would otherwise keep their peak for good.
+pub(crate) fn trim<V>(map: &mut IdMap<V>) {
+    if map.capacity() > 64 && map.len() * 4 < map.capacity() {
+        map.shrink_to(map.len() * 2);
+    }
+}
+
 /// A set of member ids (see [`IdHasher`]).
 pub(crate) type IdSet = HashSet<MemberId, BuildHasherDefault<IdHasher>>;
 
@@ -203,6 +255,16 @@ mod tests {
             assert_ne!(other, b);
             assert!(!set.contains(&other));
         }
+    }
+
+    #[test]
+    fn a_pool_hands_out_its_first_copy() {
+        let pool = IdPool::new();
+        let first = pool.share(id("n", 1, 2));
+        let again = pool.share(id("n", 1, 2));
+        assert!(Arc::ptr_eq(&first.0, &again.0));
+        assert!(!Arc::ptr_eq(&first.0, &pool.share(id("n", 1, 3)).0));
+        assert_eq!(pool.len(), 2);
     }
 
     #[test]

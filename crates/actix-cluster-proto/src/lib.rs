@@ -99,7 +99,7 @@ pub use crate::downing_policy::{
 };
 pub use crate::error::{ConfigError, DecodeError, KeyError};
 pub use crate::event::Event;
-pub use crate::id::{Generation, IdParts, Incarnation, MemberId};
+pub use crate::id::{Generation, IdParts, IdPool, Incarnation, MemberId};
 pub use crate::member::{DownReason, LocalMember, MemberInfo, Status};
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use rand::Rng;
 use crate::codec;
 use crate::entry::NOT_LIVE;
 pub(crate) use crate::entry::{Announced, Entry};
-use crate::id::{IdMap, IdSet, MemberId};
+use crate::id::{IdMap, IdPool, IdSet, MemberId};
 use crate::member::Status;
 
 /// An id that hashes and compares as its address: the index of the newest
@@ -59,7 +59,7 @@ impl Ord for ByAddr {
     }
 }
 
-/// The table. It keeps its own indexes and cached encodings right: every
+/// The table. It keeps its own indexes right: every
 /// change to an entry goes through [`Table::update`].
 #[derive(Debug)]
 pub(crate) struct Table {
@@ -90,6 +90,8 @@ pub(crate) struct Table {
     max_removed: usize,
     /// Highest up number seen.
     max_up_number: u64,
+    /// Ids shared with other cores of this process (see [`IdPool`]).
+    pool: Option<IdPool>,
 }
 
 impl Table {
@@ -108,6 +110,7 @@ impl Table {
             removed_fifo: VecDeque::new(),
             max_removed: max_members.saturating_mul(4),
             max_up_number: 0,
+            pool: None,
         };
         t.insert(local);
         t
@@ -121,10 +124,16 @@ impl Table {
     /// ids decoded from messages are taken through this, so that every
     /// index and queue shares one allocation per member.
     pub(crate) fn canonical(&self, id: MemberId) -> MemberId {
-        match self.entries.get_key_value(&id) {
-            Some((held, _)) => held.clone(),
-            None => id,
+        match (self.entries.get_key_value(&id), &self.pool) {
+            (Some((held, _)), _) => held.clone(),
+            (None, Some(pool)) => pool.share(id),
+            (None, None) => id,
         }
+    }
+
+    /// Takes ids through `pool` from now on.
+    pub(crate) fn share_ids(&mut self, pool: IdPool) {
+        self.pool = Some(pool);
     }
 
     pub(crate) fn contains(&self, id: &MemberId) -> bool {
@@ -238,7 +247,6 @@ impl Table {
                 self.counted.insert(ByAddr(id.clone()));
             }
         }
-        e.wire = None;
         let live = e.is_live();
         let up = (e.status == Status::Up).then_some(e.up_number);
         let suspected = e.suspicion.is_some();
@@ -268,32 +276,13 @@ impl Table {
         Some(out)
     }
 
-    /// The encoded record of `id` as cached, or encoded now without
-    /// caching it (a full-state exchange encodes every member once: caching
-    /// them all would keep an encoding per member for good).
-    pub(crate) fn encoded(&self, id: &MemberId) -> Option<std::borrow::Cow<'_, [u8]>> {
-        let e = self.entries.get(id)?;
-        Some(match &e.wire {
-            Some(w) => std::borrow::Cow::Borrowed(&w[..]),
-            None => std::borrow::Cow::Owned(codec::record_bytes(&e.record())),
-        })
-    }
-
-    /// Drops the cached encoding of `id` (its update left the piggyback
-    /// queue, so it is not sent again soon).
-    pub(crate) fn forget_wire(&mut self, id: &MemberId) {
-        if let Some(e) = self.entries.get_mut(id) {
-            e.wire = None;
-        }
-    }
-
-    /// The encoded record of `id` (cached until its next update).
-    pub(crate) fn wire(&mut self, id: &MemberId) -> Option<&[u8]> {
-        let e = self.entries.get_mut(id)?;
-        if e.wire.is_none() {
-            e.wire = Some(codec::record_bytes(&e.record()).into_boxed_slice());
-        }
-        e.wire.as_deref()
+    /// The encoded record of `id`. Not cached: encoding a record costs
+    /// about what copying it does, and a cache per member would hold, at the
+    /// peak of a cold start, an encoding of every member in every node.
+    pub(crate) fn encoded(&self, id: &MemberId) -> Option<Vec<u8>> {
+        self.entries
+            .get(id)
+            .map(|e| codec::record_bytes(&e.record()))
     }
 
     /// Removes an entry for good (tombstone expired) and remembers its id

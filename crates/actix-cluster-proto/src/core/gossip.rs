@@ -95,18 +95,18 @@ impl Core {
         }
         let limit = self.config.retransmit_limit(self.cluster_size());
         let max = self.datagram_budget();
-        let table = &mut self.table;
+        let table = &self.table;
         let mut misses = 0;
-        let sent_out = self.broadcasts.select(limit, |id| {
-            let Some(bytes) = table.wire(id) else {
+        self.broadcasts.select(limit, |id| {
+            let Some(bytes) = table.encoded(id) else {
                 return Some(false);
             };
-            if b.push(bytes) {
+            if b.push(&bytes) {
                 return Some(true);
             }
             if bytes.len() + HEAD_ROOM > max {
                 if let Some(o) = oversize.as_deref_mut() {
-                    o.push(bytes.to_vec());
+                    o.push(bytes);
                     return Some(true);
                 }
                 return Some(false);
@@ -118,9 +118,6 @@ impl Core {
                 Some(false)
             }
         });
-        for id in &sent_out {
-            table.forget_wire(id);
-        }
     }
 
     /// Gossips urgent news at once (at most every gossip_interval / 8).

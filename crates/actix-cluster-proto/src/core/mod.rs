@@ -43,7 +43,7 @@ use crate::config::Config;
 use crate::downing_policy::DowningStrategy;
 use crate::error::{ConfigError, KeyError};
 use crate::event::Event;
-use crate::id::{Generation, IdMap, MemberId};
+use crate::id::{Generation, IdMap, IdPool, MemberId};
 use crate::limits;
 use crate::member::{DownReason, LocalMember, MemberInfo, Status};
 use crate::members::{Entry, Table};
@@ -419,6 +419,14 @@ impl Core {
         &self.local
     }
 
+    /// Shares ids with the other cores of this process through `pool` (a
+    /// simulator's cores: see [`IdPool`]); this core's own id goes into it.
+    /// Only memory changes, never behaviour.
+    pub fn share_ids(&mut self, pool: IdPool) {
+        pool.share(self.local.clone());
+        self.table.share_ids(pool);
+    }
+
     /// Every member known (including this one and tombstones not yet removed),
     /// sorted by id.
     pub fn members(&self) -> Vec<MemberInfo> {
@@ -542,7 +550,7 @@ impl Core {
 
     /// The encoded record of `id`, if known.
     fn record_bytes(&mut self, id: &MemberId) -> Option<Vec<u8>> {
-        self.table.wire(id).map(<[u8]>::to_vec)
+        self.table.encoded(id)
     }
 
     /// Our own encoded record.
