@@ -289,6 +289,7 @@ impl Sim<CoreNode> {
         };
         let seed = self.node_seed(slot, restarts);
         let mut node = CoreNode::new(local, opts.config.clone(), seed, self.now())?;
+        node.core.share_ids(self.id_pool());
         node.set_record_events(opts.record_events);
         match start {
             Start::Idle => {}

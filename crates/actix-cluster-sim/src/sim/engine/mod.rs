@@ -18,6 +18,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use actix_cluster_proto::IdPool;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
@@ -111,6 +112,8 @@ pub struct Sim<N: SimNode> {
     check_interval: Duration,
     processed: u64,
     arbiter: ArbiterModel,
+    /// The ids the simulated cores share (each member held once).
+    id_pool: IdPool,
 }
 
 impl<N: SimNode> std::fmt::Debug for Sim<N> {
@@ -153,6 +156,7 @@ impl<N: SimNode> Sim<N> {
             check_interval: Duration::from_millis(10),
             processed: 0,
             arbiter: ArbiterModel::new(),
+            id_pool: IdPool::new(),
         })
     }
 
@@ -182,6 +186,11 @@ impl<N: SimNode> Sim<N> {
         }
         self.net = net;
         Ok(())
+    }
+
+    /// The ids the simulated cores share (see [`IdPool`]).
+    pub(crate) fn id_pool(&self) -> IdPool {
+        self.id_pool.clone()
     }
 
     /// Sets the base one-way latency of the directed link `from -> to`
