@@ -15,6 +15,7 @@ mod config;
 pub mod foca_node;
 mod memory;
 pub mod report;
+mod scale;
 mod scenarios;
 mod stats;
 mod suite;
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 pub use crate::config::{SizePlan, SuiteConfig};
 pub use crate::memory::{memory_probe, rss_bytes, HeapCounter};
+pub use crate::scale::{run_scale, scale_markdown, splice_scale, ScaleFigure};
 pub use crate::scenarios::{FalseAlarmResult, SweepPoint, WorldResult, EARLY_IDLE, STALL_GRACE};
 pub use crate::stats::Dist;
 pub use crate::suite::{run_suite, thread_cpu, JobDone};

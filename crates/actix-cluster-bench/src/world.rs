@@ -43,10 +43,34 @@ pub(crate) struct Tracker {
     pub(crate) healthy_down_members: HashSet<SocketAddr>,
     /// Of `false_unreachable_events`: those about a stalled member.
     pub(crate) stalled_unreachable_events: u64,
+    /// While counting (the scale mode's cold start): per observer, the
+    /// instant of its last view change and how many it made.
+    views: Option<HashMap<SocketAddr, (Duration, u64)>>,
 }
 
 impl Tracker {
+    /// Starts (with an empty count) or stops counting view changes.
+    pub(crate) fn count_views(&mut self, on: bool) {
+        self.views = on.then(HashMap::new);
+    }
+
+    /// The view changes counted so far, one number per observer.
+    pub(crate) fn views(&self) -> Vec<u64> {
+        self.views
+            .as_ref()
+            .map_or(Vec::new(), |v| v.values().map(|(_, n)| *n).collect())
+    }
+
     fn on_event(&mut self, time: Duration, observer: SocketAddr, event: &SimEvent) {
+        if let Some(v) = self.views.as_mut() {
+            if matches!(event, SimEvent::Up(_) | SimEvent::Down { .. }) {
+                // Events at one instant make one new view.
+                let e = v.entry(observer).or_insert((time, 0));
+                if e.1 == 0 || e.0 != time {
+                    *e = (time, e.1 + 1);
+                }
+            }
+        }
         if self.dead.contains(&observer) {
             return;
         }

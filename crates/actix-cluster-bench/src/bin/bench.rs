@@ -10,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use actix_cluster_bench::{
-    memory_probe, report, run_suite, JobDone, MemoryFigure, SuiteConfig, SystemKind, WallFigures,
-    DEFAULT_SEED,
+    memory_probe, report, run_scale, run_suite, scale_markdown, splice_scale, JobDone,
+    MemoryFigure, ScaleFigure, SuiteConfig, SystemKind, WallFigures, DEFAULT_SEED,
 };
 use anyhow::{bail, Context};
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
@@ -41,6 +41,10 @@ struct Args {
     no_sweep: bool,
     no_downing: bool,
     report_from: Option<PathBuf>,
+    scale: bool,
+    scale_one: Option<(SystemKind, usize)>,
+    trials: usize,
+    notes: Option<PathBuf>,
 }
 
 const USAGE: &str = "usage: bench [--out DIR] [--quick] [--seed N] [--threads N] [--no-memory]
@@ -56,23 +60,38 @@ const USAGE: &str = "usage: bench [--out DIR] [--quick] [--seed N] [--threads N]
   --systems L   only these systems: ours, plain, foca
   --no-false-alarms, --no-sweep, --no-downing  skip those scenarios
   --report-from FILE  rewrite the report from a saved docs/bench/results.json
-                (no simulation; the text and plots of this build, the figures of that run)";
+                (no simulation; the text and plots of this build, the figures of that run)
+  --scale       the scale mode instead: N = 2000 and 10000 (or --sizes), ours and foca (or
+                --systems), each in a child process one after the other; writes the section
+                \"Scale\" of DIR/BENCHMARKS.md and DIR/docs/bench/scale.{md,json}
+  --trials N    crash and join trials per run of the scale mode (default 5)
+  --scale-notes FILE  text put under the scale tables (reasons for missed goals, profiles)";
+
+impl Default for Args {
+    fn default() -> Args {
+        Args {
+            out: None,
+            quick: false,
+            seed: DEFAULT_SEED,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            memory: true,
+            probe: None,
+            sizes: None,
+            systems: None,
+            no_false_alarms: false,
+            no_sweep: false,
+            no_downing: false,
+            report_from: None,
+            scale: false,
+            scale_one: None,
+            trials: 5,
+            notes: None,
+        }
+    }
+}
 
 fn parse() -> anyhow::Result<Args> {
-    let mut a = Args {
-        out: None,
-        quick: false,
-        seed: DEFAULT_SEED,
-        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-        memory: true,
-        probe: None,
-        sizes: None,
-        systems: None,
-        no_false_alarms: false,
-        no_sweep: false,
-        no_downing: false,
-        report_from: None,
-    };
+    let mut a = Args::default();
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| {
@@ -120,14 +139,14 @@ fn parse() -> anyhow::Result<Args> {
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 a.systems = Some(systems);
             }
-            "--memory-probe" => {
-                let kind = value("--memory-probe")?;
-                let kind = SystemKind::from_short(&kind)
-                    .with_context(|| format!("unknown system {kind:?} (ours, plain, foca)"))?;
-                let n = value("--memory-probe")?
+            "--memory-probe" => a.probe = Some(system_and_size(&mut value, "--memory-probe")?),
+            "--scale-one" => a.scale_one = Some(system_and_size(&mut value, "--scale-one")?),
+            "--scale" => a.scale = true,
+            "--scale-notes" => a.notes = Some(PathBuf::from(value("--scale-notes")?)),
+            "--trials" => {
+                a.trials = value("--trials")?
                     .parse()
-                    .context("--memory-probe needs a cluster size")?;
-                a.probe = Some((kind, n));
+                    .context("--trials must be an unsigned integer")?
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -137,6 +156,21 @@ fn parse() -> anyhow::Result<Args> {
         }
     }
     Ok(a)
+}
+
+/// The two values of `--memory-probe` and `--scale-one`: a system and a
+/// cluster size.
+fn system_and_size(
+    value: &mut impl FnMut(&str) -> anyhow::Result<String>,
+    flag: &str,
+) -> anyhow::Result<(SystemKind, usize)> {
+    let kind = value(flag)?;
+    let kind = SystemKind::from_short(&kind)
+        .with_context(|| format!("unknown system {kind:?} (ours, plain, foca)"))?;
+    let n = value(flag)?
+        .parse()
+        .with_context(|| format!("{flag} needs a cluster size"))?;
+    Ok((kind, n))
 }
 
 /// Starts one memory probe in a child process (a fresh heap).
@@ -256,6 +290,71 @@ fn measure_memory(cfg: &SuiteConfig, args: &Args, wall: &mut WallFigures, start:
     );
 }
 
+/// Runs one system at one size of the scale mode in a child process (a
+/// fresh heap, and one large run at a time).
+fn scale_child(kind: SystemKind, n: usize, args: &Args) -> anyhow::Result<ScaleFigure> {
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let out = Command::new(exe)
+        .args(["--scale-one", kind.short(), &n.to_string()])
+        .args(["--seed", &args.seed.to_string()])
+        .args(["--trials", &args.trials.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run the scale child")?;
+    if !out.status.success() {
+        bail!(
+            "scale run of {} at N = {n} failed ({})",
+            kind.label(),
+            out.status
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("the scale child printed no figures")
+}
+
+/// `--scale`: every size and system, then the report.
+fn scale_mode(args: &Args) -> anyhow::Result<()> {
+    let sizes = args.sizes.clone().unwrap_or_else(|| vec![2000, 10_000]);
+    let systems = args
+        .systems
+        .clone()
+        .unwrap_or_else(|| vec![SystemKind::Ours, SystemKind::Foca]);
+    let mut figs = Vec::new();
+    for &n in &sizes {
+        for &kind in &systems {
+            let t0 = Instant::now();
+            match scale_child(kind, n, args) {
+                Ok(f) => figs.push(f),
+                Err(e) => eprintln!("bench: {e:#}"),
+            }
+            eprintln!(
+                "bench: scale {} N = {n} took {:.0} s",
+                kind.label(),
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let notes = match &args.notes {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?
+        }
+        None => String::new(),
+    };
+    let section = scale_markdown(&figs, args.seed, &notes);
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
+    let plots = out.join("docs").join("bench");
+    std::fs::create_dir_all(&plots)?;
+    std::fs::write(plots.join("scale.md"), &section)?;
+    std::fs::write(
+        plots.join("scale.json"),
+        serde_json::to_string_pretty(&figs)? + "\n",
+    )?;
+    let md = out.join("BENCHMARKS.md");
+    let text = std::fs::read_to_string(&md).unwrap_or_default();
+    std::fs::write(&md, splice_scale(&text, &section))?;
+    eprintln!("bench: wrote the Scale section of {}", md.display());
+    Ok(())
+}
+
 /// `git describe --always --dirty` of the working directory, if any.
 fn git_source() -> Option<String> {
     Command::new("git")
@@ -274,6 +373,14 @@ fn main() -> anyhow::Result<()> {
         let heap = f.heap_growth_bytes.unwrap_or(0);
         println!("{} {} {heap}", f.rss_growth_bytes, f.table_entries);
         return Ok(());
+    }
+    if let Some((kind, n)) = args.scale_one {
+        let f = run_scale(kind, n, args.trials, args.seed, Some(heap_bytes))?;
+        println!("{}", serde_json::to_string(&f)?);
+        return Ok(());
+    }
+    if args.scale {
+        return scale_mode(&args);
     }
     if let Some(path) = &args.report_from {
         return rewrite_report(path, args.out.clone());

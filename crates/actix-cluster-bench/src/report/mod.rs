@@ -76,8 +76,9 @@ pub fn write_all(out: &Path, r: &SuiteResults, wall: &WallFigures) -> std::io::R
     let mut md = markdown(r, wall);
     // Figures measured by other benchmarks (the sealing bench of the
     // protocol crate writes `docs/bench/sealing.md`, the soak bench of
-    // actix-cluster `docs/bench/soak.md`) go after the simulator's.
-    for name in ["sealing.md", "soak.md"] {
+    // actix-cluster `docs/bench/soak.md`, the scale mode
+    // `docs/bench/scale.md`) go after the simulator's.
+    for name in ["sealing.md", "soak.md", "scale.md"] {
         let extra = std::path::Path::new("docs").join("bench").join(name);
         for candidate in [plots.join(name), extra] {
             if let Ok(text) = std::fs::read_to_string(&candidate) {
