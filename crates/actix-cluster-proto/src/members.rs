@@ -164,6 +164,7 @@ impl Table {
 
     /// Inserts a new entry (not the local member: see [`Table::replace_local`]).
     pub(crate) fn insert(&mut self, mut e: Entry) {
+        e.id = self.canonical(e.id);
         let id = e.id.clone();
         let newer = match self.by_addr.get(&id.addr) {
             Some(cur) => cur.0.generation < id.generation,

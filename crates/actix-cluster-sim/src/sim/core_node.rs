@@ -465,3 +465,31 @@ impl Sim<CoreNode> {
         h.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NetConfig;
+
+    /// The cores of one simulator hold one copy of each member's id: every
+    /// core's view of a member points at the same parts.
+    #[test]
+    fn simulated_cores_share_ids() {
+        let mut sim: Sim<CoreNode> = Sim::new(3, NetConfig::default()).unwrap();
+        let addrs = sim
+            .start_cluster(12, 1, &CoreOpts::with_config(Config::local()))
+            .unwrap();
+        let up = sim.run_until_condition(Duration::from_secs(30), |s| s.all_see_up());
+        assert!(up.is_some());
+        assert_eq!(sim.id_pool().len(), 12);
+        let parts = |a: SocketAddr| -> Vec<*const actix_cluster_proto::IdParts> {
+            let members = sim.node(a).unwrap().core().members();
+            members.iter().map(|m| m.id.parts() as *const _).collect()
+        };
+        let first = parts(addrs[0]);
+        assert_eq!(first.len(), 12);
+        for &a in &addrs[1..] {
+            assert_eq!(parts(a), first, "{a} holds its own copies");
+        }
+    }
+}
