@@ -45,6 +45,9 @@ pub struct ScaleFigure {
     pub wall: Duration,
     /// Simulated member-seconds per wall second over the run.
     pub member_seconds_per_s: f64,
+    /// The same over the idle window only (the figure of the normal
+    /// report's "Machine-dependent figures").
+    pub idle_member_seconds_per_s: f64,
 }
 
 const COLD_LIMIT: Duration = Duration::from_secs(300);
@@ -103,8 +106,10 @@ fn scale_world<S: BenchSystem>(
     let rss_per_member = rss_bytes().unwrap_or(0).saturating_sub(rss0) as f64 / entries as f64;
     w.sim.reset_stats();
     let members = w.sim.live().len() as f64;
+    let (ms0, wall0_idle) = (w.member_seconds, w.wall);
     w.run_for(IDLE);
     let idle = w.traffic(IDLE.as_secs_f64(), members);
+    let idle_rate = (w.member_seconds - ms0) / (w.wall - wall0_idle).as_secs_f64().max(1e-9);
     let (mut downs, mut joins) = (Vec::new(), Vec::new());
     for _ in 0..trials {
         downs.push(w.crash_trial(CRASH_LIMIT)?.down);
@@ -123,6 +128,7 @@ fn scale_world<S: BenchSystem>(
         rss_per_member,
         wall: wall0.elapsed(),
         member_seconds_per_s: w.member_seconds / w.wall.as_secs_f64().max(1e-9),
+        idle_member_seconds_per_s: idle_rate,
     })
 }
 
@@ -249,12 +255,12 @@ pub fn scale_markdown(figs: &[ScaleFigure], seed: u64, notes: &str) -> String {
     }
     let _ = writeln!(
         m,
-        "\n| system | N | cold start | views per member (median / max) | idle kbit/s | crash -> Down p50 / p99 | join -> Up p50 / p99 | heap B/member | RSS B/member | member-s per wall-s | wall |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        "\n| system | N | cold start | views per member (median / max) | idle kbit/s | crash -> Down p50 / p99 | join -> Up p50 / p99 | heap B/member | RSS B/member | member-s per wall-s (run / idle) | wall |\n|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for f in figs {
         let _ = writeln!(
             m,
-            "| {} | {} | {} | {} / {} | {:.2} | {} / {} | {} / {} | {} | {:.0} | {:.0} | {:.0} s |",
+            "| {} | {} | {} | {} / {} | {:.2} | {} / {} | {} / {} | {} | {:.0} | {:.0} / {:.0} | {:.0} s |",
             f.kind.label(),
             f.n,
             secs(f.cold_start),
@@ -269,6 +275,7 @@ pub fn scale_markdown(figs: &[ScaleFigure], seed: u64, notes: &str) -> String {
                 .map_or("n/a".into(), |h| format!("{h:.0}")),
             f.rss_per_member,
             f.member_seconds_per_s,
+            f.idle_member_seconds_per_s,
             f.wall.as_secs_f64()
         );
     }
