@@ -45,6 +45,7 @@ struct Args {
     scale_one: Option<(SystemKind, usize)>,
     trials: usize,
     notes: Option<PathBuf>,
+    scale_from: Option<PathBuf>,
 }
 
 const USAGE: &str = "usage: bench [--out DIR] [--quick] [--seed N] [--threads N] [--no-memory]
@@ -65,7 +66,8 @@ const USAGE: &str = "usage: bench [--out DIR] [--quick] [--seed N] [--threads N]
                 --systems), each in a child process one after the other; writes the section
                 \"Scale\" of DIR/BENCHMARKS.md and DIR/docs/bench/scale.{md,json}
   --trials N    crash and join trials per run of the scale mode (default 5)
-  --scale-notes FILE  text put under the scale tables (reasons for missed goals, profiles)";
+  --scale-notes FILE  text put under the scale tables (reasons for missed goals, profiles)
+  --scale-from FILE   rewrite the Scale section from a saved docs/bench/scale.json";
 
 impl Default for Args {
     fn default() -> Args {
@@ -86,6 +88,7 @@ impl Default for Args {
             scale_one: None,
             trials: 5,
             notes: None,
+            scale_from: None,
         }
     }
 }
@@ -142,6 +145,7 @@ fn parse() -> anyhow::Result<Args> {
             "--memory-probe" => a.probe = Some(system_and_size(&mut value, "--memory-probe")?),
             "--scale-one" => a.scale_one = Some(system_and_size(&mut value, "--scale-one")?),
             "--scale" => a.scale = true,
+            "--scale-from" => a.scale_from = Some(PathBuf::from(value("--scale-from")?)),
             "--scale-notes" => a.notes = Some(PathBuf::from(value("--scale-notes")?)),
             "--trials" => {
                 a.trials = value("--trials")?
@@ -318,8 +322,19 @@ fn scale_mode(args: &Args) -> anyhow::Result<()> {
         .systems
         .clone()
         .unwrap_or_else(|| vec![SystemKind::Ours, SystemKind::Foca]);
-    let mut figs = Vec::new();
-    for &n in &sizes {
+    let mut figs: Vec<ScaleFigure> = match &args.scale_from {
+        Some(p) => serde_json::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )
+        .with_context(|| format!("{} holds no scale figures", p.display()))?,
+        None => Vec::new(),
+    };
+    let runs = if args.scale_from.is_some() {
+        &[][..]
+    } else {
+        &sizes[..]
+    };
+    for &n in runs {
         for &kind in &systems {
             let t0 = Instant::now();
             match scale_child(kind, n, args) {
@@ -379,7 +394,7 @@ fn main() -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&f)?);
         return Ok(());
     }
-    if args.scale {
+    if args.scale || args.scale_from.is_some() {
         return scale_mode(&args);
     }
     if let Some(path) = &args.report_from {
