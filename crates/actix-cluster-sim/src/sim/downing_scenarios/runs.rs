@@ -114,11 +114,36 @@ pub fn lossy_member(seed: u64) -> Run {
     let bad = shuffled(seed, &addrs)[0];
     let mut check = DowningCheck::new(&sim, &others(&addrs, &[bad]), &Config::lan());
     sim.set_node_loss(bad, 0.8).expect("known node");
-    check.fault(&sim, &[bad], true);
+    check.connected_fault(&sim, &[bad]);
     let t = sim.now() + secs(60);
     check.run_until(&mut sim, t);
     sim.set_node_loss(bad, 0.0).expect("known node");
     check.end_faults();
+    settle(check, sim)
+}
+
+// ----- one bad link ---------------------------------------------------------------
+
+/// 10 members; between two of them (picked by the seed) one bad link for
+/// 60 s: with `loss` < 1 it loses that share of what either sends the other,
+/// both ways; with `loss` = 1 it is cut one way only. Both members are
+/// healthy: nobody may be downed.
+pub fn bad_link(seed: u64, loss: f64) -> Run {
+    let (mut sim, addrs) = cluster(seed, 10);
+    let order = shuffled(seed, &addrs);
+    let (a, b) = (order[0], order[1]);
+    let mut check = DowningCheck::new(&sim, &addrs, &Config::lan());
+    if loss < 1.0 {
+        sim.set_link_loss(a, b, loss).expect("known nodes");
+        sim.set_link_loss(b, a, loss).expect("known nodes");
+    } else {
+        sim.cut_one_way(a, b).expect("known nodes");
+    }
+    let t = sim.now() + secs(60);
+    check.run_until(&mut sim, t);
+    sim.set_link_loss(a, b, 0.0).expect("known nodes");
+    sim.set_link_loss(b, a, 0.0).expect("known nodes");
+    sim.heal();
     settle(check, sim)
 }
 
