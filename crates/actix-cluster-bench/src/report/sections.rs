@@ -108,7 +108,11 @@ fn crash(m: &mut String, r: &SuiteResults) {
          connection is refused and nothing proves the process gone; the member is cut off, \
          then stops. Half as many trials, after the others on the same cluster. Goal: p99 ≤ \
          `max_pause` + 2 s ({} s with lan).\n",
-        actix_cluster_proto::Config::lan().downing.max_pause.as_secs_f64() + 2.0
+        actix_cluster_proto::Config::lan()
+            .downing
+            .max_pause
+            .as_secs_f64()
+            + 2.0
     );
     table_per_size(m, r, "silent host crash → Down everywhere", |w| {
         &w.world.silent_down

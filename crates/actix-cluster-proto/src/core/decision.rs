@@ -1,6 +1,7 @@
 //! The downing decision: the one place that decides a member is
-//! `Down(Failed)` (besides a newer process taking its address, see
-//! [`Core::replaced`]), and where this node fences itself when its side
+//! `Down(Failed)` on a reachability picture (besides a newer process taking
+//! its address, see [`Core::replaced`], and a member that refutes every
+//! suspicion, see `flap`), and where this node fences itself when its side
 //! loses.
 //!
 //! Suspicions are observations. Once nothing is *pending* (every suspected
