@@ -9,9 +9,11 @@
 //! the address of the member whose probe failed) for two windows of
 //! `max_pause + refutation_spread(N)`. A member is *flapping* when each of
 //! the two windows holds at least `flap_refutations` incarnations suspected
-//! and the last one at least `flap_observers` distinct suspecters. A
-//! flapping member counts as unreachable for the downing decision even while
-//! it refutes.
+//! and the last one at least `flap_observers` distinct suspecters, and it
+//! stands out: the last window holds more than three times as many as the
+//! other members' average (noisy links everywhere raise everyone's count,
+//! one bad member only its own). A flapping member counts as unreachable for the
+//! downing decision even while it refutes.
 //!
 //! Why it cannot down a member whose only problem is one bad link: a
 //! suspicion is remembered under the member whose own probe failed, not
@@ -38,6 +40,11 @@ use crate::member::Status;
 /// At most this many suspicions remembered per member (a member suspected
 /// more often than this within two windows flaps anyway).
 const MAX_PER_MEMBER: usize = 256;
+
+/// A flapping member is suspected afresh more than this many times as often
+/// as the other members on average: one bad member stands out, a bad network
+/// does not.
+const OUTLIER: usize = 3;
 
 /// One suspicion of a new incarnation.
 #[derive(Clone, Copy, Debug)]
@@ -78,6 +85,29 @@ impl Flaps {
         while q.len() > MAX_PER_MEMBER || q.front().is_some_and(|f| f.at + keep < at) {
             q.pop_front();
         }
+    }
+
+    /// How many suspicions of `id` this node heard in `(now - window, now]`.
+    fn recent(&self, id: &MemberId, now: Duration, window: Duration) -> usize {
+        let from = now.saturating_sub(window);
+        self.by_member
+            .get(id)
+            .map_or(0, |q| q.iter().rev().take_while(|f| f.at > from).count())
+    }
+
+    /// Whether `id` stands out: suspected afresh in the last window more
+    /// than `OUTLIER` times as often as the other `members - 1` live members
+    /// on average (those without a record count 0). Noisy links everywhere
+    /// raise everyone's count; one bad member raises only its own.
+    fn stands_out(&self, id: &MemberId, now: Duration, window: Duration, members: usize) -> bool {
+        let own = self.recent(id, now, window);
+        let others: usize = self
+            .by_member
+            .keys()
+            .filter(|m| *m != id)
+            .map(|m| self.recent(m, now, window))
+            .sum();
+        own * members.saturating_sub(1).max(1) > OUTLIER * others
     }
 
     /// Whether `id` flaps at `now` with windows of `window`.
@@ -130,30 +160,28 @@ impl Core {
                 table.is_live(m) && q.back().is_some_and(|f| f.at + window * 2 >= now)
             });
         }
-        if self.flaps.flapping(
-            id,
-            now,
-            window,
-            refutations,
-            self.config.downing.flap_observers,
-        ) {
+        if self.flaps_now(id) {
             self.decide_flapping();
         }
     }
 
-    /// The members that flap now.
-    fn flapping_members(&self) -> Vec<MemberId> {
+    /// Whether `id` flaps now and stands out from the typical member.
+    fn flaps_now(&self, id: &MemberId) -> bool {
         let (now, window) = (self.now, self.flap_window());
         let d = &self.config.downing;
+        self.flaps
+            .flapping(id, now, window, d.flap_refutations, d.flap_observers)
+            && self.flaps.stands_out(id, now, window, self.cluster_size())
+    }
+
+    /// The members that flap now.
+    fn flapping_members(&self) -> Vec<MemberId> {
         let mut v: Vec<MemberId> = self
             .flaps
             .by_member
             .keys()
             .filter(|m| self.table.is_live(m))
-            .filter(|m| {
-                self.flaps
-                    .flapping(m, now, window, d.flap_refutations, d.flap_observers)
-            })
+            .filter(|m| self.flaps_now(m))
             .cloned()
             .collect();
         v.sort();
@@ -162,13 +190,17 @@ impl Core {
 
     /// A member flaps: this side downs the flapping members if it is a
     /// majority by keep-majority's rule and the strategy lets it survive (or
-    /// the arbiter says so). Flap evidence about others never fences this
+    /// the arbiter says so). Only a node in good local health (Lifeguard's
+    /// score 0: its own probes and their helpers answer) decides on flap
+    /// evidence: under loss everywhere every node's score rises, and a member
+    /// that stands out by chance is not downed. Flap evidence about others never fences this
     /// node: if it is not a clear majority (every member flaps, as under
     /// heavy loss everywhere), it does nothing.
     fn decide_flapping(&mut self) {
         if !matches!(self.local_status(), Status::Up | Status::Leaving)
             || self.phase.left()
             || self.arbitration.is_some()
+            || self.awareness.multiplier() > 1
         {
             return;
         }
@@ -312,6 +344,24 @@ mod tests {
             f.record(&x, t, 7, member(1 + (k % 4) as u8).addr, W * 2);
         }
         assert!(!f.flapping(&x, ms(10_000), W, 6, 3));
+    }
+
+    #[test]
+    fn under_loss_everywhere_nobody_stands_out() {
+        let mut f = Flaps::default();
+        let members: Vec<MemberId> = (1..=10).map(member).collect();
+        for (k, m) in members.iter().enumerate() {
+            // Everyone suspected afresh about as often, by many.
+            let every = ms(200 + 20 * k as u64);
+            feed(&mut f, m, ms(0), ms(10_500), every, &[1, 2, 3, 4, 5]);
+        }
+        let x = &members[0];
+        assert!(f.flapping(x, ms(10_500), W, 6, 3), "the count alone flaps");
+        assert!(!f.stands_out(x, ms(10_500), W, 10));
+        // One member far worse than the rest stands out.
+        let bad = member(11);
+        feed(&mut f, &bad, ms(0), ms(10_500), ms(20), &[1, 2, 3]);
+        assert!(f.stands_out(&bad, ms(10_500), W, 11));
     }
 
     #[test]
