@@ -184,23 +184,25 @@ fn node_loss(c: &mut Cluster, pct: u32) -> Vec<String> {
     let id = c.self_id(5);
     let t = Instant::now();
     c.node_loss(5, pct, pct >= 50);
-    let mut figures = Vec::new();
+    let mut downed = None;
     if pct >= 50 {
         let all = c.wait_down_everywhere(&id, Duration::from_secs(10));
-        let downed = t.elapsed().as_secs_f64();
+        downed = Some((all, t.elapsed().as_secs_f64()));
+    }
+    hold(Duration::from_secs(30).saturating_sub(t.elapsed()));
+    let dropped = c.heal_partition();
+    let mut figures = vec![format!("{dropped} packets dropped"), recovery(c)];
+    if let Some((all, after)) = downed {
+        // Checked after the heal, so that a failure leaves no fault behind.
         assert!(
             all,
             "n5 with {pct}% loss not shown down everywhere within 10 s"
         );
-        figures.push(format!(
-            "n5 shown down by every other node after {}",
-            secs(downed)
-        ));
+        figures.insert(
+            0,
+            format!("n5 shown down by every other node after {}", secs(after)),
+        );
     }
-    hold(Duration::from_secs(30).saturating_sub(t.elapsed()));
-    let dropped = c.heal_partition();
-    figures.push(format!("{dropped} packets dropped"));
-    figures.push(recovery(c));
     figures
 }
 

@@ -114,7 +114,7 @@ pub struct DowningConfig {
     /// each suspicion): the suspicions of new incarnations of a member, in
     /// each of the last two windows of `max_pause` plus the refutation
     /// spread, that make it unreachable for the decision. 0 turns the rule
-    /// off. Default (lan): 6.
+    /// off. Default (lan): 4.
     pub flap_refutations: u32,
     /// Flap memory: the distinct suspecters (members whose own probe of it
     /// failed) the last window needs. At least 2: the other end of one bad
@@ -131,7 +131,7 @@ impl DowningConfig {
             max_pause: Duration::from_secs(4),
             on_fenced: OnFenced::Rejoin,
             acquire_delay_for_minority: Duration::from_secs(2),
-            flap_refutations: 6,
+            flap_refutations: 4,
             flap_observers: 3,
         }
     }
