@@ -114,7 +114,9 @@ pub struct DowningConfig {
     /// each suspicion): the suspicions of new incarnations of a member, in
     /// each of the last two windows of `max_pause` plus the refutation
     /// spread, that make it unreachable for the decision. 0 turns the rule
-    /// off. Default (lan): 4.
+    /// off. Default: 0 (off; [`DowningConfig::with_flap_memory`] turns it
+    /// on with 4): on a small cluster with 25% loss on every link it can
+    /// down a member that is merely unlucky (docs/PROTOCOL.md, §5).
     pub flap_refutations: u32,
     /// Flap memory: the distinct suspecters (members whose own probe of it
     /// failed) the last window needs. At least 2: the other end of one bad
@@ -131,9 +133,17 @@ impl DowningConfig {
             max_pause: Duration::from_secs(4),
             on_fenced: OnFenced::Rejoin,
             acquire_delay_for_minority: Duration::from_secs(2),
-            flap_refutations: 4,
+            flap_refutations: 0,
             flap_observers: 3,
         }
+    }
+
+    /// This config with flap memory on (4 fresh suspicions per window,
+    /// [`DowningConfig::flap_observers`] unchanged): a member that refutes
+    /// every suspicion while most of its packets are lost is downed.
+    pub fn with_flap_memory(mut self) -> Self {
+        self.flap_refutations = 4;
+        self
     }
 
     /// Returns the first bad field, named.
