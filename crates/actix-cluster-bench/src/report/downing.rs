@@ -107,8 +107,7 @@ fn downing_problems(m: &mut String, r: &SuiteResults) {
     }
 }
 
-/// How the 80%-lossy member is downed (flap memory), and what it would
-/// mean if it was not.
+/// How the 80%-lossy member is downed (flap memory).
 fn lossy_note(m: &mut String, r: &SuiteResults) {
     let Some(l) = r.downing(Scenario::Lossy80) else {
         return;
@@ -118,13 +117,16 @@ fn lossy_note(m: &mut String, r: &SuiteResults) {
         m,
         "\n**The 80%-lossy member** still hears 20% of what is sent to it and refutes each \
          suspicion of it, so no single suspicion lives for `max_pause` + `refutation_spread`. \
-         Flap memory (docs/PROTOCOL.md, §5) downs it: every node remembers each suspicion of a \
+         Flap memory (docs/PROTOCOL.md, §5; off by default, on in this row and the bad-link \
+         rows) downs it: every node remembers each suspicion of a \
          new incarnation with the member whose probe failed, and a member suspected afresh at \
          least {} times in each of the last two windows of `max_pause` + \
-         `refutation_spread(N)`, by at least {} distinct suspecters in the last one, is \
-         unreachable for the decision although it refutes. Downed in {} of {} seeds; one bad \
-         link (the bad-link and one-way-cut rows: two healthy members whose link loses 80% \
-         both ways, or is cut one way) has one suspecter at most and downs nobody.",
+         `refutation_spread(N)`, by at least {} distinct suspecters in the last one, and \
+         more than three times as often as the other members on average, is unreachable for \
+         the decision although it refutes (only a node in good local health decides on \
+         it). Downed in {} of {} seeds; one bad link (the bad-link and one-way-cut rows: two \
+         healthy members whose link loses 80% both ways, or is cut one way) has one suspecter \
+         at most and downs nobody.",
         d.flap_refutations,
         d.flap_observers,
         l.seeds - l.never_downed.min(l.seeds),
