@@ -26,7 +26,7 @@ use actix_cluster_tests::fault::checker::{self, Bounds, Report, Violation};
 use actix_cluster_tests::fault::cluster::{
     Cluster, ETCDS, LEASE_TTL, NODES, PAUSE_BOUND, RECOVERY_BOUND,
 };
-use actix_cluster_tests::fault::{net, singleton};
+use actix_cluster_tests::fault::{hard_cases, net, singleton};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -118,9 +118,15 @@ fn heal_and_time(c: &mut Cluster) -> Vec<String> {
 }
 
 fn partition(c: &mut Cluster) -> Vec<String> {
+    let minority: Vec<(String, String)> = [4, 5].map(|i| (format!("n{i}"), c.self_id(i))).into();
+    let from = c.now();
     c.partition(&[vec![1, 2, 3], vec![4, 5]]);
     hold(Duration::from_secs(20));
-    heal_and_time(c)
+    let majority = [1, 2, 3].map(|i| format!("n{i}"));
+    let m = hard_cases::minority_figures(&c.observed(), from, &majority, &minority);
+    let mut figures = vec![m.line()];
+    figures.extend(heal_and_time(c));
+    figures
 }
 
 fn isolate(c: &mut Cluster) -> Vec<String> {
@@ -169,6 +175,45 @@ fn lossy(c: &mut Cluster, pct: u32) -> Vec<String> {
     hold(Duration::from_secs(60));
     let dropped = c.heal_network();
     vec![format!("{dropped} packets dropped"), recovery(c)]
+}
+
+/// n5 loses `pct`% of everything it exchanges with the nodes and etcd for
+/// 30 s. At 10% nobody may be downed (the checker's rules). At 80% the
+/// figure says whether it was shown down everywhere within 10 s: the nodes
+/// run the lan preset, where flap memory (the rule that downs such a
+/// member) is off by default, so this is a figure, not a rule; nobody else
+/// may be downed either way.
+fn node_loss(c: &mut Cluster, pct: u32) -> Vec<String> {
+    let id = c.self_id(5);
+    let t = Instant::now();
+    c.node_loss(5, pct, pct >= 50);
+    let mut downed = None;
+    if pct >= 50 {
+        let all = c.wait_down_everywhere(&id, Duration::from_secs(10));
+        downed = Some((all, t.elapsed().as_secs_f64()));
+    }
+    hold(Duration::from_secs(30).saturating_sub(t.elapsed()));
+    let dropped = c.heal_partition();
+    let mut figures = vec![format!("{dropped} packets dropped"), recovery(c)];
+    if let Some((all, after)) = downed {
+        figures.insert(
+            0,
+            if all {
+                format!("n5 shown down by every other node after {}", secs(after))
+            } else {
+                "n5 not shown down everywhere within 10 s (flap memory is off in lan)".to_owned()
+            },
+        );
+    }
+    figures
+}
+
+fn node_loss_80(c: &mut Cluster) -> Vec<String> {
+    node_loss(c, 80)
+}
+
+fn node_loss_10(c: &mut Cluster) -> Vec<String> {
+    node_loss(c, 10)
 }
 
 fn loss_10(c: &mut Cluster) -> Vec<String> {
@@ -397,6 +442,18 @@ fn scenarios() -> Vec<Scenario> {
             name: "loss-25",
             does: "25% of packets between nodes dropped at random on every link, 60 s",
             run: loss_25,
+            xfail: never,
+        },
+        Scenario {
+            name: "node-loss-80",
+            does: "n5 loses 80% of what it exchanges with the nodes and etcd (nftables numgen) for 30 s: nobody else downed; whether n5 is shown down within 10 s is a figure",
+            run: node_loss_80,
+            xfail: never,
+        },
+        Scenario {
+            name: "node-loss-10",
+            does: "n5 loses 10% of what it exchanges with the nodes and etcd for 30 s: nobody downed",
+            run: node_loss_10,
             xfail: never,
         },
         Scenario {

@@ -53,8 +53,8 @@ pub struct SuiteConfig {
     /// Seeds per downing scenario at N <= 10.
     #[serde(default)]
     pub downing_seeds: u64,
-    /// Seeds of the downing scenario at N = 100 (the lossy member; its
-    /// refutation storm makes a seed cost seconds of CPU).
+    /// Seeds of the downing scenario at N = 100 (the lossy member; a seed
+    /// costs seconds of CPU).
     #[serde(default)]
     pub downing_seeds_n100: u64,
 }
@@ -114,7 +114,7 @@ impl SuiteConfig {
             sweep_trials: 10,
             downing: Scenario::ALL.to_vec(),
             downing_seeds: 20,
-            downing_seeds_n100: 5,
+            downing_seeds_n100: 20,
         }
     }
 

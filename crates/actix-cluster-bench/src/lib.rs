@@ -66,7 +66,7 @@ impl FalseAlarmCondition {
         match self {
             FalseAlarmCondition::UniformLoss => "5% uniform loss",
             FalseAlarmCondition::BurstyLoss => "20% bursty loss",
-            FalseAlarmCondition::Pauses => "5% of members pause 1-4 s",
+            FalseAlarmCondition::Pauses => "5% of members pause 1-4 s, one pause at a time",
         }
     }
 }

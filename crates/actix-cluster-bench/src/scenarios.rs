@@ -35,6 +35,10 @@ pub struct WorldResult {
     pub crash_down: Dist,
     /// Crash -> every live member published Unreachable (or Down first).
     pub crash_unreachable: Dist,
+    /// Silent host crash (no connection refused: the host is gone) -> every
+    /// live member published Down.
+    #[serde(default)]
+    pub silent_down: Dist,
     /// Join through one member -> every member published its Up.
     pub join: Dist,
     /// Two halves cut for the configured time, healed -> everyone sees everyone Up.
@@ -93,6 +97,7 @@ pub(crate) fn run_world<S: BenchSystem>(
     };
     let churn = churn(&mut w, cfg, members)?;
     let (downs, unreach, joins) = trials(&mut w, cfg.trials_for(n))?;
+    let silent_down = silent_trials(&mut w, cfg.trials_for(n).div_ceil(2))?;
     let false_downs = w.tr.borrow().false_downs;
 
     // Partition in two halves, heal.
@@ -113,6 +118,7 @@ pub(crate) fn run_world<S: BenchSystem>(
             churn,
             crash_down: Dist::from_outcomes(downs),
             crash_unreachable: Dist::from_outcomes(unreach),
+            silent_down,
             join: Dist::from_outcomes(joins),
             partition_heal,
             false_downs,
@@ -181,6 +187,19 @@ fn trials<S: BenchSystem>(w: &mut World<S>, trials: usize) -> Result<Trials, Sim
         w.run_for(Duration::from_secs(3));
     }
     Ok((downs, unreach, joins))
+}
+
+/// Silent host crashes (each followed by a join, so N stays): the time
+/// until every live member published `Down`.
+fn silent_trials<S: BenchSystem>(w: &mut World<S>, trials: usize) -> Result<Dist, SimError> {
+    let mut downs = Vec::with_capacity(trials);
+    for _ in 0..trials {
+        downs.push(w.crash_trial_of(CRASH_LIMIT, true)?.down);
+        w.run_for(Duration::from_secs(2));
+        w.join_trial(JOIN_LIMIT)?;
+        w.run_for(Duration::from_secs(3));
+    }
+    Ok(Dist::from_outcomes(downs))
 }
 
 /// Extra cold-start trials (small N).
@@ -299,7 +318,9 @@ pub(crate) fn false_alarms_in<S: BenchSystem>(
     let mut pauses = 0u64;
     if condition == FalseAlarmCondition::Pauses {
         // 5% of the members pause for 1..4 s, each at exponential intervals
-        // (mean 60 s), independently.
+        // (mean 60 s) counted from the end of its previous pause, so a
+        // member's pauses never overlap (two overlapping ones would make one
+        // pause longer than 4 s), independently.
         let mut rng = SmallRng::seed_from_u64(derive_seed(seed, 0x9a05e, 0));
         let live = w.sim.live();
         let k = ((n as f64) * 0.05).round().max(1.0) as usize;
@@ -314,6 +335,7 @@ pub(crate) fn false_alarms_in<S: BenchSystem>(
                 }
                 let d = Duration::from_millis(rng.gen_range(1000..=4000));
                 schedule.push((t, i, d));
+                t += d;
             }
         }
         schedule.sort();

@@ -268,6 +268,18 @@ impl<S: BenchSystem> World<S> {
     /// Crashes a random member; measures until every live member published
     /// `Down` (and `Unreachable`) or `limit`.
     pub(crate) fn crash_trial(&mut self, limit: Duration) -> Result<CrashOutcome, SimError> {
+        self.crash_trial_of(limit, false)
+    }
+
+    /// A crash trial; with `silent` the host goes with the process (it lost
+    /// power or its network): the member is cut off before it stops, so
+    /// nothing refuses a connection and its packets just vanish. Its address
+    /// is never used again, so the cut stays.
+    pub(crate) fn crash_trial_of(
+        &mut self,
+        limit: Duration,
+        silent: bool,
+    ) -> Result<CrashOutcome, SimError> {
         let target = self
             .pick_victim()
             .ok_or(SimError::Core("no member to crash".into()))?;
@@ -286,6 +298,9 @@ impl<S: BenchSystem> World<S> {
             tr.dead.insert(target);
         }
         let t0 = self.sim.now();
+        if silent {
+            self.sim.isolate(target)?;
+        }
         self.sim.crash(target)?;
         let need = observers.len();
         let tr = Rc::clone(&self.tr);

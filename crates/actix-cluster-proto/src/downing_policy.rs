@@ -110,6 +110,18 @@ pub struct DowningConfig {
     /// it asks the arbiter (so that a majority that can reach it wins). Default
     /// 2 s.
     pub acquire_delay_for_minority: Duration,
+    /// Flap memory (a member that keeps failing probes while it refutes
+    /// each suspicion): the suspicions of new incarnations of a member, in
+    /// each of the last two windows of `max_pause` plus the refutation
+    /// spread, that make it unreachable for the decision. 0 turns the rule
+    /// off. Default: 0 (off; [`DowningConfig::with_flap_memory`] turns it
+    /// on with 4): on a small cluster with 25% loss on every link it can
+    /// down a member that is merely unlucky (docs/PROTOCOL.md, §5).
+    pub flap_refutations: u32,
+    /// Flap memory: the distinct suspecters (members whose own probe of it
+    /// failed) the last window needs. At least 2: the other end of one bad
+    /// link is one suspecter. Default (lan): 3.
+    pub flap_observers: u32,
 }
 
 impl DowningConfig {
@@ -121,7 +133,17 @@ impl DowningConfig {
             max_pause: Duration::from_secs(4),
             on_fenced: OnFenced::Rejoin,
             acquire_delay_for_minority: Duration::from_secs(2),
+            flap_refutations: 0,
+            flap_observers: 3,
         }
+    }
+
+    /// This config with flap memory on (4 fresh suspicions per window,
+    /// [`DowningConfig::flap_observers`] unchanged): a member that refutes
+    /// every suspicion while most of its packets are lost is downed.
+    pub fn with_flap_memory(mut self) -> Self {
+        self.flap_refutations = 4;
+        self
     }
 
     /// Returns the first bad field, named.
@@ -146,6 +168,15 @@ impl DowningConfig {
                 format!(
                     "{:?} is too long (at most 24 h)",
                     self.acquire_delay_for_minority
+                ),
+            );
+        }
+        if self.flap_refutations > 0 && self.flap_observers < 2 {
+            return bad(
+                "downing.flap_observers",
+                format!(
+                    "{} is too few: one bad link has one other end, so at least 2",
+                    self.flap_observers
                 ),
             );
         }

@@ -399,6 +399,34 @@ fn lossy_network_raises_no_false_down() {
     assert!(sim.all_see_up());
 }
 
+/// Heavy loss on every link (50%) with the default config downs nobody.
+/// (With flap memory on, seed 12 once downed n14, suspected afresh 7 times
+/// in a window against 0.6 on average, before the local-health guard; see
+/// the ignored reproduction below for what remains.)
+#[test]
+fn heavy_loss_everywhere_downs_nobody() {
+    let mut sim = sim(12);
+    let addrs = sim
+        .start_cluster(20, 3, &CoreOpts::with_config(Config::lan()))
+        .unwrap();
+    assert!(sim
+        .run_until_condition(secs(30), |s| s.all_see_up())
+        .is_some());
+    let from = sim.now();
+    sim.set_net(NetConfig {
+        loss: Loss::Uniform(0.5),
+        ..net()
+    })
+    .unwrap();
+    sim.run_for(secs(60));
+    assert!(
+        failed_downs(&sim, from).is_empty(),
+        "{:?}",
+        failed_downs(&sim, from).first()
+    );
+    assert_eq!(sim.live().len(), addrs.len());
+}
+
 fn eventful_run(seed: u64) -> (u64, u64, u64) {
     let mut sim = sim(seed);
     sim.set_net(NetConfig {
@@ -434,6 +462,36 @@ fn same_seed_same_run_other_seed_other_run() {
 }
 
 // Known gaps of the core, kept as ready reproductions (run with `--ignored`).
+
+/// Flap memory (off by default) under 25% loss on every link of 20 members
+/// for 60 s: some member is suspected afresh far more often than the rest
+/// by chance (4 to 5 per window against about 0.5), passes every test of
+/// the rule, and is downed: seeds 2 of 8 did (0 of 8 with the rule off).
+#[test]
+#[ignore = "flap memory downs an unlucky member under 25% loss everywhere"]
+fn flap_memory_downs_nobody_under_loss_everywhere() {
+    use actix_cluster_sim::downing_scenarios::flap_memory;
+    let mut failures = Vec::new();
+    for seed in 1..=8 {
+        let mut sim: Sim<CoreNode> = Sim::new(seed, NetConfig::default()).unwrap();
+        sim.start_cluster(20, 3, &CoreOpts::with_config(flap_memory()))
+            .unwrap();
+        assert!(sim
+            .run_until_condition(secs(30), |s| s.all_see_up())
+            .is_some());
+        let from = sim.now();
+        sim.set_net(NetConfig {
+            loss: Loss::Uniform(0.25),
+            ..NetConfig::default()
+        })
+        .unwrap();
+        sim.run_for(secs(60));
+        if let Some(d) = failed_downs(&sim, from).first() {
+            failures.push(format!("seed {seed}: {d:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
 
 #[test]
 fn bursty_loss_raises_no_false_down() {

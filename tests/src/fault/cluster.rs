@@ -515,7 +515,7 @@ impl Cluster {
         self.nodes[i - 1] = None;
     }
 
-    fn install(&mut self, node: usize, input: Vec<String>, output: Vec<String>) {
+    pub(crate) fn install(&mut self, node: usize, input: Vec<String>, output: Vec<String>) {
         self.nft_seq += 1;
         let name = format!("acf_{}", self.nft_seq);
         self.nft.push(Nft::install(

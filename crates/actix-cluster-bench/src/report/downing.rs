@@ -8,7 +8,7 @@ use crate::report::format::{durs3, lan_grace, secs_of};
 use crate::SuiteResults;
 
 /// The downing scenarios: what they are, one row each, the problems the
-/// checker found and why the lossy member is not downed.
+/// checker found and how the lossy member is downed.
 pub(crate) fn downing_section(m: &mut String, r: &SuiteResults) {
     if r.downing.is_empty() {
         return;
@@ -107,28 +107,29 @@ fn downing_problems(m: &mut String, r: &SuiteResults) {
     }
 }
 
-/// Why the 80%-lossy member is not downed, when it was not.
+/// How the 80%-lossy member is downed (flap memory).
 fn lossy_note(m: &mut String, r: &SuiteResults) {
-    if let Some(l) = r.downing(Scenario::Lossy80) {
-        if l.never_downed > 0 {
-            let _ = writeln!(
-                m,
-                "\n**The 80%-lossy member is not downed** ({} of {} seeds). It still hears \
-                 20% of what is sent to it: every suspicion of it reaches it within a few \
-                 probe intervals and it refutes (about 5 times a second, as noted on the ignored \
-                 test), and a refutation \
-                 (a higher incarnation) clears the suspicion everywhere, so no suspicion of it \
-                 lives for `max_pause` + `refutation_spread` and the decision never sees it \
-                 unreachable. Downing it safely needs a criterion that a refuting member can \
-                 fail (e.g. Rapid's: many independent observers reporting it over a window, \
-                 refutations notwithstanding) without letting a healthy member behind a lossy \
-                 link fail it; that is not built, and the test \
-                 `a_member_losing_80_percent_is_downed` stays ignored. memberlist never downs \
-                 such a member either; Rapid does. Its \"two leaders after grace\" samples \
-                 name one leader: the lossy member, never fenced, still follows the cluster's \
-                 leader while the checker counts it as a side of its own.",
-                l.never_downed, l.seeds
-            );
-        }
-    }
+    let Some(l) = r.downing(Scenario::Lossy80) else {
+        return;
+    };
+    let d = actix_cluster_proto::Config::lan().downing;
+    let _ = writeln!(
+        m,
+        "\n**The 80%-lossy member** still hears 20% of what is sent to it and refutes each \
+         suspicion of it, so no single suspicion lives for `max_pause` + `refutation_spread`. \
+         Flap memory (docs/PROTOCOL.md, §5; off by default, on in this row and the bad-link \
+         rows) downs it: every node remembers each suspicion of a \
+         new incarnation with the member whose probe failed, and a member suspected afresh at \
+         least {} times in each of the last two windows of `max_pause` + \
+         `refutation_spread(N)`, by at least {} distinct suspecters in the last one, and \
+         more than three times as often as the other members on average, is unreachable for \
+         the decision although it refutes (only a node in good local health decides on \
+         it). Downed in {} of {} seeds; one bad link (the bad-link and one-way-cut rows: two \
+         healthy members whose link loses 80% both ways, or is cut one way) has one suspecter \
+         at most and downs nobody.",
+        d.flap_refutations,
+        d.flap_observers,
+        l.seeds - l.never_downed.min(l.seeds),
+        l.seeds
+    );
 }

@@ -26,6 +26,11 @@ pub(crate) fn crash_p99(i: &Inputs<'_>, row: &GoalRow) -> Option<Reading> {
     Some(p99_at_most(i, row, |w| &w.world.crash_down))
 }
 
+/// Silent host crash → `Down` everywhere, p99.
+pub(crate) fn silent_crash_p99(i: &Inputs<'_>, row: &GoalRow) -> Option<Reading> {
+    Some(p99_at_most(i, row, |w| &w.world.silent_down))
+}
+
 /// Join → `Up` everywhere, p99.
 pub(crate) fn join_p99(i: &Inputs<'_>, row: &GoalRow) -> Option<Reading> {
     Some(p99_at_most(i, row, |w| &w.world.join))
@@ -267,6 +272,7 @@ fn list(v: &[&Summary], f: &dyn Fn(&Summary) -> String) -> String {
 /// Healthy members downed or reborn in the faulty-member and partition runs.
 pub(crate) fn healthy_downed(i: &Inputs<'_>, row: &GoalRow) -> Option<Reading> {
     let mut runs = ran(i.results, Group::Faulty);
+    runs.extend(ran(i.results, Group::BadLink));
     runs.extend(ran(i.results, Group::Partition));
     let figure = list(&runs, &|d| {
         format!("{} downed, {} reborn", d.healthy_downs, d.healthy_reborn)
@@ -411,10 +417,8 @@ fn faulty_downed(r: &SuiteResults, sc: Scenario) -> Reading {
             d.downed.len() + d.never_downed,
             durs3(&d.downed)
         );
-        if sc == Scenario::Lossy80 && d.never_downed > 0 {
-            f.push_str(
-                " (each of its refutations clears the suspicion, so no suspicion lives long enough to be decided on; see \"Downing\" below)",
-            );
+        if sc == Scenario::Lossy80 {
+            let _ = write!(f, " in {} seeds", d.seeds);
         }
         f
     });
@@ -422,7 +426,61 @@ fn faulty_downed(r: &SuiteResults, sc: Scenario) -> Reading {
         figure,
         GoalStatus::from(
             d.is_some(),
-            d.is_some_and(|d| d.never_downed == 0 && d.late == 0),
+            d.is_some_and(|d| {
+                d.never_downed == 0 && d.late == 0 && (sc != Scenario::Lossy80 || d.seeds >= 20)
+            }),
         ),
     )
+}
+
+/// Our suspicions per member-hour against foca's in the same run, under
+/// `c`.
+fn suspicions_vs_foca(i: &Inputs<'_>, c: FalseAlarmCondition) -> Reading {
+    let r = i.results;
+    match (r.false_alarm(OURS, c), r.false_alarm(SystemKind::Foca, c)) {
+        (Some(o), Some(f)) => Reading::new(
+            format!(
+                "{:.2} vs {:.2} per member-hour ({} vs {} raised)",
+                o.suspicions_per_member_hour(),
+                f.suspicions_per_member_hour(),
+                o.suspicions_raised,
+                f.suspicions_raised
+            ),
+            GoalStatus::from(true, o.suspicions_raised <= f.suspicions_raised),
+        ),
+        _ => Reading::new("—".to_owned(), GoalStatus::from(false, false)),
+    }
+}
+
+/// Suspicions under 20% bursty loss, ours ≤ foca's.
+pub(crate) fn bursty_suspicions(i: &Inputs<'_>, _: &GoalRow) -> Option<Reading> {
+    Some(suspicions_vs_foca(i, FalseAlarmCondition::BurstyLoss))
+}
+
+/// Suspicions under pauses, ours ≤ foca's.
+pub(crate) fn pause_suspicions(i: &Inputs<'_>, _: &GoalRow) -> Option<Reading> {
+    Some(suspicions_vs_foca(i, FalseAlarmCondition::Pauses))
+}
+
+/// The losing side of every partition fenced (or reborn) within the
+/// survivors' decision + the row's limit, p99 against p99.
+pub(crate) fn fenced_in_time(i: &Inputs<'_>, row: &GoalRow) -> Option<Reading> {
+    let parts = ran(i.results, Group::Partition);
+    let p99 = |v: &[std::time::Duration]| {
+        actix_cluster_sim::downing_scenarios::percentile(v, 0.99).as_secs_f64()
+    };
+    let figure = list(&parts, &|d| {
+        format!(
+            "fenced p99 {:.2} s vs decision p99 {:.2} s",
+            p99(&d.reborn),
+            p99(&d.decision)
+        )
+    });
+    let ok = parts
+        .iter()
+        .all(|d| d.never_reborn == 0 && p99(&d.reborn) <= p99(&d.decision) + row.limit);
+    Some(Reading::new(
+        figure,
+        GoalStatus::from(!parts.is_empty(), ok),
+    ))
 }

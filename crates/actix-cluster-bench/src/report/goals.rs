@@ -29,6 +29,8 @@ const fn at(n: usize, goal: &'static str, limit: f64, read: Reader) -> GoalRow {
 }
 
 const CRASH: &str = "crash → `MemberDown` everywhere, p99 ≤ {limit} s at N = {n}";
+const SILENT: &str =
+    "silent host crash (nothing refuses) → `MemberDown` everywhere, p99 ≤ `max_pause` + 2 s = {limit} s at N = {n}";
 const JOIN: &str = "join → Up everywhere, p99 ≤ {limit} s at N = {n}";
 
 /// Every goal, in the report's order.
@@ -37,6 +39,9 @@ pub(crate) const GOALS: &[GoalRow] = &[
     at(10, CRASH, 3.0, read::crash_p99),
     at(100, CRASH, 4.0, read::crash_p99),
     at(1000, CRASH, 5.0, read::crash_p99),
+    at(10, SILENT, 6.0, read::silent_crash_p99),
+    at(100, SILENT, 6.0, read::silent_crash_p99),
+    at(1000, SILENT, 6.0, read::silent_crash_p99),
     row(
         "zero false Down in every false-alarm run (of any live member, a stalled one included)",
         0.0,
@@ -75,12 +80,22 @@ pub(crate) const GOALS: &[GoalRow] = &[
         read::faster_than_foca,
     ),
     row(
+        "suspicions per member-hour under 20% bursty loss ≤ foca's in the same run",
+        0.0,
+        read::bursty_suspicions,
+    ),
+    row(
+        "suspicions per member-hour under pauses ≤ foca's in the same run",
+        0.0,
+        read::pause_suspicions,
+    ),
+    row(
         "fewer false alarms than foca (every condition)",
         0.0,
         read::fewer_alarms_than_foca,
     ),
     row(
-        "0 healthy members downed (or reborn) in every flip-flop, per-node-loss, isolation and partition run",
+        "0 healthy members downed (or reborn) in every flip-flop, per-node-loss, one-bad-link, isolation and partition run",
         0.0,
         read::healthy_downed,
     ),
@@ -105,6 +120,11 @@ pub(crate) const GOALS: &[GoalRow] = &[
         read::dual_leader_beyond,
     ),
     row(
+        "partitions: the losing side fenced within the survivors' decision + {limit} s, p99 (against the decision's p99)",
+        2.0,
+        read::fenced_in_time,
+    ),
+    row(
         "partitions: the majority (surviving side) is never reborn",
         0.0,
         read::majority_reborn,
@@ -120,7 +140,7 @@ pub(crate) const GOALS: &[GoalRow] = &[
         read::flip_flop_downed,
     ),
     row(
-        "faulty member with 80% loss downed within {limit} s of the fault",
+        "faulty member with 80% loss (1 of 100) downed within {limit} s of the fault in every seed (≥ 20 seeds)",
         10.0,
         read::lossy_downed,
     ),

@@ -1,6 +1,7 @@
 //! The downing decision: the one place that decides a member is
-//! `Down(Failed)` (besides a newer process taking its address, see
-//! [`Core::replaced`]), and where this node fences itself when its side
+//! `Down(Failed)` on a reachability picture (besides a newer process taking
+//! its address, see [`Core::replaced`], and a member that refutes every
+//! suspicion, see `flap`), and where this node fences itself when its side
 //! loses.
 //!
 //! Suspicions are observations. Once nothing is *pending* (every suspected
@@ -49,6 +50,10 @@ pub(super) struct Arbitration {
     /// Whether this side is a majority by keep-majority's rule: a majority
     /// that cannot reach the arbiter waits; a minority fences itself.
     pub(super) majority: bool,
+    /// Whether it is about flapping members (`flap`): a change of the
+    /// picture does not drop it, and a lost or unanswered request downs
+    /// nobody and fences nobody.
+    pub(super) flap: bool,
 }
 
 /// What the picture says now.
@@ -68,7 +73,8 @@ impl Core {
     pub(super) fn picture_changed(&mut self) {
         self.picture_since = self.now;
         self.check_leader();
-        if self.arbitration.take().is_some() {
+        if self.arbitration.as_ref().is_some_and(|a| !a.flap) {
+            self.arbitration = None;
             debug!(member = %self.local, "picture changed: arbitration request dropped");
         }
         let after = self.config.downing.stable_after;
@@ -150,6 +156,7 @@ impl Core {
                     side: picture.reachable.iter().map(|s| s.id.clone()).collect(),
                     asked: false,
                     majority: picture.majority(),
+                    flap: false,
                 });
                 self.schedule(TimerKind::Arbitrate, delay);
             }
@@ -346,6 +353,9 @@ impl Core {
                         self.set_down(id, DownReason::Failed);
                     }
                 }
+            }
+            Some(false) | None if a.flap => {
+                debug!(member = %self.local, ?won, "flapping members: the arbiter did not let this side down them");
             }
             Some(false) => self.fence(Self::addrs(&a.unreachable)),
             None if a.majority => {

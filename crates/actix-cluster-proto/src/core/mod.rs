@@ -13,11 +13,14 @@
 //!   one place that decides `Down(Failed)`, fencing when this side loses,
 //!   and the arbiter round trip (the policy it applies is in
 //!   `crate::downing_policy`);
+//! - `flap`: flap memory, the members that keep being suspected afresh
+//!   while they refute, and the decision on them;
 //! - `leader`: the leader rule ([`Core::leader`]) and the minority
 //!   step-down (`in_minority`, `silent`);
 //! - `timer`: the timer kinds and the one table of armed timers.
 
 mod decision;
+mod flap;
 mod gossip;
 mod leader;
 mod lifecycle;
@@ -182,6 +185,8 @@ pub struct Core {
     /// A decision waiting for the arbiter, and the last request number.
     arbitration: Option<Arbitration>,
     arbiter_round: u64,
+    /// Suspicions of new incarnations, per member (`flap`).
+    flaps: flap::Flaps,
     /// A custom downing strategy, instead of `config.downing.strategy`.
     strategy: Option<Box<dyn DowningStrategy + Send>>,
     /// When a member last heard from any other member (see
@@ -263,6 +268,7 @@ impl Core {
             decide_due: Duration::ZERO,
             arbitration: None,
             arbiter_round: 0,
+            flaps: flap::Flaps::default(),
             strategy: None,
             last_heard: Duration::ZERO,
             last_probe_tick: None,

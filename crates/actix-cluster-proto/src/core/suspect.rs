@@ -138,6 +138,7 @@ impl Core {
                 self.priority_probe = Some(id.clone());
             }
         }
+        self.note_flap(id, inc, from);
     }
 
     /// The suspicion timer of `id` fired: a last call first (Lifeguard), then

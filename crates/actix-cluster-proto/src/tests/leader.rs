@@ -49,3 +49,27 @@ fn leader_is_the_oldest_up_member_everywhere() {
         assert!(direct.contains(&addr(i)), "leave sent to n{i}");
     }
 }
+
+/// The smaller side of a partition stops naming a leader as soon as it
+/// suspects most of the cluster, before those suspicions have run out (its
+/// slowed probing makes them run out seconds after the other side decided).
+#[test]
+fn a_minority_steps_down_once_it_suspects_most_members() {
+    let mut net = Net::new(7, Config::local(), 21);
+    net.form_and_join();
+    assert!(net.run_until_cond(Duration::from_secs(5), Net::converged));
+    net.cut_apart(&[0, 1, 2, 3], &[4, 5, 6]);
+    let stepped = net.run_until_cond(Duration::from_secs(20), |n| {
+        [4, 5, 6].iter().all(|&i| n.cores[i].leader().is_none())
+    });
+    assert!(stepped, "the minority still names a leader");
+    let (expired, counted) = net.cores[4].minority_counts();
+    assert!(
+        expired * 2 <= counted,
+        "stepped down only once {expired} of {counted} suspicions ran out"
+    );
+    assert!(
+        net.cores[0].leader().is_some(),
+        "the majority keeps its leader"
+    );
+}

@@ -29,6 +29,9 @@ struct Fault {
     survivors: Vec<SocketAddr>,
     /// Still in force (its side is checked for a leader).
     active: bool,
+    /// Not cut off (a lossy member): once reborn, its new member is one of
+    /// the cluster and may name the cluster's leader.
+    connected: bool,
 }
 
 /// What a [`DowningCheck`] found over a run.
@@ -187,8 +190,18 @@ impl DowningCheck {
             expect_down,
             survivors: self.healthy.iter().copied().collect(),
             active: true,
+            connected: false,
         });
         self.faults.len() - 1
+    }
+
+    /// Like [`DowningCheck::fault`] with `expect_down`, for members that are
+    /// not cut off (they lose packets): the survivors must down them, and
+    /// once one is reborn its new member belongs to the cluster's side.
+    pub fn connected_fault(&mut self, sim: &Sim<CoreNode>, side: &[SocketAddr]) -> usize {
+        let k = self.fault(sim, side, true);
+        self.faults[k].connected = true;
+        k
     }
 
     /// Adds `addr` (e.g. a member that joined during a partition) to the side
@@ -257,13 +270,18 @@ impl DowningCheck {
         }
     }
 
-    /// The side of `addr`: 0 for the rest, `k + 1` for active fault `k`.
-    fn side_of(&self, addr: SocketAddr) -> usize {
+    /// The side of `addr` (now the member `id`): 0 for the rest, `k + 1`
+    /// for active fault `k`.
+    fn side_of(&self, addr: SocketAddr, id: &MemberId) -> usize {
         self.faults
             .iter()
             .enumerate()
             .filter(|(_, f)| f.active)
-            .find(|(_, f)| f.side.iter().any(|(a, _)| *a == addr))
+            .find(|(_, f)| {
+                f.side
+                    .iter()
+                    .any(|(a, old)| *a == addr && !(f.connected && old.as_ref() != Some(id)))
+            })
             .map_or(0, |(k, _)| k + 1)
     }
 
@@ -307,7 +325,7 @@ impl DowningCheck {
                 self.report.stale_leader_samples += 1;
                 continue;
             }
-            let side = self.side_of(a);
+            let side = sim.member_id(a).map_or(0, |id| self.side_of(a, &id));
             held.insert((side, l.clone()));
             // Sides count once their fault is past its grace period.
             if side == 0 || decided[side - 1] {

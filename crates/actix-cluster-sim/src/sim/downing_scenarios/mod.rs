@@ -17,8 +17,9 @@ mod summary;
 use std::time::Duration;
 
 pub use self::runs::{
-    cluster, flip_flop, heal_after, isolated, isolated_then_rejoined, lossy_member, others,
-    partition, partition_with_churn, paused, recover, settle, shuffled, split, Run,
+    bad_link, cluster, cluster_with, flap_memory, flip_flop, heal_after, isolated,
+    isolated_then_rejoined, lossy_member, others, partition, partition_with_churn, paused, recover,
+    settle, shuffled, split, Run,
 };
 pub use self::summary::{percentile, summarize, Summary};
 #[cfg(doc)]
@@ -39,6 +40,8 @@ pub enum Group {
     ShortPause,
     /// A pause beyond the bound: the member may be downed, and then rejoins.
     LongPause,
+    /// One bad link between two healthy members: nobody may be downed.
+    BadLink,
     /// A partition: exactly one side survives.
     Partition,
 }
@@ -52,6 +55,10 @@ pub enum Scenario {
     FlipFlop,
     /// [`lossy_member`].
     Lossy80,
+    /// [`bad_link`] losing 80% both ways.
+    BadLink80,
+    /// [`bad_link`] cut one way.
+    OneWayCut,
     /// [`paused`] for 1 s.
     Pause1s,
     /// [`paused`] for 3 s.
@@ -78,9 +85,11 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 15] = [
         Scenario::FlipFlop,
         Scenario::Lossy80,
+        Scenario::BadLink80,
+        Scenario::OneWayCut,
         Scenario::Isolated,
         Scenario::IsolatedLeader,
         Scenario::IsolatedLeaderRejoin,
@@ -99,6 +108,8 @@ impl Scenario {
         match self {
             Scenario::FlipFlop => "flip-flop",
             Scenario::Lossy80 => "lossy-80%-1-of-100",
+            Scenario::BadLink80 => "bad-link-80%",
+            Scenario::OneWayCut => "one-way-cut",
             Scenario::Pause1s => "pause-1s",
             Scenario::Pause3s => "pause-3s",
             Scenario::Pause5s => "pause-5s",
@@ -119,7 +130,15 @@ impl Scenario {
             Scenario::FlipFlop => {
                 "1 of 10 loses all inbound traffic, 20 s on / 20 s off, three times"
             }
-            Scenario::Lossy80 => "1 of 100 loses 80% of its packets (both ways) for 60 s",
+            Scenario::Lossy80 => {
+                "1 of 100 loses 80% of its packets (both ways) for 60 s; flap memory on"
+            }
+            Scenario::BadLink80 => {
+                "the link between 2 of 10 loses 80% both ways for 60 s; flap memory on; nobody may be downed"
+            }
+            Scenario::OneWayCut => {
+                "the link between 2 of 10 cut one way for 60 s; flap memory on; nobody may be downed"
+            }
             Scenario::Pause1s => "1 of 10 pauses 1 s",
             Scenario::Pause3s => "1 of 10 pauses 3 s",
             Scenario::Pause5s => {
@@ -159,6 +178,7 @@ impl Scenario {
             | Scenario::IsolatedLeaderRejoin => Group::Faulty,
             Scenario::Pause1s | Scenario::Pause3s => Group::ShortPause,
             Scenario::Pause5s => Group::LongPause,
+            Scenario::BadLink80 | Scenario::OneWayCut => Group::BadLink,
             Scenario::Partition5v5
             | Scenario::Partition6v4
             | Scenario::Partition1v9
@@ -173,7 +193,7 @@ impl Scenario {
         match self.group() {
             Group::Faulty => Some(secs(10)),
             Group::Partition => Some(secs(15)),
-            Group::ShortPause | Group::LongPause => None,
+            Group::ShortPause | Group::LongPause | Group::BadLink => None,
         }
     }
 
@@ -182,6 +202,8 @@ impl Scenario {
         match self {
             Scenario::FlipFlop => flip_flop(seed),
             Scenario::Lossy80 => lossy_member(seed),
+            Scenario::BadLink80 => bad_link(seed, 0.8),
+            Scenario::OneWayCut => bad_link(seed, 1.0),
             Scenario::Pause1s => paused(seed, secs(1)),
             Scenario::Pause3s => paused(seed, secs(3)),
             Scenario::Pause5s => paused(seed, secs(5)),

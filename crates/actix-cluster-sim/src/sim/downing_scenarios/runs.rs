@@ -18,10 +18,15 @@ use crate::sim::net::NetConfig;
 /// `n` lan cores (n0 forms, the others join through n0..n2), converged and
 /// settled for 2 s. Panics if they do not converge within 30 s.
 pub fn cluster(seed: u64, n: usize) -> (Sim<CoreNode>, Vec<SocketAddr>) {
+    cluster_with(seed, n, Config::lan())
+}
+
+/// [`cluster`] with another config (the flap-memory scenarios).
+pub fn cluster_with(seed: u64, n: usize, config: Config) -> (Sim<CoreNode>, Vec<SocketAddr>) {
     let net = NetConfig::with_latency(Duration::from_micros(500), Duration::from_millis(1));
     let mut sim = Sim::new(seed, net).expect("valid net config");
     let addrs = sim
-        .start_cluster(n, 3, &CoreOpts::with_config(Config::lan()))
+        .start_cluster(n, 3, &CoreOpts::with_config(config))
         .expect("start");
     let t = sim.run_until_condition(secs(30), |s| s.all_see_up());
     assert!(t.is_some(), "seed {seed}: no convergence");
@@ -108,17 +113,50 @@ pub fn flip_flop(seed: u64) -> Run {
 // ----- a lossy member ------------------------------------------------------------
 
 /// 1% of 100 members (one) loses 80% of what it sends and receives for 60 s;
-/// the survivors must down it.
+/// the survivors, with flap memory on, must down it.
 pub fn lossy_member(seed: u64) -> Run {
-    let (mut sim, addrs) = cluster(seed, 100);
+    let (mut sim, addrs) = cluster_with(seed, 100, flap_memory());
     let bad = shuffled(seed, &addrs)[0];
     let mut check = DowningCheck::new(&sim, &others(&addrs, &[bad]), &Config::lan());
     sim.set_node_loss(bad, 0.8).expect("known node");
-    check.fault(&sim, &[bad], true);
+    check.connected_fault(&sim, &[bad]);
     let t = sim.now() + secs(60);
     check.run_until(&mut sim, t);
     sim.set_node_loss(bad, 0.0).expect("known node");
     check.end_faults();
+    settle(check, sim)
+}
+
+/// lan with flap memory on (off by default): the lossy-member and
+/// bad-link scenarios.
+pub fn flap_memory() -> Config {
+    let mut c = Config::lan();
+    c.downing = c.downing.with_flap_memory();
+    c
+}
+
+// ----- one bad link ---------------------------------------------------------------
+
+/// 10 members with flap memory on; between two of them (picked by the seed) one bad link for
+/// 60 s: with `loss` < 1 it loses that share of what either sends the other,
+/// both ways; with `loss` = 1 it is cut one way only. Both members are
+/// healthy: nobody may be downed.
+pub fn bad_link(seed: u64, loss: f64) -> Run {
+    let (mut sim, addrs) = cluster_with(seed, 10, flap_memory());
+    let order = shuffled(seed, &addrs);
+    let (a, b) = (order[0], order[1]);
+    let mut check = DowningCheck::new(&sim, &addrs, &Config::lan());
+    if loss < 1.0 {
+        sim.set_link_loss(a, b, loss).expect("known nodes");
+        sim.set_link_loss(b, a, loss).expect("known nodes");
+    } else {
+        sim.cut_one_way(a, b).expect("known nodes");
+    }
+    let t = sim.now() + secs(60);
+    check.run_until(&mut sim, t);
+    sim.set_link_loss(a, b, 0.0).expect("known nodes");
+    sim.set_link_loss(b, a, 0.0).expect("known nodes");
+    sim.heal();
     settle(check, sim)
 }
 

@@ -1,4 +1,5 @@
-//! Faults: crashes, restarts, pauses, partitions and cuts, node loss, leaves.
+//! Faults: crashes, restarts, pauses, partitions and cuts, node and link
+//! loss, leaves.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -148,6 +149,31 @@ impl<N: SimNode> Sim<N> {
         Ok(())
     }
 
+    /// The directed link `from -> to` loses each message with probability
+    /// `p` (one bad link: a flaky cable or switch port between two hosts),
+    /// on top of the network's and the nodes' loss; datagrams and stream
+    /// frames alike. `0` ends it; [`Sim::heal`] does not.
+    pub fn set_link_loss(
+        &mut self,
+        from: SocketAddr,
+        to: SocketAddr,
+        p: f64,
+    ) -> Result<(), SimError> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(SimError::bad_field(
+                "link loss",
+                format!("{p} is not a probability in 0..=1"),
+            ));
+        }
+        let (f, t) = (self.idx(from)?, self.idx(to)?);
+        if p > 0.0 {
+            self.link_loss.insert((f, t), p);
+        } else {
+            self.link_loss.remove(&(f, t));
+        }
+        Ok(())
+    }
+
     /// The node loss of the node at `addr` (see [`Sim::set_node_loss`]).
     pub fn node_loss(&self, addr: SocketAddr) -> f64 {
         self.index
@@ -198,11 +224,16 @@ impl<N: SimNode> Sim<N> {
                 .any(|c| c.from.contains(f) && c.to.contains(t))
     }
 
-    /// Draws the node loss of both ends of `f -> t`.
+    /// Draws the node loss of both ends of `f -> t`, and the link's loss.
     pub(super) fn node_lose(&mut self, f: u32, t: u32) -> bool {
         let (pf, pt) = (self.slots[f as usize].loss, self.slots[t as usize].loss);
+        let pl = if self.link_loss.is_empty() {
+            0.0
+        } else {
+            self.link_loss.get(&(f, t)).copied().unwrap_or(0.0)
+        };
         let rng = &mut self.rng;
         let mut draw = |p: f64| p > 0.0 && rng.gen::<f64>() < p;
-        draw(pf) || draw(pt)
+        draw(pf) || draw(pt) || draw(pl)
     }
 }
