@@ -14,6 +14,8 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_cluster_tests::demo::{
@@ -23,6 +25,21 @@ use actix_cluster_tests::etcd::{fresh_cluster_name, Etcd};
 
 /// How long the idle window lasts.
 const IDLE: Duration = Duration::from_secs(10);
+
+/// Where the processes' logs go.
+enum Logs {
+    Temp(TempDir),
+    Kept(std::path::PathBuf),
+}
+
+impl Logs {
+    fn dir(&self) -> &std::path::Path {
+        match self {
+            Logs::Temp(t) => &t.0,
+            Logs::Kept(d) => d,
+        }
+    }
+}
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -120,10 +137,11 @@ fn http_ports(n: usize) -> Vec<u16> {
 
 /// Starts `n` processes at once (HTTP ports picked first, so the loop only
 /// forks).
-fn start_all(n: usize, cluster: &str, endpoints: &str, logs: &TempDir) -> Vec<Monitor> {
+fn start_all(n: usize, cluster: &str, endpoints: &str, logs: &Logs) -> Vec<Monitor> {
     let bin = monitor_binary_release();
     let protocol = std::env::var("SCALE_PROTOCOL").unwrap_or_else(|_| "lan".to_owned());
     let ports = http_ports(n);
+    let log_level = std::env::var("SCALE_RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
     ports
         .iter()
         .enumerate()
@@ -132,7 +150,7 @@ fn start_all(n: usize, cluster: &str, endpoints: &str, logs: &TempDir) -> Vec<Mo
             let http: SocketAddr = ([127, 0, 0, 1], *port).into();
             let http_bind = http.to_string();
             let envs = [
-                ("RUST_LOG", "warn"),
+                ("RUST_LOG", log_level.as_str()),
                 ("CLUSTER_ROLE", if i == 0 { "frontend" } else { "backend" }),
                 ("CLUSTER_NAME", cluster),
                 ("NODE_NAME", name.as_str()),
@@ -141,60 +159,76 @@ fn start_all(n: usize, cluster: &str, endpoints: &str, logs: &TempDir) -> Vec<Mo
                 ("HTTP_BIND", http_bind.as_str()),
                 ("ETCD_ENDPOINTS", endpoints),
             ];
-            Monitor::spawn_bin(&bin, &name, http, &logs.0, &envs, &[])
+            Monitor::spawn_bin(&bin, &name, http, logs.dir(), &envs, &[])
         })
         .collect()
 }
 
-/// Polls every process until its `/api/members` lists `n` members Up; returns
-/// each process's member id and when it first saw everyone. Prints the
-/// progress every 2 s (how many members the processes see, and in which state).
-fn wait_everyone_up(nodes: &mut [Monitor], n: usize, t0: Instant) -> (Vec<String>, Vec<Duration>) {
-    let mut seen: Vec<Option<Duration>> = vec![None; nodes.len()];
-    let mut ids = vec![String::new(); nodes.len()];
-    let mut next_report = Duration::ZERO;
-    let what = "every process to see everyone Up";
-    wait_for(what, Duration::from_secs(300), || {
-        let mut ups: Vec<usize> = Vec::new();
-        let mut joining: Vec<usize> = Vec::new();
-        for (i, node) in nodes.iter_mut().enumerate() {
-            if seen[i].is_some() {
-                continue;
-            }
-            if let Ok(Some(status)) = node.child.try_wait() {
-                panic!("{} exited with {status}; log:\n{}", node.name, node.log());
-            }
-            let Ok(api) = members(node.http) else {
-                continue;
-            };
-            let up = with_status(&api, "up", None).len();
-            ups.push(up);
-            joining.push(with_status(&api, "joining", None).len());
-            if up == n {
-                seen[i] = Some(t0.elapsed());
-                ids[i] = api["self"].as_str().unwrap_or_default().to_owned();
-            }
-        }
-        let left = seen.iter().filter(|s| s.is_none()).count();
-        if t0.elapsed() >= next_report {
-            next_report = t0.elapsed() + Duration::from_secs(2);
+/// Polls every process (one thread each, every 50 ms) until its
+/// `/api/members` lists `n` members Up; returns each process's member id and
+/// when it first saw everyone. Prints the progress every 2 s (how many members
+/// the processes see Up and Joining).
+fn wait_everyone_up(nodes: &[Monitor], n: usize, t0: Instant) -> (Vec<String>, Vec<Duration>) {
+    let deadline = t0 + Duration::from_secs(300);
+    // Per process: (Up, Joining) as last seen, and the answer once there.
+    let last: Vec<Mutex<(usize, usize)>> = nodes.iter().map(|_| Mutex::new((0, 0))).collect();
+    let done = AtomicUsize::new(0);
+    let results: Vec<(String, Duration)> = std::thread::scope(|s| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .zip(&last)
+            .map(|(node, last)| {
+                let done = &done;
+                s.spawn(move || {
+                    let r = poll_until_everyone(node, n, t0, deadline, last);
+                    done.fetch_add(1, Ordering::Relaxed);
+                    r
+                })
+            })
+            .collect();
+        while done.load(Ordering::Relaxed) < nodes.len() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_secs(2));
+            let (mut ups, mut joining): (Vec<usize>, Vec<usize>) =
+                last.iter().map(|l| *l.lock().unwrap()).unzip();
             eprintln!(
-                "{:6.2} s: {left} processes not there yet; of those answering ({}), \
-                 members Up (min / median / max) {:?}, Joining {:?}",
+                "{:6.2} s: {} of {} processes see everyone; Up seen (min / median / max) {:?}, Joining {:?}",
                 t0.elapsed().as_secs_f64(),
-                ups.len(),
+                done.load(Ordering::Relaxed),
+                nodes.len(),
                 spread(&mut ups),
                 spread(&mut joining),
             );
         }
-        if left == 0 {
-            Ok(())
-        } else {
-            Err(format!("{left} processes do not see {n} members Up yet"))
-        }
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let seen = seen.into_iter().map(Option::unwrap_or_default).collect();
-    (ids, seen)
+    results.into_iter().unzip()
+}
+
+/// One process's poll: returns its id and when it first listed `n` Up.
+fn poll_until_everyone(
+    node: &Monitor,
+    n: usize,
+    t0: Instant,
+    deadline: Instant,
+    last: &Mutex<(usize, usize)>,
+) -> (String, Duration) {
+    loop {
+        if let Ok(api) = members(node.http) {
+            let up = with_status(&api, "up", None).len();
+            *last.lock().unwrap() = (up, with_status(&api, "joining", None).len());
+            if up == n {
+                let id = api["self"].as_str().unwrap_or_default().to_owned();
+                return (id, t0.elapsed());
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never saw {n} members Up; log:\n{}",
+            node.name,
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// (min, median, max) of counts.
@@ -302,7 +336,14 @@ fn hundred_processes_on_loopback() {
     let ticks = clock_ticks();
     let etcd = Etcd::start();
     let endpoint = etcd.endpoints();
-    let logs = TempDir::new("scale");
+    // SCALE_LOGS=<dir> keeps the processes' logs there (else a temporary directory).
+    let logs = match std::env::var("SCALE_LOGS") {
+        Ok(dir) => {
+            std::fs::create_dir_all(&dir).expect("SCALE_LOGS directory");
+            Logs::Kept(dir.into())
+        }
+        Err(_) => Logs::Temp(TempDir::new("scale")),
+    };
     let cluster = fresh_cluster_name("scale");
     monitor_binary_release();
 
@@ -311,7 +352,7 @@ fn hundred_processes_on_loopback() {
     let t0 = Instant::now();
     let mut nodes = start_all(n, &cluster, &endpoint, &logs);
     let spawned = t0.elapsed();
-    let (ids, seen_at) = wait_everyone_up(&mut nodes, n, t0);
+    let (ids, seen_at) = wait_everyone_up(&nodes, n, t0);
     let all_seen = seen_at.iter().max().copied().unwrap_or_default();
     let after_start = etcd_counters(&endpoint);
     let start_usage = usage_all(&nodes, ticks);
