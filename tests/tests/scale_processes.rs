@@ -438,7 +438,7 @@ fn print_table(r: &Run) {
 }
 
 #[test]
-#[ignore = "a benchmark: 100 processes, about a minute; run by hand"]
+#[ignore = "a benchmark: 100 processes, about 30 s; run by hand"]
 fn hundred_processes_on_loopback() {
     let n = env_or("SCALE_PROCESSES", 100);
     let kill = env_or("SCALE_KILL", 10).min(n.saturating_sub(1));
