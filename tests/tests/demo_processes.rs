@@ -238,6 +238,10 @@ fn bad_config_values_fail_at_start_naming_them() {
         ),
         (vec![("CLUSTER_PROTOCOL", "fastest")], "CLUSTER_PROTOCOL"),
         (vec![("SSE_BUFFER", "0")], "SSE_BUFFER"),
+        (
+            vec![("CLUSTER_MAX_INCOMING_PER_IP", "0")],
+            "CLUSTER_MAX_INCOMING_PER_IP",
+        ),
         (vec![("ETCD_ENDPOINTS", "nonsense")], "endpoints"),
         (
             vec![

@@ -352,6 +352,17 @@ pub(crate) struct Args {
     )]
     pub(crate) sse_buffer: usize,
 
+    /// Incoming gossip TCP connections (joins, full-state exchange) one IP
+    /// address may hold open at once. Raise it when many members share one
+    /// address, e.g. a hundred processes on loopback.
+    #[arg(
+        long,
+        env = "CLUSTER_MAX_INCOMING_PER_IP",
+        value_name = "CLUSTER_MAX_INCOMING_PER_IP",
+        default_value_t = actix_cluster::TransportConfig::default().max_incoming_per_ip
+    )]
+    pub(crate) cluster_max_incoming_per_ip: usize,
+
     /// Longest time a graceful leave may take on SIGTERM, in seconds.
     #[arg(
         long,

@@ -198,6 +198,9 @@ async fn start_cluster(
         .with_protocol(settings.protocol.clone())
         .with_role(settings.role.as_str())
         .with_metadata("http", http_published.to_string());
+    let transport = &mut cluster_config.transport;
+    transport.max_incoming_per_ip = settings.max_incoming_per_ip;
+    transport.max_incoming = transport.max_incoming.max(settings.max_incoming_per_ip);
     if let Some(advertise) = settings.cluster_advertise {
         cluster_config = cluster_config.with_advertise(advertise);
     }

@@ -84,6 +84,7 @@ pub(crate) struct Settings {
     pub(crate) http_advertise: HttpAdvertise,
     pub(crate) sse_buffer: usize,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) max_incoming_per_ip: usize,
     /// `None`: no etcd.
     pub(crate) etcd: Option<DiscoveryConfig>,
     /// The bearer token of `POST .../leave`; `None`: open.
@@ -127,6 +128,12 @@ impl Settings {
                 args.sse_buffer
             );
         }
+        if args.cluster_max_incoming_per_ip == 0 || args.cluster_max_incoming_per_ip > 65_536 {
+            bail!(
+                "CLUSTER_MAX_INCOMING_PER_IP (--cluster-max-incoming-per-ip) = {}: must be between 1 and 65536",
+                args.cluster_max_incoming_per_ip
+            );
+        }
         if args.shutdown_timeout == 0 || args.shutdown_timeout > 300 {
             bail!(
                 "SHUTDOWN_TIMEOUT (--shutdown-timeout) = {}: must be between 1 and 300 seconds",
@@ -159,6 +166,7 @@ impl Settings {
             http_advertise,
             sse_buffer: args.sse_buffer,
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+            max_incoming_per_ip: args.cluster_max_incoming_per_ip,
             etcd,
             admin_token,
         })

@@ -22,7 +22,7 @@ pub use self::http::{
 };
 pub use self::monitor::Monitor;
 pub use self::support::{
-    artifacts_dir, docker_available, ensure_demo_images, monitor_binary, target_dir, wait_for,
-    TempDir,
+    artifacts_dir, docker_available, ensure_demo_images, monitor_binary, monitor_binary_release,
+    target_dir, wait_for, TempDir,
 };
 pub use self::tools::{fenced_write, host_token_ticks, singleton, token_key, token_value, work};

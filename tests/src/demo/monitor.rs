@@ -111,9 +111,22 @@ impl Monitor {
         envs: &[(&str, &str)],
         args: &[&str],
     ) -> Monitor {
+        Self::spawn_bin(&monitor_binary(), name, http, logs, envs, args)
+    }
+
+    /// Like [`Monitor::spawn`], running the given `cluster-monitor` binary
+    /// (e.g. the release build of [`super::monitor_binary_release`]).
+    pub fn spawn_bin(
+        bin: &Path,
+        name: &str,
+        http: SocketAddr,
+        logs: &Path,
+        envs: &[(&str, &str)],
+        args: &[&str],
+    ) -> Monitor {
         let log = logs.join(format!("{name}-{}.log", http.port()));
         let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(monitor_binary())
+        let child = Command::new(bin)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(envs.iter().copied())

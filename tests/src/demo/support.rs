@@ -65,29 +65,43 @@ pub fn target_dir() -> PathBuf {
 /// otherwise runs `cargo build -p cluster-monitor` once per test process.
 pub fn monitor_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let bin = target_dir().join("debug/cluster-monitor");
-        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
-        let root = repo_root();
-        let mut newest = std::time::SystemTime::UNIX_EPOCH;
-        for dir in ["examples/cluster-monitor", "crates"] {
-            newest_mtime(&root.join(dir), &mut newest);
-        }
-        newest_mtime(&root.join("Cargo.lock"), &mut newest);
-        if built.is_some_and(|b| b >= newest) {
-            return bin;
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "cluster-monitor"])
-            .current_dir(&root)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "cargo build -p cluster-monitor failed");
-        assert!(bin.exists(), "{} missing after the build", bin.display());
-        bin
-    })
-    .clone()
+    BIN.get_or_init(|| fresh_monitor_binary(false)).clone()
+}
+
+/// Like [`monitor_binary`], the release build (`target/release/cluster-monitor`,
+/// built with `cargo build --release -p cluster-monitor` when older than its
+/// sources): for benchmarks that run many processes on few cores.
+pub fn monitor_binary_release() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| fresh_monitor_binary(true)).clone()
+}
+
+fn fresh_monitor_binary(release: bool) -> PathBuf {
+    let profile = if release { "release" } else { "debug" };
+    let bin = target_dir().join(profile).join("cluster-monitor");
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    let root = repo_root();
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for dir in ["examples/cluster-monitor", "crates"] {
+        newest_mtime(&root.join(dir), &mut newest);
+    }
+    newest_mtime(&root.join("Cargo.lock"), &mut newest);
+    if built.is_some_and(|b| b >= newest) {
+        return bin;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut args = vec!["build", "-q", "-p", "cluster-monitor"];
+    if release {
+        args.push("--release");
+    }
+    let status = Command::new(cargo)
+        .args(&args)
+        .current_dir(&root)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo {} failed", args.join(" "));
+    assert!(bin.exists(), "{} missing after the build", bin.display());
+    bin
 }
 
 fn newest_mtime(path: &Path, newest: &mut std::time::SystemTime) {
