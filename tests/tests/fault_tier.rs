@@ -720,7 +720,7 @@ no actor terminated.\n\
 after the decision time: two nodes' run intervals (2 Hz samples of `GET /api/singleton`, consecutive samples saying \
 `here` with the same instance count) must not overlap, except while one of the two is in the first {decision:.0} s of a \
 partition, or in a fault of its own (a pause, a cut link) or the {decision:.0} s after it. The tokens its fenced resource (the etcd \
-key `ticker/token`, written with a compare on the stored token) stored in the scenario, read from etcd's history, \
+key `app/ticker/token`, written with a compare on the stored token) stored in the scenario, read from etcd's history, \
 never go backwards. The figures: where and when it ran, seconds doubled within a decision time, writes, stale \
 writes refused.\n\n\
 Partition and isolation scenarios also report **heal -> all Up**: the time from removing the nftables rules until every \

@@ -15,7 +15,7 @@
 //! expires (its process died or lost etcd for the TTL) loses the key by
 //! itself.
 
-use tracing::info;
+use tracing::{info, info_span};
 
 use crate::arbiter::{EtcdArbiter, Held};
 use crate::client::bounded;
@@ -37,6 +37,9 @@ impl EtcdArbiter {
             .await?
         {
             Held::Created(revision) => {
+                // Called by the application (a singleton's claim), outside
+                // discovery's span: every line of this crate names its member.
+                let _span = info_span!(parent: None, "etcd_discovery", member = %holder).entered();
                 info!(name, holder, token = revision, "key claimed");
                 Ok(FencingToken(revision))
             }

@@ -420,6 +420,14 @@ impl DiscoveryConfig {
     pub fn cluster_prefix(&self) -> String {
         format!("{}/{}/", self.prefix, self.cluster_name)
     }
+
+    /// Where the application may keep keys of its own beside the cluster's
+    /// (`<prefix>/<cluster>/app/`, e.g. a resource fenced by a singleton's
+    /// token): discovery ignores them, where it warns about any other key
+    /// under the cluster's prefix that is not its own.
+    pub fn app_prefix(&self) -> String {
+        format!("{}app/", self.cluster_prefix())
+    }
 }
 
 fn split_list(v: &str) -> Vec<String> {

@@ -47,6 +47,9 @@ enum Key {
     Formation(String),
     /// The arbiter's keys (`downing/lease`, `leader`): ours, not read here.
     Arbiter,
+    /// Under `app/`: the application's own keys (see
+    /// [`DiscoveryConfig::app_prefix`](crate::DiscoveryConfig::app_prefix)).
+    App,
 }
 
 impl View {
@@ -75,7 +78,7 @@ impl View {
                 self.ups.insert(id, e.create_revision);
             }
             Ok(Key::Formation(id)) => self.formation = Some((id, e.create_revision)),
-            Ok(Key::Arbiter) => {}
+            Ok(Key::Arbiter) | Ok(Key::App) => {}
             Err(reason) => {
                 warn!(key = %e.key, reason, "ignoring a key under the cluster's prefix that is not ours");
                 if self.ignored.len() < MAX_IGNORED {
@@ -182,6 +185,9 @@ fn judge(keys: &Keys, e: &Entry) -> Result<Key, &'static str> {
     let member_id = |id: &str| id.parse::<MemberId>().map_err(|_| "not a member id");
     if key == keys.downing_lease() || key == keys.leader() || key.starts_with(&keys.singletons()) {
         return Ok(Key::Arbiter);
+    }
+    if key.starts_with(&keys.app()) {
+        return Ok(Key::App);
     }
     if e.lease == 0 {
         return Err("no lease");
@@ -534,6 +540,13 @@ mod tests {
             view.ignored.get(&format!("{}notes", k.root)),
             Some(&"no lease")
         );
+        // The application's keys under `app/` are neither used nor counted.
+        store.put_raw(format!("{}ticker/token", k.app()), b"7", None);
+        let view = listed(&store);
+        assert!(!view
+            .ignored
+            .contains_key(&format!("{}ticker/token", k.app())));
+        assert!(view.seeds(&a.id, a.addr, 5).is_empty(), "{view:?}");
         // Nobody real is Up: A forms, over the stray formation key.
         assert_eq!(decided(&store, &view, &a, &starting(&a)), Decision::Form);
         assert_eq!(

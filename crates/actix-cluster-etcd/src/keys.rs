@@ -93,6 +93,11 @@ impl Keys {
     pub(crate) fn leader(&self) -> String {
         format!("{}leader", self.root)
     }
+    /// The application's own keys: discovery neither reads nor warns about
+    /// them.
+    pub(crate) fn app(&self) -> String {
+        format!("{}app/", self.root)
+    }
     pub(crate) fn singletons(&self) -> String {
         format!("{}singleton/", self.root)
     }

@@ -1,7 +1,7 @@
 //! The ticker's fenced external resource: two etcd keys the singleton writes
 //! with every tick, guarded by its fencing token.
 //!
-//! `<prefix>/<cluster>/ticker/token` holds the token of the last accepted
+//! `<prefix>/<cluster>/app/ticker/token` holds the token of the last accepted
 //! write (20 digits, zero-padded, so etcd's byte-wise comparison is the
 //! numeric one) and `.../ticker/tick` holds `<ticks> <member id>`. A write is
 //! one transaction: *if the stored token is greater than mine, change
@@ -59,7 +59,8 @@ pub(crate) fn token_value(token: i64) -> String {
 }
 
 /// The fenced transaction for `w` on the keys under `prefix`
-/// (`<prefix>/<cluster>/`).
+/// (`<prefix>/<cluster>/app/`, where discovery leaves the application's
+/// keys alone).
 pub(crate) fn fenced_txn(prefix: &str, w: &FencedWrite) -> Txn {
     let token_key = format!("{prefix}ticker/token");
     let tick_key = format!("{prefix}ticker/tick");
@@ -99,7 +100,7 @@ async fn write_loop(
     mut rx: mpsc::Receiver<FencedWrite>,
     counts: Arc<FenceCounts>,
 ) {
-    let prefix = config.cluster_prefix();
+    let prefix = config.app_prefix();
     let mut client: Option<Client> = None;
     while let Some(w) = rx.recv().await {
         if client.is_none() {

@@ -39,7 +39,7 @@ pub fn work(addr: SocketAddr, n: &str) -> Result<(u16, Value), String> {
 /// The fenced resource's token key for a cluster under an etcd prefix
 /// (`docs/DEMO.md`).
 pub fn token_key(etcd_prefix: &str, cluster: &str) -> String {
-    format!("{etcd_prefix}/{cluster}/ticker/token")
+    format!("{etcd_prefix}/{cluster}/app/ticker/token")
 }
 
 /// The token key's value for a token: 20 digits, zero-padded.
@@ -58,7 +58,7 @@ pub fn fenced_write(
     token: i64,
 ) -> Result<bool, String> {
     let key = token_key(etcd_prefix, cluster);
-    let tick = format!("{etcd_prefix}/{cluster}/ticker/tick");
+    let tick = format!("{etcd_prefix}/{cluster}/app/ticker/tick");
     let mine = token_value(token);
     let script =
         format!("value(\"{key}\") > \"{mine}\"\n\n\nput {key} {mine}\nput {tick} \"0 test\"\n\n");

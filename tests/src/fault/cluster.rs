@@ -451,7 +451,7 @@ impl Cluster {
     /// live in it; the next [`Cluster::begin`] kills them).
     pub fn finish(&mut self) -> History {
         let mut h = self.history_now();
-        let key = format!("{ETCD_PREFIX}/{CLUSTER}/ticker/token");
+        let key = format!("{ETCD_PREFIX}/{CLUSTER}/app/ticker/token");
         h.fence_tokens = singleton::fence_tokens(&endpoints(), &key);
         self.end_recording();
         for f in std::mem::take(&mut self.nft) {
