@@ -411,20 +411,7 @@ fn figures_moves_with_the_etcd_claim() {
     let mut names = (1..).map(|i| format!("n{i}"));
     let mut handovers = Vec::new();
     for _ in 0..20 {
-        while members.len() < 3 {
-            let name = names.next().unwrap();
-            members.push(Member::start(&name, config.clone(), log.clone()));
-        }
-        wait_until(DEADLINE, "three Up", || {
-            members.iter().all(|m| m.up_members() == 3)
-        });
-        wait_until(DEADLINE, "a host", || !starts(&log).is_empty());
-        let before = starts(&log).len();
-        let host = starts(&log).last().unwrap().0.clone();
-        let i = members
-            .iter()
-            .position(|m| m.name == host)
-            .expect("the host");
+        let (i, _, before) = three_with_a_host(&mut members, &mut names, &config, &log);
         let t0 = Instant::now();
         members.remove(i).leave();
         wait_until(DEADLINE, "the next start", || starts(&log).len() > before);
@@ -437,20 +424,7 @@ fn figures_moves_with_the_etcd_claim() {
     );
     let mut figures = Vec::new();
     for _ in 0..20 {
-        while members.len() < 3 {
-            let name = names.next().unwrap();
-            members.push(Member::start(&name, config.clone(), log.clone()));
-        }
-        wait_until(DEADLINE, "three Up", || {
-            members.iter().all(|m| m.up_members() == 3)
-        });
-        wait_until(DEADLINE, "a host", || !starts(&log).is_empty());
-        let before = starts(&log).len();
-        let host = starts(&log).last().unwrap().0.clone();
-        let i = members
-            .iter()
-            .position(|m| m.name == host)
-            .expect("the host");
+        let (i, host, before) = three_with_a_host(&mut members, &mut names, &config, &log);
         push(&log, Entry::Killed(host.clone()));
         members.remove(i).kill();
         wait_until(DEADLINE, "the next start", || starts(&log).len() > before);
@@ -478,4 +452,30 @@ fn report(what: &str, mut figures: Vec<Duration>) {
         ms(figures[(figures.len() * 99).div_ceil(100) - 1]),
         ms(*figures.last().unwrap())
     );
+}
+
+/// Tops `members` up to three with fresh names, waits until all three are Up
+/// and one hosts the singleton: its index and name, and how many starts the
+/// log holds so far.
+fn three_with_a_host(
+    members: &mut Vec<Member>,
+    names: &mut impl Iterator<Item = String>,
+    config: &DiscoveryConfig,
+    log: &Log,
+) -> (usize, String, usize) {
+    while members.len() < 3 {
+        let name = names.next().unwrap();
+        members.push(Member::start(&name, config.clone(), log.clone()));
+    }
+    wait_until(DEADLINE, "three Up", || {
+        members.iter().all(|m| m.up_members() == 3)
+    });
+    wait_until(DEADLINE, "a host", || !starts(log).is_empty());
+    let before = starts(log).len();
+    let host = starts(log).last().unwrap().0.clone();
+    let i = members
+        .iter()
+        .position(|m| m.name == host)
+        .expect("the host");
+    (i, host, before)
 }

@@ -29,6 +29,16 @@ enum Entry {
     Fenced(String),
 }
 
+/// The log of one move: started on `from`, stopped there, then started on
+/// `to` (never two at once).
+fn moved(from: &str, to: &str) -> Vec<Entry> {
+    vec![
+        Entry::Started(from.into()),
+        Entry::Stopped(from.into()),
+        Entry::Started(to.into()),
+    ]
+}
+
 type Log = Arc<Mutex<Vec<Entry>>>;
 type Received = Arc<Mutex<Vec<(String, u64)>>>;
 
@@ -250,14 +260,7 @@ fn a_handover_stops_the_old_instance_before_the_next_starts() {
     nodes[0].run(move |_| async move { h1.hand_over().await });
     nodes.remove(0).stop();
     wait_until("the instance runs on n2", || t.starts().len() == 2);
-    assert_eq!(
-        t.log(),
-        vec![
-            Entry::Started("n1".into()),
-            Entry::Stopped("n1".into()),
-            Entry::Started("n2".into()),
-        ]
-    );
+    assert_eq!(t.log(), moved("n1", "n2"));
     let n2 = member_id(&nodes[0]);
     for (node, handle) in nodes.iter().zip(&handles[1..]) {
         wait_until("every member knows the new host", || {
@@ -291,14 +294,7 @@ fn a_plain_leave_moves_it_too_the_old_one_stopped_first() {
         t.log()
     );
     wait_until("the instance runs on n2", || t.starts().len() == 2);
-    assert_eq!(
-        t.log(),
-        vec![
-            Entry::Started("n1".into()),
-            Entry::Stopped("n1".into()),
-            Entry::Started("n2".into()),
-        ]
-    );
+    assert_eq!(t.log(), moved("n1", "n2"));
 }
 
 #[test]
@@ -318,14 +314,7 @@ fn a_system_stopped_without_leave_still_moves_it_old_one_first() {
     wait_until("the instance runs", || !t.starts().is_empty());
     nodes.remove(0).stop_system();
     wait_until("the instance runs on n2", || t.starts().len() == 2);
-    assert_eq!(
-        t.log(),
-        vec![
-            Entry::Started("n1".into()),
-            Entry::Stopped("n1".into()),
-            Entry::Started("n2".into()),
-        ]
-    );
+    assert_eq!(t.log(), moved("n1", "n2"));
 }
 
 #[test]
