@@ -46,6 +46,21 @@ pub(crate) async fn connect(config: &DiscoveryConfig) -> Result<Client, Discover
     bounded(config, "connect", Client::connect(endpoints, Some(options))).await
 }
 
+impl DiscoveryConfig {
+    /// A client for this configuration's endpoints, credentials and TLS, set
+    /// up as discovery's own: pings only as often as a stock etcd permits and
+    /// never on a connection without an open stream (etcd closes such a
+    /// connection after three), and watches that need a leader. For an
+    /// application's own keys, under [`DiscoveryConfig::app_prefix`].
+    ///
+    /// # Errors
+    /// A TLS file that cannot be read, or no endpoint answering within the
+    /// connect timeout.
+    pub async fn connect(&self) -> Result<Client, DiscoveryError> {
+        connect(self).await
+    }
+}
+
 fn read(path: &std::path::Path) -> Result<Vec<u8>, DiscoveryError> {
     std::fs::read(path).map_err(|e| DiscoveryError::Tls {
         path: path.display().to_string(),

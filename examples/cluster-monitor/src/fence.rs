@@ -14,10 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use actix_cluster_etcd::DiscoveryConfig;
-use anyhow::Context as _;
-use etcd_client::{
-    Certificate, Client, Compare, CompareOp, ConnectOptions, Identity, TlsOptions, Txn, TxnOp,
-};
+use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp};
 use tokio::sync::mpsc;
 
 /// Writes waiting for etcd at most (the oldest wait; newer ones are dropped
@@ -104,10 +101,10 @@ async fn write_loop(
     let mut client: Option<Client> = None;
     while let Some(w) = rx.recv().await {
         if client.is_none() {
-            match connect(&config).await {
+            match config.connect().await {
                 Ok(c) => client = Some(c),
                 Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "fence: cannot connect to etcd");
+                    tracing::warn!(error = %e, "fence: cannot connect to etcd");
                     counts.failed.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
@@ -137,31 +134,6 @@ async fn write_loop(
             }
         }
     }
-}
-
-/// A client for the configured endpoints, credentials and TLS.
-async fn connect(config: &DiscoveryConfig) -> anyhow::Result<Client> {
-    let mut options = ConnectOptions::new()
-        .with_connect_timeout(config.connect_timeout())
-        .with_timeout(config.request_timeout())
-        .with_keep_alive_while_idle(false);
-    if let (Some(user), Some(password)) = (&config.user, &config.password) {
-        options = options.with_user(user.clone(), password.clone());
-    }
-    if let Some(tls) = &config.tls {
-        let read = |p: &std::path::Path| {
-            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
-        };
-        let mut t = TlsOptions::new();
-        if let Some(ca) = &tls.ca_file {
-            t = t.ca_certificate(Certificate::from_pem(read(ca)?));
-        }
-        if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
-            t = t.identity(Identity::from_pem(read(cert)?, read(key)?));
-        }
-        options = options.with_tls(t);
-    }
-    Ok(Client::connect(config.endpoints.clone(), Some(options)).await?)
 }
 
 #[cfg(test)]
