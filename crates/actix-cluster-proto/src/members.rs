@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::codec;
 use crate::entry::NOT_LIVE;
 pub(crate) use crate::entry::{Announced, Entry};
-use crate::id::{IdMap, IdPool, IdSet, MemberId};
+use crate::id::{IdKey, IdMap, IdPool, IdRef, IdSet, MemberId};
 use crate::member::Status;
 
 /// An id that hashes and compares as its address: the index of the newest
@@ -128,6 +127,16 @@ impl Table {
             (Some((held, _)), _) => held.clone(),
             (None, Some(pool)) => pool.share(id),
             (None, None) => id,
+        }
+    }
+
+    /// The copy of the id `r` names that [`Table::canonical`] would give,
+    /// if there is one already (the table's, else the pool's): the decoder
+    /// takes known ids through this rather than allocating them.
+    pub(crate) fn find(&self, r: &IdRef<'_>) -> Option<MemberId> {
+        match self.entries.get_key_value(r as &dyn IdKey) {
+            Some((held, _)) => Some(held.clone()),
+            None => self.pool.as_ref().and_then(|pool| pool.find(r)),
         }
     }
 
@@ -281,9 +290,23 @@ impl Table {
     /// about what copying it does, and a cache per member would hold, at the
     /// peak of a cold start, an encoding of every member in every node.
     pub(crate) fn encoded(&self, id: &MemberId) -> Option<Vec<u8>> {
-        self.entries
-            .get(id)
-            .map(|e| codec::record_bytes(&e.record()))
+        self.entries.get(id).map(|e| {
+            let mut out = Vec::with_capacity(64);
+            e.put_record(&mut out);
+            out
+        })
+    }
+
+    /// Appends the encoded record of `id` to `out`; false if `id` is
+    /// unknown (nothing appended).
+    pub(crate) fn put_encoded(&self, id: &MemberId, out: &mut Vec<u8>) -> bool {
+        match self.entries.get(id) {
+            Some(e) => {
+                e.put_record(out);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Removes an entry for good (tombstone expired) and remembers its id

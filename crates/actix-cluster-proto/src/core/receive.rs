@@ -50,6 +50,7 @@ impl Core {
         };
         let keys = self.config.keyring.as_ref();
         let accept_plain = keys.is_none() || !self.config.verify_incoming;
+        let table = &self.table;
         let decoded = codec::decode_keyed(
             bytes,
             &self.config.cluster_name,
@@ -57,6 +58,7 @@ impl Core {
             self.config.max_members,
             keys,
             accept_plain,
+            &|r| table.find(r),
         );
         match decoded {
             Ok((msg, sealed)) => {
