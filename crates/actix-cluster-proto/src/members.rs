@@ -74,6 +74,10 @@ pub(crate) struct Table {
     /// run out (kept by `insert`, `update` and `remove`, so the leader's
     /// majority test is O(1) in the common case).
     expired: usize,
+    /// How many entries are `Down(Failed)`, the local one included (kept
+    /// like `expired`, so a tick looking for failed tombstones skips the
+    /// walk over the table when there are none).
+    failed: usize,
     /// The `Up` and `Leaving` members, the local one included, by address
     /// (then id): keep-majority's count and its tie-breaker.
     counted: BTreeSet<ByAddr>,
@@ -102,6 +106,7 @@ impl Table {
             live: Vec::new(),
             suspected: IdSet::default(),
             expired: 0,
+            failed: 0,
             counted: BTreeSet::new(),
             by_addr: HashSet::new(),
             up_order: BTreeSet::new(),
@@ -193,9 +198,13 @@ impl Table {
             // Its place among the live members goes to its successor.
             e.live_at = old.live_at;
         }
+        let failed = is_failed(&e);
         if let Some(old) = self.entries.insert(id.clone(), e) {
             if expired_suspect(&old) && old.id != self.local {
                 self.expired -= 1;
+            }
+            if is_failed(&old) {
+                self.failed -= 1;
             }
             if counts(&old) {
                 self.counted.remove(&ByAddr(id.clone()));
@@ -203,6 +212,9 @@ impl Table {
         }
         if expired && id != self.local {
             self.expired += 1;
+        }
+        if failed {
+            self.failed += 1;
         }
         if counted {
             self.counted.insert(ByAddr(id.clone()));
@@ -242,7 +254,13 @@ impl Table {
         let was_suspected = e.suspicion.is_some();
         let was_expired = expired_suspect(e);
         let was_counted = counts(e);
+        let was_failed = is_failed(e);
         let out = change(e);
+        match (was_failed, is_failed(e)) {
+            (true, false) => self.failed -= 1,
+            (false, true) => self.failed += 1,
+            _ => {}
+        }
         if was_expired != expired_suspect(e) && id != &self.local {
             if was_expired {
                 self.expired -= 1;
@@ -316,6 +334,9 @@ impl Table {
             self.remove_live_at(e.live_at);
             if expired_suspect(&e) && id != &self.local {
                 self.expired -= 1;
+            }
+            if is_failed(&e) {
+                self.failed -= 1;
             }
             if counts(&e) {
                 self.counted.remove(&ByAddr(id.clone()));
@@ -493,6 +514,11 @@ impl Table {
         self.expired
     }
 
+    /// How many entries are `Down(Failed)`, the local one included.
+    pub(crate) fn failed(&self) -> usize {
+        self.failed
+    }
+
     /// How many members are `Up` or `Leaving`, the local one included.
     pub(crate) fn counted(&self) -> usize {
         self.counted.len()
@@ -514,6 +540,11 @@ fn order_key(n: u64) -> u64 {
     } else {
         n
     }
+}
+
+/// A member down as failed (not left, not fenced).
+fn is_failed(e: &Entry) -> bool {
+    e.status == Status::Down(crate::DownReason::Failed)
 }
 
 /// An `Up` or `Leaving` member: one keep-majority counts.
