@@ -62,13 +62,35 @@ pub(super) struct Queue<A> {
     free: Vec<u32>,
 }
 
-/// A queued action's place in the order and its slot.
-#[derive(PartialEq, Eq)]
+/// A queued action's place in the order, (time in nanoseconds, sequence
+/// number) in one integer so that the heap compares once, and its slot.
 struct Key {
-    at: Duration,
-    seq: u64,
+    order: u128,
     slot: u32,
 }
+
+impl Key {
+    fn new(at: Duration, seq: u64, slot: u32) -> Key {
+        // Virtual time stays far below 2^64 ns (584 years).
+        let nanos = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX);
+        Key {
+            order: (u128::from(nanos) << 64) | u128::from(seq),
+            slot,
+        }
+    }
+
+    fn at(&self) -> Duration {
+        Duration::from_nanos((self.order >> 64) as u64)
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.order == other.order
+    }
+}
+
+impl Eq for Key {}
 
 impl PartialOrd for Key {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
@@ -79,8 +101,8 @@ impl PartialOrd for Key {
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
         // BinaryHeap is a max-heap: reverse so the earliest (time, seq) is on
-        // top. Sequence numbers are unique, so the slot never decides.
-        (other.at, other.seq, other.slot).cmp(&(self.at, self.seq, self.slot))
+        // top. Sequence numbers are unique, so no two keys are equal.
+        other.order.cmp(&self.order)
     }
 }
 
@@ -107,7 +129,7 @@ impl<A> Queue<A> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.heap.push(Key { at, seq, slot });
+        self.heap.push(Key::new(at, seq, slot));
     }
 
     /// Takes the earliest action and its time.
@@ -117,12 +139,12 @@ impl<A> Queue<A> {
             .take()
             .expect("every queued key has its action");
         self.free.push(key.slot);
-        Some((key.at, action))
+        Some((key.at(), action))
     }
 
     /// The time of the earliest action.
     pub(super) fn next_at(&self) -> Option<Duration> {
-        self.heap.peek().map(|k| k.at)
+        self.heap.peek().map(Key::at)
     }
 
     pub(super) fn len(&self) -> usize {
