@@ -11,7 +11,7 @@ use actix_cluster_sim::{derive_seed, NetConfig, SimError};
 
 use crate::memory::{rss_bytes, HeapCounter};
 use crate::stats::Dist;
-use crate::suite::ours;
+use crate::suite::{ours, thread_cpu};
 use crate::world::World;
 use crate::{BenchSystem, Foca, SystemKind, Traffic};
 
@@ -48,6 +48,11 @@ pub struct ScaleFigure {
     /// The same over the idle window only (the figure of the normal
     /// report's "Machine-dependent figures").
     pub idle_member_seconds_per_s: f64,
+    /// The same per CPU second of the simulating thread: what the wall
+    /// clock says on an idle machine, and what it cannot say on a shared
+    /// one (runs before this figure existed have none).
+    #[serde(default)]
+    pub idle_member_seconds_per_cpu_s: Option<f64>,
 }
 
 const COLD_LIMIT: Duration = Duration::from_secs(300);
@@ -107,7 +112,10 @@ fn scale_world<S: BenchSystem>(
     w.sim.reset_stats();
     let members = w.sim.live().len() as f64;
     let (ms0, wall0_idle) = (w.member_seconds, w.wall);
+    let cpu0 = thread_cpu();
     w.run_for(IDLE);
+    let idle_cpu = thread_cpu().zip(cpu0).map(|(c1, c0)| c1.saturating_sub(c0));
+    let idle_ms = w.member_seconds - ms0;
     let idle = w.traffic(IDLE.as_secs_f64(), members);
     let idle_rate = (w.member_seconds - ms0) / (w.wall - wall0_idle).as_secs_f64().max(1e-9);
     let (mut downs, mut joins) = (Vec::new(), Vec::new());
@@ -129,6 +137,9 @@ fn scale_world<S: BenchSystem>(
         wall: wall0.elapsed(),
         member_seconds_per_s: w.member_seconds / w.wall.as_secs_f64().max(1e-9),
         idle_member_seconds_per_s: idle_rate,
+        idle_member_seconds_per_cpu_s: idle_cpu
+            .filter(|c| !c.is_zero())
+            .map(|c| idle_ms / c.as_secs_f64()),
     })
 }
 
@@ -228,6 +239,8 @@ fn machine_goals(figs: &[ScaleFigure]) -> Vec<Goal> {
         .max_by_key(|f| f.n);
     let rate = |k| find(figs, k, 1000).map(|f| f.idle_member_seconds_per_s);
     let (ours, foca) = (rate(SystemKind::Ours), rate(SystemKind::Foca));
+    let per_cpu = |k| find(figs, k, 1000).and_then(|f| f.idle_member_seconds_per_cpu_s);
+    let (ours_cpu, foca_cpu) = (per_cpu(SystemKind::Ours), per_cpu(SystemKind::Foca));
     vec![
         Goal {
             what: "memory per known member (core)",
@@ -246,11 +259,19 @@ fn machine_goals(figs: &[ScaleFigure]) -> Vec<Goal> {
             what: "simulator speed N = 1,000 (idle)",
             anchor: "foca 76k member-s per wall-s",
             bound: ">= foca in the same run",
-            figure: match (ours, foca) {
-                (Some(o), Some(f)) => format!("{o:.0} vs foca {f:.0} member-s per wall-s"),
+            figure: match (ours, foca, ours_cpu.zip(foca_cpu)) {
+                (Some(o), Some(f), Some((oc, fc))) => format!(
+                    "{o:.0} vs foca {f:.0} member-s per wall-s; {oc:.0} vs {fc:.0} per CPU-s"
+                ),
+                (Some(o), Some(f), None) => format!("{o:.0} vs foca {f:.0} member-s per wall-s"),
                 _ => "not in this run (see the notes)".into(),
             },
-            met: ours.zip(foca).map(|(o, f)| o >= f),
+            // Judged per CPU second where measured: on a shared machine the
+            // wall clock measures the other work as much as the simulator.
+            met: match ours_cpu.zip(foca_cpu) {
+                Some((o, f)) => Some(o >= f),
+                None => ours.zip(foca).map(|(o, f)| o >= f),
+            },
         },
     ]
 }
@@ -291,12 +312,12 @@ pub fn scale_markdown(figs: &[ScaleFigure], seed: u64, notes: &str) -> String {
     }
     let _ = writeln!(
         m,
-        "\n| system | N | cold start | views per member (median / max) | idle kbit/s | crash -> Down p50 / p99 | join -> Up p50 / p99 | heap B/member | RSS B/member | member-s per wall-s (run / idle) | wall |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        "\n| system | N | cold start | views per member (median / max) | idle kbit/s | crash -> Down p50 / p99 | join -> Up p50 / p99 | heap B/member | RSS B/member | member-s per wall-s (run / idle) | idle member-s per CPU-s | wall |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for f in figs {
         let _ = writeln!(
             m,
-            "| {} | {} | {} | {} / {} | {:.2} | {} / {} | {} / {} | {} | {:.0} | {:.0} / {:.0} | {:.0} s |",
+            "| {} | {} | {} | {} / {} | {:.2} | {} / {} | {} / {} | {} | {:.0} | {:.0} / {:.0} | {} | {:.0} s |",
             f.kind.label(),
             f.n,
             secs(f.cold_start),
@@ -312,6 +333,8 @@ pub fn scale_markdown(figs: &[ScaleFigure], seed: u64, notes: &str) -> String {
             f.rss_per_member,
             f.member_seconds_per_s,
             f.idle_member_seconds_per_s,
+            f.idle_member_seconds_per_cpu_s
+                .map_or("n/a".into(), |r| format!("{r:.0}")),
             f.wall.as_secs_f64()
         );
     }

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 
-use crate::codec::Record;
+use crate::codec::{self, Record};
 use crate::id::{Incarnation, MemberId};
 use crate::member::{MemberInfo, Status};
 use crate::suspicion::Suspicion;
@@ -228,6 +228,29 @@ impl Entry {
         }
     }
 
+    /// Appends its record, encoded: the bytes of [`Entry::record`]'s
+    /// encoding, without the record made first.
+    pub(crate) fn put_record(&self, out: &mut Vec<u8>) {
+        let down = matches!(self.status, Status::Down(_));
+        codec::put_record_parts(
+            out,
+            codec::RecordParts {
+                id: &self.id,
+                incarnation: self.incarnation,
+                status: self.status,
+                suspect: if down {
+                    None
+                } else {
+                    self.suspicion.as_ref().and(self.suspecter.as_ref())
+                },
+                up_number: self.up_number,
+                // A down record carries neither (the encoder skips them).
+                roles: &self.data.roles,
+                metadata: &self.data.metadata,
+            },
+        );
+    }
+
     /// Withdraws a standing `Unreachable` once no suspicion or fence keeps
     /// the member unreachable; true when `Reachable` is to be published.
     pub(crate) fn settle_reachable(&mut self) -> bool {
@@ -249,6 +272,56 @@ impl Entry {
             roles: self.data.roles.clone(),
             metadata: self.data.metadata.clone(),
             up_number: self.up_number,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::member::DownReason;
+
+    /// The record encoded in place is the record's encoding, byte for byte,
+    /// whatever the entry holds (suspicion, roles and metadata included).
+    #[test]
+    fn encoding_in_place_is_the_records_encoding() {
+        let id = |i: u16| MemberId::new(format!("n{i}"), ([10, 0, 0, 1], i).into(), 7);
+        for status in [
+            Status::Joining,
+            Status::Up,
+            Status::Leaving,
+            Status::Down(DownReason::Failed),
+            Status::Down(DownReason::Left),
+            Status::Down(DownReason::Fenced),
+        ] {
+            for (suspected, with_data) in [(false, false), (true, false), (true, true)] {
+                let mut e = Entry::new(id(1), status);
+                e.incarnation = 300;
+                e.up_number = 1 << 40;
+                e.suspecter = Some(id(2));
+                if suspected {
+                    let s = Suspicion::new(
+                        300,
+                        id(2),
+                        Duration::ZERO,
+                        3,
+                        Duration::ZERO,
+                        Duration::ZERO,
+                    );
+                    e.suspicion = Some(Box::new(s));
+                }
+                if with_data {
+                    e.set_data(
+                        ["a".to_owned()].into(),
+                        [("k".to_owned(), "é".to_owned())].into(),
+                    );
+                }
+                let mut out = vec![9];
+                e.put_record(&mut out);
+                assert_eq!(out[1..], codec::record_bytes(&e.record()), "{status:?}");
+            }
         }
     }
 }

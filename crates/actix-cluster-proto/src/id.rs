@@ -8,6 +8,7 @@
 //! then hash one word, and a peer that chooses ids still cannot aim them at
 //! one bucket, because it does not know the key.
 
+use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -58,21 +59,47 @@ fn key() -> &'static RandomState {
     KEY.get_or_init(RandomState::new)
 }
 
+/// The keyed hash of an id's parts: the same whether they are held
+/// ([`MemberId`]) or borrowed from a message ([`IdRef`]).
+fn hash_parts(name: &str, addr: &SocketAddr, generation: Generation) -> u64 {
+    key().hash_one((name, addr, generation))
+}
+
 impl MemberId {
     /// Builds an id.
     pub fn new(name: impl Into<String>, addr: SocketAddr, generation: Generation) -> Self {
+        let name = name.into();
+        let hash = hash_parts(&name, &addr, generation);
         let parts = IdParts {
-            name: name.into(),
+            name,
             addr,
             generation,
         };
-        let hash = key().hash_one(&parts);
         MemberId(Arc::new(Shared { parts, hash }))
+    }
+
+    /// The id of `r`'s parts, its keyed hash reused.
+    pub(crate) fn from_ref(r: &IdRef<'_>) -> MemberId {
+        let parts = IdParts {
+            name: r.name.to_owned(),
+            addr: r.addr,
+            generation: r.generation,
+        };
+        MemberId(Arc::new(Shared {
+            parts,
+            hash: r.hash,
+        }))
     }
 
     /// The same name and address with another generation.
     pub fn with_generation(&self, generation: Generation) -> MemberId {
         MemberId::new(self.name.clone(), self.addr, generation)
+    }
+
+    /// Whether both are the very same allocation (tests of id sharing).
+    #[cfg(test)]
+    pub(crate) fn same(&self, other: &MemberId) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// The parts (also reachable through `Deref`).
@@ -152,6 +179,77 @@ impl std::str::FromStr for MemberId {
     }
 }
 
+/// An id's parts borrowed from a received message, with their keyed hash:
+/// what the decoder looks up in the table (through [`IdKey`]) before it
+/// allocates a [`MemberId`], so news about a known member allocates no id.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IdRef<'a> {
+    name: &'a str,
+    addr: SocketAddr,
+    generation: Generation,
+    hash: u64,
+}
+
+impl<'a> IdRef<'a> {
+    pub(crate) fn new(name: &'a str, addr: SocketAddr, generation: Generation) -> IdRef<'a> {
+        IdRef {
+            name,
+            addr,
+            generation,
+            hash: hash_parts(name, &addr, generation),
+        }
+    }
+}
+
+/// An id held or borrowed, as the key of a lookup in the maps and sets keyed
+/// by ids: `map.get(&id_ref as &dyn IdKey)` finds the held [`MemberId`] with
+/// equal parts.
+pub(crate) trait IdKey {
+    fn key_hash(&self) -> u64;
+    fn key_parts(&self) -> (&str, &SocketAddr, Generation);
+}
+
+impl IdKey for MemberId {
+    fn key_hash(&self) -> u64 {
+        self.0.hash
+    }
+
+    fn key_parts(&self) -> (&str, &SocketAddr, Generation) {
+        (&self.name, &self.addr, self.generation)
+    }
+}
+
+impl IdKey for IdRef<'_> {
+    fn key_hash(&self) -> u64 {
+        self.hash
+    }
+
+    fn key_parts(&self) -> (&str, &SocketAddr, Generation) {
+        (self.name, &self.addr, self.generation)
+    }
+}
+
+impl PartialEq for dyn IdKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_hash() == other.key_hash() && self.key_parts() == other.key_parts()
+    }
+}
+
+impl Eq for dyn IdKey + '_ {}
+
+/// As [`MemberId`]'s own hash, so that a borrowed key finds a held one.
+impl Hash for dyn IdKey + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.key_hash());
+    }
+}
+
+impl<'a> Borrow<dyn IdKey + 'a> for MemberId {
+    fn borrow(&self) -> &(dyn IdKey + 'a) {
+        self
+    }
+}
+
 /// Ids shared by the cores of one process that runs many (a simulator):
 /// a core given the pool ([`Core::share_ids`](crate::Core::share_ids))
 /// takes every id it learns through it, so a member known to ten thousand
@@ -176,6 +274,12 @@ impl IdPool {
                 id
             }
         }
+    }
+
+    /// The pool's copy of the id `r` names, if it holds one (nothing kept).
+    pub(crate) fn find(&self, r: &IdRef<'_>) -> Option<MemberId> {
+        let ids = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        ids.get(r as &dyn IdKey).cloned()
     }
 
     /// How many ids it holds.
@@ -281,6 +385,28 @@ mod tests {
                 "b@10.0.0.1:1-1"
             ]
         );
+    }
+
+    #[test]
+    fn a_borrowed_id_finds_the_held_one() {
+        let held = id("n", 1, 2);
+        let mut set = IdSet::default();
+        set.insert(held.clone());
+        let r = IdRef::new("n", held.addr, 2);
+        assert!(set.get(&r as &dyn IdKey).is_some_and(|f| f.same(&held)));
+        for (name, port, generation) in [("m", 1, 2), ("n", 2, 2), ("n", 1, 3)] {
+            let other = IdRef::new(name, ([10, 0, 0, 1], port).into(), generation);
+            assert!(!set.contains(&other as &dyn IdKey));
+        }
+        // Made from its borrowed parts, an id equals (and hashes as) the held one.
+        let made = MemberId::from_ref(&r);
+        assert!(!made.same(&held));
+        assert_eq!(made, held);
+        assert_eq!(made.0.hash, held.0.hash);
+        let pool = IdPool::new();
+        assert!(pool.find(&r).is_none());
+        let kept = pool.share(made);
+        assert!(pool.find(&r).is_some_and(|f| f.same(&kept)));
     }
 
     /// The hash depends on every part and on the process's key: names a

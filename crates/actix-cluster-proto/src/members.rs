@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::codec;
 use crate::entry::NOT_LIVE;
 pub(crate) use crate::entry::{Announced, Entry};
-use crate::id::{IdMap, IdPool, IdSet, MemberId};
+use crate::id::{IdKey, IdMap, IdPool, IdRef, IdSet, MemberId};
 use crate::member::Status;
 
 /// An id that hashes and compares as its address: the index of the newest
@@ -75,6 +74,10 @@ pub(crate) struct Table {
     /// run out (kept by `insert`, `update` and `remove`, so the leader's
     /// majority test is O(1) in the common case).
     expired: usize,
+    /// How many entries are `Down(Failed)`, the local one included (kept
+    /// like `expired`, so a tick looking for failed tombstones skips the
+    /// walk over the table when there are none).
+    failed: usize,
     /// The `Up` and `Leaving` members, the local one included, by address
     /// (then id): keep-majority's count and its tie-breaker.
     counted: BTreeSet<ByAddr>,
@@ -103,6 +106,7 @@ impl Table {
             live: Vec::new(),
             suspected: IdSet::default(),
             expired: 0,
+            failed: 0,
             counted: BTreeSet::new(),
             by_addr: HashSet::new(),
             up_order: BTreeSet::new(),
@@ -128,6 +132,16 @@ impl Table {
             (Some((held, _)), _) => held.clone(),
             (None, Some(pool)) => pool.share(id),
             (None, None) => id,
+        }
+    }
+
+    /// The copy of the id `r` names that [`Table::canonical`] would give,
+    /// if there is one already (the table's, else the pool's): the decoder
+    /// takes known ids through this rather than allocating them.
+    pub(crate) fn find(&self, r: &IdRef<'_>) -> Option<MemberId> {
+        match self.entries.get_key_value(r as &dyn IdKey) {
+            Some((held, _)) => Some(held.clone()),
+            None => self.pool.as_ref().and_then(|pool| pool.find(r)),
         }
     }
 
@@ -184,9 +198,13 @@ impl Table {
             // Its place among the live members goes to its successor.
             e.live_at = old.live_at;
         }
+        let failed = is_failed(&e);
         if let Some(old) = self.entries.insert(id.clone(), e) {
             if expired_suspect(&old) && old.id != self.local {
                 self.expired -= 1;
+            }
+            if is_failed(&old) {
+                self.failed -= 1;
             }
             if counts(&old) {
                 self.counted.remove(&ByAddr(id.clone()));
@@ -194,6 +212,9 @@ impl Table {
         }
         if expired && id != self.local {
             self.expired += 1;
+        }
+        if failed {
+            self.failed += 1;
         }
         if counted {
             self.counted.insert(ByAddr(id.clone()));
@@ -233,7 +254,13 @@ impl Table {
         let was_suspected = e.suspicion.is_some();
         let was_expired = expired_suspect(e);
         let was_counted = counts(e);
+        let was_failed = is_failed(e);
         let out = change(e);
+        match (was_failed, is_failed(e)) {
+            (true, false) => self.failed -= 1,
+            (false, true) => self.failed += 1,
+            _ => {}
+        }
         if was_expired != expired_suspect(e) && id != &self.local {
             if was_expired {
                 self.expired -= 1;
@@ -281,9 +308,23 @@ impl Table {
     /// about what copying it does, and a cache per member would hold, at the
     /// peak of a cold start, an encoding of every member in every node.
     pub(crate) fn encoded(&self, id: &MemberId) -> Option<Vec<u8>> {
-        self.entries
-            .get(id)
-            .map(|e| codec::record_bytes(&e.record()))
+        self.entries.get(id).map(|e| {
+            let mut out = Vec::with_capacity(64);
+            e.put_record(&mut out);
+            out
+        })
+    }
+
+    /// Appends the encoded record of `id` to `out`; false if `id` is
+    /// unknown (nothing appended).
+    pub(crate) fn put_encoded(&self, id: &MemberId, out: &mut Vec<u8>) -> bool {
+        match self.entries.get(id) {
+            Some(e) => {
+                e.put_record(out);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Removes an entry for good (tombstone expired) and remembers its id
@@ -293,6 +334,9 @@ impl Table {
             self.remove_live_at(e.live_at);
             if expired_suspect(&e) && id != &self.local {
                 self.expired -= 1;
+            }
+            if is_failed(&e) {
+                self.failed -= 1;
             }
             if counts(&e) {
                 self.counted.remove(&ByAddr(id.clone()));
@@ -470,6 +514,11 @@ impl Table {
         self.expired
     }
 
+    /// How many entries are `Down(Failed)`, the local one included.
+    pub(crate) fn failed(&self) -> usize {
+        self.failed
+    }
+
     /// How many members are `Up` or `Leaving`, the local one included.
     pub(crate) fn counted(&self) -> usize {
         self.counted.len()
@@ -491,6 +540,11 @@ fn order_key(n: u64) -> u64 {
     } else {
         n
     }
+}
+
+/// A member down as failed (not left, not fenced).
+fn is_failed(e: &Entry) -> bool {
+    e.status == Status::Down(crate::DownReason::Failed)
 }
 
 /// An `Up` or `Leaving` member: one keep-majority counts.

@@ -78,6 +78,28 @@ impl Builder {
         true
     }
 
+    /// Adds the record `write` appends (it returns false when it has none
+    /// to write) if it fits, as [`Builder::push`] does, without encoding it
+    /// apart first: `Ok(true)` added, `Ok(false)` nothing to add, `Err(len)`
+    /// not added, the record being `len` bytes long.
+    pub(crate) fn push_with(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> bool,
+    ) -> Result<bool, usize> {
+        let start = self.buf.len();
+        if !write(&mut self.buf) {
+            self.buf.truncate(start);
+            return Ok(false);
+        }
+        let len = self.buf.len() - start;
+        if self.count >= MAX_UPDATES || len > self.limit.saturating_sub(start) {
+            self.buf.truncate(start);
+            return Err(len);
+        }
+        self.count += 1;
+        Ok(true)
+    }
+
     /// Number of updates added.
     pub(crate) fn count(&self) -> usize {
         self.count
@@ -133,13 +155,24 @@ impl FullState {
         self.count += 1;
     }
 
-    /// Adds one encoded record if it fits; returns whether it was added.
-    pub(crate) fn push(&mut self, record: &[u8]) -> bool {
-        if self.records.len() + record.len() > self.limit {
-            return false;
+    /// Adds the record `write` appends (it returns false when it has none
+    /// to write) if the records stay within the frame's limit: `Ok(true)`
+    /// added, `Ok(false)` nothing to add, `Err(())` too big (not added).
+    pub(crate) fn push_with(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> bool,
+    ) -> Result<bool, ()> {
+        let start = self.records.len();
+        if !write(&mut self.records) {
+            self.records.truncate(start);
+            return Ok(false);
         }
-        self.add(record);
-        true
+        if self.records.len() > self.limit {
+            self.records.truncate(start);
+            return Err(());
+        }
+        self.count += 1;
+        Ok(true)
     }
 
     /// The finished frame.

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use super::seal::{self, Keyring};
 use super::*;
 use crate::error::DecodeError;
-use crate::id::MemberId;
+use crate::id::{IdRef, MemberId};
 use crate::limits::{
     MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN, MAX_METADATA_TOTAL, MAX_METADATA_VALUE_LEN,
     MAX_NAME_LEN, MAX_ROLES, MAX_ROLE_LEN,
@@ -19,6 +19,19 @@ struct Reader<'a> {
     pos: usize,
     /// Most member records a push-pull or join-ack may carry.
     max_records: usize,
+    /// The held id of decoded parts, when the receiver has one (see
+    /// [`Known`]).
+    known: Known<'a>,
+}
+
+/// Finds the receiver's copy of an id from its parts as decoded: a known
+/// member's id is then shared, not allocated again for every record about it.
+pub(crate) type Known<'a> = &'a dyn Fn(&IdRef<'_>) -> Option<MemberId>;
+
+/// Knows no id: every decoded id is allocated.
+#[cfg(test)]
+pub(crate) fn unknown(_: &IdRef<'_>) -> Option<MemberId> {
+    None
 }
 
 impl<'a> Reader<'a> {
@@ -75,10 +88,12 @@ impl<'a> Reader<'a> {
     }
 
     fn str(&mut self, len: usize, what: &'static str) -> Result<String, DecodeError> {
+        self.str_ref(len, what).map(str::to_owned)
+    }
+
+    fn str_ref(&mut self, len: usize, what: &'static str) -> Result<&'a str, DecodeError> {
         let b = self.take(len)?;
-        std::str::from_utf8(b)
-            .map(str::to_owned)
-            .map_err(|_| DecodeError::Malformed(what))
+        std::str::from_utf8(b).map_err(|_| DecodeError::Malformed(what))
     }
 
     fn id(&mut self) -> Result<MemberId, DecodeError> {
@@ -86,7 +101,7 @@ impl<'a> Reader<'a> {
         if n == 0 || n > MAX_NAME_LEN {
             return Err(DecodeError::Malformed("member name length out of range"));
         }
-        let name = self.str(n, "member name is not UTF-8")?;
+        let name = self.str_ref(n, "member name is not UTF-8")?;
         let addr = match self.u8()? {
             4 => {
                 let b = self.take(4)?;
@@ -109,7 +124,8 @@ impl<'a> Reader<'a> {
             return Err(DecodeError::Malformed("member address has port 0"));
         }
         let generation = self.u64_le()?;
-        Ok(MemberId::new(name, addr, generation))
+        let parts = IdRef::new(name, addr, generation);
+        Ok((self.known)(&parts).unwrap_or_else(|| MemberId::from_ref(&parts)))
     }
 
     fn record(&mut self) -> Result<Record, DecodeError> {
@@ -292,7 +308,7 @@ pub(crate) fn decode(
     cluster_name: &str,
     limit: usize,
 ) -> Result<Message, DecodeError> {
-    decode_keyed(bytes, cluster_name, limit, usize::MAX, None, true).map(|(m, _)| m)
+    decode_keyed(bytes, cluster_name, limit, usize::MAX, None, true, &unknown).map(|(m, _)| m)
 }
 
 /// Decodes one message of cluster `cluster_name` of at most `limit` bytes
@@ -300,7 +316,7 @@ pub(crate) fn decode(
 /// `keys` when sealed (a sealed message that does not open
 /// is `Unauthenticated`, before anything of it is decoded); a plaintext
 /// message is `Plaintext` unless `accept_plain`. Also says whether the
-/// message was sealed.
+/// message was sealed. Ids are taken from `known` where it has them.
 pub(crate) fn decode_keyed(
     bytes: &[u8],
     cluster_name: &str,
@@ -308,24 +324,30 @@ pub(crate) fn decode_keyed(
     max_records: usize,
     keys: Option<&Keyring>,
     accept_plain: bool,
+    known: Known<'_>,
 ) -> Result<(Message, bool), DecodeError> {
     match seal::open(bytes, cluster_name, limit, keys)? {
         seal::Opened::Plain(rest) => {
             if !accept_plain {
                 return Err(DecodeError::Plaintext);
             }
-            decode_inner(rest, max_records).map(|m| (m, false))
+            decode_inner(rest, max_records, known).map(|m| (m, false))
         }
-        seal::Opened::Sealed(plain) => decode_inner(&plain, max_records).map(|m| (m, true)),
+        seal::Opened::Sealed(plain) => decode_inner(&plain, max_records, known).map(|m| (m, true)),
     }
 }
 
 /// Decodes `kind | sender | body`, the part of a message after its header.
-fn decode_inner(bytes: &[u8], max_records: usize) -> Result<Message, DecodeError> {
+fn decode_inner(
+    bytes: &[u8],
+    max_records: usize,
+    known: Known<'_>,
+) -> Result<Message, DecodeError> {
     let mut r = Reader {
         buf: bytes,
         pos: 0,
         max_records,
+        known,
     };
     let kind = r.u8()?;
     let sender = r.id()?;

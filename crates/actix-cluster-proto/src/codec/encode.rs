@@ -7,7 +7,9 @@ use super::{
     Body, Message, Record, KIND_JOIN_REQUEST, KIND_WHO_ARE_YOU, MAGIC, MAX_UPDATES, RECORD_SUSPECT,
     VERSION,
 };
-use crate::id::MemberId;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::id::{Incarnation, MemberId};
 use crate::limits::{MAX_METADATA_ENTRIES, MAX_METADATA_VALUE_LEN, MAX_ROLES};
 use crate::member::{DownReason, Status};
 
@@ -38,7 +40,35 @@ fn status_code(s: Status) -> u8 {
 
 /// Appends an encoded record.
 pub(crate) fn put_record(out: &mut Vec<u8>, r: &Record) {
-    put_id(out, &r.id);
+    put_record_parts(
+        out,
+        RecordParts {
+            id: &r.id,
+            incarnation: r.incarnation,
+            status: r.status,
+            suspect: r.suspect.as_ref(),
+            up_number: r.up_number,
+            roles: &r.roles,
+            metadata: &r.metadata,
+        },
+    );
+}
+
+/// A record's fields, borrowed from wherever they are held: an entry of the
+/// table is encoded from these without a [`Record`] made of it.
+pub(crate) struct RecordParts<'a> {
+    pub(crate) id: &'a MemberId,
+    pub(crate) incarnation: Incarnation,
+    pub(crate) status: Status,
+    pub(crate) suspect: Option<&'a MemberId>,
+    pub(crate) up_number: u64,
+    pub(crate) roles: &'a BTreeSet<String>,
+    pub(crate) metadata: &'a BTreeMap<String, String>,
+}
+
+/// Appends an encoded record (see [`put_record`]).
+pub(crate) fn put_record_parts(out: &mut Vec<u8>, r: RecordParts<'_>) {
+    put_id(out, r.id);
     let mut flags = status_code(r.status);
     if r.suspect.is_some() {
         flags |= RECORD_SUSPECT;
@@ -46,7 +76,7 @@ pub(crate) fn put_record(out: &mut Vec<u8>, r: &Record) {
     out.push(flags);
     put_varint(out, u64::from(r.incarnation));
     put_varint(out, r.up_number);
-    if let Some(s) = &r.suspect {
+    if let Some(s) = r.suspect {
         put_id(out, s);
     }
     if !matches!(r.status, Status::Down(_)) {

@@ -28,7 +28,11 @@ pub(crate) use self::builder::{Builder, FullState, StateHead};
 #[cfg(test)]
 pub(crate) use self::decode::decode;
 pub(crate) use self::decode::decode_keyed;
-pub(crate) use self::encode::{down_record, encode, prefix, record_bytes, start};
+#[cfg(test)]
+pub(crate) use self::decode::unknown;
+#[cfg(test)]
+pub(crate) use self::encode::record_bytes;
+pub(crate) use self::encode::{down_record, encode, prefix, put_record_parts, start, RecordParts};
 pub(crate) use self::put::put_id;
 pub use self::seal::{Key, KeyId, Keyring, KEY_LEN, MAX_KEYS, SEAL_OVERHEAD};
 pub(crate) use self::seal::{Sealer, SALT_LEN};

@@ -98,16 +98,18 @@ impl Core {
         let table = &self.table;
         let mut misses = 0;
         self.broadcasts.select(limit, |id| {
-            let Some(bytes) = table.encoded(id) else {
-                return Some(false);
+            // Encoded straight into the message; copied apart only when
+            // too big for any datagram.
+            let len = match b.push_with(|buf| table.put_encoded(id, buf)) {
+                Ok(added) => return Some(added),
+                Err(len) => len,
             };
-            if b.push(&bytes) {
-                return Some(true);
-            }
-            if bytes.len() + HEAD_ROOM > max {
+            if len + HEAD_ROOM > max {
                 if let Some(o) = oversize.as_deref_mut() {
-                    o.push(bytes);
-                    return Some(true);
+                    if let Some(bytes) = table.encoded(id) {
+                        o.push(bytes);
+                        return Some(true);
+                    }
                 }
                 return Some(false);
             }
@@ -208,10 +210,8 @@ impl Core {
         }
         let local = self.local.clone();
         for id in std::iter::once(&local).chain(ids.iter()).chain(down.iter()) {
-            let Some(w) = self.table.encoded(id) else {
-                continue;
-            };
-            if !state.push(&w) {
+            let table = &self.table;
+            if state.push_with(|buf| table.put_encoded(id, buf)).is_err() {
                 debug!(member = %self.local, "full state truncated to max_frame_size");
                 break;
             }

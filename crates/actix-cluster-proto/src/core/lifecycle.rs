@@ -2,7 +2,7 @@
 //! leaving, metadata updates, and the reconnect tick that asks lost seeds and
 //! failed members in again.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -280,14 +280,17 @@ impl Core {
         // partition): ask them in again. Their answer tells us if we were
         // declared down meanwhile (we then rejoin as a new generation).
         if self.local_status() == Status::Up {
-            let live: HashSet<SocketAddr> = self.table.live().iter().map(|m| m.addr).collect();
-            let lost: Vec<SocketAddr> = self
-                .seeds
-                .iter()
-                .copied()
-                .filter(|a| !live.contains(a))
-                .collect();
-            if !lost.is_empty() && !live.is_empty() {
+            let table = &self.table;
+            // A seed whose newest generation is live is live (the common
+            // case, one lookup); only the others are looked for among all
+            // live members, so the tick is not O(members) when all is well.
+            let is_live = |a: &SocketAddr| {
+                table.newest_at(a).is_some_and(|id| table.is_live(id))
+                    || table.live().iter().any(|m| m.addr == *a)
+            };
+            let lost: Vec<SocketAddr> =
+                self.seeds.iter().copied().filter(|a| !is_live(a)).collect();
+            if !lost.is_empty() && !table.live().is_empty() {
                 let to = lost[self.rng.gen_range(0..lost.len())];
                 let bytes = self.join_request();
                 self.send(to, Channel::Stream, bytes);
@@ -295,6 +298,9 @@ impl Core {
         }
         // Ping one random failed tombstone: if it answers, a partition healed
         // (the zombie check on either side then starts the merge).
+        if self.table.failed() == 0 {
+            return;
+        }
         let mut failed: Vec<MemberId> = self
             .table
             .entries()

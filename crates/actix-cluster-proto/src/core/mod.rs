@@ -468,6 +468,12 @@ impl Core {
         self.table.addresses()
     }
 
+    /// Entries `Down(Failed)` by the table's count (tests).
+    #[cfg(test)]
+    pub(crate) fn failed_known(&self) -> usize {
+        self.table.failed()
+    }
+
     /// The kind of a timer this core handed out (tests).
     #[cfg(test)]
     pub(crate) fn timer_name(&self, timer: &Timer) -> Option<&'static str> {

@@ -50,6 +50,7 @@ impl Core {
         };
         let keys = self.config.keyring.as_ref();
         let accept_plain = keys.is_none() || !self.config.verify_incoming;
+        let table = &self.table;
         let decoded = codec::decode_keyed(
             bytes,
             &self.config.cluster_name,
@@ -57,6 +58,7 @@ impl Core {
             self.config.max_members,
             keys,
             accept_plain,
+            &|r| table.find(r),
         );
         match decoded {
             Ok((msg, sealed)) => {
@@ -77,9 +79,16 @@ impl Core {
                 } else {
                     self.stats.messages_received += 1;
                     self.authenticated = sealed;
+                    // Only a ping, a ping-req (answered after a leave) and a
+                    // who-are-you are answered by datagram within the limit:
+                    // the others spare its two lookups.
+                    let answered = matches!(
+                        msg.body,
+                        Body::Ping { .. } | Body::PingReq { .. } | Body::WhoAreYou
+                    );
                     let reply_limit = match channel {
-                        Channel::Datagram => self.reply_limit(&msg.sender, bytes.len()),
-                        Channel::Stream => self.datagram_budget(),
+                        Channel::Datagram if answered => self.reply_limit(&msg.sender, bytes.len()),
+                        Channel::Datagram | Channel::Stream => self.datagram_budget(),
                     };
                     let received = self.on_message(now, msg, reply_limit);
                     self.authenticated = false;
@@ -122,7 +131,8 @@ impl Core {
     }
 
     /// Handles a decoded message; datagram answers stay within `reply_limit`
-    /// bytes (see [`Core::reply_limit`]).
+    /// bytes (see [`Core::reply_limit`]; only pings, ping-reqs and
+    /// who-are-yous are answered within it).
     fn on_message(&mut self, now: Duration, msg: Message, reply_limit: usize) -> Received {
         if !self.phase.started() {
             trace!(member = %self.local, "message before join/form ignored");

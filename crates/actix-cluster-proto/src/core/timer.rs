@@ -8,8 +8,14 @@
 //! ignored, so drivers never cancel anything.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
-use crate::id::MemberId;
+use crate::id::{IdHasher, MemberId};
+
+/// The timers' maps hash with [`IdHasher`], not SipHash: their keys are
+/// tokens this core counts up and kinds whose ids carry their keyed hash,
+/// so nothing a peer chooses reaches them unkeyed.
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// A timer the core asked for. Opaque: hand it back to
 /// [`Core::handle_timer`](crate::Core::handle_timer) when it fires. Stale timers
@@ -95,9 +101,9 @@ pub(super) struct Timers {
     /// The last token handed out.
     last: u64,
     /// Armed token -> what it is for.
-    armed: HashMap<u64, TimerKind>,
+    armed: FastMap<u64, TimerKind>,
     /// For kinds that re-arm: the one armed token.
-    current: HashMap<TimerKind, u64>,
+    current: FastMap<TimerKind, u64>,
     /// Every token's kind, never forgotten, so tests can tell timers apart.
     #[cfg(test)]
     names: HashMap<u64, &'static str>,

@@ -115,6 +115,37 @@ fn round_trip_every_message_type() {
     }
 }
 
+/// Ids the receiver holds are taken from it (no copy decoded); the others
+/// are decoded as new ones.
+#[test]
+fn known_ids_are_shared_not_decoded_again() {
+    let (sender, about, unknown) = (id(1, 1), id(2, 1), id(3, 1));
+    let mut known = rec(Status::Up, false);
+    known.id = about.clone();
+    let mut other = rec(Status::Up, false);
+    other.id = unknown.clone();
+    let msg = Message {
+        sender: sender.clone(),
+        body: Body::Gossip {
+            updates: vec![known, other],
+        },
+    };
+    let bytes = encode(&prefix("default"), &msg);
+    let held = [sender.clone(), about.clone()];
+    let find =
+        |r: &crate::id::IdRef<'_>| held.iter().find(|h| MemberId::from_ref(r) == **h).cloned();
+    let (got, _) =
+        codec::decode_keyed(&bytes, "default", 1400, usize::MAX, None, true, &find).unwrap();
+    assert_eq!(got, msg);
+    assert!(got.sender.same(&sender));
+    let Body::Gossip { updates } = &got.body else {
+        panic!("not a gossip: {got:?}");
+    };
+    assert!(updates[0].id.same(&about));
+    assert!(!updates[1].id.same(&unknown));
+    assert_eq!(updates[1].id, unknown);
+}
+
 #[test]
 fn member_id_display_round_trip() {
     for m in [id(3, 0x1a2b3c), v6()] {

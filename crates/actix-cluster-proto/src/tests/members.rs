@@ -96,3 +96,41 @@ fn the_newest_generation_per_address_is_forgotten_with_the_member() {
     assert!(held <= 2, "only us and node 1 may be left, {held} held");
     assert_eq!(s.core.addresses_known(), held);
 }
+
+/// The table's count of failed members (which lets the reconnect tick skip
+/// its walk over the table) follows every way in and out of `Down(Failed)`.
+#[test]
+fn the_count_of_failed_members_follows_the_table() {
+    let mut s = Solo::new(Config::local());
+    let failed = |s: &Solo| {
+        let held = s
+            .core
+            .members()
+            .iter()
+            .filter(|m| m.status == Status::Down(DownReason::Failed))
+            .count();
+        assert_eq!(s.core.failed_known(), held);
+        held
+    };
+    s.gossip(
+        1,
+        (1..=20)
+            .map(|i| alive(i, 1, Status::Up, i as u64))
+            .collect(),
+    );
+    assert_eq!(failed(&s), 0);
+    s.gossip(1, (2..=8).map(|i| down(i, 1, DownReason::Failed)).collect());
+    assert_eq!(failed(&s), 7);
+    // Unknown members arriving as failed tombstones, and left ones.
+    s.gossip(
+        1,
+        (30..=33).map(|i| down(i, 1, DownReason::Failed)).collect(),
+    );
+    s.gossip(1, (9..=12).map(|i| down(i, 1, DownReason::Left)).collect());
+    failed(&s);
+    // A failed member restarted: its new generation is not failed.
+    s.gossip(1, vec![alive(2, 2, Status::Up, 40)]);
+    failed(&s);
+    s.advance(Config::local().tombstone_period * 3);
+    failed(&s);
+}

@@ -56,7 +56,15 @@ fn seal(keys: &Keyring, plain: &[u8]) -> Vec<u8> {
 }
 
 fn open(keys: Option<&Keyring>, bytes: &[u8]) -> Result<(Message, bool), DecodeError> {
-    codec::decode_keyed(bytes, "default", 1400, usize::MAX, keys, false)
+    codec::decode_keyed(
+        bytes,
+        "default",
+        1400,
+        usize::MAX,
+        keys,
+        false,
+        &codec::unknown,
+    )
 }
 
 #[test]
@@ -158,7 +166,15 @@ fn sealed_messages_open_only_intact_and_with_an_installed_key() {
         Err(DecodeError::Unauthenticated(_))
     ));
     assert!(matches!(
-        codec::decode_keyed(&sealed, "other", 1400, usize::MAX, Some(&keys), false),
+        codec::decode_keyed(
+            &sealed,
+            "other",
+            1400,
+            usize::MAX,
+            Some(&keys),
+            false,
+            &codec::unknown
+        ),
         Err(DecodeError::WrongCluster(_))
     ));
     // A key id swapped for the other installed key's: the tag fails.
@@ -211,8 +227,8 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
         let keys = ring(&[1]);
         for accept in [true, false] {
-            let _ = codec::decode_keyed(&bytes, "default", 1400, usize::MAX, Some(&keys), accept);
-            let _ = codec::decode_keyed(&bytes, "default", 1400, usize::MAX, None, accept);
+            let _ = codec::decode_keyed(&bytes, "default", 1400, usize::MAX, Some(&keys), accept, &codec::unknown);
+            let _ = codec::decode_keyed(&bytes, "default", 1400, usize::MAX, None, accept, &codec::unknown);
         }
     }
 
@@ -228,7 +244,7 @@ proptest! {
         codec::put_id(&mut b, &id(1, 1));
         b.extend_from_slice(&body);
         for limit in [1400, 1 << 20] {
-            if let Ok((msg, sealed)) = codec::decode_keyed(&b, "default", limit, usize::MAX, None, true) {
+            if let Ok((msg, sealed)) = codec::decode_keyed(&b, "default", limit, usize::MAX, None, true, &codec::unknown) {
                 prop_assert!(!sealed);
                 prop_assert_eq!(msg.sender, id(1, 1));
             }
@@ -248,7 +264,7 @@ proptest! {
         b.extend_from_slice(b"default");
         b.extend_from_slice(&tail);
         prop_assert!(matches!(
-            codec::decode_keyed(&b, "default", 1400, usize::MAX, Some(&keys), true),
+            codec::decode_keyed(&b, "default", 1400, usize::MAX, Some(&keys), true, &codec::unknown),
             Err(DecodeError::Unauthenticated(_))
         ));
     }
@@ -272,7 +288,7 @@ proptest! {
             }
         }
         prop_assume!(b != sealed);
-        prop_assert!(codec::decode_keyed(&b, "default", 1400, usize::MAX, Some(&keys), false).is_err());
+        prop_assert!(codec::decode_keyed(&b, "default", 1400, usize::MAX, Some(&keys), false, &codec::unknown).is_err());
     }
 }
 

@@ -57,6 +57,7 @@ fn seal_bench_per_datagram() {
             usize::MAX,
             Some(&keys),
             false,
+            &codec::unknown,
         );
         assert!(!matches!(r, Err(crate::DecodeError::Unauthenticated(_))));
     });

@@ -3,6 +3,7 @@
 //! verdicts, refused connections; and the outputs a node hands back.
 
 use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -52,28 +53,102 @@ pub(super) enum Action<T> {
     },
 }
 
-/// A queued action; the queue orders entries by (time, sequence number).
-pub(super) struct Entry<T> {
-    pub(super) at: Duration,
-    pub(super) seq: u64,
-    pub(super) action: Action<T>,
+/// The queue of actions, ordered by (time, sequence number). The heap
+/// moves only small keys; the actions (a delivery holds an address and its
+/// bytes) stay put in slots, reused as they are taken.
+pub(super) struct Queue<A> {
+    heap: BinaryHeap<Key>,
+    slots: Vec<Option<A>>,
+    free: Vec<u32>,
 }
 
-impl<T> PartialEq for Entry<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.at == other.at && self.seq == other.seq
+/// A queued action's place in the order, (time in nanoseconds, sequence
+/// number) in one integer so that the heap compares once, and its slot.
+struct Key {
+    order: u128,
+    slot: u32,
+}
+
+impl Key {
+    fn new(at: Duration, seq: u64, slot: u32) -> Key {
+        // Virtual time stays far below 2^64 ns (584 years).
+        let nanos = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX);
+        Key {
+            order: (u128::from(nanos) << 64) | u128::from(seq),
+            slot,
+        }
+    }
+
+    fn at(&self) -> Duration {
+        Duration::from_nanos((self.order >> 64) as u64)
     }
 }
-impl<T> Eq for Entry<T> {}
-impl<T> PartialOrd for Entry<T> {
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.order == other.order
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<T> Ord for Entry<T> {
+
+impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
-        // BinaryHeap is a max-heap: reverse so the earliest (time, seq) is on top.
-        (other.at, other.seq).cmp(&(self.at, self.seq))
+        // BinaryHeap is a max-heap: reverse so the earliest (time, seq) is on
+        // top. Sequence numbers are unique, so no two keys are equal.
+        other.order.cmp(&self.order)
+    }
+}
+
+impl<A> Default for Queue<A> {
+    fn default() -> Self {
+        Queue {
+            heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<A> Queue<A> {
+    /// Queues `action` at `at` with the unique sequence number `seq`.
+    pub(super) fn push(&mut self, at: Duration, seq: u64, action: A) {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(action);
+                slot
+            }
+            None => {
+                self.slots.push(Some(action));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.heap.push(Key::new(at, seq, slot));
+    }
+
+    /// Takes the earliest action and its time.
+    pub(super) fn pop(&mut self) -> Option<(Duration, A)> {
+        let key = self.heap.pop()?;
+        let action = self.slots[key.slot as usize]
+            .take()
+            .expect("every queued key has its action");
+        self.free.push(key.slot);
+        Some((key.at(), action))
+    }
+
+    /// The time of the earliest action.
+    pub(super) fn next_at(&self) -> Option<Duration> {
+        self.heap.peek().map(Key::at)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.heap.len()
     }
 }
 
@@ -331,5 +406,45 @@ impl<N: SimNode> Sim<N> {
                 link.lose(ge, rng, now)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    /// Actions come out by (time, sequence number) however they went in,
+    /// and taken slots are reused.
+    #[test]
+    fn the_queue_gives_actions_by_time_then_sequence() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let mut q = Queue::default();
+        let mut want = Vec::new();
+        let mut seq = 0u64;
+        for round in 0..50 {
+            for _ in 0..40 {
+                let at = Duration::from_millis(round * 10 + rng.gen_range(0..30));
+                q.push(at, seq, seq);
+                want.push((at, seq));
+                seq += 1;
+            }
+            for _ in 0..30 {
+                want.sort();
+                let (at, s) = want.remove(0);
+                assert_eq!(q.next_at(), Some(at));
+                assert_eq!(q.pop(), Some((at, s)));
+            }
+        }
+        assert_eq!(q.len(), want.len());
+        // 2,000 pushed, never more than 530 queued at once.
+        assert_eq!(q.slots.len(), 530, "slots are reused");
+        want.sort();
+        for (at, s) in want {
+            assert_eq!(q.pop(), Some((at, s)));
+        }
+        assert_eq!(q.pop(), None);
     }
 }

@@ -14,7 +14,7 @@ mod dispatch;
 mod faults;
 mod observe;
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
 use self::arbiter::ArbiterModel;
-use self::dispatch::{Action, Entry};
+use self::dispatch::{Action, Queue};
 use self::faults::{Cut, NodeSet};
 pub use self::observe::{LogEntry, NodeStats, ViewState};
 use crate::sim::error::SimError;
@@ -93,7 +93,7 @@ pub struct Sim<N: SimNode> {
     seed: u64,
     rng: SmallRng,
     seq: u64,
-    queue: BinaryHeap<Entry<N::Timer>>,
+    queue: Queue<Action<N::Timer>>,
     slots: Vec<Slot<N>>,
     index: HashMap<SocketAddr, u32>,
     net: NetConfig,
@@ -138,7 +138,7 @@ impl<N: SimNode> Sim<N> {
             seed,
             rng: SmallRng::seed_from_u64(derive_seed(seed, 0x6e6574, 0)),
             seq: 0,
-            queue: BinaryHeap::new(),
+            queue: Queue::default(),
             slots: Vec::new(),
             index: HashMap::new(),
             net,
@@ -365,15 +365,15 @@ impl<N: SimNode> Sim<N> {
 
     /// Time of the next queued action, if any.
     pub fn next_time(&self) -> Option<Duration> {
-        self.queue.peek().map(|e| e.at)
+        self.queue.next_at()
     }
 
     /// Processes the next queued action; false if the queue is empty.
     pub fn step(&mut self) -> bool {
         match self.queue.pop() {
-            Some(e) => {
-                self.now = self.now.max(e.at);
-                self.process(e.action);
+            Some((at, action)) => {
+                self.now = self.now.max(at);
+                self.process(action);
                 true
             }
             None => false,
@@ -383,7 +383,7 @@ impl<N: SimNode> Sim<N> {
     /// Processes every action due at or before `t`, then sets the clock to `t`
     /// (if later than now).
     pub fn run_until(&mut self, t: Duration) {
-        while self.queue.peek().is_some_and(|e| e.at <= t) {
+        while self.queue.next_at().is_some_and(|at| at <= t) {
             self.step();
         }
         self.now = self.now.max(t);
@@ -408,7 +408,7 @@ impl<N: SimNode> Sim<N> {
             return Some(self.now);
         }
         let mut next_check = self.now + self.check_interval;
-        while let Some(at) = self.queue.peek().map(|e| e.at).filter(|&at| at <= deadline) {
+        while let Some(at) = self.queue.next_at().filter(|&at| at <= deadline) {
             if at >= next_check {
                 if cond(self) {
                     return Some(self.now);
@@ -461,6 +461,6 @@ impl<N: SimNode> Sim<N> {
     fn push(&mut self, at: Duration, action: Action<N::Timer>) {
         let seq = self.seq;
         self.seq += 1;
-        self.queue.push(Entry { at, seq, action });
+        self.queue.push(at, seq, action);
     }
 }
