@@ -41,7 +41,8 @@ impl Entry {
 /// cluster's key space (see [`Keys`]). The watch stays on the client: it feeds
 /// the same view, but the decision never waits on it.
 pub(crate) trait FormationStore {
-    /// Every key under `<prefix>/<cluster>/`, and the revision of the read.
+    /// Every key under `<prefix>/<cluster>/`, and the revision of the read
+    /// (a consistent snapshot at that revision, possibly behind the latest).
     async fn list(&self) -> Result<(Vec<Entry>, i64), DiscoveryError>;
 
     /// The formation transaction: puts `formation` = `me`, bound to `lease`,
@@ -80,7 +81,15 @@ impl EtcdStore {
 impl FormationStore for EtcdStore {
     async fn list(&self) -> Result<(Vec<Entry>, i64), DiscoveryError> {
         let mut kv = self.client.kv_client();
-        let options = GetOptions::new().with_prefix();
+        // Serializable: answered from the member's applied state at once. A
+        // linearizable read first waits until etcd has applied everything it
+        // committed, and when many members start at once (each granting a
+        // lease and registering) that wait is what held back every joiner's
+        // seeds, past the request timeout. A read that is behind is safe: it
+        // is a consistent snapshot at its revision, the watch resumes right
+        // after that revision, and the formation transaction fails if the
+        // formation key or an `up/` key changed after it.
+        let options = GetOptions::new().with_prefix().with_serializable();
         let resp = bounded(
             &self.config,
             "list",

@@ -166,7 +166,8 @@ pub struct TransportConfig {
     /// taken, the one never useful or idle longest makes room.
     pub max_incoming: usize,
     /// Incoming connections open at once from one IP address (default 32:
-    /// several members may share a host).
+    /// several members may share a host); when the share is taken, that
+    /// address's connection never useful or idle longest makes room.
     pub max_incoming_per_ip: usize,
     /// A new connection must deliver its first complete frame within this
     /// (default 2 s), or it is closed.

@@ -36,7 +36,8 @@ pub(crate) enum Room {
     /// Every slot was taken: this connection was dropped from the registry to
     /// make room; the caller closes it.
     Evicted(SpawnHandle),
-    /// Its IP address holds `max_incoming_per_ip` connections already.
+    /// Its IP address holds `max_incoming_per_ip` connections already, each
+    /// busy within `evict_idle`.
     PerIpFull,
     /// Every slot is taken by a connection busy within `evict_idle`.
     AllBusy,
@@ -47,26 +48,42 @@ impl Incoming {
     /// first, then a free slot, else the connection least worth keeping makes
     /// room (one that never carried an accepted frame, oldest first; else the
     /// one idle longest), unless all were busy within `limits.evict_idle`.
+    ///
+    /// A full share makes room the same way among that address's own
+    /// connections: members behind one address (several on a host, or behind
+    /// a NAT) each leave an idle connection behind after a join, and refusing
+    /// the next ones would keep them out until those close by themselves
+    /// (`idle_timeout`). An address still never holds more than its share,
+    /// and never takes a slot from another address this way.
     pub(crate) fn room_for(&mut self, ip: IpAddr, limits: &TransportConfig, now: Instant) -> Room {
         let from_ip = self.conns.values().filter(|c| c.ip == ip).count();
         if from_ip >= limits.max_incoming_per_ip {
-            return Room::PerIpFull;
+            return match self.evict(Some(ip), limits.evict_idle, now) {
+                Some(handle) => Room::Evicted(handle),
+                None => Room::PerIpFull,
+            };
         }
         if self.conns.len() < limits.max_incoming {
             return Room::Free;
         }
-        match self.evict(limits.evict_idle, now) {
+        match self.evict(None, limits.evict_idle, now) {
             Some(handle) => Room::Evicted(handle),
             None => Room::AllBusy,
         }
     }
 
-    /// Drops the connection least worth keeping, idle for `evict_idle` at
-    /// least, and gives its handle back.
-    fn evict(&mut self, evict_idle: Duration, now: Instant) -> Option<SpawnHandle> {
+    /// Drops the connection least worth keeping (from `ip` only, when given),
+    /// idle for `evict_idle` at least, and gives its handle back.
+    fn evict(
+        &mut self,
+        ip: Option<IpAddr>,
+        evict_idle: Duration,
+        now: Instant,
+    ) -> Option<SpawnHandle> {
         let victim = self
             .conns
             .iter()
+            .filter(|(_, c)| ip.is_none_or(|ip| c.ip == ip))
             .map(|(&id, c)| (id, c.good.is_some(), c.good.unwrap_or(c.opened)))
             .filter(|(_, _, last)| now.duration_since(*last) >= evict_idle)
             .min_by_key(|&(id, useful, last)| (useful, last, id))
@@ -149,6 +166,39 @@ mod tests {
             reg.room_for(IpAddr::from([10, 0, 0, 2]), &l, t0),
             Room::Free
         ));
+    }
+
+    #[test]
+    fn a_full_share_makes_room_among_its_own_idle_connections_only() {
+        let mut reg = Incoming::default();
+        let t0 = Instant::now();
+        let l = limits(8, 2);
+        let idle = l.evict_idle;
+        let (_, other) = open(&mut reg, [10, 0, 0, 9], t0);
+        let (useful, _) = open(&mut reg, [10, 0, 0, 1], t0);
+        let (_, never_useful) = open(&mut reg, [10, 0, 0, 1], t0 + Duration::from_millis(1));
+        reg.accepted(useful, t0 + Duration::from_millis(2));
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        // Both busy within `evict_idle`: the newcomer is refused.
+        assert!(matches!(
+            reg.room_for(ip, &l, t0 + idle / 2),
+            Room::PerIpFull
+        ));
+        // Later, the one that never carried an accepted frame makes room; the
+        // older connection of another address is never taken.
+        let later = t0 + idle * 2;
+        match reg.room_for(ip, &l, later) {
+            Room::Evicted(h) => {
+                assert_eq!(h, never_useful);
+                assert_ne!(h, other);
+            }
+            _ => panic!("expected an eviction"),
+        }
+        // The share holds: one slot freed, one taken.
+        open(&mut reg, [10, 0, 0, 1], later);
+        let from_ip = reg.conns.values().filter(|c| c.ip == ip).count();
+        assert_eq!(from_ip, 2);
+        assert_eq!(reg.conns.len(), 3);
     }
 
     #[test]

@@ -91,6 +91,39 @@ fn joins_get_through_while_every_slot_is_held() {
     }
 }
 
+#[test]
+fn members_behind_one_address_get_in_beyond_its_share_of_slots() {
+    let _serial = serial();
+    // Every member is on 127.0.0.1, and the seed takes at most 2 incoming
+    // connections from one address. Connections never close by themselves
+    // here (idle timeout 1 h): each joiner's connection to the seed stays
+    // open and idle after its join request, so the later joiners get in only
+    // if an idle connection from their address makes room for them.
+    let long_idle = |mut c: actix_cluster::ClusterConfig| {
+        c.transport.idle_timeout = Duration::from_secs(3600);
+        c
+    };
+    let mut seed_config = long_idle(config("share-0", local0()));
+    seed_config.transport.max_incoming_per_ip = 2;
+    let first = Node::join(seed_config, &[]);
+    let seed = first.addr();
+    let mut nodes = vec![first];
+    for i in 1..=5 {
+        let joiner = Node::join(long_idle(config(&format!("share-{i}"), local0())), &[seed]);
+        nodes.push(joiner);
+    }
+    wait_all_up(&nodes, &ids(&nodes));
+
+    let t = nodes[0].stats().transport;
+    assert!(t.connections_evicted > 0, "{t:?}");
+    for node in &nodes {
+        assert!(downs(&node.log.snapshot()).is_empty(), "{}", node.id());
+    }
+    for node in nodes {
+        node.leave();
+    }
+}
+
 /// A framed join request of a member called `name` whose listener is
 /// `listener`, for the seed `seed` (built with the pure core, no sockets).
 fn join_frame(name: &str, listener: SocketAddr, seed: SocketAddr) -> Vec<u8> {
