@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use super::timer::TimerKind;
 use super::{Core, Output};
 use crate::downing_policy::{DowningStrategy, OnFenced, Picture, Seen, SideVerdict};
-use crate::id::MemberId;
+use crate::id::{IdMap, MemberId};
 use crate::member::{DownReason, Status};
 use crate::members::Entry;
 
@@ -34,6 +34,17 @@ pub(super) fn seen(e: &Entry) -> Seen {
         up_number: e.up_number,
         counts: matches!(e.status, Status::Up | Status::Leaving),
     }
+}
+
+/// First-hand evidence, per member: when this node last received a message
+/// from it, or an ack for it relayed by a helper. A member counts on this
+/// node's side for the decision only on such evidence younger than
+/// [`Core::fresh_window`]; gossip that nobody suspects it is not enough (a
+/// node on the smaller side of a cut that missed the news of some of the
+/// other side's suspects would count them on its own side).
+#[derive(Debug, Default)]
+pub(super) struct Heard {
+    at: IdMap<Duration>,
 }
 
 /// A downing decision waiting for the arbiter.
@@ -64,6 +75,9 @@ enum State {
     Wait(Duration),
     /// Decide on this picture.
     Ready(Picture),
+    /// Ping these members first (no first-hand evidence of them is fresh),
+    /// then look again.
+    RollCall(Vec<MemberId>),
 }
 
 impl Core {
@@ -103,8 +117,58 @@ impl Core {
                 return;
             }
             State::Ready(p) => p,
+            State::RollCall(ids) => {
+                self.send_roll_call(now, &ids);
+                return;
+            }
         };
         self.apply_verdict(&picture);
+    }
+
+    /// First-hand evidence of `id` at `now` (see [`Heard`]).
+    pub(super) fn note_heard(&mut self, id: &MemberId, now: Duration) {
+        if let Some(at) = self.heard.at.get_mut(id) {
+            *at = now;
+            return;
+        }
+        // Bounded by the members: forget the ones gone when it doubles.
+        if self.heard.at.len() >= 2 * self.table.len() + 16 {
+            let table = &self.table;
+            self.heard
+                .at
+                .retain(|m, _| table.get(m).is_some_and(Entry::is_live));
+        }
+        self.heard.at.insert(id.clone(), now);
+    }
+
+    /// How long first-hand evidence counts: the pause bound plus the
+    /// refutation spread, the same time every suspect must have been
+    /// suspected before it is downable. A member cut off from this node was
+    /// last heard before the cut, so before any suspicion of its side began,
+    /// and its evidence is stale by the time a decision on that side can be
+    /// taken.
+    pub(super) fn fresh_window(&self) -> Duration {
+        self.config.downing.max_pause + self.config.refutation_spread(self.cluster_size())
+    }
+
+    fn fresh(&self, id: &MemberId, now: Duration, window: Duration) -> bool {
+        self.heard
+            .at
+            .get(id)
+            .is_some_and(|&at| now.saturating_sub(at) < window)
+    }
+
+    /// Pings `ids` (members this node counts on its side without fresh
+    /// evidence) and looks at the picture again one probe timeout later:
+    /// those that answered count on this side, the others as unknown.
+    fn send_roll_call(&mut self, now: Duration, ids: &[MemberId]) {
+        debug!(member = %self.local, members = ids.len(), "roll call before the downing decision");
+        self.roll_call = Some(now);
+        let seq = self.seq();
+        for id in ids {
+            self.send_ping(id, seq, None);
+        }
+        self.schedule_decision(self.awareness.scale(self.config.probe_timeout));
     }
 
     /// This node (or its driver) stalled: what it observed may be stale
@@ -235,16 +299,30 @@ impl Core {
             return State::Calm;
         }
         let unreachable: Vec<Seen> = sure.iter().map(|(e, _)| seen(e)).collect();
-        let unknown: Vec<Seen> = unsure.iter().map(|(e, _)| seen(e)).collect();
-        // The rest of the members: built once per decision.
+        let mut unknown: Vec<Seen> = unsure.iter().map(|(e, _)| seen(e)).collect();
+        // The rest of the members: built once per decision. Only those with
+        // fresh first-hand evidence are on this side; the others (counted
+        // ones: `Joining` members count for neither side) are pinged once
+        // for this picture, and those still unheard are unknown.
         let suspected: HashSet<&MemberId> = suspects.iter().map(|(e, _)| &e.id).collect();
         let mut reachable: Vec<Seen> = vec![seen(self.local_entry())];
-        reachable.extend(
-            self.table
-                .live_entries()
-                .filter(|e| !suspected.contains(&e.id))
-                .map(seen),
-        );
+        let mut unheard: Vec<&Entry> = Vec::new();
+        let window = self.fresh_window();
+        for e in self.table.live_entries() {
+            if suspected.contains(&e.id) {
+                continue;
+            }
+            let s = seen(e);
+            if !s.counts || self.fresh(&e.id, now, window) {
+                reachable.push(s);
+            } else {
+                unheard.push(e);
+            }
+        }
+        if !unheard.is_empty() && self.roll_call.is_none_or(|at| at < self.picture_since) {
+            return State::RollCall(unheard.iter().map(|e| e.id.clone()).collect());
+        }
+        unknown.extend(unheard.into_iter().map(seen));
         State::Ready(Picture {
             me: self.local.clone(),
             reachable,

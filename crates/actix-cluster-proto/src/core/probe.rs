@@ -218,6 +218,10 @@ impl Core {
                         self.awareness.apply(-1);
                     }
                     self.stats.probe_acked(rtt);
+                    // An ack relayed by a helper is first-hand evidence too:
+                    // a member this side reaches now.
+                    let target = p.target.clone();
+                    self.note_heard(&target, now);
                 }
                 return;
             }
