@@ -47,6 +47,11 @@ pub(super) struct Heard {
     at: IdMap<Duration>,
 }
 
+/// How many roll calls one picture gets at most: the first, and two more
+/// for members of this side that missed it when they would make the
+/// difference between a majority and a minority.
+const ROLL_CALLS: u32 = 3;
+
 /// A downing decision waiting for the arbiter.
 #[derive(Debug)]
 pub(super) struct Arbitration {
@@ -76,8 +81,8 @@ enum State {
     /// Decide on this picture.
     Ready(Picture),
     /// Ping these members first (no first-hand evidence of them is fresh),
-    /// then look again.
-    RollCall(Vec<MemberId>),
+    /// then look again once nothing is pending (the second value).
+    RollCall(Vec<MemberId>, Duration),
 }
 
 impl Core {
@@ -91,7 +96,9 @@ impl Core {
             self.arbitration = None;
             debug!(member = %self.local, "picture changed: arbitration request dropped");
         }
-        let after = self.config.downing.stable_after;
+        // Looked at a roll call's lead early: a roll call, if the picture
+        // needs one then, is answered by the time it is stable.
+        let after = self.config.downing.stable_after - self.roll_call_lead();
         self.schedule_decision(after);
     }
 
@@ -117,8 +124,8 @@ impl Core {
                 return;
             }
             State::Ready(p) => p,
-            State::RollCall(ids) => {
-                self.send_roll_call(now, &ids);
+            State::RollCall(ids, ready) => {
+                self.send_roll_call(now, &ids, ready);
                 return;
             }
         };
@@ -151,24 +158,32 @@ impl Core {
         self.config.downing.max_pause + self.config.refutation_spread(self.cluster_size())
     }
 
-    fn fresh(&self, id: &MemberId, now: Duration, window: Duration) -> bool {
-        self.heard
-            .at
-            .get(id)
-            .is_some_and(|&at| now.saturating_sub(at) < window)
-    }
-
     /// Pings `ids` (members this node counts on its side without fresh
-    /// evidence) and looks at the picture again one probe timeout later:
-    /// those that answered count on this side, the others as unknown.
-    fn send_roll_call(&mut self, now: Duration, ids: &[MemberId]) {
+    /// evidence) and looks at the picture again one probe timeout later, or
+    /// once nothing is pending (`ready`): those that answered count on this
+    /// side, the others as unknown.
+    fn send_roll_call(&mut self, now: Duration, ids: &[MemberId], ready: Duration) {
         debug!(member = %self.local, members = ids.len(), "roll call before the downing decision");
+        if self.roll_call.is_none_or(|at| at < self.picture_since) {
+            self.roll_calls = 0;
+        }
+        self.roll_calls += 1;
         self.roll_call = Some(now);
         let seq = self.seq();
         for id in ids {
             self.send_ping(id, seq, None);
         }
-        self.schedule_decision(self.awareness.scale(self.config.probe_timeout));
+        let answered = now + self.roll_call_lead();
+        self.schedule_decision(answered.max(ready) - now);
+    }
+
+    /// How long the answers to a roll call may take: one probe timeout,
+    /// scaled by local health, at most half of `stable_after` (the roll call
+    /// goes out that much before nothing is pending, so a decision does not
+    /// wait for it).
+    fn roll_call_lead(&self) -> Duration {
+        let timeout = self.awareness.scale(self.config.probe_timeout);
+        timeout.min(self.config.downing.stable_after / 2)
     }
 
     /// This node (or its driver) stalled: what it observed may be stale
@@ -259,9 +274,11 @@ impl Core {
     fn picture(&self, now: Duration) -> State {
         let d = &self.config.downing;
         // Pending: a suspicion still running (its expiry changes the picture
-        // and brings us back), or one younger than the pause bound.
+        // and brings us back), or one younger than the pause bound, or a
+        // picture younger than `stable_after`: decide when none is (`ready`),
+        // and look a roll call's lead earlier.
         let mut running = false;
-        let mut wake: Option<Duration> = None;
+        let mut ready = self.picture_since + d.stable_after;
         let mut suspects: Vec<(&Entry, usize)> = Vec::new();
         let spread = self.config.refutation_spread(self.cluster_size());
         // Only the suspects (in the order of the live members), not every
@@ -270,24 +287,20 @@ impl Core {
             let Some(s) = e.suspicion.as_ref() else {
                 continue;
             };
-            let downable = s.start + d.max_pause + spread;
             if !s.expired {
                 running = true;
-            } else if now < downable && !s.refused {
-                wake = Some(wake.map_or(downable, |w| w.min(downable)));
-            } else {
-                suspects.push((e, s.observers()));
+                break;
             }
-        }
-        if let Some(at) = wake {
-            return State::Wait(at);
+            if !s.refused {
+                ready = ready.max(s.start + d.max_pause + spread);
+            }
+            suspects.push((e, s.observers()));
         }
         if running || suspects.is_empty() {
             return State::Calm;
         }
-        let stable = self.picture_since + d.stable_after;
-        if now < stable {
-            return State::Wait(stable);
+        if now + self.roll_call_lead() < ready {
+            return State::Wait(ready - self.roll_call_lead());
         }
         let live = self.cluster_size();
         // One observer's word is not enough while two members could observe.
@@ -307,28 +320,58 @@ impl Core {
         let suspected: HashSet<&MemberId> = suspects.iter().map(|(e, _)| &e.id).collect();
         let mut reachable: Vec<Seen> = vec![seen(self.local_entry())];
         let mut unheard: Vec<&Entry> = Vec::new();
+        // The roll call also pings the members whose evidence may run out
+        // before the decision (at most two leads later: it goes out one lead
+        // before `ready`, and a stalled timer adds less than that).
+        let mut aging: Vec<MemberId> = Vec::new();
         let window = self.fresh_window();
+        let keeps = window.saturating_sub(self.roll_call_lead() * 2);
+        let roll_call_due = self.roll_call.is_none_or(|at| at < self.picture_since);
         for e in self.table.live_entries() {
             if suspected.contains(&e.id) {
                 continue;
             }
             let s = seen(e);
-            if !s.counts || self.fresh(&e.id, now, window) {
+            if !s.counts {
+                reachable.push(s);
+                continue;
+            }
+            let age = self.heard.at.get(&e.id).map(|&at| now.saturating_sub(at));
+            if roll_call_due && age.is_none_or(|a| a >= keeps) {
+                aging.push(e.id.clone());
+            }
+            if age.is_some_and(|a| a < window) {
                 reachable.push(s);
             } else {
                 unheard.push(e);
             }
         }
-        if !unheard.is_empty() && self.roll_call.is_none_or(|at| at < self.picture_since) {
-            return State::RollCall(unheard.iter().map(|e| e.id.clone()).collect());
+        if !aging.is_empty() {
+            return State::RollCall(aging, ready);
         }
+        if now < ready {
+            return State::Wait(ready);
+        }
+        let unheard_ids: Vec<MemberId> = unheard.iter().map(|e| e.id.clone()).collect();
         unknown.extend(unheard.into_iter().map(seen));
-        State::Ready(Picture {
+        let picture = Picture {
             me: self.local.clone(),
             reachable,
             unreachable,
             unknown,
-        })
+        };
+        // A member of this side that missed a roll call (paused for a moment,
+        // or its answer lost) must not by itself turn a majority into a
+        // minority: call those again, up to `ROLL_CALLS` times per picture.
+        if !unheard_ids.is_empty() && self.roll_calls < ROLL_CALLS && !picture.majority() {
+            let mut counted = picture.clone();
+            let n = counted.unknown.len() - unheard_ids.len();
+            counted.reachable.extend(counted.unknown.drain(n..));
+            if counted.majority() {
+                return State::RollCall(unheard_ids, now);
+            }
+        }
+        State::Ready(picture)
     }
 
     /// This side survives: every unreachable member is down.

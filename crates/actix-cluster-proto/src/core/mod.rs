@@ -192,6 +192,7 @@ pub struct Core {
     /// pinged the members it lacked it for before a decision.
     heard: decision::Heard,
     roll_call: Option<Duration>,
+    roll_calls: u32,
     /// A custom downing strategy, instead of `config.downing.strategy`.
     strategy: Option<Box<dyn DowningStrategy + Send>>,
     /// When a member last heard from any other member (see
@@ -276,6 +277,7 @@ impl Core {
             flaps: flap::Flaps::default(),
             heard: decision::Heard::default(),
             roll_call: None,
+            roll_calls: 0,
             strategy: None,
             last_heard: Duration::ZERO,
             last_probe_tick: None,
