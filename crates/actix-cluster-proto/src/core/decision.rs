@@ -148,6 +148,15 @@ impl Core {
         self.heard.at.insert(id.clone(), now);
     }
 
+    /// Whether this node has first-hand evidence of `id` younger than
+    /// `window`.
+    pub(super) fn heard_within(&self, id: &MemberId, window: Duration) -> bool {
+        self.heard
+            .at
+            .get(id)
+            .is_some_and(|&at| self.now.saturating_sub(at) < window)
+    }
+
     /// How long first-hand evidence counts: the pause bound plus the
     /// refutation spread, the same time every suspect must have been
     /// suspected before it is downable. A member cut off from this node was

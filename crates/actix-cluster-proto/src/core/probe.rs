@@ -164,9 +164,12 @@ impl Core {
         // One more direct try, in case only the first ping was lost.
         let first = self.suspicion_news(&target);
         self.send_ping(&target, seq, first);
+        // Only helpers heard from lately: one across a cut, silent since,
+        // proves nothing about this node's own health.
+        let lately = self.config.probe_interval * 5;
         let proven = helpers
             .iter()
-            .filter(|h| self.table.get(h).is_some_and(|e| e.heard))
+            .filter(|h| self.heard_within(h, lately))
             .count();
         if let Some(p) = self.probe.as_mut() {
             p.indirect = helpers.len();
