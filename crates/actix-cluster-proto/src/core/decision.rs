@@ -148,13 +148,10 @@ impl Core {
         self.heard.at.insert(id.clone(), now);
     }
 
-    /// Whether this node has first-hand evidence of `id` younger than
-    /// `window`.
-    pub(super) fn heard_within(&self, id: &MemberId, window: Duration) -> bool {
-        self.heard
-            .at
-            .get(id)
-            .is_some_and(|&at| self.now.saturating_sub(at) < window)
+    /// Whether this node has had first-hand evidence of `id` at or after
+    /// `since`.
+    pub(super) fn heard_since(&self, id: &MemberId, since: Duration) -> bool {
+        self.heard.at.get(id).is_some_and(|&at| at >= since)
     }
 
     /// How long first-hand evidence counts: the pause bound plus the
