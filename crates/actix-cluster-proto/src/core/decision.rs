@@ -12,7 +12,10 @@
 //! side's *unreachable* set, and the strategy decides. A suspect reported by a
 //! single observer while others reach it is not unreachable (indirectly
 //! connected: nobody downs it); a node that cannot reach anybody is its own
-//! only observer, finds itself in a minority and fences itself.
+//! only observer, finds itself in a minority and fences itself. The members
+//! nobody suspects count on this side only on first-hand evidence (see
+//! [`Heard`] and the roll call): a node that missed the news of the other
+//! side's suspects must not count them on its own.
 
 use std::collections::HashSet;
 use std::time::Duration;
