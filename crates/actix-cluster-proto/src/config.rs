@@ -33,7 +33,7 @@ pub struct Config {
     /// to probe. Multiplied by the local-health multiplier. Must be less than
     /// `probe_interval`. lan: 100 ms.
     pub probe_timeout: Duration,
-    /// Number of members asked to probe indirectly (SWIM's k). lan: 4.
+    /// Number of members asked to probe indirectly (SWIM's k). lan: 8 (wan and local too).
     pub indirect_checks: usize,
     /// Suspicion timeout, minimum:
     /// `suspicion_mult * max(1, log10(N)) * probe_interval`; Lifeguard expects
@@ -118,7 +118,7 @@ impl Config {
             cluster_name: "default".to_owned(),
             probe_interval: Duration::from_millis(200),
             probe_timeout: Duration::from_millis(100),
-            indirect_checks: 4,
+            indirect_checks: 8,
             suspicion_mult: 5,
             suspicion_max_timeout_mult: 6,
             awareness_max_multiplier: 8,

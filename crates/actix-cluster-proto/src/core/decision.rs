@@ -12,7 +12,10 @@
 //! side's *unreachable* set, and the strategy decides. A suspect reported by a
 //! single observer while others reach it is not unreachable (indirectly
 //! connected: nobody downs it); a node that cannot reach anybody is its own
-//! only observer, finds itself in a minority and fences itself.
+//! only observer, finds itself in a minority and fences itself. The members
+//! nobody suspects count on this side only on first-hand evidence (see
+//! [`Heard`] and the roll call): a node that missed the news of the other
+//! side's suspects must not count them on its own.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -22,7 +25,7 @@ use tracing::{debug, info, warn};
 use super::timer::TimerKind;
 use super::{Core, Output};
 use crate::downing_policy::{DowningStrategy, OnFenced, Picture, Seen, SideVerdict};
-use crate::id::MemberId;
+use crate::id::{IdMap, MemberId};
 use crate::member::{DownReason, Status};
 use crate::members::Entry;
 
@@ -35,6 +38,22 @@ pub(super) fn seen(e: &Entry) -> Seen {
         counts: matches!(e.status, Status::Up | Status::Leaving),
     }
 }
+
+/// First-hand evidence, per member: when this node last received a message
+/// from it, or an ack for it relayed by a helper. A member counts on this
+/// node's side for the decision only on such evidence younger than
+/// [`Core::fresh_window`]; gossip that nobody suspects it is not enough (a
+/// node on the smaller side of a cut that missed the news of some of the
+/// other side's suspects would count them on its own side).
+#[derive(Debug, Default)]
+pub(super) struct Heard {
+    at: IdMap<Duration>,
+}
+
+/// How many roll calls one picture gets at most: the first, and two more
+/// for members of this side that missed it when they would make the
+/// difference between a majority and a minority.
+const ROLL_CALLS: u32 = 3;
 
 /// A downing decision waiting for the arbiter.
 #[derive(Debug)]
@@ -64,6 +83,9 @@ enum State {
     Wait(Duration),
     /// Decide on this picture.
     Ready(Picture),
+    /// Ping these members first (no first-hand evidence of them is fresh),
+    /// then look again once nothing is pending (the second value).
+    RollCall(Vec<MemberId>, Duration),
 }
 
 impl Core {
@@ -77,7 +99,9 @@ impl Core {
             self.arbitration = None;
             debug!(member = %self.local, "picture changed: arbitration request dropped");
         }
-        let after = self.config.downing.stable_after;
+        // Looked at a roll call's lead early: a roll call, if the picture
+        // needs one then, is answered by the time it is stable.
+        let after = self.config.downing.stable_after - self.roll_call_lead();
         self.schedule_decision(after);
     }
 
@@ -103,8 +127,72 @@ impl Core {
                 return;
             }
             State::Ready(p) => p,
+            State::RollCall(ids, ready) => {
+                self.send_roll_call(now, &ids, ready);
+                return;
+            }
         };
         self.apply_verdict(&picture);
+    }
+
+    /// First-hand evidence of `id` at `now` (see [`Heard`]).
+    pub(super) fn note_heard(&mut self, id: &MemberId, now: Duration) {
+        if let Some(at) = self.heard.at.get_mut(id) {
+            *at = now;
+            return;
+        }
+        // Bounded by the members: forget the ones gone when it doubles.
+        if self.heard.at.len() >= 2 * self.table.len() + 16 {
+            let table = &self.table;
+            self.heard
+                .at
+                .retain(|m, _| table.get(m).is_some_and(Entry::is_live));
+        }
+        self.heard.at.insert(id.clone(), now);
+    }
+
+    /// Whether this node has had first-hand evidence of `id` at or after
+    /// `since`.
+    pub(super) fn heard_since(&self, id: &MemberId, since: Duration) -> bool {
+        self.heard.at.get(id).is_some_and(|&at| at >= since)
+    }
+
+    /// How long first-hand evidence counts: the pause bound plus the
+    /// refutation spread, the same time every suspect must have been
+    /// suspected before it is downable. A member cut off from this node was
+    /// last heard before the cut, so before any suspicion of its side began,
+    /// and its evidence is stale by the time a decision on that side can be
+    /// taken.
+    pub(super) fn fresh_window(&self) -> Duration {
+        self.config.downing.max_pause + self.config.refutation_spread(self.cluster_size())
+    }
+
+    /// Pings `ids` (members this node counts on its side without fresh
+    /// evidence) and looks at the picture again one probe timeout later, or
+    /// once nothing is pending (`ready`): those that answered count on this
+    /// side, the others as unknown.
+    fn send_roll_call(&mut self, now: Duration, ids: &[MemberId], ready: Duration) {
+        debug!(member = %self.local, members = ids.len(), "roll call before the downing decision");
+        if self.roll_call.is_none_or(|at| at < self.picture_since) {
+            self.roll_calls = 0;
+        }
+        self.roll_calls += 1;
+        self.roll_call = Some(now);
+        let seq = self.seq();
+        for id in ids {
+            self.send_ping(id, seq, None);
+        }
+        let answered = now + self.roll_call_lead();
+        self.schedule_decision(answered.max(ready) - now);
+    }
+
+    /// How long the answers to a roll call may take: one probe timeout,
+    /// scaled by local health, at most half of `stable_after` (the roll call
+    /// goes out that much before nothing is pending, so a decision does not
+    /// wait for it).
+    fn roll_call_lead(&self) -> Duration {
+        let timeout = self.awareness.scale(self.config.probe_timeout);
+        timeout.min(self.config.downing.stable_after / 2)
     }
 
     /// This node (or its driver) stalled: what it observed may be stale
@@ -195,9 +283,11 @@ impl Core {
     fn picture(&self, now: Duration) -> State {
         let d = &self.config.downing;
         // Pending: a suspicion still running (its expiry changes the picture
-        // and brings us back), or one younger than the pause bound.
+        // and brings us back), or one younger than the pause bound, or a
+        // picture younger than `stable_after`: decide when none is (`ready`),
+        // and look a roll call's lead earlier.
         let mut running = false;
-        let mut wake: Option<Duration> = None;
+        let mut ready = self.picture_since + d.stable_after;
         let mut suspects: Vec<(&Entry, usize)> = Vec::new();
         let spread = self.config.refutation_spread(self.cluster_size());
         // Only the suspects (in the order of the live members), not every
@@ -206,24 +296,20 @@ impl Core {
             let Some(s) = e.suspicion.as_ref() else {
                 continue;
             };
-            let downable = s.start + d.max_pause + spread;
             if !s.expired {
                 running = true;
-            } else if now < downable && !s.refused {
-                wake = Some(wake.map_or(downable, |w| w.min(downable)));
-            } else {
-                suspects.push((e, s.observers()));
+                break;
             }
-        }
-        if let Some(at) = wake {
-            return State::Wait(at);
+            if !s.refused {
+                ready = ready.max(s.start + d.max_pause + spread);
+            }
+            suspects.push((e, s.observers()));
         }
         if running || suspects.is_empty() {
             return State::Calm;
         }
-        let stable = self.picture_since + d.stable_after;
-        if now < stable {
-            return State::Wait(stable);
+        if now + self.roll_call_lead() < ready {
+            return State::Wait(ready - self.roll_call_lead());
         }
         let live = self.cluster_size();
         // One observer's word is not enough while two members could observe.
@@ -235,22 +321,66 @@ impl Core {
             return State::Calm;
         }
         let unreachable: Vec<Seen> = sure.iter().map(|(e, _)| seen(e)).collect();
-        let unknown: Vec<Seen> = unsure.iter().map(|(e, _)| seen(e)).collect();
-        // The rest of the members: built once per decision.
+        let mut unknown: Vec<Seen> = unsure.iter().map(|(e, _)| seen(e)).collect();
+        // The rest of the members: built once per decision. Only those with
+        // fresh first-hand evidence are on this side; the others (counted
+        // ones: `Joining` members count for neither side) are pinged once
+        // for this picture, and those still unheard are unknown.
         let suspected: HashSet<&MemberId> = suspects.iter().map(|(e, _)| &e.id).collect();
         let mut reachable: Vec<Seen> = vec![seen(self.local_entry())];
-        reachable.extend(
-            self.table
-                .live_entries()
-                .filter(|e| !suspected.contains(&e.id))
-                .map(seen),
-        );
-        State::Ready(Picture {
+        let mut unheard: Vec<&Entry> = Vec::new();
+        // The roll call also pings the members whose evidence may run out
+        // before the decision (at most two leads later: it goes out one lead
+        // before `ready`, and a stalled timer adds less than that).
+        let mut aging: Vec<MemberId> = Vec::new();
+        let window = self.fresh_window();
+        let keeps = window.saturating_sub(self.roll_call_lead() * 2);
+        let roll_call_due = self.roll_call.is_none_or(|at| at < self.picture_since);
+        for e in self.table.live_entries() {
+            if suspected.contains(&e.id) {
+                continue;
+            }
+            let s = seen(e);
+            if !s.counts {
+                reachable.push(s);
+                continue;
+            }
+            let age = self.heard.at.get(&e.id).map(|&at| now.saturating_sub(at));
+            if roll_call_due && age.is_none_or(|a| a >= keeps) {
+                aging.push(e.id.clone());
+            }
+            if age.is_some_and(|a| a < window) {
+                reachable.push(s);
+            } else {
+                unheard.push(e);
+            }
+        }
+        if !aging.is_empty() {
+            return State::RollCall(aging, ready);
+        }
+        if now < ready {
+            return State::Wait(ready);
+        }
+        let unheard_ids: Vec<MemberId> = unheard.iter().map(|e| e.id.clone()).collect();
+        unknown.extend(unheard.into_iter().map(seen));
+        let picture = Picture {
             me: self.local.clone(),
             reachable,
             unreachable,
             unknown,
-        })
+        };
+        // A member of this side that missed a roll call (paused for a moment,
+        // or its answer lost) must not by itself turn a majority into a
+        // minority: call those again, up to `ROLL_CALLS` times per picture.
+        if !unheard_ids.is_empty() && self.roll_calls < ROLL_CALLS && !picture.majority() {
+            let mut counted = picture.clone();
+            let n = counted.unknown.len() - unheard_ids.len();
+            counted.reachable.extend(counted.unknown.drain(n..));
+            if counted.majority() {
+                return State::RollCall(unheard_ids, now);
+            }
+        }
+        State::Ready(picture)
     }
 
     /// This side survives: every unreachable member is down.

@@ -187,6 +187,12 @@ pub struct Core {
     arbiter_round: u64,
     /// Suspicions of new incarnations, per member (`flap`).
     flaps: flap::Flaps,
+    /// When this node last had first-hand evidence of each member (see
+    /// `decision`: only such members count on its side), and when it last
+    /// pinged the members it lacked it for before a decision.
+    heard: decision::Heard,
+    roll_call: Option<Duration>,
+    roll_calls: u32,
     /// A custom downing strategy, instead of `config.downing.strategy`.
     strategy: Option<Box<dyn DowningStrategy + Send>>,
     /// When a member last heard from any other member (see
@@ -269,6 +275,9 @@ impl Core {
             arbitration: None,
             arbiter_round: 0,
             flaps: flap::Flaps::default(),
+            heard: decision::Heard::default(),
+            roll_call: None,
+            roll_calls: 0,
             strategy: None,
             last_heard: Duration::ZERO,
             last_probe_tick: None,

@@ -26,12 +26,12 @@ pub(super) struct Probe {
     /// Direct ack deadline (for local health).
     direct_deadline: Duration,
     acked: bool,
-    /// Helpers asked to probe indirectly, how many of them we have heard
-    /// from ourselves (only their missing nacks count against our health: a
-    /// member known only from others' records proves nothing), and the nacks
-    /// (Lifeguard).
-    indirect: usize,
-    proven: usize,
+    /// Helpers asked to probe indirectly (and when), and the nacks
+    /// (Lifeguard). Only the missing nacks of helpers this node heard from
+    /// while it waited count against its health: a member known only from
+    /// others' records, or one silent since a cut, proves nothing.
+    helpers: Vec<MemberId>,
+    asked: Duration,
     nacks: usize,
 }
 
@@ -96,8 +96,8 @@ impl Core {
             due: now + interval,
             direct_deadline: now + timeout,
             acked: false,
-            indirect: 0,
-            proven: 0,
+            helpers: Vec::new(),
+            asked: now,
             nacks: 0,
         });
         self.schedule(TimerKind::ProbeTimeout { seq }, timeout);
@@ -164,13 +164,10 @@ impl Core {
         // One more direct try, in case only the first ping was lost.
         let first = self.suspicion_news(&target);
         self.send_ping(&target, seq, first);
-        let proven = helpers
-            .iter()
-            .filter(|h| self.table.get(h).is_some_and(|e| e.heard))
-            .count();
+        let now = self.now;
         if let Some(p) = self.probe.as_mut() {
-            p.indirect = helpers.len();
-            p.proven = proven;
+            p.helpers = helpers;
+            p.asked = now;
         }
     }
 
@@ -178,8 +175,13 @@ impl Core {
     fn probe_failed(&mut self, now: Duration, p: Probe) {
         self.stats.probes_failed += 1;
         if self.config.lifeguard {
-            if p.indirect > 0 {
-                let missed = p.proven.saturating_sub(p.nacks);
+            if !p.helpers.is_empty() {
+                let proven = p
+                    .helpers
+                    .iter()
+                    .filter(|h| self.heard_since(h, p.asked))
+                    .count();
+                let missed = proven.saturating_sub(p.nacks);
                 if missed > 0 {
                     self.awareness.apply(missed as i64);
                 }
@@ -218,6 +220,10 @@ impl Core {
                         self.awareness.apply(-1);
                     }
                     self.stats.probe_acked(rtt);
+                    // An ack relayed by a helper is first-hand evidence too:
+                    // a member this side reaches now.
+                    let target = p.target.clone();
+                    self.note_heard(&target, now);
                 }
                 return;
             }

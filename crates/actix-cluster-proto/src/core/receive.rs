@@ -144,6 +144,7 @@ impl Core {
             let was_silent = self.silent(now);
             self.last_heard = now;
             self.table.mark_heard(&sender);
+            self.note_heard(&sender, now);
             if was_silent {
                 self.check_leader();
             }

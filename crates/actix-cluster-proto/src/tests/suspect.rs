@@ -69,6 +69,11 @@ fn suspicion_timeout_shrinks_with_confirmations() {
     );
     let downable = t0 + cfg.downing.max_pause + cfg.refutation_spread(n);
     s.advance(downable - s.now - Duration::from_millis(10));
+    // The other members are alive and talk (several times a second in a
+    // real cluster): first-hand evidence that they are on this side.
+    for i in 2..=5 {
+        s.gossip(i, vec![]);
+    }
     assert!(s.take_events().is_empty(), "not before the pause bound");
     s.advance(Duration::from_millis(20));
     assert_eq!(kinds(&s.take_events()), ["down Failed n1"]);
@@ -116,7 +121,13 @@ fn a_suspect_answering_its_last_call_is_not_downed() {
     };
     assert_eq!(about_n1(s.take_events()), ["reachable n1"]);
     s.advance(Duration::from_millis(300));
-    assert!(about_n1(s.take_events()).is_empty(), "not downed");
+    // Not downed. (This harness's n1 answers only the last call: a later
+    // probe of it may fail and suspect it afresh, which is no down.)
+    let later = about_n1(s.take_events());
+    assert!(
+        later.iter().all(|k| k == "unreachable n1"),
+        "not downed: {later:?}"
+    );
 }
 
 #[test]

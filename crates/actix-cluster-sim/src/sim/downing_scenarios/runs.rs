@@ -13,7 +13,7 @@ use super::secs;
 use crate::sim::check::{DowningCheck, DowningReport};
 use crate::sim::core_node::{CoreNode, CoreOpts, Start};
 use crate::sim::engine::{derive_seed, Sim};
-use crate::sim::net::NetConfig;
+use crate::sim::net::{Loss, NetConfig};
 
 /// `n` lan cores (n0 forms, the others join through n0..n2), converged and
 /// settled for 2 s. Panics if they do not converge within 30 s.
@@ -257,12 +257,29 @@ pub fn split(seed: u64, addrs: &[SocketAddr], small: usize) -> (Vec<SocketAddr>,
 /// 10 members, a partition of `small` against the rest for `dur`, then a
 /// heal; the survivors must down the losing side.
 pub fn partition(seed: u64, small: usize, dur: Duration) -> Run {
-    let (mut sim, addrs) = cluster(seed, 10);
+    partition_with(seed, small, dur, Config::lan(), 0.0)
+}
+
+/// [`partition`] on cores with another config, with `loss` (uniform, on
+/// every datagram) on the network while the partition lasts.
+pub fn partition_with(seed: u64, small: usize, dur: Duration, config: Config, loss: f64) -> Run {
+    let (mut sim, addrs) = cluster_with(seed, 10, config.clone());
     let (keep, lose) = split(seed, &addrs, small);
-    let mut check = DowningCheck::new(&sim, &keep, &Config::lan());
+    let mut check = DowningCheck::new(&sim, &keep, &config);
+    let calm = sim.net().clone();
+    if loss > 0.0 {
+        let mut net = calm.clone();
+        net.loss = Loss::Uniform(loss);
+        sim.set_net(net).expect("a valid loss");
+    }
     sim.partition(&keep, &lose).expect("known nodes");
     check.fault(&sim, &lose, true);
-    heal_after(check, sim, dur)
+    let t = sim.now() + dur;
+    check.run_until(&mut sim, t);
+    sim.set_net(calm).expect("the network it had");
+    sim.heal();
+    check.end_faults();
+    settle(check, sim)
 }
 
 /// A 6/4 partition of 10 with churn 10 s in: by seed, a new member joins the
