@@ -58,6 +58,20 @@ pub struct Saved {
     pub wall: WallFigures,
 }
 
+/// The files of other benchmarks under `docs/bench/` that a full report
+/// includes. The scale mode splices its own section into BENCHMARKS.md, where
+/// its notes by hand (the 100-process runs among them) are added, so its
+/// file is only a first copy: once the report has a "Scale" section, that
+/// section is kept as it stands instead.
+fn other_benchmarks(old_report: Option<&str>) -> Vec<&'static str> {
+    let has_scale = old_report.is_some_and(|t| t.contains("\n## Scale\n"));
+    let mut names = vec!["sealing.md", "soak.md"];
+    if !has_scale {
+        names.push("scale.md");
+    }
+    names
+}
+
 /// Reads a `results.json` written by [`write_all`].
 pub fn load(path: &Path) -> std::io::Result<Saved> {
     let text = std::fs::read_to_string(path)?;
@@ -74,11 +88,12 @@ pub fn write_all(out: &Path, r: &SuiteResults, wall: &WallFigures) -> std::io::R
         std::fs::write(plots.join(name), svg)?;
     }
     let mut md = markdown(r, wall);
+    let old = std::fs::read_to_string(out.join("BENCHMARKS.md")).ok();
     // Figures measured by other benchmarks (the sealing bench of the
     // protocol crate writes `docs/bench/sealing.md`, the soak bench of
     // actix-cluster `docs/bench/soak.md`, the scale mode
     // `docs/bench/scale.md`) go after the simulator's.
-    for name in ["sealing.md", "soak.md", "scale.md"] {
+    for name in other_benchmarks(old.as_deref()) {
         let extra = std::path::Path::new("docs").join("bench").join(name);
         for candidate in [plots.join(name), extra] {
             if let Ok(text) = std::fs::read_to_string(&candidate) {
@@ -89,8 +104,8 @@ pub fn write_all(out: &Path, r: &SuiteResults, wall: &WallFigures) -> std::io::R
         }
     }
     // Sections other benchmarks wrote (and their notes by hand) stay.
-    if let Ok(old) = std::fs::read_to_string(out.join("BENCHMARKS.md")) {
-        md = keep::keep_other_sections(&old, md);
+    if let Some(old) = &old {
+        md = keep::keep_other_sections(old, md);
     }
     std::fs::write(out.join("BENCHMARKS.md"), md)?;
     let saved = Saved {
@@ -109,4 +124,23 @@ pub fn write_all(out: &Path, r: &SuiteResults, wall: &WallFigures) -> std::io::R
         None => std::fs::write(plots.join("readme-section.md"), section)?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::other_benchmarks;
+
+    #[test]
+    fn a_report_with_a_scale_section_keeps_it_instead_of_the_scale_file() {
+        assert_eq!(
+            other_benchmarks(None),
+            ["sealing.md", "soak.md", "scale.md"]
+        );
+        assert_eq!(
+            other_benchmarks(Some("# B\n\n## Crash\nx\n")),
+            ["sealing.md", "soak.md", "scale.md"]
+        );
+        let old = "# B\n\n## Scale\nt\n\n### 100 real processes\nhand\n";
+        assert_eq!(other_benchmarks(Some(old)), ["sealing.md", "soak.md"]);
+    }
 }
