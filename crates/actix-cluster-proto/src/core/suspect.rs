@@ -68,28 +68,31 @@ impl Core {
 
     /// Another member confirms the suspicion we hold: its timeout may shrink.
     fn confirm_suspicion(&mut self, now: Duration, id: &MemberId, from: &MemberId) {
-        let deadline = self.table.update(id, |e| {
+        let outcome = self.table.update(id, |e| {
             let s = e.suspicion.as_mut()?;
             let observers = s.observers();
             let counted = s.confirm(from);
-            if s.observers() > observers && !counted {
-                // A new observer beyond the confirmations the timeout needs:
-                // only the downing picture changes.
-                return Some(None);
-            }
-            if !counted {
-                return None;
+            if !counted || s.last_call {
+                // Beyond the confirmations the timeout needs, or the timer
+                // already ran out (a shorter timeout would cut the last call
+                // short): only the downing picture may change. It sees a
+                // suspect's observers only as one or more than one (see
+                // `picture`): a third observer changes nothing, and
+                // restarting the stability clock for it would put off the
+                // decision as long as news of the suspect still spreads (a
+                // roll call's pings and acks carry it right before it).
+                return Some(None).filter(|_| observers == 1 && s.observers() == 2);
             }
             e.suspecter = Some(from.clone());
             Some(Some(s.deadline()))
         });
-        let deadline = match deadline {
-            Some(Some(Some(deadline))) => deadline,
-            Some(Some(None)) => {
+        let deadline = match outcome.flatten() {
+            Some(Some(deadline)) => deadline,
+            Some(None) => {
                 self.picture_changed();
                 return;
             }
-            _ => return,
+            None => return,
         };
         self.schedule(
             TimerKind::Suspicion { id: id.clone() },

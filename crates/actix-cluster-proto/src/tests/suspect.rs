@@ -80,6 +80,49 @@ fn suspicion_timeout_shrinks_with_confirmations() {
 }
 
 #[test]
+fn news_of_a_suspect_still_spreading_does_not_put_off_its_down() {
+    // Right before the decision (a roll call's pings and acks carry it),
+    // more members report a suspect that two observers already report: the
+    // picture is the same, so the decision is not postponed.
+    let cfg = Config::lan();
+    let mut s = Solo::new(cfg.clone());
+    s.gossip(
+        1,
+        (1..=7)
+            .map(|i| alive(i, 1, Status::Up, i as u64 + 1))
+            .collect(),
+    );
+    s.timers.clear(); // no probes of its own: only the news about n1
+    let n = 8;
+    let t0 = s.now;
+    s.gossip(2, vec![suspect(1, 1, 2)]);
+    s.gossip(3, vec![suspect(1, 1, 3)]);
+    let downable = t0 + cfg.downing.max_pause + cfg.refutation_spread(n);
+    let expiry = *s.timers_of("suspicion").last().unwrap();
+    let last_call = cfg.probe_timeout;
+    assert!(
+        expiry + last_call + cfg.downing.stable_after < downable,
+        "the suspicion runs out and the picture is stable before the pause bound"
+    );
+    s.take_events();
+    s.advance(downable - s.now - Duration::from_millis(10));
+    let ev = kinds(&s.take_events());
+    assert!(ev.is_empty(), "not before the pause bound: {ev:?}");
+    // The others talk (first-hand evidence that they are on this side), and
+    // four more report the suspect: two confirmations that the timeout would
+    // have counted, two beyond.
+    for i in 2..=7 {
+        s.gossip(i, vec![]);
+    }
+    for i in 4..=7 {
+        s.gossip(i, vec![suspect(1, 1, i)]);
+    }
+    assert!(s.take_events().is_empty());
+    s.advance(Duration::from_millis(20));
+    assert_eq!(kinds(&s.take_events()), ["down Failed n1"]);
+}
+
+#[test]
 fn a_suspect_answering_its_last_call_is_not_downed() {
     let mut s = Solo::new(Config::lan());
     s.gossip(
