@@ -75,6 +75,13 @@ pub(super) struct Arbitration {
     pub(super) flap: bool,
 }
 
+/// This node's side of a picture, split by first-hand evidence.
+struct Sides<'a> {
+    reachable: Vec<Seen>,
+    unheard: Vec<&'a Entry>,
+    aging: Vec<MemberId>,
+}
+
 /// What the picture says now.
 enum State {
     /// Nothing to decide.
@@ -322,11 +329,54 @@ impl Core {
         }
         let unreachable: Vec<Seen> = sure.iter().map(|(e, _)| seen(e)).collect();
         let mut unknown: Vec<Seen> = unsure.iter().map(|(e, _)| seen(e)).collect();
-        // The rest of the members: built once per decision. Only those with
-        // fresh first-hand evidence are on this side; the others (counted
-        // ones: `Joining` members count for neither side) are pinged once
-        // for this picture, and those still unheard are unknown.
+        // The rest of the members: built once per decision.
         let suspected: HashSet<&MemberId> = suspects.iter().map(|(e, _)| &e.id).collect();
+        let Sides {
+            reachable,
+            unheard,
+            aging,
+        } = self.sides(now, &suspected);
+        if !aging.is_empty() {
+            return State::RollCall(aging, ready);
+        }
+        if now < ready {
+            return State::Wait(ready);
+        }
+        let unheard_ids: Vec<MemberId> = unheard.iter().map(|e| e.id.clone()).collect();
+        unknown.extend(unheard.into_iter().map(seen));
+        let picture = Picture {
+            me: self.local.clone(),
+            reachable,
+            unreachable,
+            unknown,
+        };
+        if self.call_again(&picture, unheard_ids.len()) {
+            return State::RollCall(unheard_ids, now);
+        }
+        State::Ready(picture)
+    }
+
+    /// A member of this side that missed a roll call (paused for a moment,
+    /// or its answer lost) must not by itself turn a majority into a
+    /// minority: the last `unheard` of the picture's unknown members are
+    /// called again, up to `ROLL_CALLS` times per picture, when counting
+    /// them on this side would make it the majority.
+    fn call_again(&self, picture: &Picture, unheard: usize) -> bool {
+        if unheard == 0 || self.roll_calls >= ROLL_CALLS || picture.majority() {
+            return false;
+        }
+        let mut counted = picture.clone();
+        let n = counted.unknown.len() - unheard;
+        counted.reachable.extend(counted.unknown.drain(n..));
+        counted.majority()
+    }
+
+    /// This node's side, of the live members nobody suspects: only those with
+    /// fresh first-hand evidence are on it (`reachable`, with this node and
+    /// the `Joining` members, which count for neither side); the other
+    /// counted ones are `unheard` (unknown once a roll call has gone
+    /// unanswered). `aging`: whom a roll call due for this picture pings.
+    fn sides<'a>(&'a self, now: Duration, suspected: &HashSet<&MemberId>) -> Sides<'a> {
         let mut reachable: Vec<Seen> = vec![seen(self.local_entry())];
         let mut unheard: Vec<&Entry> = Vec::new();
         // The roll call also pings the members whose evidence may run out
@@ -355,32 +405,11 @@ impl Core {
                 unheard.push(e);
             }
         }
-        if !aging.is_empty() {
-            return State::RollCall(aging, ready);
-        }
-        if now < ready {
-            return State::Wait(ready);
-        }
-        let unheard_ids: Vec<MemberId> = unheard.iter().map(|e| e.id.clone()).collect();
-        unknown.extend(unheard.into_iter().map(seen));
-        let picture = Picture {
-            me: self.local.clone(),
+        Sides {
             reachable,
-            unreachable,
-            unknown,
-        };
-        // A member of this side that missed a roll call (paused for a moment,
-        // or its answer lost) must not by itself turn a majority into a
-        // minority: call those again, up to `ROLL_CALLS` times per picture.
-        if !unheard_ids.is_empty() && self.roll_calls < ROLL_CALLS && !picture.majority() {
-            let mut counted = picture.clone();
-            let n = counted.unknown.len() - unheard_ids.len();
-            counted.reachable.extend(counted.unknown.drain(n..));
-            if counted.majority() {
-                return State::RollCall(unheard_ids, now);
-            }
+            unheard,
+            aging,
         }
-        State::Ready(picture)
     }
 
     /// This side survives: every unreachable member is down.
