@@ -202,28 +202,46 @@ impl Entry {
         !matches!(self.status, Status::Down(_))
     }
 
-    /// The record gossiped about it.
-    pub(crate) fn record(&self) -> Record {
+    /// The record gossiped about it, borrowed: what both [`Entry::record`]
+    /// and [`Entry::put_record`] are made of. A down member's record names
+    /// no suspecter.
+    fn parts(&self) -> codec::RecordParts<'_> {
         let down = matches!(self.status, Status::Down(_));
-        Record {
-            id: self.id.clone(),
+        codec::RecordParts {
+            id: &self.id,
             incarnation: self.incarnation,
             status: self.status,
             suspect: if down {
                 None
             } else {
-                self.suspicion.as_ref().and(self.suspecter.clone())
+                self.suspicion.as_ref().and(self.suspecter.as_ref())
             },
             up_number: self.up_number,
+            // A down record carries neither (the encoder skips them).
+            roles: &self.data.roles,
+            metadata: &self.data.metadata,
+        }
+    }
+
+    /// The record gossiped about it.
+    pub(crate) fn record(&self) -> Record {
+        let p = self.parts();
+        let down = matches!(p.status, Status::Down(_));
+        Record {
+            id: p.id.clone(),
+            incarnation: p.incarnation,
+            status: p.status,
+            suspect: p.suspect.cloned(),
+            up_number: p.up_number,
             roles: if down {
                 BTreeSet::new()
             } else {
-                self.data.roles.clone()
+                p.roles.clone()
             },
             metadata: if down {
                 BTreeMap::new()
             } else {
-                self.data.metadata.clone()
+                p.metadata.clone()
             },
         }
     }
@@ -231,24 +249,7 @@ impl Entry {
     /// Appends its record, encoded: the bytes of [`Entry::record`]'s
     /// encoding, without the record made first.
     pub(crate) fn put_record(&self, out: &mut Vec<u8>) {
-        let down = matches!(self.status, Status::Down(_));
-        codec::put_record_parts(
-            out,
-            codec::RecordParts {
-                id: &self.id,
-                incarnation: self.incarnation,
-                status: self.status,
-                suspect: if down {
-                    None
-                } else {
-                    self.suspicion.as_ref().and(self.suspecter.as_ref())
-                },
-                up_number: self.up_number,
-                // A down record carries neither (the encoder skips them).
-                roles: &self.data.roles,
-                metadata: &self.data.metadata,
-            },
-        );
+        codec::put_record_parts(out, self.parts());
     }
 
     /// Withdraws a standing `Unreachable` once no suspicion or fence keeps
