@@ -41,7 +41,8 @@ fn downing_intro(m: &mut String, r: &SuiteResults) {
          leaders after grace\" the checker's violation count (samples with two `Up` leaders \
          later than `max_pause + refutation_spread(N) + suspicion_max_timeout(N) + \
          stable_after + 2 s` after the fault, {} at N = 10); \"fenced\" the time until each \
-         member of the faulty side fenced itself or was reborn.\n",
+         member of the faulty side fenced itself or was reborn (a newcomer sent to a side that \
+         had already fenced never joins it: it is counted apart, as \"never joined\").\n",
         d.stable_after.as_secs_f64(),
         d.max_pause.as_secs_f64(),
         r.config.downing_seeds,
@@ -85,9 +86,19 @@ fn downing_table(m: &mut String, r: &SuiteResults) {
             secs_of(sum.dual_leader_beyond.last().copied().unwrap_or_default()),
             sum.split_samples,
             durs3(&sum.reborn),
-            never(sum.never_reborn),
+            never_joined(never(sum.never_reborn), sum.never_joined),
             sum.problems.len(),
         );
+    }
+}
+
+/// The fenced column's note, with the newcomers that never joined the
+/// losing side (not a fault: it had fenced before they asked).
+fn never_joined(never: String, joined: usize) -> String {
+    if joined == 0 {
+        never
+    } else {
+        format!("{never} ({joined} never joined)")
     }
 }
 

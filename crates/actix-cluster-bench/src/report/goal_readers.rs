@@ -317,14 +317,7 @@ pub(crate) fn one_side_survives(i: &Inputs<'_>, row: &GoalRow) -> Option<Reading
             "{} of {} seeds{}",
             d.seeds - seeds_with_problems(d),
             d.seeds,
-            if d.never_reborn > 0 {
-                format!(
-                    " ({} losing members neither fenced nor reborn: they left)",
-                    d.never_reborn
-                )
-            } else {
-                String::new()
-            }
+            outside_the_rule(d)
         )
     });
     let status = if parts.is_empty() {
@@ -337,6 +330,30 @@ pub(crate) fn one_side_survives(i: &Inputs<'_>, row: &GoalRow) -> Option<Reading
         GoalStatus::NotMeasured
     };
     Some(Reading::new(figure, status))
+}
+
+/// What a partition row's fencing figures leave out: losing members that
+/// never fenced (they left before, or the run ended first) and newcomers
+/// that asked a side which had already fenced, so never joined it.
+fn outside_the_rule(d: &Summary) -> String {
+    let mut parts = Vec::new();
+    if d.never_reborn > 0 {
+        parts.push(format!(
+            "{} losing members neither fenced nor reborn",
+            d.never_reborn
+        ));
+    }
+    if d.never_joined > 0 {
+        parts.push(format!(
+            "{} newcomers never joined the losing side: it had fenced before they asked",
+            d.never_joined
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join("; "))
+    }
 }
 
 /// Samples with two `Up` leaders after the checker's grace.
@@ -471,9 +488,10 @@ pub(crate) fn fenced_in_time(i: &Inputs<'_>, row: &GoalRow) -> Option<Reading> {
     };
     let figure = list(&parts, &|d| {
         format!(
-            "fenced p99 {:.2} s vs decision p99 {:.2} s",
+            "fenced p99 {:.2} s vs decision p99 {:.2} s{}",
             p99(&d.reborn),
-            p99(&d.decision)
+            p99(&d.decision),
+            outside_the_rule(d)
         )
     });
     let ok = parts

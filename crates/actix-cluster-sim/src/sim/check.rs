@@ -63,6 +63,10 @@ pub struct DowningReport {
     /// For each member of any fault: how long after the fault it fenced
     /// itself or was reborn (`None`: it never did).
     pub reborn_after: Vec<(SocketAddr, Option<Duration>)>,
+    /// Newcomers sent to a fault's side that never became one of its
+    /// members: no member of the side saw them `Up` before it fenced
+    /// itself, so there was nothing of theirs to fence.
+    pub never_joined: Vec<SocketAddr>,
     /// What was wrong at the end (not everyone `Up` with one id).
     pub end_problems: Vec<String>,
 }
@@ -399,9 +403,11 @@ impl DowningCheck {
                 .filter(|a| self.healthy.contains(a) && sim.is_live(*a))
                 .collect();
             for (addr, id) in &f.side {
-                let fenced = logs[addr]
-                    .iter()
-                    .find(|(t, e)| *t >= f.at && matches!(e, Event::SelfChanged { .. }));
+                if id.is_none() && !joined_side(&logs, f, *addr) {
+                    self.report.never_joined.push(*addr);
+                    continue;
+                }
+                let fenced = fenced_at(&logs[addr], f.at);
                 self.report
                     .reborn_after
                     .push((*addr, fenced.map(|(t, _)| *t - f.at)));
@@ -421,6 +427,30 @@ impl DowningCheck {
         self.report.end_problems = end_problems(sim);
         self.report
     }
+}
+
+/// When a member whose log is `log` first fenced itself (or was reborn) at
+/// or after `from`.
+fn fenced_at(log: &[(Duration, Event)], from: Duration) -> Option<&(Duration, Event)> {
+    log.iter()
+        .find(|(t, e)| *t >= from && matches!(e, Event::SelfChanged { .. }))
+}
+
+/// Whether `addr`, sent to `f`'s side during the fault, became one of its
+/// members: another member of the side saw it `Up` before that member fenced
+/// itself. A newcomer that asks a side which has already fenced never does.
+fn joined_side(
+    logs: &HashMap<SocketAddr, Vec<(Duration, Event)>>,
+    f: &Fault,
+    addr: SocketAddr,
+) -> bool {
+    f.side.iter().filter(|(a, _)| *a != addr).any(|(a, _)| {
+        let log = &logs[a];
+        let until = fenced_at(log, f.at).map_or(Duration::MAX, |(t, _)| *t);
+        log.iter().any(|(t, e)| {
+            *t >= f.at && *t < until && matches!(e, Event::Up(m) if m.id.addr == addr)
+        })
+    })
 }
 
 /// When `log` first has `id`, or a later generation at its address, down at

@@ -53,6 +53,10 @@ pub struct Summary {
     pub reborn: Vec<Duration>,
     /// Members of a fault that never fenced nor were reborn.
     pub never_reborn: usize,
+    /// Newcomers sent to a losing side after it had fenced itself, which
+    /// therefore never became its members (not counted in `never_reborn`).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub never_joined: usize,
     /// Every problem found (prefixed by its seed).
     pub problems: Vec<String>,
 }
@@ -66,7 +70,7 @@ impl Summary {
             "downing: {} seeds={} healthy_downs={} healthy_reborn={} split_samples={} stale_leader_samples={} \
              downed={} downed_p50={} downed_p99={} downed_max={} never_downed={} late={} \
              decision_p50={} decision_p99={} dual_leader_max={} dual_leader_beyond_max={} \
-             reborn_p50={} reborn_p99={} never_reborn={} problems={}",
+             reborn_p50={} reborn_p99={} never_reborn={} never_joined={} problems={}",
             self.name,
             self.seeds,
             self.healthy_downs,
@@ -86,6 +90,7 @@ impl Summary {
             p(&self.reborn, 0.5),
             p(&self.reborn, 0.99),
             self.never_reborn,
+            self.never_joined,
             self.problems.len(),
         )
     }
@@ -149,6 +154,7 @@ pub fn summarize(
             let allowed = decision + Config::lan().downing.stable_after;
             sum.dual_leader_beyond.push(until.saturating_sub(allowed));
         }
+        sum.never_joined += r.never_joined.len();
         for (_, f) in &r.reborn_after {
             match f {
                 Some(f) => sum.reborn.push(*f),
