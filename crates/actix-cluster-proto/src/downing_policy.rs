@@ -118,9 +118,8 @@ pub struct DowningConfig {
     /// members' average in a window and `l = max(m, 1)`, a window must hold
     /// at least `ceil(l + 4 sqrt(l))` plus this, and more than `3 m`. 0
     /// turns the rule off; so does `Config::lifeguard` off (only a node in
-    /// good local health decides on flap evidence). Default: 0 (off;
-    /// [`DowningConfig::with_flap_memory`] turns it on with 3: 8 per window
-    /// while the others average at most 1).
+    /// good local health decides on flap evidence). Default (lan): 3 (8 per
+    /// window while the others average at most 1).
     pub flap_refutations: u32,
     /// Flap memory: the distinct suspecters (members whose own probe of it
     /// failed) the last window needs. At least 2: the other end of one bad
@@ -137,7 +136,7 @@ impl DowningConfig {
             max_pause: Duration::from_secs(4),
             on_fenced: OnFenced::Rejoin,
             acquire_delay_for_minority: Duration::from_secs(2),
-            flap_refutations: 0,
+            flap_refutations: 3,
             flap_observers: 3,
         }
     }
@@ -145,7 +144,8 @@ impl DowningConfig {
     /// This config with flap memory on (a margin of 3, see
     /// [`DowningConfig::flap_refutations`];
     /// [`DowningConfig::flap_observers`] unchanged): a member that refutes
-    /// every suspicion while most of its packets are lost is downed.
+    /// every suspicion while most of its packets are lost is downed. The
+    /// lan default already is.
     pub fn with_flap_memory(mut self) -> Self {
         self.flap_refutations = 3;
         self
