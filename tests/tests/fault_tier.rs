@@ -179,10 +179,13 @@ fn lossy(c: &mut Cluster, pct: u32) -> Vec<String> {
 
 /// n5 loses `pct`% of everything it exchanges with the nodes and etcd for
 /// 30 s. At 10% nobody may be downed (the checker's rules). At 80% the
-/// figure says whether it was shown down everywhere within 10 s: the nodes
-/// run the lan preset, where flap memory (the rule that downs such a
-/// member) is off by default, so this is a figure, not a rule; nobody else
-/// may be downed either way.
+/// figure says whether it was shown down everywhere within 10 s: flap
+/// memory (on in lan) downs such a member, but only a node in good local
+/// health decides on it, and with 5 nodes n5 helps in nearly every
+/// indirect probe of the others, so its lost nacks often spoil their health
+/// (in the simulator at 5 members: down everywhere within 10 s in 7 of 40
+/// seeds). So this is a figure, not a rule; nobody else may be downed
+/// either way.
 fn node_loss(c: &mut Cluster, pct: u32) -> Vec<String> {
     let id = c.self_id(5);
     let t = Instant::now();
@@ -201,7 +204,9 @@ fn node_loss(c: &mut Cluster, pct: u32) -> Vec<String> {
             if all {
                 format!("n5 shown down by every other node after {}", secs(after))
             } else {
-                "n5 not shown down everywhere within 10 s (flap memory is off in lan)".to_owned()
+                "n5 not shown down everywhere within 10 s (flap memory decides only on \
+                 nodes in good local health, which n5's lost nacks spoil at 5 nodes)"
+                    .to_owned()
             },
         );
     }

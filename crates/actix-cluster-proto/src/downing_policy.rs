@@ -111,12 +111,15 @@ pub struct DowningConfig {
     /// 2 s.
     pub acquire_delay_for_minority: Duration,
     /// Flap memory (a member that keeps failing probes while it refutes
-    /// each suspicion): the suspicions of new incarnations of a member, in
-    /// each of the last two windows of `max_pause` plus the refutation
-    /// spread, that make it unreachable for the decision. 0 turns the rule
-    /// off. Default: 0 (off; [`DowningConfig::with_flap_memory`] turns it
-    /// on with 4): on a small cluster with 25% loss on every link it can
-    /// down a member that is merely unlucky (docs/PROTOCOL.md, §5).
+    /// each suspicion, docs/PROTOCOL.md §5): its fresh suspicions (of new
+    /// incarnations) in each of the last two windows of `max_pause` plus
+    /// the refutation spread must exceed what noise explains by this
+    /// margin to make it unreachable for the decision. With `m` the other
+    /// members' average in a window and `l = max(m, 1)`, a window must hold
+    /// at least `ceil(l + 4 sqrt(l))` plus this, and more than `3 m`. 0
+    /// turns the rule off; so does `Config::lifeguard` off (only a node in
+    /// good local health decides on flap evidence). Default (lan): 3 (8 per
+    /// window while the others average at most 1).
     pub flap_refutations: u32,
     /// Flap memory: the distinct suspecters (members whose own probe of it
     /// failed) the last window needs. At least 2: the other end of one bad
@@ -133,16 +136,25 @@ impl DowningConfig {
             max_pause: Duration::from_secs(4),
             on_fenced: OnFenced::Rejoin,
             acquire_delay_for_minority: Duration::from_secs(2),
-            flap_refutations: 0,
+            flap_refutations: 3,
             flap_observers: 3,
         }
     }
 
-    /// This config with flap memory on (4 fresh suspicions per window,
+    /// This config with flap memory on (a margin of 3, see
+    /// [`DowningConfig::flap_refutations`];
     /// [`DowningConfig::flap_observers`] unchanged): a member that refutes
-    /// every suspicion while most of its packets are lost is downed.
+    /// every suspicion while most of its packets are lost is downed. The
+    /// lan default already is.
     pub fn with_flap_memory(mut self) -> Self {
-        self.flap_refutations = 4;
+        self.flap_refutations = 3;
+        self
+    }
+
+    /// This config with flap memory off: a member is downed only once a
+    /// suspicion of it outlives `max_pause` (or it is proven dead).
+    pub fn without_flap_memory(mut self) -> Self {
+        self.flap_refutations = 0;
         self
     }
 

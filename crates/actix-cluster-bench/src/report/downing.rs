@@ -128,13 +128,13 @@ fn lossy_note(m: &mut String, r: &SuiteResults) {
         m,
         "\n**The 80%-lossy member** still hears 20% of what is sent to it and refutes each \
          suspicion of it, so no single suspicion lives for `max_pause` + `refutation_spread`. \
-         Flap memory (docs/PROTOCOL.md, §5; off by default, on in this row and the bad-link \
-         rows) downs it: every node remembers each suspicion of a \
-         new incarnation with the member whose probe failed, and a member suspected afresh at \
-         least {} times in each of the last two windows of `max_pause` + \
-         `refutation_spread(N)`, by at least {} distinct suspecters in the last one, and \
-         more than three times as often as the other members on average, is unreachable for \
-         the decision although it refutes (only a node in good local health decides on \
+         Flap memory (docs/PROTOCOL.md, §5; on in lan) downs it: every node remembers each \
+         suspicion of a new incarnation with the member whose probe failed, and a member \
+         suspected afresh in each of the last two windows of `max_pause` + \
+         `refutation_spread(N)` more often than noise explains (with `m` the other members' \
+         average in the window and `l = max(m, 1)`: at least `ceil(l + 4 sqrt(l)) + {}`, and \
+         more than `3 m`), by at least {} distinct suspecters in the last one, is unreachable \
+         for the decision although it refutes (only a node in good local health decides on \
          it). Downed in {} of {} seeds; one bad link (the bad-link and one-way-cut rows: two \
          healthy members whose link loses 80% both ways, or is cut one way) has one suspecter \
          at most and downs nobody.",

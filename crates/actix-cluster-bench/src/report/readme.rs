@@ -125,7 +125,7 @@ fn downing_line(m: &mut String, r: &SuiteResults) {
         if let Some(l) = r.downing(Scenario::Lossy80) {
             let _ = write!(
                 m,
-                "; a member losing 80% of its packets was downed in {} of {} runs (with flap memory, off by default)",
+                "; a member losing 80% of its packets was downed in {} of {} runs (flap memory)",
                 l.downed.len(),
                 l.seeds
             );

@@ -17,9 +17,9 @@ mod summary;
 use std::time::Duration;
 
 pub use self::runs::{
-    bad_link, cluster, cluster_with, flap_memory, flip_flop, heal_after, isolated,
-    isolated_then_rejoined, lossy_member, others, partition, partition_with, partition_with_churn,
-    paused, recover, settle, shuffled, split, Run,
+    bad_link, cluster, cluster_with, flip_flop, heal_after, isolated, isolated_then_rejoined,
+    lossy_member, others, partition, partition_with, partition_with_churn, paused, recover, settle,
+    shuffled, split, Run,
 };
 pub use self::summary::{percentile, summarize, Summary};
 #[cfg(doc)]
@@ -130,14 +130,12 @@ impl Scenario {
             Scenario::FlipFlop => {
                 "1 of 10 loses all inbound traffic, 20 s on / 20 s off, three times"
             }
-            Scenario::Lossy80 => {
-                "1 of 100 loses 80% of its packets (both ways) for 60 s; flap memory on"
-            }
+            Scenario::Lossy80 => "1 of 100 loses 80% of its packets (both ways) for 60 s",
             Scenario::BadLink80 => {
-                "the link between 2 of 10 loses 80% both ways for 60 s; flap memory on; nobody may be downed"
+                "the link between 2 of 10 loses 80% both ways for 60 s; nobody may be downed"
             }
             Scenario::OneWayCut => {
-                "the link between 2 of 10 cut one way for 60 s; flap memory on; nobody may be downed"
+                "the link between 2 of 10 cut one way for 60 s; nobody may be downed"
             }
             Scenario::Pause1s => "1 of 10 pauses 1 s",
             Scenario::Pause3s => "1 of 10 pauses 3 s",

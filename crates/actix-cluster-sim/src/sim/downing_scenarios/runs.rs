@@ -21,7 +21,7 @@ pub fn cluster(seed: u64, n: usize) -> (Sim<CoreNode>, Vec<SocketAddr>) {
     cluster_with(seed, n, Config::lan())
 }
 
-/// [`cluster`] with another config (the flap-memory scenarios).
+/// [`cluster`] with another config.
 pub fn cluster_with(seed: u64, n: usize, config: Config) -> (Sim<CoreNode>, Vec<SocketAddr>) {
     let net = NetConfig::with_latency(Duration::from_micros(500), Duration::from_millis(1));
     let mut sim = Sim::new(seed, net).expect("valid net config");
@@ -113,9 +113,9 @@ pub fn flip_flop(seed: u64) -> Run {
 // ----- a lossy member ------------------------------------------------------------
 
 /// 1% of 100 members (one) loses 80% of what it sends and receives for 60 s;
-/// the survivors, with flap memory on, must down it.
+/// the survivors must down it (flap memory, on in lan).
 pub fn lossy_member(seed: u64) -> Run {
-    let (mut sim, addrs) = cluster_with(seed, 100, flap_memory());
+    let (mut sim, addrs) = cluster(seed, 100);
     let bad = shuffled(seed, &addrs)[0];
     let mut check = DowningCheck::new(&sim, &others(&addrs, &[bad]), &Config::lan());
     sim.set_node_loss(bad, 0.8).expect("known node");
@@ -127,22 +127,14 @@ pub fn lossy_member(seed: u64) -> Run {
     settle(check, sim)
 }
 
-/// lan with flap memory on (off by default): the lossy-member and
-/// bad-link scenarios.
-pub fn flap_memory() -> Config {
-    let mut c = Config::lan();
-    c.downing = c.downing.with_flap_memory();
-    c
-}
-
 // ----- one bad link ---------------------------------------------------------------
 
-/// 10 members with flap memory on; between two of them (picked by the seed) one bad link for
+/// 10 members (lan: flap memory on); between two of them (picked by the seed) one bad link for
 /// 60 s: with `loss` < 1 it loses that share of what either sends the other,
 /// both ways; with `loss` = 1 it is cut one way only. Both members are
 /// healthy: nobody may be downed.
 pub fn bad_link(seed: u64, loss: f64) -> Run {
-    let (mut sim, addrs) = cluster_with(seed, 10, flap_memory());
+    let (mut sim, addrs) = cluster(seed, 10);
     let order = shuffled(seed, &addrs);
     let (a, b) = (order[0], order[1]);
     let mut check = DowningCheck::new(&sim, &addrs, &Config::lan());
