@@ -5,7 +5,7 @@
 
 use actix_cluster_proto::MemberId;
 
-use crate::arbiter::{ArbiterFuture, DowningArbiter};
+use crate::arbiter::{ArbiterFuture, DowningArbiter, ProbeFuture};
 
 /// The arbiter (once installed) and what it is owed.
 pub(crate) struct Arbitration {
@@ -47,6 +47,12 @@ impl Arbitration {
     /// without an arbiter.
     pub(crate) fn acquire(&self, decider: &MemberId, side: &[MemberId]) -> Option<ArbiterFuture> {
         Some(self.arbiter.as_ref()?.acquire(decider, side))
+    }
+
+    /// Checks that the arbiter can be reached; `None` without an arbiter (a
+    /// side without one cannot win).
+    pub(crate) fn probe(&self) -> Option<ProbeFuture> {
+        Some(self.arbiter.as_ref()?.probe())
     }
 
     /// Membership changed: the leader owes the arbiter a new record.
@@ -121,6 +127,7 @@ mod tests {
         a.side_changed();
         assert!(!a.owes_record());
         assert!(a.acquire(&me(), &[me()]).is_none());
+        assert!(a.probe().is_none());
     }
 
     #[test]

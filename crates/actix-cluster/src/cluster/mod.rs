@@ -240,6 +240,7 @@ impl Cluster {
                 }
                 Output::Event(event) => self.publish(event),
                 Output::Arbitrate { round, side } => self.arbitrate(round, side, ctx),
+                Output::CheckArbiter { round, within } => self.check_arbiter(round, within, ctx),
             }
         }
         if self.arbitration.owes_record() {
@@ -369,6 +370,35 @@ impl Cluster {
             };
             let now = act.now();
             act.core.handle_arbiter(now, round, won);
+            act.drain(ctx);
+        }));
+    }
+
+    /// This side is a minority and asks the arbiter only after `within` (its
+    /// delay): probes the arbiter meanwhile. If it cannot be reached, or does
+    /// not answer within `within`, the side cannot win, and the core fences
+    /// it now rather than after the delay and the request's own timeout.
+    fn check_arbiter(&mut self, round: u64, within: Duration, ctx: &mut Context<Self>) {
+        let Some(probe) = self.arbitration.probe() else {
+            tracing::warn!("lease-majority minority without an arbiter: this side cannot win");
+            let now = self.now();
+            self.core.handle_arbiter_unreachable(now, round);
+            return;
+        };
+        let bounded = tokio::time::timeout(within, probe);
+        ctx.spawn(bounded.into_actor(self).map(move |answer, act, ctx| {
+            let _enter = act.span.clone().entered();
+            let reason = match answer {
+                Ok(Ok(())) => {
+                    tracing::debug!(round, "the arbiter answers: asking after the delay");
+                    return;
+                }
+                Ok(Err(reason)) => reason,
+                Err(_) => format!("no answer within {within:?}"),
+            };
+            tracing::warn!(%reason, "the arbiter cannot be reached");
+            let now = act.now();
+            act.core.handle_arbiter_unreachable(now, round);
             act.drain(ctx);
         }));
     }
