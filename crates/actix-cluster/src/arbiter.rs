@@ -31,7 +31,10 @@ pub trait DowningArbiter: 'static {
     /// `downing.acquire_delay_for_minority` before it asks (so that a
     /// majority that reaches the arbiter wins first) and probes meanwhile: a
     /// side that cannot reach the arbiter cannot win, so an `Err`, or no
-    /// answer within that delay, fences it at once. Bound it by what a
+    /// answer within that delay, fences it at once. With lease-majority a
+    /// node also probes while it names no leader, and again after each
+    /// failure (at most once a second), so that its verdict, if it is a
+    /// minority, finds the arbiter already known unreachable. Bound it by what a
     /// healthy arbiter needs: the shorter, the sooner a cut-off minority
     /// fences, and the likelier a slow arbiter fences a minority that would
     /// have won (its majority gone). The default answers `Ok` at once (no
