@@ -1,13 +1,16 @@
 //! The etcd arbiter (downing lease and leader fencing token) against a real
 //! etcd: two sides racing for the lease from two threads with their own
-//! clients, a side cut from etcd, a 3-member etcd losing its raft leader during
-//! the decision, and fencing tokens across a change of leader.
+//! clients, a side cut from etcd, the minority's probe, a 3-member etcd
+//! losing its raft leader during the decision, and fencing tokens across a
+//! change of leader.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use actix_cluster_etcd::{ClaimError, DiscoveryConfig, EtcdArbiter, FencingToken, Verdict};
+use actix_cluster_etcd::{
+    ClaimError, DiscoveryConfig, DiscoveryError, EtcdArbiter, FencingToken, Verdict,
+};
 use actix_cluster_tests::etcd::{free_port, fresh_prefix, Etcd};
 use actix_cluster_tests::node::{wait_until, Node, NodeSpec};
 
@@ -276,6 +279,30 @@ fn a_side_cut_from_etcd_cannot_win() {
         .unwrap()
         .expect("the majority got an answer");
     assert!(v.won(), "{v:?}");
+}
+
+/// The probe a minority sends while it waits its turn: etcd answers it; an
+/// endpoint that accepts connections and never answers (packets to etcd
+/// dropped after the handshake) fails it on the probe's own bound, not on the
+/// connect and request timeouts (a minute each here), so the minority fences
+/// without waiting for them.
+#[test]
+fn the_minority_probe_answers_with_etcd_and_gives_up_on_its_own_bound() {
+    let etcd = Etcd::start();
+    let prefix = fresh_prefix("probe");
+    block_on(EtcdArbiter::reachable(config(&etcd.endpoints(), &prefix)))
+        .expect("etcd answers the probe");
+    // A listener nobody accepts on: the kernel completes the handshake, and
+    // nothing ever answers.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut cut = config(&format!("http://{}", hole.local_addr().unwrap()), &prefix);
+    cut.connect_timeout_ms = 60_000;
+    cut.request_timeout_ms = 60_000;
+    cut.arbiter_probe_timeout_ms = 200;
+    match block_on(EtcdArbiter::reachable(cut)) {
+        Err(DiscoveryError::Timeout(what)) => assert_eq!(what, "arbiter probe"),
+        other => panic!("the probe's own bound ends it: {other:?}"),
+    }
 }
 
 #[test]

@@ -14,6 +14,10 @@
 //!   every other side loses. The surviving side's leader keeps the recorded
 //!   side current as members rejoin or go down ([`EtcdArbiter::refresh`]). A side that cannot reach etcd
 //!   gets an error, never a win.
+//! - **The probe** ([`EtcdArbiter::probe`]): one linearizable read, deciding
+//!   nothing. A minority side probes while it waits its turn to ask, bounded
+//!   by `arbiter_probe_timeout_ms`; when etcd does not answer in time, the
+//!   side cannot win and fences itself without waiting for its turn.
 //!
 //! Leadership (the `leader` key and its fencing token) is in `leadership.rs`.
 
@@ -22,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_cluster::MemberId;
-use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
 use tracing::{debug, info};
 
 use crate::client::{bounded, connect};
@@ -252,6 +256,34 @@ impl EtcdArbiter {
         Ok(done)
     }
 
+    /// Whether etcd answers: one linearizable read of the downing lease key
+    /// (its count only), so a quorum of etcd answered, as a decision needs.
+    /// Decides nothing; bounded by the request timeout.
+    pub async fn probe(&self) -> Result<(), DiscoveryError> {
+        let mut kv = self.client.kv_client();
+        let only_count = GetOptions::new().with_count_only();
+        bounded(
+            &self.config,
+            "arbiter probe",
+            kv.get(self.keys.downing_lease(), Some(only_count)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Connects to the endpoints of `config` and [probes](Self::probe), all
+    /// within `arbiter_probe_timeout_ms` (whatever the connect and request
+    /// timeouts): what a minority side does while it waits its turn to ask.
+    /// [`DiscoveryError::Timeout`]`("arbiter probe")` when that bound ran
+    /// out.
+    pub async fn reachable(config: DiscoveryConfig) -> Result<(), DiscoveryError> {
+        let within = config.arbiter_probe_timeout();
+        let probe = async move { Self::connect(config).await?.probe().await };
+        tokio::time::timeout(within, probe)
+            .await
+            .unwrap_or(Err(DiscoveryError::Timeout("arbiter probe")))
+    }
+
     /// One transaction: creates `key` = `value` bound to `lease` if the key
     /// does not exist, else reads who holds it.
     pub(crate) async fn create_or_read(
@@ -354,6 +386,15 @@ impl actix_cluster::DowningArbiter for LeaseArbiter {
         self.call(decider, side, |a, decider, side| async move {
             a.refresh(&decider, &side).await
         })
+    }
+
+    fn probe(&self) -> actix_cluster::ProbeFuture {
+        let config = self.config.clone();
+        Box::pin(self.span.instrument(async move {
+            EtcdArbiter::reachable(config)
+                .await
+                .map_err(|e| e.to_string())
+        }))
     }
 }
 

@@ -53,6 +53,15 @@ pub struct DiscoveryConfig {
     /// `ETCD_REQUEST_TIMEOUT_MS`. Default 3000. It also bounds the answer to
     /// an HTTP/2 keep-alive ping.
     pub request_timeout_ms: u64,
+    /// How long the downing arbiter's reachability probe may take, in
+    /// milliseconds: connecting to etcd and one linearizable read. A
+    /// minority side (strategy lease-majority) probes while it waits its
+    /// turn to ask; a probe that fails or takes longer fences it at once (a
+    /// side that cannot reach etcd cannot win). Shorter fences a cut-off
+    /// minority sooner; too short for a slow etcd fences a minority that
+    /// could have won (its majority gone). Env
+    /// `ETCD_ARBITER_PROBE_TIMEOUT_MS`. Default 1000.
+    pub arbiter_probe_timeout_ms: u64,
     /// How long a connection to etcd may be silent before the client sends an
     /// HTTP/2 keep-alive ping, in milliseconds; 0 sends none. Env
     /// `ETCD_KEEP_ALIVE_INTERVAL_MS`. Default 10000; otherwise 5000 to
@@ -97,6 +106,7 @@ impl Default for DiscoveryConfig {
             lease_ttl_secs: 10,
             connect_timeout_ms: 2000,
             request_timeout_ms: 3000,
+            arbiter_probe_timeout_ms: 1000,
             keep_alive_interval_ms: 10_000,
             backoff_min_ms: 200,
             backoff_max_ms: 5000,
@@ -123,6 +133,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ETCD_LEASE_TTL", "lease_ttl_secs"),
     ("ETCD_CONNECT_TIMEOUT_MS", "connect_timeout_ms"),
     ("ETCD_REQUEST_TIMEOUT_MS", "request_timeout_ms"),
+    ("ETCD_ARBITER_PROBE_TIMEOUT_MS", "arbiter_probe_timeout_ms"),
     ("ETCD_KEEP_ALIVE_INTERVAL_MS", "keep_alive_interval_ms"),
     ("ETCD_BACKOFF_MIN_MS", "backoff_min_ms"),
     ("ETCD_BACKOFF_MAX_MS", "backoff_max_ms"),
@@ -134,6 +145,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ETCD_USER", "user"),
     ("ETCD_PASSWORD", "password"),
 ];
+
+/// The field the environment variable `name` of [`ENV_VARS`] sets.
+fn field_of(name: &str) -> &'static str {
+    ENV_VARS
+        .iter()
+        .find(|(var, _)| *var == name)
+        .map_or("?", |(_, field)| field)
+}
 
 impl DiscoveryConfig {
     /// The defaults overridden by the environment variables in [`ENV_VARS`],
@@ -164,35 +183,22 @@ impl DiscoveryConfig {
         if let Some(v) = var("CLUSTER_NAME") {
             self.cluster_name = v;
         }
-        let num = |name: &'static str, field: &'static str| -> Result<Option<u64>, ConfigError> {
+        let num = |name: &'static str| -> Result<Option<u64>, ConfigError> {
             var(name)
                 .map(|v| {
                     v.trim().parse::<u64>().map_err(|e| ConfigError::Invalid {
-                        field,
+                        field: field_of(name),
                         reason: format!("{name}={v:?} is not a whole number: {e}"),
                     })
                 })
                 .transpose()
         };
-        if let Some(v) = num("ETCD_LEASE_TTL", "lease_ttl_secs")? {
-            self.lease_ttl_secs = v;
+        for (name, slot) in self.numbers_mut() {
+            if let Some(v) = num(name)? {
+                *slot = v;
+            }
         }
-        if let Some(v) = num("ETCD_CONNECT_TIMEOUT_MS", "connect_timeout_ms")? {
-            self.connect_timeout_ms = v;
-        }
-        if let Some(v) = num("ETCD_REQUEST_TIMEOUT_MS", "request_timeout_ms")? {
-            self.request_timeout_ms = v;
-        }
-        if let Some(v) = num("ETCD_KEEP_ALIVE_INTERVAL_MS", "keep_alive_interval_ms")? {
-            self.keep_alive_interval_ms = v;
-        }
-        if let Some(v) = num("ETCD_BACKOFF_MIN_MS", "backoff_min_ms")? {
-            self.backoff_min_ms = v;
-        }
-        if let Some(v) = num("ETCD_BACKOFF_MAX_MS", "backoff_max_ms")? {
-            self.backoff_max_ms = v;
-        }
-        if let Some(v) = num("ETCD_MAX_SEEDS", "max_seeds")? {
+        if let Some(v) = num("ETCD_MAX_SEEDS")? {
             self.max_seeds = usize::try_from(v).unwrap_or(usize::MAX);
         }
         if let Some(v) = var("ETCD_FALLBACK_SEEDS") {
@@ -229,6 +235,26 @@ impl DiscoveryConfig {
         }
         self.validate()?;
         Ok(self)
+    }
+
+    /// The whole-number fields in seconds or milliseconds, by their
+    /// environment variables.
+    fn numbers_mut(&mut self) -> [(&'static str, &mut u64); 7] {
+        [
+            ("ETCD_LEASE_TTL", &mut self.lease_ttl_secs),
+            ("ETCD_CONNECT_TIMEOUT_MS", &mut self.connect_timeout_ms),
+            ("ETCD_REQUEST_TIMEOUT_MS", &mut self.request_timeout_ms),
+            (
+                "ETCD_ARBITER_PROBE_TIMEOUT_MS",
+                &mut self.arbiter_probe_timeout_ms,
+            ),
+            (
+                "ETCD_KEEP_ALIVE_INTERVAL_MS",
+                &mut self.keep_alive_interval_ms,
+            ),
+            ("ETCD_BACKOFF_MIN_MS", &mut self.backoff_min_ms),
+            ("ETCD_BACKOFF_MAX_MS", &mut self.backoff_max_ms),
+        ]
     }
 
     /// Parses a TOML document (field names as keys; missing fields take their
@@ -322,6 +348,15 @@ impl DiscoveryConfig {
                 format!("{} is outside 10..=600000 ms", self.request_timeout_ms),
             );
         }
+        if !(10..=600_000).contains(&self.arbiter_probe_timeout_ms) {
+            return bad(
+                "arbiter_probe_timeout_ms",
+                format!(
+                    "{} is outside 10..=600000 ms",
+                    self.arbiter_probe_timeout_ms
+                ),
+            );
+        }
         if self.keep_alive_interval_ms != 0
             && !(MIN_KEEP_ALIVE_INTERVAL_MS..=3_600_000).contains(&self.keep_alive_interval_ms)
         {
@@ -410,6 +445,11 @@ impl DiscoveryConfig {
         Duration::from_millis(self.request_timeout_ms)
     }
 
+    /// The bound of the downing arbiter's reachability probe.
+    pub fn arbiter_probe_timeout(&self) -> Duration {
+        Duration::from_millis(self.arbiter_probe_timeout_ms)
+    }
+
     /// The HTTP/2 keep-alive interval; `None` when pings are off.
     pub fn keep_alive_interval(&self) -> Option<Duration> {
         (self.keep_alive_interval_ms > 0)
@@ -487,6 +527,7 @@ mod tests {
             ("ETCD_LEASE_TTL", "3"),
             ("ETCD_CONNECT_TIMEOUT_MS", "100"),
             ("ETCD_REQUEST_TIMEOUT_MS", "200"),
+            ("ETCD_ARBITER_PROBE_TIMEOUT_MS", "300"),
             ("ETCD_KEEP_ALIVE_INTERVAL_MS", "30000"),
             ("ETCD_BACKOFF_MIN_MS", "10"),
             ("ETCD_BACKOFF_MAX_MS", "20"),
@@ -502,6 +543,7 @@ mod tests {
         assert_eq!(c.lease_ttl_secs, 3);
         assert_eq!(c.connect_timeout_ms, 100);
         assert_eq!(c.request_timeout_ms, 200);
+        assert_eq!(c.arbiter_probe_timeout(), Duration::from_millis(300));
         assert_eq!(c.keep_alive_interval_ms, 30_000);
         assert_eq!(c.keep_alive_interval(), Some(Duration::from_secs(30)));
         assert_eq!(c.backoff_min_ms, 10);
@@ -525,6 +567,10 @@ mod tests {
             (&[("ETCD_LEASE_TTL", "ten")], "lease_ttl_secs"),
             (&[("ETCD_CONNECT_TIMEOUT_MS", "0")], "connect_timeout_ms"),
             (&[("ETCD_REQUEST_TIMEOUT_MS", "-5")], "request_timeout_ms"),
+            (
+                &[("ETCD_ARBITER_PROBE_TIMEOUT_MS", "5")],
+                "arbiter_probe_timeout_ms",
+            ),
             (
                 &[("ETCD_KEEP_ALIVE_INTERVAL_MS", "3333")],
                 "keep_alive_interval_ms",

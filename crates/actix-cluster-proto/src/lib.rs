@@ -52,6 +52,7 @@
 //!                 Output::Event(event) => println!("{i}: {event:?}"),
 //!                 // No arbiter here (only the lease-majority strategy asks).
 //!                 Output::Arbitrate { round, .. } => core.handle_arbiter(now, round, None),
+//!                 Output::CheckArbiter { .. } => {}
 //!             }
 //!         }
 //!     }

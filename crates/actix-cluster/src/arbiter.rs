@@ -14,6 +14,10 @@ use actix_cluster_proto::MemberId;
 /// for the log).
 pub type ArbiterFuture = Pin<Box<dyn Future<Output = Result<bool, String>> + 'static>>;
 
+/// The answer of [`DowningArbiter::probe`]: `Ok` the arbiter answered, `Err`
+/// it could not be reached (the reason, for the log).
+pub type ProbeFuture = Pin<Box<dyn Future<Output = Result<(), String>> + 'static>>;
+
 /// Decides which side of a partition survives (see `docs/PROTOCOL.md`,
 /// "Downing"). Called from the `Cluster` actor's thread. (Not to be confused
 /// with actix's `Arbiter`, an event loop.)
@@ -21,6 +25,23 @@ pub trait DowningArbiter: 'static {
     /// Whether the side of `decider` (whose members are `side`, `decider`
     /// first) wins.
     fn acquire(&self, decider: &MemberId, side: &[MemberId]) -> ArbiterFuture;
+
+    /// Whether the arbiter can be reached at all, now: a cheap request that
+    /// decides nothing. A minority side waits
+    /// `downing.acquire_delay_for_minority` before it asks (so that a
+    /// majority that reaches the arbiter wins first) and probes meanwhile: a
+    /// side that cannot reach the arbiter cannot win, so an `Err`, or no
+    /// answer within that delay, fences it at once. With lease-majority a
+    /// node also probes while it names no leader, and again after each
+    /// failure (at most once a second), so that its verdict, if it is a
+    /// minority, finds the arbiter already known unreachable. Bound it by what a
+    /// healthy arbiter needs: the shorter, the sooner a cut-off minority
+    /// fences, and the likelier a slow arbiter fences a minority that would
+    /// have won (its majority gone). The default answers `Ok` at once (no
+    /// probe: the request after the delay decides).
+    fn probe(&self) -> ProbeFuture {
+        Box::pin(async { Ok(()) })
+    }
 
     /// Tells the arbiter that the surviving side is now `side` (called by the
     /// side's leader when its membership changes), so that a decision shortly

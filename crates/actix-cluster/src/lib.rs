@@ -116,7 +116,7 @@ mod subscription;
 mod transport;
 mod writers;
 
-pub use crate::arbiter::{ArbiterFuture, DowningArbiter, SetArbiter};
+pub use crate::arbiter::{ArbiterFuture, DowningArbiter, ProbeFuture, SetArbiter};
 pub use crate::cluster::Cluster;
 pub use crate::config::{ClusterConfig, TransportConfig};
 pub use crate::error::ClusterError;

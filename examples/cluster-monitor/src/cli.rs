@@ -426,6 +426,13 @@ pub(crate) struct EtcdArgs {
     pub(crate) etcd_request_timeout_ms: Option<String>,
     #[arg(
         long,
+        env = "ETCD_ARBITER_PROBE_TIMEOUT_MS",
+        value_name = "ETCD_ARBITER_PROBE_TIMEOUT_MS",
+        help = etcd_help("How long a partition's minority waits for etcd to answer before it fences itself, in milliseconds", |d| d.arbiter_probe_timeout_ms.to_string())
+    )]
+    pub(crate) etcd_arbiter_probe_timeout_ms: Option<String>,
+    #[arg(
+        long,
         env = "ETCD_KEEP_ALIVE_INTERVAL_MS",
         value_name = "ETCD_KEEP_ALIVE_INTERVAL_MS",
         help = etcd_help("HTTP/2 keep-alive ping interval in milliseconds, at least 5000 (etcd's --grpc-keepalive-min-time), 0 for none", |d| d.keep_alive_interval_ms.to_string())
@@ -547,6 +554,10 @@ mod tests {
             (
                 "--etcd-request-timeout-ms",
                 d.request_timeout_ms.to_string(),
+            ),
+            (
+                "--etcd-arbiter-probe-timeout-ms",
+                d.arbiter_probe_timeout_ms.to_string(),
             ),
             ("--etcd-backoff-min-ms", d.backoff_min_ms.to_string()),
             ("--etcd-backoff-max-ms", d.backoff_max_ms.to_string()),

@@ -39,6 +39,10 @@ impl EtcdArgs {
                 self.etcd_request_timeout_ms.as_ref(),
             ),
             (
+                "ETCD_ARBITER_PROBE_TIMEOUT_MS",
+                self.etcd_arbiter_probe_timeout_ms.as_ref(),
+            ),
+            (
                 "ETCD_KEEP_ALIVE_INTERVAL_MS",
                 self.etcd_keep_alive_interval_ms.as_ref(),
             ),

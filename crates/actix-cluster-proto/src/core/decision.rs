@@ -245,15 +245,25 @@ impl Core {
             SideVerdict::Arbitrate { delay } => {
                 self.stats.downing_arbitrated += 1;
                 self.arbiter_round += 1;
+                let (round, majority) = (self.arbiter_round, picture.majority());
                 self.arbitration = Some(Arbitration {
-                    round: self.arbiter_round,
+                    round,
                     unreachable: picture.unreachable.iter().map(|s| s.id.clone()).collect(),
                     side: picture.reachable.iter().map(|s| s.id.clone()).collect(),
                     asked: false,
-                    majority: picture.majority(),
+                    majority,
                     flap: false,
                 });
                 self.schedule(TimerKind::Arbitrate, delay);
+                // The delay lets a majority that reaches the arbiter win
+                // first; whether this side reaches it at all can be known
+                // meanwhile, and a side that does not cannot win.
+                if !majority && !delay.is_zero() {
+                    self.out.push_back(Output::CheckArbiter {
+                        round,
+                        within: delay,
+                    });
+                }
             }
         }
     }
@@ -488,6 +498,24 @@ impl Core {
         let (round, side) = (a.round, a.side.clone());
         debug!(member = %self.local, round, "asking the arbiter");
         self.out.push_back(Output::Arbitrate { round, side });
+    }
+
+    /// The arbiter could not be reached while this minority waited to ask
+    /// for `round`: it cannot win, so it fences itself now (fail closed)
+    /// instead of waiting out its delay and then the request's timeout. Not
+    /// once the request went out (its answer decides), nor for a majority
+    /// (it waits for the arbiter) or flapping members (they down nobody).
+    pub(super) fn arbiter_unreachable(&mut self, round: u64) {
+        let early = self
+            .arbitration
+            .as_ref()
+            .is_some_and(|a| a.round == round && !a.asked && !a.majority && !a.flap);
+        if !early {
+            return;
+        }
+        let a = self.arbitration.take().expect("checked above");
+        warn!(member = %self.local, round, "minority cannot reach the arbiter: fencing without asking");
+        self.fence(Self::addrs(&a.unreachable));
     }
 
     /// The arbiter's answer to request `round`: `Some(true)` won, `Some(false)`

@@ -99,6 +99,19 @@ pub enum Output {
         /// first.
         side: Vec<MemberId>,
     },
+    /// A minority side (by keep-majority's rule) will ask the arbiter for
+    /// `round` once its delay, `within`, is over: check meanwhile that the
+    /// arbiter can be reached at all (no decision, a cheap request), and if it
+    /// cannot, say so with [`Core::handle_arbiter_unreachable`]: a side that
+    /// cannot reach the arbiter cannot win, so it fences itself at once rather
+    /// than after the delay and the request's own timeout. Drivers that cannot
+    /// tell may ignore it (the request after the delay decides, as without it).
+    CheckArbiter {
+        /// The request's number.
+        round: u64,
+        /// The minority's delay: an answer after it comes too late to matter.
+        within: Duration,
+    },
 }
 
 /// A request from the application.
@@ -348,6 +361,16 @@ impl Core {
     pub fn handle_arbiter(&mut self, now: Duration, round: u64, won: Option<bool>) {
         self.now = now;
         self.arbiter_answer(round, won);
+        self.flush_eager(now);
+    }
+
+    /// The arbiter could not be reached for [`Output::CheckArbiter`] `round`:
+    /// if this minority has not asked yet, it cannot win and fences itself now.
+    /// Ignored once the request went out (its own answer decides), and for
+    /// stale rounds.
+    pub fn handle_arbiter_unreachable(&mut self, now: Duration, round: u64) {
+        self.now = now;
+        self.arbiter_unreachable(round);
         self.flush_eager(now);
     }
 

@@ -456,6 +456,34 @@ fn a_minority_names_no_leader_before_it_fences() {
     assert_event_order(&net);
 }
 
+/// A minority whose arbiter cannot be reached fences itself as soon as the
+/// driver's reachability check says so, without waiting out its delay (60 s
+/// here, longer than the test runs) and then the request. The majority never
+/// fences on a check: it asks at once, and waits while the arbiter (which
+/// answers nobody here) cannot be asked.
+#[test]
+fn a_minority_that_cannot_reach_the_arbiter_fences_without_waiting_its_turn() {
+    let mut net = Net::new(5, lease_majority(Duration::from_secs(60)), 24);
+    net.arbiter_check_fails = true;
+    net.form_and_join();
+    assert!(net.run_until_cond(secs(5.0), Net::converged));
+    let ids: Vec<MemberId> = (0..5).map(|i| net.cores[i].local_id().clone()).collect();
+    net.cut_apart(&[0, 1], &[2, 3, 4]);
+    let fenced = net.run_until_cond(secs(30.0), |n| {
+        (0..2).all(|i| n.cores[i].local_id() != &ids[i])
+    });
+    assert!(fenced, "the minority still waits for its turn to ask");
+    for (i, id) in ids.iter().enumerate() {
+        if i < 2 {
+            assert_eq!(net.status(i, id), Some(Status::Down(DownReason::Fenced)));
+            continue;
+        }
+        assert_eq!(net.status(i, id), Some(Status::Up), "n{i}");
+        assert_eq!(net.cores[i].local_id(), id, "n{i} was reborn");
+        assert_eq!(net.cores[i].stats().downing_fenced, 0, "n{i} fenced");
+    }
+}
+
 /// A node that hears from nobody for the pause bound names no leader (it is
 /// its own leader here, the oldest member) until it hears again.
 #[test]

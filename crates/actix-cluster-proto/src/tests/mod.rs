@@ -89,6 +89,10 @@ pub(crate) struct Net {
     pub(crate) oversize_datagrams: u64,
     /// Messages sent to each address (datagrams and frames).
     pub(crate) sent_to: HashMap<SocketAddr, u64>,
+    /// Whether the arbiter's reachability check fails (every
+    /// `Output::CheckArbiter` answered `handle_arbiter_unreachable`); by
+    /// default checks are ignored, as by a driver that cannot tell.
+    pub(crate) arbiter_check_fails: bool,
 }
 
 impl Net {
@@ -114,6 +118,7 @@ impl Net {
             paused_until: vec![Duration::ZERO; n],
             oversize_datagrams: 0,
             sent_to: HashMap::new(),
+            arbiter_check_fails: false,
         }
     }
 
@@ -176,6 +181,11 @@ impl Net {
                     let now = self.now;
                     self.cores[i].handle_arbiter(now, round, None);
                 }
+                Output::CheckArbiter { round, .. } if self.arbiter_check_fails => {
+                    let now = self.now;
+                    self.cores[i].handle_arbiter_unreachable(now, round);
+                }
+                Output::CheckArbiter { .. } => {}
             }
         }
     }

@@ -44,6 +44,7 @@ impl Solo {
                 Output::Arbitrate { round, .. } => {
                     self.core.handle_arbiter(self.now, round, None);
                 }
+                Output::CheckArbiter { .. } => {}
             }
         }
     }

@@ -27,7 +27,8 @@ use actix_cluster_proto::{
     Channel, Command, Core, Event, LocalMember, MemberId, Output, Status, Timer,
 };
 
-use crate::arbitration::Arbitration;
+use crate::arbiter::ProbeFuture;
+use crate::arbitration::{Arbitration, Check};
 use crate::config::{ClusterConfig, TransportConfig};
 use crate::counters::{inc, Counters};
 use crate::deadlines::Deadlines;
@@ -194,7 +195,7 @@ impl Cluster {
             shutting_down: false,
             instance: INSTANCE.fetch_add(1, Ordering::Relaxed),
             span,
-            arbitration: Arbitration::new(),
+            arbitration: Arbitration::new(leaderless_probe(&config.protocol.downing)),
             token: LeaderToken::default(),
             timers: Deadlines::default(),
             incoming: Incoming::default(),
@@ -238,8 +239,15 @@ impl Cluster {
                         self.arm_timer(ctx);
                     }
                 }
-                Output::Event(event) => self.publish(event),
+                Output::Event(event) => {
+                    let leaderless = matches!(event, Event::LeaderChanged(None));
+                    self.publish(event);
+                    if leaderless && self.leaderless() {
+                        self.probe_arbiter(ctx);
+                    }
+                }
                 Output::Arbitrate { round, side } => self.arbitrate(round, side, ctx),
+                Output::CheckArbiter { round, within } => self.check_arbiter(round, within, ctx),
             }
         }
         if self.arbitration.owes_record() {
@@ -373,6 +381,82 @@ impl Cluster {
         }));
     }
 
+    /// This side is a minority and asks the arbiter only after `within` (its
+    /// delay): if the arbiter is known unreachable (this node has been
+    /// probing it since it named no leader, in vain), the core fences it
+    /// now; otherwise the next probe tells, and a failure, or no answer
+    /// within `within`, fences it then, rather than after the delay and the
+    /// request's own timeout.
+    fn check_arbiter(&mut self, round: u64, within: Duration, ctx: &mut Context<Self>) {
+        match self.arbitration.check(round) {
+            Check::Unreachable => {
+                tracing::warn!("minority: the arbiter cannot be reached, this side cannot win");
+                let now = self.now();
+                self.core.handle_arbiter_unreachable(now, round);
+            }
+            Check::Probe(probe) => self.run_probe(probe, within, ctx),
+            Check::Wait => {}
+        }
+    }
+
+    /// With lease-majority, while this node names no leader (it may be on
+    /// a partition's minority): probes the arbiter, and again while it
+    /// fails, so that a minority's verdict finds it known unreachable.
+    fn probe_arbiter(&mut self, ctx: &mut Context<Self>) {
+        let Some(bound) = self.arbitration.leaderless_probe() else {
+            return;
+        };
+        if let Some(probe) = self.arbitration.probe() {
+            self.run_probe(probe, bound, ctx);
+        }
+    }
+
+    /// Runs `probe` for at most `bound` and hands the result to the
+    /// arbitration; after a failure, probes again while this node names no
+    /// leader, at most one probe per `PROBE_PACE`.
+    fn run_probe(&mut self, probe: ProbeFuture, bound: Duration, ctx: &mut Context<Self>) {
+        let started = self.now();
+        let bounded = tokio::time::timeout(bound, probe);
+        ctx.spawn(bounded.into_actor(self).map(move |answer, act, ctx| {
+            let _enter = act.span.clone().entered();
+            let failure = match answer {
+                Ok(Ok(())) => None,
+                Ok(Err(reason)) => Some(reason),
+                Err(_) => Some(format!("no answer within {bound:?}")),
+            };
+            let again = failure.is_some() && act.leaderless();
+            if let Some(reason) = &failure {
+                tracing::debug!(%reason, again, "the arbiter did not answer its probe");
+            }
+            if let Some(round) = act.arbitration.probed(failure.is_none(), again) {
+                tracing::warn!(
+                    round,
+                    "minority: the arbiter cannot be reached, this side cannot win"
+                );
+                let now = act.now();
+                act.core.handle_arbiter_unreachable(now, round);
+                act.drain(ctx);
+            }
+            if again {
+                let next = PROBE_PACE.saturating_sub(act.now().saturating_sub(started));
+                ctx.run_later(next, |act, ctx| {
+                    if act.leaderless() {
+                        act.probe_arbiter(ctx);
+                    } else {
+                        act.arbitration.stop_probing();
+                    }
+                });
+            }
+        }));
+    }
+
+    /// `Up` and naming no leader: this node cannot reach a majority by its
+    /// own view.
+    fn leaderless(&self) -> bool {
+        let me = self.core.local_id();
+        self.core.leader().is_none() && self.core.member(me).is_some_and(|m| m.status == Status::Up)
+    }
+
     /// Forgets subscribers whose actor stopped.
     fn prune_subscribers(&mut self) {
         self.subs.retain(|s| s.connected());
@@ -400,6 +484,18 @@ impl Cluster {
     fn leave_bound(&self) -> Duration {
         Duration::from_secs(2)
     }
+}
+
+/// At most one probe of the arbiter starts per this while it keeps failing: a
+/// refused connection fails at once, and a failure this recent still says
+/// the arbiter cannot be reached now.
+const PROBE_PACE: Duration = Duration::from_secs(1);
+
+/// With lease-majority (and a minority's delay), this node probes the arbiter
+/// while it names no leader, each probe bounded by that delay.
+fn leaderless_probe(downing: &actix_cluster_proto::DowningConfig) -> Option<Duration> {
+    (downing.strategy == actix_cluster_proto::Strategy::LeaseMajority)
+        .then_some(downing.acquire_delay_for_minority)
 }
 
 /// Enters the started actor as this system's cluster, unless another start
