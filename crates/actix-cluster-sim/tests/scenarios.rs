@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use actix_cluster_proto::{Config, DownReason, Event, MemberId};
-use actix_cluster_sim::{CoreNode, CoreOpts, Loss, NetConfig, Sim, ViewState};
+use actix_cluster_sim::{CoreNode, CoreOpts, Loss, NetConfig, Sim, Start, ViewState};
 
 fn secs(v: u64) -> Duration {
     Duration::from_secs(v)
@@ -565,4 +565,45 @@ fn join_storm_converges_without_waiting_for_push_pull() {
         }
     }
     assert!(slow.is_empty(), "not converged within 5 s: {slow:?}");
+}
+
+#[test]
+fn a_cold_start_converges_by_the_catch_up_exchanges_not_by_piggyback() {
+    // 200 members start together through one seed, with piggybacking cut to
+    // its least (each update sent 3 times per member) and no periodic
+    // push-pull within the run: the full-state exchanges after the join must
+    // bring every newcomer everyone's `Up`. The deadline is the catch-up's
+    // own bound (PROTOCOL.md: at most 8 exchanges, the last 8.2 s after the
+    // join), well before a probe round (40 s) could introduce everyone. The
+    // seed formed the cluster and does not catch up: what it misses of the
+    // newcomers' `Up` reaches it by piggyback and by their exchanges with
+    // it, not covered here.
+    let config = Config {
+        retransmit_mult: 1,
+        push_pull_interval: secs(3600),
+        ..Config::lan()
+    };
+    let mut sim: Sim<CoreNode> = Sim::new(3, NetConfig::default()).unwrap();
+    let opts = CoreOpts::with_config(config);
+    let seed = sim.spawn_next(&opts, Start::Form).unwrap();
+    for _ in 1..200 {
+        sim.spawn_next(&opts, Start::Join(vec![seed])).unwrap();
+    }
+    let newcomers_see_all = |s: &Sim<CoreNode>| s.not_up_pairs().iter().all(|p| p.0 == seed);
+    let t = sim.run_until_condition(Duration::from_millis(9000), newcomers_see_all);
+    let missing: Vec<_> = sim
+        .not_up_pairs()
+        .into_iter()
+        .filter(|p| p.0 != seed)
+        .collect();
+    assert!(
+        t.is_some(),
+        "{} pairs not up, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+    for a in sim.live() {
+        let s = sim.core(a).unwrap().stats();
+        assert!(s.catch_up_exchanges <= 8, "{a}: {}", s.catch_up_exchanges);
+    }
 }

@@ -13,7 +13,6 @@ use super::timer::TimerKind;
 use super::{Channel, Core};
 use crate::codec::{self, Body, Builder, FullState, StateHead};
 use crate::id::MemberId;
-use crate::member::Status;
 use crate::members::Entry;
 
 /// Room kept for the message head when deciding whether a record can ever
@@ -219,29 +218,17 @@ impl Core {
         state.finish()
     }
 
-    /// After becoming `Up` through a join: updates that spread while we were
-    /// joining may have missed us, so one full-state exchange shortly after.
-    pub(super) fn schedule_sync(&mut self) {
-        let d = self.config.gossip_interval * 5;
-        let d = self.jitter(d) + d / 2;
-        self.schedule(TimerKind::Sync, d);
-    }
-
-    pub(super) fn sync_after_join(&mut self) {
-        if self.phase.left() {
-            return;
-        }
-        self.push_full_state_to_one(|e| e.status == Status::Up);
-    }
-
     /// Sends our full state over the stream to one random live member that
-    /// `eligible` accepts (its answer is its own full state).
-    fn push_full_state_to_one(&mut self, eligible: impl Fn(&Entry) -> bool) {
+    /// `eligible` accepts (its answer is its own full state); false when
+    /// there is none.
+    pub(super) fn push_full_state_to_one(&mut self, eligible: impl Fn(&Entry) -> bool) -> bool {
         let target = self.table.random_live(&mut self.rng, 1, eligible);
-        if let Some(to) = target.first() {
-            let bytes = self.full_state(StateHead::PushPull { reply: false }, None);
-            self.send(to.addr, Channel::Stream, bytes);
-        }
+        let Some(to) = target.first() else {
+            return false;
+        };
+        let bytes = self.full_state(StateHead::PushPull { reply: false }, None);
+        self.send(to.addr, Channel::Stream, bytes);
+        true
     }
 
     pub(super) fn push_pull_tick(&mut self) {

@@ -378,7 +378,7 @@ impl Core {
         let last = self.probe_list.len() - 1;
         let pos = self.rng.gen_range(start..=last);
         self.probe_list.swap(pos, last);
-        self.broadcasts.push(&id);
+        self.queue_news(&id);
         self.check_leader();
     }
 
@@ -434,7 +434,7 @@ impl Core {
         for ev in events {
             self.emit(ev);
         }
-        self.broadcasts.push(&id);
+        self.queue_news(&id);
         self.check_leader();
     }
 

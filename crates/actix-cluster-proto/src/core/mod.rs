@@ -7,6 +7,8 @@
 //! - `suspect`: raising and confirming suspicions, the last call, expiry;
 //! - `probe`: probe rounds, indirect probes, relays, the one Ping builder;
 //! - `gossip`: piggybacking, eager flushes, push-pull and full state;
+//! - `catch_up`: the full-state exchanges after a join, and the bound on
+//!   full-state answers;
 //! - `lifecycle`: the local member's [`Phase`](lifecycle::Phase): start, join,
 //!   form, `Up`, leave, metadata, join retries and reconnects;
 //! - `decision`: the downing decision on a stable reachability picture, the
@@ -19,6 +21,7 @@
 //!   step-down (`in_minority`, `silent`);
 //! - `timer`: the timer kinds and the one table of armed timers.
 
+mod catch_up;
 mod decision;
 mod flap;
 mod gossip;
@@ -224,6 +227,12 @@ pub struct Core {
     sealer: Option<Sealer>,
     /// Whether the message being handled was sealed (its sender holds a key).
     authenticated: bool,
+    /// Records being merged come from a full state (join ack, push-pull).
+    from_state: bool,
+    /// The catch-up after our join, while it lasts.
+    catch_up: Option<catch_up::CatchUp>,
+    /// Push-pull answers sent lately (see `catch_up`).
+    answers: catch_up::Answers,
 }
 
 impl Core {
@@ -296,6 +305,9 @@ impl Core {
             last_probe_tick: None,
             fenced: None,
             above_own: 0,
+            from_state: false,
+            catch_up: None,
+            answers: catch_up::Answers::default(),
         })
     }
 
@@ -330,7 +342,7 @@ impl Core {
             Some(TimerKind::PushPull) => self.push_pull_tick(),
             Some(TimerKind::Join) => self.join_tick(),
             Some(TimerKind::Reconnect) => self.reconnect_tick(),
-            Some(TimerKind::Sync) => self.sync_after_join(),
+            Some(TimerKind::Sync) => self.catch_up_tick(),
             Some(TimerKind::Suspicion { id }) => self.suspicion_expired(&id),
             Some(TimerKind::Relay { seq }) => self.relay_expired(seq),
             Some(TimerKind::Tombstone { id }) => self.tombstone_expired(now, &id),

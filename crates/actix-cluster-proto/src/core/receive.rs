@@ -296,10 +296,12 @@ impl Core {
         members: Vec<Record>,
     ) {
         debug!(member = %self.local, from = %sender, accepted, n = members.len(), "join ack");
+        self.from_state = true;
         self.apply_all(now, sender, members);
+        self.from_state = false;
         if accepted && !self.phase.left() && self.local_status() == Status::Joining {
             self.become_up();
-            self.schedule_sync();
+            self.start_catch_up();
         }
     }
 
@@ -310,12 +312,21 @@ impl Core {
         reply: bool,
         members: Vec<Record>,
     ) {
-        if !reply {
+        if reply {
+            self.exchange_answered();
+        } else {
             let news = self.zombie_news(sender);
-            let bytes = self.full_state(codec::StateHead::PushPull { reply: true }, news);
-            self.send(sender.addr, Channel::Stream, bytes);
+            if self.may_answer_state() {
+                let bytes = self.full_state(codec::StateHead::PushPull { reply: true }, news);
+                self.send(sender.addr, Channel::Stream, bytes);
+            } else if news.is_some() {
+                // A member we hold down still learns it, if not our state.
+                self.tell(sender.addr, news);
+            }
         }
+        self.from_state = true;
         self.apply_all(now, sender, members);
+        self.from_state = false;
     }
 
     /// A datagram came from a member we have never heard of (its news has not

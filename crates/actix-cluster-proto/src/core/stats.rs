@@ -61,6 +61,12 @@ pub struct Stats {
     pub downing_fenced: u64,
     /// Downing decisions handed to the arbiter (lease-majority).
     pub downing_arbitrated: u64,
+    /// Full-state exchanges this node started while catching up after its
+    /// join (see `docs/PROTOCOL.md`, "Anti-entropy").
+    pub catch_up_exchanges: u64,
+    /// Push-pull requests merged but not answered, because this node had
+    /// answered as many as it may in the last `gossip_interval`.
+    pub state_answers_withheld: u64,
 }
 
 impl Stats {

@@ -41,7 +41,7 @@ pub(super) enum TimerKind {
     Join,
     /// Ask lost seeds and failed tombstones in again (periodic).
     Reconnect,
-    /// One full-state exchange shortly after this node became `Up`.
+    /// The next full-state exchange of the catch-up after our join.
     Sync,
     /// The suspicion of `id` is due, or its last call is over.
     Suspicion { id: MemberId },
@@ -65,11 +65,11 @@ impl TimerKind {
             | TimerKind::PushPull
             | TimerKind::Join
             | TimerKind::Reconnect
+            | TimerKind::Sync
             | TimerKind::Suspicion { .. }
             | TimerKind::Decide
             | TimerKind::Arbitrate => true,
             TimerKind::ProbeTimeout { .. }
-            | TimerKind::Sync
             | TimerKind::Relay { .. }
             | TimerKind::Tombstone { .. } => false,
         }
@@ -161,9 +161,9 @@ mod tests {
         assert_eq!(t.fire(a), None);
         assert_eq!(t.fire(b), Some(TimerKind::Probe));
         assert_eq!(t.fire(b), None, "a timer fires once");
-        let s1 = t.arm(TimerKind::Sync);
-        let s2 = t.arm(TimerKind::Sync);
-        assert_eq!(t.fire(s1), Some(TimerKind::Sync));
-        assert_eq!(t.fire(s2), Some(TimerKind::Sync));
+        let s1 = t.arm(TimerKind::Relay { seq: 1 });
+        let s2 = t.arm(TimerKind::Relay { seq: 1 });
+        assert_eq!(t.fire(s1), Some(TimerKind::Relay { seq: 1 }));
+        assert_eq!(t.fire(s2), Some(TimerKind::Relay { seq: 1 }));
     }
 }

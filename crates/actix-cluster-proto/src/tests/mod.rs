@@ -8,6 +8,7 @@
 mod awareness;
 mod bench;
 mod broadcast;
+mod catch_up;
 mod cluster;
 mod codec;
 mod config;
