@@ -1,6 +1,6 @@
 //! The catch-up after a join: a few full-state exchanges with random members
-//! at short, growing intervals, until one brings nothing new; and the bound
-//! on the full states a member sends in answer.
+//! at short, growing intervals, until one finds the two views equal; and the
+//! bound on the full states a member sends in answer.
 //!
 //! A join answer carries the members its sender knew at that moment. When
 //! many members join at once (a cold start), each of them learns little more
@@ -42,6 +42,10 @@ pub(super) struct CatchUp {
     learned: u64,
     /// Whether an answer to one of our exchanges came since then.
     answered: bool,
+    /// Whether such an answer lacked something we hold (a member, or a
+    /// record as new as ours): its sender was behind us, so that it brought
+    /// nothing new does not show that we are complete.
+    peer_behind: bool,
 }
 
 /// Push-pull answers sent in the current window.
@@ -77,10 +81,12 @@ impl Core {
         self.catch_up.is_some() || self.local_status() == Status::Joining
     }
 
-    /// An answer to one of our full-state exchanges came.
-    pub(super) fn exchange_answered(&mut self) {
+    /// An answer to one of our full-state exchanges came; `behind`: it
+    /// lacked something we hold.
+    pub(super) fn exchange_answered(&mut self, behind: bool) {
         if let Some(c) = self.catch_up.as_mut() {
             c.answered = true;
+            c.peer_behind |= behind;
         }
     }
 
@@ -99,19 +105,18 @@ impl Core {
     }
 
     /// The catch-up timer: the next exchange, or the end of the catch-up
-    /// when the last answered exchange brought nothing new, or after
-    /// [`MAX_ROUNDS`] exchanges.
+    /// when the last exchange was answered by a member that knew all we do
+    /// and nothing new came, or after [`MAX_ROUNDS`] exchanges.
     pub(super) fn catch_up_tick(&mut self) {
         let Some(c) = self.catch_up else { return };
-        let idle = c.round > 0 && c.answered && c.learned == 0;
+        let idle = c.round > 0 && c.answered && c.learned == 0 && !c.peer_behind;
         if self.phase.left() || idle || c.round >= MAX_ROUNDS {
             self.catch_up = None;
             return;
         }
         self.catch_up = Some(CatchUp {
             round: c.round + 1,
-            learned: 0,
-            answered: false,
+            ..CatchUp::default()
         });
         if self.push_full_state_to_one(|e| e.status == Status::Up) {
             self.stats.catch_up_exchanges += 1;

@@ -88,6 +88,10 @@ impl Core {
         };
         let verdict = held.map(|held| precedence(held, (rec.status, rec.incarnation)));
         if let Some(Precedence::Stale) = verdict {
+            if self.from_state && held != Some((rec.status, rec.incarnation)) {
+                // The full state's sender knows less of it than we do.
+                self.state_behind = true;
+            }
             // Nothing new about it (most gossip): only its suspicion may be.
             if let Some((inc, from)) = suspect {
                 self.apply_suspect(now, &rec.id, inc, from);

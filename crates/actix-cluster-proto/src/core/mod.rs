@@ -227,8 +227,10 @@ pub struct Core {
     sealer: Option<Sealer>,
     /// Whether the message being handled was sealed (its sender holds a key).
     authenticated: bool,
-    /// Records being merged come from a full state (join ack, push-pull).
+    /// Records being merged come from a full state (join ack, push-pull),
+    /// and whether that state lacked something we know (see `catch_up`).
     from_state: bool,
+    state_behind: bool,
     /// The catch-up after our join, while it lasts.
     catch_up: Option<catch_up::CatchUp>,
     /// Push-pull answers sent lately (see `catch_up`).
@@ -306,6 +308,7 @@ impl Core {
             fenced: None,
             above_own: 0,
             from_state: false,
+            state_behind: false,
             catch_up: None,
             answers: catch_up::Answers::default(),
         })

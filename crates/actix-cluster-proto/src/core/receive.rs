@@ -312,9 +312,9 @@ impl Core {
         reply: bool,
         members: Vec<Record>,
     ) {
-        if reply {
-            self.exchange_answered();
-        } else {
+        // A state with fewer records than our table lacks some we hold.
+        let fewer = members.len() < self.table.len();
+        if !reply {
             let news = self.zombie_news(sender);
             if self.may_answer_state() {
                 let bytes = self.full_state(codec::StateHead::PushPull { reply: true }, news);
@@ -325,8 +325,12 @@ impl Core {
             }
         }
         self.from_state = true;
+        self.state_behind = fewer;
         self.apply_all(now, sender, members);
         self.from_state = false;
+        if reply {
+            self.exchange_answered(self.state_behind);
+        }
     }
 
     /// A datagram came from a member we have never heard of (its news has not
