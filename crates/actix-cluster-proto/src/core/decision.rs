@@ -155,10 +155,15 @@ impl Core {
     /// downs only the suspects proven dead (a refused connection), and the
     /// others once its probes are answered again: it looks again one (scaled)
     /// probe interval later. Fencing itself is not held back (a node cut off
-    /// from the rest is in poor health too). Whether `picture`'s verdict may
-    /// be carried out now (with `picture.unreachable` cut to the proven dead).
+    /// from the rest is in poor health too), nor is a node with nobody but
+    /// the suspects to probe (of two members, the survivor of the other's
+    /// crash: its probes have no helpers, so each failed one raises its
+    /// score, which then says nothing about its own health). Whether
+    /// `picture`'s verdict may be carried out now (with
+    /// `picture.unreachable` cut to the proven dead).
     fn may_down(&mut self, picture: &mut Picture, verdict: SideVerdict) -> bool {
-        if self.awareness.multiplier() == 1 || verdict == SideVerdict::Fence {
+        let alone = picture.reachable.len() + picture.unknown.len() <= 1;
+        if self.awareness.multiplier() == 1 || verdict == SideVerdict::Fence || alone {
             return true;
         }
         let dead = self.proven_dead(picture);
