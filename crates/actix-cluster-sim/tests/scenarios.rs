@@ -399,33 +399,64 @@ fn lossy_network_raises_no_false_down() {
     assert!(sim.all_see_up());
 }
 
+/// Runs `n` lan cores, converged, then `loss` on every link for 60 s: the
+/// healthy members any instance downed meanwhile, as (seed, first down).
+fn loss_everywhere_downs(n: usize, loss: f64, seeds: &[u64]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for &seed in seeds {
+        let mut sim = sim(seed);
+        sim.start_cluster(n, 3, &CoreOpts::with_config(Config::lan()))
+            .unwrap();
+        assert!(sim
+            .run_until_condition(secs(30), |s| s.all_see_up())
+            .is_some());
+        let from = sim.now();
+        sim.set_net(NetConfig {
+            loss: Loss::Uniform(loss),
+            ..net()
+        })
+        .unwrap();
+        sim.run_for(secs(60));
+        if let Some(d) = failed_downs(&sim, from).first() {
+            failures.push(format!("n={n} loss={loss} seed {seed}: {d:?}"));
+        }
+        assert_eq!(sim.live().len(), n);
+    }
+    failures
+}
+
 /// Heavy loss on every link (50%) with the default config downs nobody.
-/// (Flap memory, on in lan, once downed n14 in seed 12, suspected afresh 7
-/// times in a window against 0.6 on average, before the local-health guard:
-/// at 50% loss the healthy members' counts reach the noise bound too, and
-/// only that guard holds them off.)
+/// Flap memory (on in lan) once downed n14 in seed 12, suspected afresh 7
+/// times in a window against 0.6 on average, before its local-health guard.
+/// The other seeds downed a healthy member through an ordinary suspicion
+/// that outlived the pause bound at one observer: the suspect refuted at
+/// once, but its refutation never reached that observer, whose own probes
+/// failed too (local-health score 5 to 7) and whose last call went
+/// unanswered; it decided alone, and its `Down` won everywhere. A node in
+/// poor local health now downs nobody (PROTOCOL.md §5).
 #[test]
 fn heavy_loss_everywhere_downs_nobody() {
-    let mut sim = sim(12);
-    let addrs = sim
-        .start_cluster(20, 3, &CoreOpts::with_config(Config::lan()))
-        .unwrap();
-    assert!(sim
-        .run_until_condition(secs(30), |s| s.all_see_up())
-        .is_some());
-    let from = sim.now();
-    sim.set_net(NetConfig {
-        loss: Loss::Uniform(0.5),
-        ..net()
-    })
-    .unwrap();
-    sim.run_for(secs(60));
-    assert!(
-        failed_downs(&sim, from).is_empty(),
-        "{:?}",
-        failed_downs(&sim, from).first()
-    );
-    assert_eq!(sim.live().len(), addrs.len());
+    let mut failures = loss_everywhere_downs(20, 0.5, &[12, 33, 40, 54, 81]);
+    failures.extend(loss_everywhere_downs(5, 0.5, &[4, 6, 57, 61, 66, 83, 88]));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The sweep behind `heavy_loss_everywhere_downs_nobody` (about 15 s in
+/// release): 100 seeds each at 5 and 20 members, 10%, 25% and 50% loss on
+/// every link for 60 s. Before the local-health guard of the downing
+/// decision, 4 of 100 seeds at 20 members and 7 of 100 at 5 downed a healthy
+/// member at 50%.
+#[test]
+#[ignore = "a sweep of 600 runs; run with --release -- --ignored"]
+fn loss_everywhere_downs_nobody_sweep() {
+    let seeds: Vec<u64> = (1..=100).collect();
+    let mut failures = Vec::new();
+    for n in [20, 5] {
+        for loss in [0.5, 0.25, 0.1] {
+            failures.extend(loss_everywhere_downs(n, loss, &seeds));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 fn eventful_run(seed: u64) -> (u64, u64, u64) {

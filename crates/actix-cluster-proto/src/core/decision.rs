@@ -15,7 +15,9 @@
 //! only observer, finds itself in a minority and fences itself. The members
 //! nobody suspects count on this side only on first-hand evidence (see
 //! [`Heard`] and the roll call): a node that missed the news of the other
-//! side's suspects must not count them on its own.
+//! side's suspects must not count them on its own. A node in poor local
+//! health (Lifeguard) may have missed refutations: it downs only suspects
+//! proven dead until its own probes are answered again (`may_down`).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -139,7 +141,63 @@ impl Core {
                 return;
             }
         };
-        self.apply_verdict(&picture);
+        let mut picture = picture;
+        let verdict = self.verdict(&picture);
+        if self.may_down(&mut picture, verdict) {
+            self.carry_out(&picture, verdict);
+        }
+    }
+
+    /// Lifeguard's local health guards the decision. A node whose own probes
+    /// and their helpers go unanswered (score above 0) loses the messages
+    /// sent to it too: it may have missed a suspect's refutation, and its
+    /// suspicion may be stale while everyone else has cleared it. Such a node
+    /// downs only the suspects proven dead (a refused connection), and the
+    /// others once its probes are answered again: it looks again one (scaled)
+    /// probe interval later. Fencing itself is not held back (a node cut off
+    /// from the rest is in poor health too), nor is a node with nobody but
+    /// the suspects to probe (of two members, the survivor of the other's
+    /// crash: its probes have no helpers, so each failed one raises its
+    /// score, which then says nothing about its own health). Whether
+    /// `picture`'s verdict may be carried out now (with
+    /// `picture.unreachable` cut to the proven dead).
+    fn may_down(&mut self, picture: &mut Picture, verdict: SideVerdict) -> bool {
+        let alone = picture.reachable.len() + picture.unknown.len() <= 1;
+        if self.awareness.multiplier() == 1 || verdict == SideVerdict::Fence || alone {
+            return true;
+        }
+        let dead = self.proven_dead(picture);
+        if dead.len() == picture.unreachable.len() {
+            return true;
+        }
+        debug!(
+            member = %self.local,
+            multiplier = self.awareness.multiplier(),
+            proven_dead = dead.len(),
+            "poor local health: downing decision postponed"
+        );
+        self.schedule_decision(self.awareness.scale(self.config.probe_interval));
+        if dead.is_empty() || verdict != SideVerdict::Survive {
+            return false;
+        }
+        picture.unreachable = dead;
+        true
+    }
+
+    /// The unreachable members of `picture` whose process is known to be
+    /// gone (a stream connection to them was refused).
+    fn proven_dead(&self, picture: &Picture) -> Vec<Seen> {
+        picture
+            .unreachable
+            .iter()
+            .filter(|s| {
+                self.table
+                    .get(&s.id)
+                    .and_then(|e| e.suspicion.as_ref())
+                    .is_some_and(|x| x.refused)
+            })
+            .cloned()
+            .collect()
     }
 
     /// First-hand evidence of `id` at `now` (see [`Heard`]).
@@ -220,13 +278,23 @@ impl Core {
         self.check_leader();
     }
 
-    /// Asks the strategy about `picture` and carries out its verdict.
-    fn apply_verdict(&mut self, picture: &Picture) {
+    /// What the strategy says about `picture`.
+    fn verdict(&self, picture: &Picture) -> SideVerdict {
         let strategy: &dyn DowningStrategy = match &self.strategy {
             Some(custom) => custom.as_ref(),
             None => &self.config.downing.strategy,
         };
-        let verdict = strategy.decide(picture, &self.config.downing);
+        strategy.decide(picture, &self.config.downing)
+    }
+
+    /// Asks the strategy about `picture` and carries out its verdict.
+    fn apply_verdict(&mut self, picture: &Picture) {
+        let verdict = self.verdict(picture);
+        self.carry_out(picture, verdict);
+    }
+
+    /// Carries out the strategy's `verdict` on `picture`.
+    fn carry_out(&mut self, picture: &Picture, verdict: SideVerdict) {
         info!(
             member = %self.local,
             ours = picture.ours(),
