@@ -399,30 +399,42 @@ fn lossy_network_raises_no_false_down() {
     assert!(sim.all_see_up());
 }
 
+/// Runs `n` cores of `config` on `base`, converged, then `loss` on every
+/// link for 60 s: the first healthy member any instance downed meanwhile.
+fn first_down_under_loss(
+    n: usize,
+    config: &Config,
+    base: NetConfig,
+    loss: f64,
+    seed: u64,
+) -> Option<String> {
+    let mut sim: Sim<CoreNode> = Sim::new(seed, base.clone()).expect("valid net config");
+    sim.start_cluster(n, 3, &CoreOpts::with_config(config.clone()))
+        .unwrap();
+    assert!(sim
+        .run_until_condition(secs(30), |s| s.all_see_up())
+        .is_some());
+    let from = sim.now();
+    sim.set_net(NetConfig {
+        loss: Loss::Uniform(loss),
+        ..base
+    })
+    .unwrap();
+    sim.run_for(secs(60));
+    assert_eq!(sim.live().len(), n);
+    failed_downs(&sim, from).first().map(|d| format!("{d:?}"))
+}
+
 /// Runs `n` lan cores, converged, then `loss` on every link for 60 s: the
 /// healthy members any instance downed meanwhile, as (seed, first down).
 fn loss_everywhere_downs(n: usize, loss: f64, seeds: &[u64]) -> Vec<String> {
-    let mut failures = Vec::new();
-    for &seed in seeds {
-        let mut sim = sim(seed);
-        sim.start_cluster(n, 3, &CoreOpts::with_config(Config::lan()))
-            .unwrap();
-        assert!(sim
-            .run_until_condition(secs(30), |s| s.all_see_up())
-            .is_some());
-        let from = sim.now();
-        sim.set_net(NetConfig {
-            loss: Loss::Uniform(loss),
-            ..net()
+    seeds
+        .iter()
+        .filter_map(|&seed| {
+            first_down_under_loss(n, &Config::lan(), net(), loss, seed)
+                .map(|d| format!("n={n} loss={loss} seed {seed}: {d}"))
         })
-        .unwrap();
-        sim.run_for(secs(60));
-        if let Some(d) = failed_downs(&sim, from).first() {
-            failures.push(format!("n={n} loss={loss} seed {seed}: {d:?}"));
-        }
-        assert_eq!(sim.live().len(), n);
-    }
-    failures
+        .collect()
 }
 
 /// Heavy loss on every link (50%) with the default config downs nobody.
@@ -508,22 +520,10 @@ fn flap_memory_downs_nobody_under_loss_everywhere() {
     let mut failures = Vec::new();
     for (n, config) in cases {
         for seed in 1..=20 {
-            let mut sim: Sim<CoreNode> = Sim::new(seed, NetConfig::default()).unwrap();
-            sim.start_cluster(n, 3, &CoreOpts::with_config(config.clone()))
-                .unwrap();
-            assert!(sim
-                .run_until_condition(secs(30), |s| s.all_see_up())
-                .is_some());
-            let from = sim.now();
-            sim.set_net(NetConfig {
-                loss: Loss::Uniform(0.25),
-                ..NetConfig::default()
-            })
-            .unwrap();
-            sim.run_for(secs(60));
-            if let Some(d) = failed_downs(&sim, from).first() {
+            let base = NetConfig::default();
+            if let Some(d) = first_down_under_loss(n, &config, base, 0.25, seed) {
                 let checks = config.indirect_checks;
-                failures.push(format!("n={n} checks={checks} seed {seed}: {d:?}"));
+                failures.push(format!("n={n} checks={checks} seed {seed}: {d}"));
             }
         }
     }

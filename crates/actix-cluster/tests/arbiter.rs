@@ -61,22 +61,24 @@ fn fenced(recs: &[Rec], me: &MemberId) -> bool {
     })
 }
 
-/// The survivor of a 3-node cluster whose two other members crashed is a
-/// minority. Its arbiter cannot be reached: the probe it sends while it waits
-/// its turn fails, so it fences itself (and rejoins as a new member) although
-/// its request, if it went out, is never answered.
-#[test]
-fn a_minority_that_cannot_reach_the_arbiter_fences_without_an_answer() {
-    let _serial = serial();
-    let survivor = Node::join(lease_majority("cutoff-0"), &[]);
+/// A 3-node cluster (the first node on `config`, the others lease-majority,
+/// named `prefix-i`) whose first node gets `arbiter` before the other two
+/// crash: waits until that survivor, now a minority, fences itself, and
+/// answers it with the id it fenced.
+fn fenced_survivor(
+    config: ClusterConfig,
+    prefix: &str,
+    arbiter: Box<dyn DowningArbiter + Send>,
+) -> (Node, MemberId) {
+    let survivor = Node::join(config, &[]);
     let seed = survivor.addr();
     let others: Vec<Node> = (1..3)
-        .map(|i| Node::join(lease_majority(&format!("cutoff-{i}")), &[seed]))
+        .map(|i| Node::join(lease_majority(&format!("{prefix}-{i}")), &[seed]))
         .collect();
     let mut all = ids(&others);
     all.push(survivor.id());
     wait_all_up(std::slice::from_ref(&survivor), &all);
-    survivor.ask(SetArbiter(Box::new(CutOff)));
+    survivor.ask(SetArbiter(arbiter));
     for node in others {
         node.kill();
     }
@@ -84,6 +86,17 @@ fn a_minority_that_cannot_reach_the_arbiter_fences_without_an_answer() {
     survivor
         .events
         .wait("the survivor to fence itself", |recs| fenced(recs, &me));
+    (survivor, me)
+}
+
+/// The survivor of a 3-node cluster whose two other members crashed is a
+/// minority. Its arbiter cannot be reached: the probe it sends while it waits
+/// its turn fails, so it fences itself (and rejoins as a new member) although
+/// its request, if it went out, is never answered.
+#[test]
+fn a_minority_that_cannot_reach_the_arbiter_fences_without_an_answer() {
+    let _serial = serial();
+    let (survivor, me) = fenced_survivor(lease_majority("cutoff-0"), "cutoff", Box::new(CutOff));
     let reborn = survivor.ask(actix_cluster::GetSelf).id;
     assert_ne!(reborn, me, "fenced, it rejoins as a new member");
 }
@@ -98,22 +111,8 @@ fn a_minority_that_probed_in_vain_since_it_stepped_down_fences_at_its_verdict() 
     let _serial = serial();
     let mut config = lease_majority("away-0");
     config.protocol.downing.acquire_delay_for_minority = Duration::from_secs(3600);
-    let survivor = Node::join(config, &[]);
-    let seed = survivor.addr();
-    let others: Vec<Node> = (1..3)
-        .map(|i| Node::join(lease_majority(&format!("away-{i}")), &[seed]))
-        .collect();
-    let mut all = ids(&others);
-    all.push(survivor.id());
-    wait_all_up(std::slice::from_ref(&survivor), &all);
-    survivor.ask(SetArbiter(Box::new(GoesAway {
+    let away = Box::new(GoesAway {
         probes: Arc::new(AtomicUsize::new(0)),
-    })));
-    for node in others {
-        node.kill();
-    }
-    let me = survivor.id();
-    survivor
-        .events
-        .wait("the survivor to fence itself", |recs| fenced(recs, &me));
+    });
+    fenced_survivor(config, "away", away);
 }
