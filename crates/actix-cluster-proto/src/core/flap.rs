@@ -40,7 +40,8 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::decision::{seen, Arbitration};
+use super::arbiter::Arbitration;
+use super::decision::seen;
 use super::timer::TimerKind;
 use super::Core;
 use crate::downing_policy::{DowningStrategy, Picture, Seen, SideVerdict};

@@ -21,6 +21,7 @@
 //!   step-down (`in_minority`, `silent`);
 //! - `timer`: the timer kinds and the one table of armed timers.
 
+mod arbiter;
 mod catch_up;
 mod decision;
 mod flap;
@@ -30,6 +31,7 @@ mod lifecycle;
 mod merge;
 mod probe;
 mod receive;
+mod sealing;
 mod stats;
 mod suspect;
 mod timer;
@@ -40,24 +42,25 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use tracing::{debug, info, trace, warn};
+use tracing::{debug, trace, warn};
 
 use crate::awareness::Awareness;
 use crate::broadcast::Broadcasts;
-use crate::codec::{self, Key, KeyId, Sealer};
+use crate::codec::{self, Sealer};
 use crate::config::Config;
 use crate::downing_policy::DowningStrategy;
-use crate::error::{ConfigError, KeyError};
+use crate::error::ConfigError;
 use crate::event::Event;
 use crate::id::{Generation, IdMap, IdPool, MemberId};
 use crate::limits;
 use crate::member::{DownReason, LocalMember, MemberInfo, Status};
 use crate::members::{Entry, Table};
 
-use self::decision::Arbitration;
+use self::arbiter::Arbitration;
 use self::lifecycle::Phase;
 use self::probe::{Probe, Relay};
 pub use self::receive::Received;
+use self::sealing::new_sealer;
 pub use self::stats::Stats;
 pub use self::timer::Timer;
 use self::timer::{TimerKind, Timers};
@@ -406,57 +409,6 @@ impl Core {
         self.strategy = Some(strategy);
     }
 
-    /// Installs `key` in the keyring for opening (see [`crate::Keyring`]);
-    /// a node without keys gets a keyring of this one key and then seals and
-    /// verifies as `seal_outgoing` and `verify_incoming` say.
-    pub fn install_key(&mut self, key: Key) -> Result<KeyId, KeyError> {
-        if self.sealer.is_none() {
-            self.sealer = Some(new_sealer().map_err(|_| KeyError::NoKeyring)?);
-        }
-        let id = match &mut self.config.keyring {
-            Some(ring) => ring.install(key)?,
-            None => {
-                let id = key.id();
-                self.config.keyring = Some(codec::Keyring::new(key));
-                id
-            }
-        };
-        info!(member = %self.local, key = %id, "key installed");
-        Ok(id)
-    }
-
-    /// Makes the installed key `id` the one that seals.
-    pub fn use_primary(&mut self, id: KeyId) -> Result<(), KeyError> {
-        let ring = self.config.keyring.as_mut().ok_or(KeyError::NoKeyring)?;
-        ring.use_primary(id)?;
-        info!(member = %self.local, key = %id, "primary key changed");
-        Ok(())
-    }
-
-    /// Removes the installed key `id` (not the primary): what it sealed no
-    /// longer opens here.
-    pub fn remove_key(&mut self, id: KeyId) -> Result<(), KeyError> {
-        let ring = self.config.keyring.as_mut().ok_or(KeyError::NoKeyring)?;
-        ring.remove(id)?;
-        info!(member = %self.local, key = %id, "key removed");
-        Ok(())
-    }
-
-    /// The installed keys (`None` without keys): for channels sealed with
-    /// the same keyring, such as the remote actors' transport.
-    pub fn keyring(&self) -> Option<&codec::Keyring> {
-        self.config.keyring.as_ref()
-    }
-
-    /// The ids of the installed keys, the primary first (empty without keys).
-    pub fn key_ids(&self) -> Vec<KeyId> {
-        self.config
-            .keyring
-            .as_ref()
-            .map(codec::Keyring::ids)
-            .unwrap_or_default()
-    }
-
     /// Takes the next pending effect, in order. Drivers loop until `None`
     /// after every `handle_*` call.
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -564,32 +516,6 @@ impl Core {
         self.out.push_back(Output::Send { to, channel, bytes });
     }
 
-    /// Whether what we send is sealed (and so [`codec::SEAL_OVERHEAD`]
-    /// bytes longer than what we build).
-    fn sealing(&self) -> bool {
-        self.config.keyring.is_some() && self.config.seal_outgoing
-    }
-
-    /// The most bytes a datagram we build may have before sealing.
-    fn datagram_budget(&self) -> usize {
-        let seal = if self.sealing() {
-            codec::SEAL_OVERHEAD
-        } else {
-            0
-        };
-        self.config.max_datagram_size - seal
-    }
-
-    /// The most bytes a stream frame we build may have before sealing.
-    fn frame_budget(&self) -> usize {
-        let seal = if self.sealing() {
-            codec::SEAL_OVERHEAD
-        } else {
-            0
-        };
-        self.config.max_frame_size - seal
-    }
-
     /// Number of live members, this one included.
     fn cluster_size(&self) -> usize {
         self.table.live().len() + 1
@@ -617,19 +543,4 @@ impl Core {
         let me = self.local.clone();
         self.record_bytes(&me)
     }
-}
-
-/// A sealer with a nonce salt from the operating system's random source: the
-/// one input the core takes from outside its arguments, since two cores must
-/// never share a salt (a seeded RNG would repeat it in two processes).
-fn new_sealer() -> Result<Sealer, ConfigError> {
-    use rand::RngCore;
-    let mut salt = [0u8; codec::SALT_LEN];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut salt)
-        .map_err(|e| ConfigError {
-            field: "keyring",
-            reason: format!("no random nonce salt from the operating system: {e}"),
-        })?;
-    Ok(Sealer::new(salt))
 }
