@@ -144,7 +144,7 @@ impl Core {
     /// `picture.unreachable` cut to the proven dead).
     fn may_down(&mut self, picture: &mut Picture, verdict: SideVerdict) -> bool {
         let alone = picture.reachable.len() + picture.unknown.len() <= 1;
-        if self.awareness.multiplier() == 1 || verdict == SideVerdict::Fence || alone {
+        if self.healthy_enough_to_down() || verdict == SideVerdict::Fence || alone {
             return true;
         }
         let dead = self.proven_dead(picture);
@@ -163,6 +163,14 @@ impl Core {
         }
         picture.unreachable = dead;
         true
+    }
+
+    /// Whether this node's own probes and their helpers are answered
+    /// (Lifeguard's score 0): the one test of local health that lets a node
+    /// down members on evidence short of a refused connection, here and in
+    /// flap memory (`decide_flapping`). See `may_down` for why.
+    pub(super) fn healthy_enough_to_down(&self) -> bool {
+        self.awareness.multiplier() == 1
     }
 
     /// The unreachable members of `picture` whose process is known to be

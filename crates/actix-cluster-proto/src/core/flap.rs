@@ -286,7 +286,7 @@ impl Core {
         if !matches!(self.local_status(), Status::Up | Status::Leaving)
             || self.phase.left()
             || self.arbitration.is_some()
-            || self.awareness.multiplier() > 1
+            || !self.healthy_enough_to_down()
         {
             return;
         }
