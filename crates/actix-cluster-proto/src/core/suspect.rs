@@ -68,6 +68,7 @@ impl Core {
 
     /// Another member confirms the suspicion we hold: its timeout may shrink.
     fn confirm_suspicion(&mut self, now: Duration, id: &MemberId, from: &MemberId) {
+        let local = &self.local;
         let outcome = self.table.update(id, |e| {
             let s = e.suspicion.as_mut()?;
             let observers = s.observers();
@@ -83,7 +84,16 @@ impl Core {
                 // roll call's pings and acks carry it right before it).
                 return Some(None).filter(|_| observers == 1 && s.observers() == 2);
             }
-            e.suspecter = Some(from.clone());
+            // A record names one suspecter. Once this node has seen the
+            // suspect silent itself, it names itself: the others may not know
+            // of its observation yet, while the one that confirmed told them
+            // itself. Naming the last confirmer instead, a node's own
+            // observation could be overwritten before it reached anyone, and
+            // a small side's suspicions then ran unconfirmed to Lifeguard's
+            // longest timeout.
+            if e.suspecter.as_ref() != Some(local) {
+                e.suspecter = Some(from.clone());
+            }
             Some(Some(s.deadline()))
         });
         let deadline = match outcome.flatten() {

@@ -213,3 +213,50 @@ fn plain_swim_uses_a_fixed_minimum_timeout() {
         vec![t0 + cfg.suspicion_min_timeout(6)]
     );
 }
+
+#[test]
+fn a_node_that_saw_the_suspect_silent_names_itself_in_its_record() {
+    let cfg = Config::lan();
+    let mut s = Solo::new(cfg.clone());
+    s.gossip(
+        1,
+        (1..=5)
+            .map(|i| alive(i, 1, Status::Up, i as u64 + 1))
+            .collect(),
+    );
+    s.take_events();
+    // Nobody answers: the first probe fails and this node suspects its
+    // target itself.
+    let mut target = None;
+    while target.is_none() {
+        s.advance(cfg.probe_interval);
+        target = s.take_events().into_iter().find_map(|e| match e {
+            Event::Unreachable(m) => Some(m.id),
+            _ => None,
+        });
+    }
+    let target = target.unwrap();
+    let x = (1..=5).find(|&i| id(i, 1) == target).unwrap();
+    let y = if x == 5 { 4 } else { 5 };
+    // Another member confirms: the news this node sends on still names
+    // this node, whose observation the others may not have yet (the
+    // confirmer told them its own).
+    s.gossip(y, vec![suspect(x, 1, y)]);
+    s.sent.clear();
+    s.advance(cfg.gossip_interval * 2);
+    let named: Vec<_> = s
+        .sent_messages()
+        .into_iter()
+        .flat_map(|(_, m)| match m.body {
+            Body::Gossip { updates } | Body::Ping { updates, .. } => updates,
+            _ => Vec::new(),
+        })
+        .filter(|u| u.id == target)
+        .filter_map(|u| u.suspect)
+        .collect();
+    assert!(
+        !named.is_empty(),
+        "the confirmed suspicion is gossiped again"
+    );
+    assert!(named.iter().all(|by| *by == id(0, 1)), "{named:?}");
+}
