@@ -140,14 +140,30 @@ impl Core {
         self.gossip_round();
     }
 
-    /// Sends queued updates to `gossip_nodes` random live members.
+    /// Sends queued updates to `gossip_nodes` random live members, those
+    /// this node does not suspect first.
     fn gossip_round(&mut self) {
         if self.broadcasts.is_empty() {
             return;
         }
-        let targets = self
+        // A suspect is likely out of reach, and every message counts toward
+        // an update's retransmit limit. Sent at random, a minority's news
+        // (its confirmations of its suspicions above all) went mostly into
+        // the cut, so its members' suspicions often ran unconfirmed to
+        // Lifeguard's longest timeout and the side fenced late. Suspects
+        // still hear of their suspicion on every ping sent to them.
+        let want = self.config.gossip_nodes;
+        let mut targets = self
             .table
-            .random_live(&mut self.rng, self.config.gossip_nodes, |_| true);
+            .random_live(&mut self.rng, want, |e| e.suspicion.is_none());
+        if targets.len() < want {
+            let more = self
+                .table
+                .random_live(&mut self.rng, want - targets.len(), |e| {
+                    e.suspicion.is_some()
+                });
+            targets.extend(more);
+        }
         for to in targets {
             if self.broadcasts.is_empty() {
                 break;

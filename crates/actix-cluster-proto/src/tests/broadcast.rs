@@ -1,5 +1,6 @@
 //! The broadcast queue (`broadcast.rs`): the retransmit limit.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::solo::*;
@@ -50,4 +51,41 @@ fn retransmit_limit_formula_and_queue_drains() {
         })
         .sum::<usize>();
     assert_eq!(carried as u32, c.retransmit_limit(3));
+}
+
+#[test]
+fn gossip_goes_to_members_not_suspected_first() {
+    // No probing during the test: the only suspicions are the gossiped ones.
+    let cfg = Config {
+        probe_interval: Duration::from_secs(3600),
+        ..Config::lan()
+    };
+    let mut s = Solo::new(cfg.clone());
+    s.gossip(
+        5,
+        (1..=5)
+            .map(|i| alive(i, 1, Status::Up, i as u64 + 1))
+            .collect(),
+    );
+    s.gossip(5, (1..=3).map(|i| suspect(i, 1, 5)).collect());
+    // Three of five suspected, two not: each round of three goes to both
+    // of the two and to one suspect. At random, both would be among the
+    // three in only 3 rounds of 10.
+    for k in 0..20 {
+        s.gossip(4, vec![alive(4, 2 + k, Status::Up, 5)]);
+        s.sent.clear();
+        s.advance(cfg.gossip_interval);
+        let to: Vec<SocketAddr> = s
+            .sent_messages()
+            .into_iter()
+            .filter(|(_, m)| matches!(m.body, Body::Gossip { .. }))
+            .map(|(to, _)| to)
+            .collect();
+        assert!(
+            to.contains(&addr(4)) && to.contains(&addr(5)),
+            "round {k}: gossip went to {to:?}"
+        );
+        let suspects = to.iter().filter(|a| [1, 2, 3].map(addr).contains(a));
+        assert_eq!(suspects.count(), 1, "round {k}: gossip went to {to:?}");
+    }
 }
