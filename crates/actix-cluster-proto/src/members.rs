@@ -3,7 +3,6 @@
 //! members for random choice, the newest generation per address, the `Up`
 //! order for the leader, and recently removed ids.
 
-use std::cmp::Ordering;
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,52 +11,14 @@ use rand::Rng;
 
 use crate::entry::NOT_LIVE;
 pub(crate) use crate::entry::{Announced, Entry};
-use crate::id::{IdKey, IdPool, IdRef, IdSet, MemberId};
+use crate::id::{IdKey, IdMap, IdPool, IdRef, IdSet, MemberId};
 use crate::member::Status;
 use crate::slots::{grow, MinOf, Slots};
 
-/// An id that hashes and compares as its address: the index of the newest
-/// generation per address holds one word per address and is looked up by
-/// the address itself.
-#[derive(Clone, Debug)]
-struct AtAddr(MemberId);
+mod heard;
+mod keys;
 
-impl PartialEq for AtAddr {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.addr == other.0.addr
-    }
-}
-
-impl Eq for AtAddr {}
-
-impl std::hash::Hash for AtAddr {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.addr.hash(state);
-    }
-}
-
-impl std::borrow::Borrow<SocketAddr> for AtAddr {
-    fn borrow(&self) -> &SocketAddr {
-        &self.0.addr
-    }
-}
-
-/// An id ordered by its address first (then the id): keep-majority's
-/// count and its tie-breaker, one word per member.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ByAddr(MemberId);
-
-impl PartialOrd for ByAddr {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for ByAddr {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.0.addr, &self.0).cmp(&(other.0.addr, &other.0))
-    }
-}
+use self::keys::{AtAddr, ByAddr};
 
 /// The table. It keeps its own indexes right: every
 /// change to an entry goes through [`Table::update`].
@@ -96,6 +57,11 @@ pub(crate) struct Table {
     max_up_number: u64,
     /// Ids shared with other cores of this process (see [`IdPool`]).
     pool: Option<IdPool>,
+    /// First-hand evidence of members not in the table (see `heard`).
+    heard_away: IdMap<Duration>,
+    /// How many members have first-hand evidence on record, in the table
+    /// or not (see `heard`).
+    heard_len: usize,
 }
 
 impl Table {
@@ -116,6 +82,8 @@ impl Table {
             max_removed: max_members.saturating_mul(4),
             max_up_number: 0,
             pool: None,
+            heard_away: IdMap::default(),
+            heard_len: 0,
         };
         t.insert(local);
         t
@@ -198,6 +166,9 @@ impl Table {
         if let Some(old) = self.entries.get(&id) {
             // Its place among the live members goes to its successor.
             e.live_at = old.live_at;
+            e.set_heard_at(old.heard_at());
+        } else if let Some(at) = self.heard_away.remove(&id) {
+            e.set_heard_at(Some(at));
         }
         let failed = is_failed(&e);
         if let Some(old) = self.entries.insert(e) {
@@ -339,6 +310,9 @@ impl Table {
     /// until `remember_until`.
     pub(crate) fn remove(&mut self, id: &MemberId, now: Duration, remember_until: Duration) {
         if let Some(e) = self.entries.remove(id) {
+            if let Some(at) = e.heard_at() {
+                self.heard_away.insert(id.clone(), at);
+            }
             self.remove_live_at(e.live_at);
             if expired_suspect(&e) && id != &self.local {
                 self.expired -= 1;

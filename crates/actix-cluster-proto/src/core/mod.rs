@@ -206,10 +206,9 @@ pub struct Core {
     arbiter_round: u64,
     /// Suspicions of new incarnations, per member (`flap`).
     flaps: flap::Flaps,
-    /// When this node last had first-hand evidence of each member (see
-    /// `decision`: only such members count on its side), and when it last
-    /// pinged the members it lacked it for before a decision.
-    heard: decision::Heard,
+    /// When this node last pinged the members it lacked first-hand
+    /// evidence of before a decision (see `decision`; the evidence is in
+    /// the table).
     roll_call: Option<Duration>,
     roll_calls: u32,
     /// A custom downing strategy, instead of `config.downing.strategy`.
@@ -302,7 +301,6 @@ impl Core {
             arbitration: None,
             arbiter_round: 0,
             flaps: flap::Flaps::default(),
-            heard: decision::Heard::default(),
             roll_call: None,
             roll_calls: 0,
             strategy: None,
