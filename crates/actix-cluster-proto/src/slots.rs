@@ -25,13 +25,9 @@ pub(crate) struct Slots {
 impl Slots {
     /// The slot holding the member `key` names.
     fn find<K: IdKey + ?Sized>(&self, key: &K) -> Option<usize> {
-        let (hash, parts) = (key.key_hash(), key.key_parts());
         let entries = &self.entries;
         self.index
-            .find(hash, |&s| {
-                let id = &entries[s as usize].id;
-                id.key_hash() == hash && id.key_parts() == parts
-            })
+            .find(key.key_hash(), |&s| key.names(&entries[s as usize].id))
             .map(|&s| s as usize)
     }
 

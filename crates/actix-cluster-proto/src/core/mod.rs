@@ -141,6 +141,10 @@ pub enum Command {
     UpdateMetadata(BTreeMap<String, String>),
 }
 
+/// The room the queue of effects keeps once drained (see
+/// [`Core::poll_output`]).
+const KEPT_OUTPUTS: usize = 64;
+
 /// One member's protocol state machine. See the crate docs.
 #[derive(Debug)]
 pub struct Core {
@@ -410,7 +414,14 @@ impl Core {
     /// Takes the next pending effect, in order. Drivers loop until `None`
     /// after every `handle_*` call.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        let next = self.out.pop_front();
+        if next.is_none() && self.out.capacity() > KEPT_OUTPUTS {
+            // A full state merged during a cold start queues an event per
+            // member; the queue's room would otherwise stay that large for
+            // good (at 10,000 members, over 100 bytes per member).
+            self.out.shrink_to(KEPT_OUTPUTS);
+        }
+        next
     }
 
     /// This member's id. It changes when this member is down while it still
