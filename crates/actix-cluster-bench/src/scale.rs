@@ -94,9 +94,11 @@ fn scale_world<S: BenchSystem>(
     w.tr.borrow_mut().count_views(true);
     w.cold_start(n)?;
     let cold_start = w.converge(COLD_LIMIT);
+    progress(n, &format!("cold start {}", secs(cold_start)), wall0, heap);
     let (views_median, views_max) = view_counts(&w.tr.borrow().views());
     w.tr.borrow_mut().count_views(false);
     w.run_for(DRAIN);
+    progress(n, "drained", wall0, heap);
     let entries: u64 = w
         .sim
         .live()
@@ -119,9 +121,11 @@ fn scale_world<S: BenchSystem>(
     let idle = w.traffic(IDLE.as_secs_f64(), members);
     let idle_rate = (w.member_seconds - ms0) / (w.wall - wall0_idle).as_secs_f64().max(1e-9);
     let (mut downs, mut joins) = (Vec::new(), Vec::new());
+    progress(n, &format!("idle {:.2} kbit/s", kbit(idle)), wall0, heap);
     for _ in 0..trials {
         downs.push(w.crash_trial(CRASH_LIMIT)?.down);
         joins.push(w.join_trial(JOIN_LIMIT)?);
+        progress(n, "one crash and one join trial", wall0, heap);
     }
     Ok(ScaleFigure {
         kind,
@@ -141,6 +145,19 @@ fn scale_world<S: BenchSystem>(
             .filter(|c| !c.is_zero())
             .map(|c| idle_ms / c.as_secs_f64()),
     })
+}
+
+/// One line on stderr of how far a run is: at N = 10,000 a run takes the
+/// better part of an hour, and a run stopped before its end (e.g. for its
+/// memory) would otherwise leave nothing.
+fn progress(n: usize, what: &str, wall0: Instant, heap: Option<HeapCounter>) {
+    let gb = |b: u64| b as f64 / 1e9;
+    eprintln!(
+        "bench: scale N = {n}: {what} ({:.0} s of wall time; heap {}, RSS {:.2} GB)",
+        wall0.elapsed().as_secs_f64(),
+        heap.map_or("not counted".to_owned(), |h| format!("{:.2} GB", gb(h()))),
+        gb(rss_bytes().unwrap_or(0)),
+    );
 }
 
 /// Median and largest of the members' view counts.

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use crate::codec::{self, Record};
 use crate::id::{Incarnation, MemberId};
@@ -65,7 +66,14 @@ pub(crate) struct Entry {
     /// Its place in the table's list of live members, [`NOT_LIVE`] when not
     /// in it (kept by the table).
     pub(crate) live_at: u32,
+    /// When this node last had first-hand evidence of it, in nanoseconds,
+    /// [`NEVER`] for none on record (kept by the table: see
+    /// `Table::note_heard`). Not in its record.
+    heard_at: u64,
 }
+
+/// [`Entry::heard_at`] of a member with no first-hand evidence on record.
+const NEVER: u64 = u64::MAX;
 
 /// What has been published about a member, so that each event goes out once
 /// and in order: `Joined`, then `Up` (unless it never was), then `Leaving`;
@@ -165,7 +173,21 @@ impl Entry {
             heard: false,
             unconfirmed: false,
             live_at: NOT_LIVE,
+            heard_at: NEVER,
         }
+    }
+
+    /// When this node last had first-hand evidence of it, if on record.
+    pub(crate) fn heard_at(&self) -> Option<Duration> {
+        (self.heard_at != NEVER).then(|| Duration::from_nanos(self.heard_at))
+    }
+
+    /// Records (or with `None` forgets) its first-hand evidence. Times past
+    /// 584 years saturate (times are the driver's, never the network's).
+    pub(crate) fn set_heard_at(&mut self, at: Option<Duration>) {
+        self.heard_at = at.map_or(NEVER, |at| {
+            u64::try_from(at.as_nanos()).map_or(NEVER - 1, |n| n.min(NEVER - 1))
+        });
     }
 
     /// The shared roles and metadata.
@@ -279,8 +301,6 @@ impl Entry {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::member::DownReason;
 

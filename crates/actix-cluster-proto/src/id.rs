@@ -207,6 +207,11 @@ impl<'a> IdRef<'a> {
 pub(crate) trait IdKey {
     fn key_hash(&self) -> u64;
     fn key_parts(&self) -> (&str, &SocketAddr, Generation);
+
+    /// Whether `id` is the id this key names.
+    fn names(&self, id: &MemberId) -> bool {
+        id.key_hash() == self.key_hash() && id.key_parts() == self.key_parts()
+    }
 }
 
 impl IdKey for MemberId {
@@ -216,6 +221,11 @@ impl IdKey for MemberId {
 
     fn key_parts(&self) -> (&str, &SocketAddr, Generation) {
         (&self.name, &self.addr, self.generation)
+    }
+
+    /// The very same allocation needs no look at the parts.
+    fn names(&self, id: &MemberId) -> bool {
+        self == id
     }
 }
 

@@ -90,6 +90,7 @@ mod id;
 pub mod limits;
 mod member;
 mod members;
+mod slots;
 mod suspicion;
 
 pub use crate::codec::{Key, KeyId, Keyring, KEY_LEN, MAX_KEYS, SEAL_OVERHEAD};

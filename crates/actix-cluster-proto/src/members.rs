@@ -3,8 +3,7 @@
 //! members for random choice, the newest generation per address, the `Up`
 //! order for the leader, and recently removed ids.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,55 +13,18 @@ use crate::entry::NOT_LIVE;
 pub(crate) use crate::entry::{Announced, Entry};
 use crate::id::{IdKey, IdMap, IdPool, IdRef, IdSet, MemberId};
 use crate::member::Status;
+use crate::slots::{grow, MinOf, Slots};
 
-/// An id that hashes and compares as its address: the index of the newest
-/// generation per address holds one word per address and is looked up by
-/// the address itself.
-#[derive(Clone, Debug)]
-struct AtAddr(MemberId);
+mod heard;
+mod keys;
 
-impl PartialEq for AtAddr {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.addr == other.0.addr
-    }
-}
-
-impl Eq for AtAddr {}
-
-impl std::hash::Hash for AtAddr {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.addr.hash(state);
-    }
-}
-
-impl std::borrow::Borrow<SocketAddr> for AtAddr {
-    fn borrow(&self) -> &SocketAddr {
-        &self.0.addr
-    }
-}
-
-/// An id ordered by its address first (then the id): keep-majority's
-/// count and its tie-breaker, one word per member.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ByAddr(MemberId);
-
-impl PartialOrd for ByAddr {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for ByAddr {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.0.addr, &self.0).cmp(&(other.0.addr, &other.0))
-    }
-}
+use self::keys::{AtAddr, ByAddr};
 
 /// The table. It keeps its own indexes right: every
 /// change to an entry goes through [`Table::update`].
 #[derive(Debug)]
 pub(crate) struct Table {
-    entries: IdMap<Entry>,
+    entries: Slots,
     /// The local member (not in `live`).
     local: MemberId,
     /// Live members other than the local one, for random choice.
@@ -80,11 +42,11 @@ pub(crate) struct Table {
     failed: usize,
     /// The `Up` and `Leaving` members, the local one included, by address
     /// (then id): keep-majority's count and its tie-breaker.
-    counted: BTreeSet<ByAddr>,
+    counted: MinOf<ByAddr>,
     /// Newest generation seen per address.
     by_addr: HashSet<AtAddr>,
     /// `Up` members by (up number, id): the first is the leader.
-    up_order: BTreeSet<(u64, MemberId)>,
+    up_order: MinOf<(u64, MemberId)>,
     /// Ids removed after their tombstone period, remembered a while longer
     /// so stale rumours cannot bring them back.
     removed: IdSet,
@@ -95,26 +57,33 @@ pub(crate) struct Table {
     max_up_number: u64,
     /// Ids shared with other cores of this process (see [`IdPool`]).
     pool: Option<IdPool>,
+    /// First-hand evidence of members not in the table (see `heard`).
+    heard_away: IdMap<Duration>,
+    /// How many members have first-hand evidence on record, in the table
+    /// or not (see `heard`).
+    heard_len: usize,
 }
 
 impl Table {
     /// A table holding only the local member.
     pub(crate) fn new(local: Entry, max_members: usize) -> Table {
         let mut t = Table {
-            entries: IdMap::default(),
+            entries: Slots::default(),
             local: local.id.clone(),
             live: Vec::new(),
             suspected: IdSet::default(),
             expired: 0,
             failed: 0,
-            counted: BTreeSet::new(),
+            counted: MinOf::default(),
             by_addr: HashSet::new(),
-            up_order: BTreeSet::new(),
+            up_order: MinOf::default(),
             removed: IdSet::default(),
             removed_fifo: VecDeque::new(),
             max_removed: max_members.saturating_mul(4),
             max_up_number: 0,
             pool: None,
+            heard_away: IdMap::default(),
+            heard_len: 0,
         };
         t.insert(local);
         t
@@ -128,8 +97,8 @@ impl Table {
     /// ids decoded from messages are taken through this, so that every
     /// index and queue shares one allocation per member.
     pub(crate) fn canonical(&self, id: MemberId) -> MemberId {
-        match (self.entries.get_key_value(&id), &self.pool) {
-            (Some((held, _)), _) => held.clone(),
+        match (self.entries.get(&id), &self.pool) {
+            (Some(held), _) => held.id.clone(),
             (None, Some(pool)) => pool.share(id),
             (None, None) => id,
         }
@@ -139,8 +108,8 @@ impl Table {
     /// if there is one already (the table's, else the pool's): the decoder
     /// takes known ids through this rather than allocating them.
     pub(crate) fn find(&self, r: &IdRef<'_>) -> Option<MemberId> {
-        match self.entries.get_key_value(r as &dyn IdKey) {
-            Some((held, _)) => Some(held.clone()),
+        match self.entries.get(r as &dyn IdKey) {
+            Some(held) => Some(held.id.clone()),
             None => self.pool.as_ref().and_then(|pool| pool.find(r)),
         }
     }
@@ -151,7 +120,7 @@ impl Table {
     }
 
     pub(crate) fn contains(&self, id: &MemberId) -> bool {
-        self.entries.contains_key(id)
+        self.entries.contains(id)
     }
 
     pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
@@ -197,9 +166,12 @@ impl Table {
         if let Some(old) = self.entries.get(&id) {
             // Its place among the live members goes to its successor.
             e.live_at = old.live_at;
+            e.set_heard_at(old.heard_at());
+        } else if let Some(at) = self.heard_away.remove(&id) {
+            e.set_heard_at(Some(at));
         }
         let failed = is_failed(&e);
-        if let Some(old) = self.entries.insert(id.clone(), e) {
+        if let Some(old) = self.entries.insert(e) {
             if expired_suspect(&old) && old.id != self.local {
                 self.expired -= 1;
             }
@@ -207,7 +179,9 @@ impl Table {
                 self.failed -= 1;
             }
             if counts(&old) {
-                self.counted.remove(&ByAddr(id.clone()));
+                let entries = &self.entries;
+                self.counted
+                    .remove(&ByAddr(id.clone()), || lowest_counted(entries));
             }
         }
         if expired && id != self.local {
@@ -217,7 +191,7 @@ impl Table {
             self.failed += 1;
         }
         if counted {
-            self.counted.insert(ByAddr(id.clone()));
+            self.counted.add(ByAddr(id.clone()));
         }
         if live && id != self.local {
             self.add_live(&id);
@@ -226,7 +200,7 @@ impl Table {
             }
         }
         if up {
-            self.up_order.insert((order_key(upn), id));
+            self.up_order.add((order_key(upn), id));
         }
     }
 
@@ -256,29 +230,32 @@ impl Table {
         let was_counted = counts(e);
         let was_failed = is_failed(e);
         let out = change(e);
-        match (was_failed, is_failed(e)) {
+        let (failed, expired, counted) = (is_failed(e), expired_suspect(e), counts(e));
+        let live = e.is_live();
+        let up = (e.status == Status::Up).then_some(e.up_number);
+        let suspected = e.suspicion.is_some();
+        self.max_up_number = self.max_up_number.max(e.up_number);
+        match (was_failed, failed) {
             (true, false) => self.failed -= 1,
             (false, true) => self.failed += 1,
             _ => {}
         }
-        if was_expired != expired_suspect(e) && id != &self.local {
+        if was_expired != expired && id != &self.local {
             if was_expired {
                 self.expired -= 1;
             } else {
                 self.expired += 1;
             }
         }
-        if was_counted != counts(e) {
+        if was_counted != counted {
             if was_counted {
-                self.counted.remove(&ByAddr(id.clone()));
+                let entries = &self.entries;
+                self.counted
+                    .remove(&ByAddr(id.clone()), || lowest_counted(entries));
             } else {
-                self.counted.insert(ByAddr(id.clone()));
+                self.counted.add(ByAddr(id.clone()));
             }
         }
-        let live = e.is_live();
-        let up = (e.status == Status::Up).then_some(e.up_number);
-        let suspected = e.suspicion.is_some();
-        self.max_up_number = self.max_up_number.max(e.up_number);
         if id != &self.local && live != was_live {
             if live {
                 self.add_live(id);
@@ -295,10 +272,12 @@ impl Table {
         }
         if was_up != up {
             if let Some(n) = was_up {
-                self.up_order.remove(&(order_key(n), id.clone()));
+                let entries = &self.entries;
+                self.up_order
+                    .remove(&(order_key(n), id.clone()), || first_up(entries));
             }
             if let Some(n) = up {
-                self.up_order.insert((order_key(n), id.clone()));
+                self.up_order.add((order_key(n), id.clone()));
             }
         }
         Some(out)
@@ -331,6 +310,9 @@ impl Table {
     /// until `remember_until`.
     pub(crate) fn remove(&mut self, id: &MemberId, now: Duration, remember_until: Duration) {
         if let Some(e) = self.entries.remove(id) {
+            if let Some(at) = e.heard_at() {
+                self.heard_away.insert(id.clone(), at);
+            }
             self.remove_live_at(e.live_at);
             if expired_suspect(&e) && id != &self.local {
                 self.expired -= 1;
@@ -338,11 +320,14 @@ impl Table {
             if is_failed(&e) {
                 self.failed -= 1;
             }
+            let entries = &self.entries;
             if counts(&e) {
-                self.counted.remove(&ByAddr(id.clone()));
+                self.counted
+                    .remove(&ByAddr(id.clone()), || lowest_counted(entries));
             }
             if e.status == Status::Up {
-                self.up_order.remove(&(order_key(e.up_number), id.clone()));
+                let key = (order_key(e.up_number), id.clone());
+                self.up_order.remove(&key, || first_up(entries));
             }
         }
         self.suspected.remove(id);
@@ -390,6 +375,7 @@ impl Table {
             Some(e) if e.live_at == NOT_LIVE => e.live_at = at,
             _ => return,
         }
+        grow(&mut self.live);
         self.live.push(id.clone());
     }
 
@@ -531,6 +517,26 @@ impl Table {
             id != &self.local && self.entries.get(id).is_some_and(expired_suspect)
         })
     }
+}
+
+/// The `Up` or `Leaving` member with the lowest address (then id), found
+/// by a walk over the table (when the one known leaves).
+fn lowest_counted(entries: &Slots) -> Option<ByAddr> {
+    entries
+        .values()
+        .filter(|e| counts(e))
+        .map(|e| ByAddr(e.id.clone()))
+        .min()
+}
+
+/// The first `Up` member by (up number, id): the leader, found by a walk
+/// over the table (when the one known leaves `Up`).
+fn first_up(entries: &Slots) -> Option<(u64, MemberId)> {
+    entries
+        .values()
+        .filter(|e| e.status == Status::Up)
+        .map(|e| (order_key(e.up_number), e.id.clone()))
+        .min()
 }
 
 /// Sort key of an up number: 0 (unknown) sorts last.

@@ -14,7 +14,7 @@
 //! connected: nobody downs it); a node that cannot reach anybody is its own
 //! only observer, finds itself in a minority and fences itself. The members
 //! nobody suspects count on this side only on first-hand evidence (see
-//! [`Heard`] and the roll call): a node that missed the news of the other
+//! [`Core::note_heard`] and the roll call): a node that missed the news of the other
 //! side's suspects must not count them on its own. A node in poor local
 //! health (Lifeguard) may have missed refutations: it downs only suspects
 //! proven dead until its own probes are answered again (`may_down`).
@@ -28,7 +28,7 @@ use super::arbiter::Arbitration;
 use super::timer::TimerKind;
 use super::{Core, Output};
 use crate::downing_policy::{DowningStrategy, OnFenced, Picture, Seen, SideVerdict};
-use crate::id::{IdMap, MemberId};
+use crate::id::MemberId;
 use crate::member::{DownReason, Status};
 use crate::members::Entry;
 
@@ -40,17 +40,6 @@ pub(super) fn seen(e: &Entry) -> Seen {
         up_number: e.up_number,
         counts: matches!(e.status, Status::Up | Status::Leaving),
     }
-}
-
-/// First-hand evidence, per member: when this node last received a message
-/// from it, or an ack for it relayed by a helper. A member counts on this
-/// node's side for the decision only on such evidence younger than
-/// [`Core::fresh_window`]; gossip that nobody suspects it is not enough (a
-/// node on the smaller side of a cut that missed the news of some of the
-/// other side's suspects would count them on its own side).
-#[derive(Debug, Default)]
-pub(super) struct Heard {
-    at: IdMap<Duration>,
 }
 
 /// How many roll calls one picture gets at most: the first, and two more
@@ -189,26 +178,20 @@ impl Core {
             .collect()
     }
 
-    /// First-hand evidence of `id` at `now` (see [`Heard`]).
+    /// First-hand evidence of `id` at `now`: a message from it, or an ack
+    /// for it relayed by a helper. A member counts on this node's side for
+    /// the decision only on such evidence younger than
+    /// [`Core::fresh_window`]; gossip that nobody suspects it is not enough
+    /// (a node on the smaller side of a cut that missed the news of some of
+    /// the other side's suspects would count them on its own side).
     pub(super) fn note_heard(&mut self, id: &MemberId, now: Duration) {
-        if let Some(at) = self.heard.at.get_mut(id) {
-            *at = now;
-            return;
-        }
-        // Bounded by the members: forget the ones gone when it doubles.
-        if self.heard.at.len() >= 2 * self.table.len() + 16 {
-            let table = &self.table;
-            self.heard
-                .at
-                .retain(|m, _| table.get(m).is_some_and(Entry::is_live));
-        }
-        self.heard.at.insert(id.clone(), now);
+        self.table.note_heard(id, now);
     }
 
     /// Whether this node has had first-hand evidence of `id` at or after
     /// `since`.
     pub(super) fn heard_since(&self, id: &MemberId, since: Duration) -> bool {
-        self.heard.at.get(id).is_some_and(|&at| at >= since)
+        self.table.heard_at(id).is_some_and(|at| at >= since)
     }
 
     /// How long first-hand evidence counts: the pause bound plus the
@@ -462,7 +445,7 @@ impl Core {
                 reachable.push(s);
                 continue;
             }
-            let age = self.heard.at.get(&e.id).map(|&at| now.saturating_sub(at));
+            let age = e.heard_at().map(|at| now.saturating_sub(at));
             if roll_call_due && age.is_none_or(|a| a >= keeps) {
                 aging.push(e.id.clone());
             }

@@ -141,6 +141,10 @@ pub enum Command {
     UpdateMetadata(BTreeMap<String, String>),
 }
 
+/// The room the queue of effects keeps once drained (see
+/// [`Core::poll_output`]).
+const KEPT_OUTPUTS: usize = 64;
+
 /// One member's protocol state machine. See the crate docs.
 #[derive(Debug)]
 pub struct Core {
@@ -206,10 +210,9 @@ pub struct Core {
     arbiter_round: u64,
     /// Suspicions of new incarnations, per member (`flap`).
     flaps: flap::Flaps,
-    /// When this node last had first-hand evidence of each member (see
-    /// `decision`: only such members count on its side), and when it last
-    /// pinged the members it lacked it for before a decision.
-    heard: decision::Heard,
+    /// When this node last pinged the members it lacked first-hand
+    /// evidence of before a decision (see `decision`; the evidence is in
+    /// the table).
     roll_call: Option<Duration>,
     roll_calls: u32,
     /// A custom downing strategy, instead of `config.downing.strategy`.
@@ -302,7 +305,6 @@ impl Core {
             arbitration: None,
             arbiter_round: 0,
             flaps: flap::Flaps::default(),
-            heard: decision::Heard::default(),
             roll_call: None,
             roll_calls: 0,
             strategy: None,
@@ -412,7 +414,14 @@ impl Core {
     /// Takes the next pending effect, in order. Drivers loop until `None`
     /// after every `handle_*` call.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        let next = self.out.pop_front();
+        if next.is_none() && self.out.capacity() > KEPT_OUTPUTS {
+            // A full state merged during a cold start queues an event per
+            // member; the queue's room would otherwise stay that large for
+            // good (at 10,000 members, over 100 bytes per member).
+            self.out.shrink_to(KEPT_OUTPUTS);
+        }
+        next
     }
 
     /// This member's id. It changes when this member is down while it still

@@ -14,25 +14,59 @@ use crate::sim::error::SimError;
 use crate::sim::hash::Fnv;
 use crate::sim::node::{SimEvent, SimNode, SimOutput};
 
-/// The newest generation a node published an event about, per address: a
-/// word of key per IPv4 address (at 10,000 nodes this map has 10^8 entries
-/// in all).
+/// The newest generation a node published an event about, per address. At
+/// 10,000 nodes this is 10^8 records in all: the simulator's own addresses
+/// (see [`node_addr`]) keep theirs in a vector by node number, one word
+/// each (a hash map took about three), any other address (and generation
+/// 0, the vector's "none") in a map.
 #[derive(Debug, Default)]
 struct NewestGen {
-    v4: HashMap<u64, Generation>,
+    by_node: Vec<Generation>,
     other: HashMap<SocketAddr, Generation>,
 }
 
-impl NewestGen {
-    /// The entry of `addr`, holding `generation` if it had none.
-    fn entry(&mut self, addr: SocketAddr, generation: Generation) -> &mut Generation {
-        match addr {
-            SocketAddr::V4(a) => {
-                let key = (u64::from(a.ip().to_bits()) << 16) | u64::from(a.port());
-                self.v4.entry(key).or_insert(generation)
-            }
-            SocketAddr::V6(_) => self.other.entry(addr).or_insert(generation),
+/// Node numbers past this keep their generations in the map (a stray
+/// address must not make every node's vector huge).
+const MAX_DENSE: usize = 1 << 16;
+
+/// The node number of one of the simulator's addresses.
+fn node_number(addr: SocketAddr) -> Option<usize> {
+    match addr {
+        SocketAddr::V4(a) if a.port() == node_addr(0).port() => {
+            let [ten, hi, mid, lo] = a.ip().octets();
+            let i = (usize::from(hi) << 16) | (usize::from(mid) << 8) | usize::from(lo);
+            (ten == 10 && i < MAX_DENSE).then_some(i)
         }
+        _ => None,
+    }
+}
+
+impl NewestGen {
+    /// Whether `generation` is at least the newest seen at `addr`; if so it
+    /// is the newest from now on.
+    fn admit(&mut self, addr: SocketAddr, generation: Generation) -> bool {
+        let node = node_number(addr);
+        let held = node.and_then(|i| self.by_node.get(i).copied().filter(|&g| g != 0));
+        let newest = held.max(self.other.get(&addr).copied());
+        if newest.is_some_and(|n| generation < n) {
+            return false;
+        }
+        match node {
+            Some(i) if generation != 0 => {
+                let len = self.by_node.len();
+                if i >= len {
+                    // By an eighth at least, not by doubling (see
+                    // `NewestGen`): one word per node is the point.
+                    self.by_node.reserve_exact((i + 1 - len).max(len / 8));
+                    self.by_node.resize(i + 1, 0);
+                }
+                self.by_node[i] = generation;
+            }
+            _ => {
+                self.other.insert(addr, generation);
+            }
+        }
+        true
     }
 }
 
@@ -141,11 +175,9 @@ impl CoreNode {
         if id.addr == self.local.id.addr {
             return None;
         }
-        let newest = self.newest_gen.entry(id.addr, id.generation);
-        if id.generation < *newest {
+        if !self.newest_gen.admit(id.addr, id.generation) {
             return None;
         }
-        *newest = id.generation;
         match e {
             Event::Up(m) => Some(SimEvent::Up(m.id.addr)),
             Event::Unreachable(m) => Some(SimEvent::Unreachable(m.id.addr)),
