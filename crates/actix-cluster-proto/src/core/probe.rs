@@ -41,6 +41,10 @@ pub(super) struct Relay {
     /// Who asked, and under which sequence number.
     origin: SocketAddr,
     seq: u32,
+    /// How much longer a late ack is still relayed once the nack has gone
+    /// (zero: the relay ends with the nack).
+    after_nack: Duration,
+    nacked: bool,
 }
 
 impl Core {
@@ -271,33 +275,54 @@ impl Core {
             trace!(member = %self.local, %target, "ping-req for an unknown member ignored");
             return;
         }
+        // The nack is due at 0.8 of the unscaled probe timeout, whatever
+        // this node's own health: the asker waits for it only until its
+        // next probe tick, one probe timeout (scaled by *its* health) after
+        // it asked, and counts a nack that comes later against its own
+        // health. Scaled by ours, a helper in poor health would push its
+        // poor health onto every healthy member it helps. A late ack is
+        // still relayed for as long as our own (scaled) timeout allows.
+        let nack_after = self.config.probe_timeout.mul_f64(0.8);
+        let relay_for = self.awareness.scale(self.config.probe_timeout).mul_f64(0.8);
         let rseq = self.seq();
         self.relays.insert(
             rseq,
             Relay {
                 origin: sender.addr,
                 seq,
+                after_nack: relay_for.saturating_sub(nack_after),
+                nacked: false,
             },
         );
         let first = self.suspicion_news(&target);
         self.send_ping(&target, rseq, first);
-        let after = self.awareness.scale(self.config.probe_timeout).mul_f64(0.8);
-        self.schedule(TimerKind::Relay { seq: rseq }, after);
+        self.schedule(TimerKind::Relay { seq: rseq }, nack_after);
     }
 
-    /// The ping we relayed under `seq` went unanswered: nack (Lifeguard).
+    /// The ping we relayed under `seq` went unanswered: nack (Lifeguard)
+    /// the first time, and end the relay once it may not wait longer.
     pub(super) fn relay_expired(&mut self, seq: u32) {
-        if let Some(r) = self.relays.remove(&seq) {
-            if self.config.lifeguard {
-                self.send_with_updates(
-                    r.origin,
-                    Body::Nack {
-                        seq: r.seq,
-                        updates: vec![],
-                    },
-                    None,
-                );
-            }
+        let Some(r) = self.relays.get_mut(&seq) else {
+            return;
+        };
+        let (origin, their_seq) = (r.origin, r.seq);
+        let first = !r.nacked;
+        r.nacked = true;
+        let rest = r.after_nack;
+        if first && !rest.is_zero() {
+            self.schedule(TimerKind::Relay { seq }, rest);
+        } else {
+            self.relays.remove(&seq);
+        }
+        if first && self.config.lifeguard {
+            self.send_with_updates(
+                origin,
+                Body::Nack {
+                    seq: their_seq,
+                    updates: vec![],
+                },
+                None,
+            );
         }
     }
 

@@ -45,7 +45,8 @@ pub(super) enum TimerKind {
     Sync,
     /// The suspicion of `id` is due, or its last call is over.
     Suspicion { id: MemberId },
-    /// The ping relayed for ping-req under relay sequence `seq` went unanswered.
+    /// The ping relayed for ping-req under relay sequence `seq` went
+    /// unanswered: its nack is due, or the relay is over.
     Relay { seq: u32 },
     /// The tombstone of `id` may be removed.
     Tombstone { id: MemberId },

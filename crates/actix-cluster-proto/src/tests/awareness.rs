@@ -63,3 +63,89 @@ fn members_known_only_from_records_do_not_raise_local_health() {
     );
     assert_eq!(s.core.health_multiplier(), 1);
 }
+
+/// Sends `body` to the solo core from member `from`.
+fn from_member(s: &mut Solo, from: usize, body: crate::codec::Body) {
+    let msg = crate::codec::Message {
+        sender: id(from, 1),
+        body,
+    };
+    let bytes = crate::codec::encode(&crate::codec::prefix(&s.cluster), &msg);
+    s.core.handle_datagram(s.now, addr(from), &bytes);
+    s.drain();
+}
+
+/// What the solo core sent to member `to` since `from` (index into `sent`).
+fn bodies_to(s: &Solo, to: usize, from: usize) -> Vec<crate::codec::Body> {
+    s.sent_messages()
+        .into_iter()
+        .skip(from)
+        .filter(|(a, _)| *a == addr(to))
+        .map(|(_, m)| m.body)
+        .collect()
+}
+
+/// A helper's nack is due at 0.8 of the unscaled probe timeout whatever its
+/// own health: the asker waits for it only one probe timeout scaled by the
+/// asker's health. A helper in poor health that nacked on its own scaled
+/// timeout made every healthy member it helped count the late nack against
+/// its own health. A late ack is still relayed.
+#[test]
+fn a_helper_in_poor_health_nacks_in_time_and_still_relays_a_late_ack() {
+    use crate::codec::Body;
+    let mut s = Solo::new(Config::lan());
+    s.gossip(
+        1,
+        vec![alive(1, 1, Status::Up, 2), alive(2, 1, Status::Up, 3)],
+    );
+    // Two suspicions of this node by a member it hears: poor health.
+    s.gossip(1, vec![suspect(0, 1, 1)]);
+    s.gossip(1, vec![suspect(0, 2, 1)]);
+    let m = s.core.health_multiplier();
+    assert!(m >= 3, "multiplier {m}");
+    let mark = s.sent.len();
+    from_member(
+        &mut s,
+        1,
+        Body::PingReq {
+            seq: 77,
+            target: id(2, 1),
+            updates: vec![],
+        },
+    );
+    let relayed = bodies_to(&s, 2, mark)
+        .into_iter()
+        .find_map(|b| match b {
+            Body::Ping { seq, .. } => Some(seq),
+            _ => None,
+        })
+        .expect("the relayed ping");
+    let is_nack = |b: &Body| matches!(b, Body::Nack { seq: 77, .. });
+    let is_ack = |b: &Body| matches!(b, Body::Ack { seq: 77, .. });
+    let timeout = Config::lan().probe_timeout;
+    s.advance(timeout.mul_f64(0.79));
+    assert!(
+        !bodies_to(&s, 1, mark).iter().any(is_nack),
+        "nack too early"
+    );
+    s.advance(timeout.mul_f64(0.02));
+    assert!(
+        bodies_to(&s, 1, mark).iter().any(is_nack),
+        "no nack in time"
+    );
+    // The target answers after the nack, within this node's scaled timeout.
+    s.advance(timeout);
+    let acked = s.sent.len();
+    from_member(
+        &mut s,
+        2,
+        Body::Ack {
+            seq: relayed,
+            updates: vec![],
+        },
+    );
+    assert!(
+        bodies_to(&s, 1, acked).iter().any(is_ack),
+        "late ack dropped"
+    );
+}

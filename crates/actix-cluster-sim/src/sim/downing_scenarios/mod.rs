@@ -18,8 +18,8 @@ use std::time::Duration;
 
 pub use self::runs::{
     bad_link, cluster, cluster_with, flip_flop, heal_after, isolated, isolated_then_rejoined,
-    lossy_member, others, partition, partition_with, partition_with_churn, paused, recover, settle,
-    shuffled, split, Run,
+    lossy_member, lossy_member_of, others, partition, partition_with, partition_with_churn, paused,
+    recover, settle, shuffled, split, Run,
 };
 pub use self::summary::{percentile, summarize, Summary};
 #[cfg(doc)]

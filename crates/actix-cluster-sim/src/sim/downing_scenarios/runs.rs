@@ -115,7 +115,12 @@ pub fn flip_flop(seed: u64) -> Run {
 /// 1% of 100 members (one) loses 80% of what it sends and receives for 60 s;
 /// the survivors must down it (flap memory, on in lan).
 pub fn lossy_member(seed: u64) -> Run {
-    let (mut sim, addrs) = cluster(seed, 100);
+    lossy_member_of(seed, 100)
+}
+
+/// [`lossy_member`] with `n` members in all.
+pub fn lossy_member_of(seed: u64, n: usize) -> Run {
+    let (mut sim, addrs) = cluster(seed, n);
     let bad = shuffled(seed, &addrs)[0];
     let mut check = DowningCheck::new(&sim, &others(&addrs, &[bad]), &Config::lan());
     sim.set_node_loss(bad, 0.8).expect("known node");
