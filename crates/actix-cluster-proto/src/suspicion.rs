@@ -40,6 +40,11 @@ pub(crate) struct Suspicion {
     /// (its process is gone while its host is up). Proof of death, so the
     /// pause bound need not be waited for.
     pub(crate) refused: bool,
+    /// The last call went unanswered while this node was in poor local
+    /// health (Lifeguard score above 0): its own probes failing, that proves
+    /// little, so the suspect is called again once this node is healthy,
+    /// before any decision of this node downs it.
+    pub(crate) unwell: bool,
 }
 
 impl Suspicion {
@@ -65,6 +70,7 @@ impl Suspicion {
             last_call: false,
             expired: false,
             refused: false,
+            unwell: false,
         }
     }
 

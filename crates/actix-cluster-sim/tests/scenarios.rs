@@ -453,6 +453,17 @@ fn heavy_loss_everywhere_downs_nobody() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// A node whose score came back to 0 after a spell in poor health held an
+/// expired suspicion whose last call went unanswered during that spell, and
+/// downed the member on it the moment it was healthy again: the member had
+/// refuted, the refutation lost in the loss (seed 971 of 20 members at 50%
+/// loss). Such a suspect is now called again first (PROTOCOL.md §5).
+#[test]
+fn a_node_healthy_again_calls_its_suspects_before_downing_them() {
+    let failures = loss_everywhere_downs(20, 0.5, &[971]);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// The sweep behind `heavy_loss_everywhere_downs_nobody` (about 15 s in
 /// release): 100 seeds each at 5 and 20 members, 10%, 25% and 50% loss on
 /// every link for 60 s. Before the local-health guard of the downing

@@ -133,8 +133,20 @@ impl Core {
     /// `picture.unreachable` cut to the proven dead).
     fn may_down(&mut self, picture: &mut Picture, verdict: SideVerdict) -> bool {
         let alone = picture.reachable.len() + picture.unknown.len() <= 1;
-        if self.healthy_enough_to_down() || verdict == SideVerdict::Fence || alone {
+        if verdict == SideVerdict::Fence || alone {
             return true;
+        }
+        if self.healthy_enough_to_down() {
+            // Healthy again after a spell in poor health: a suspect whose
+            // last call went unanswered during that spell may have refuted
+            // meanwhile, the refutation lost in what made this node unwell.
+            // It is called again first; the decision comes back when the
+            // picture changes (it answers, or its suspicion expires again).
+            let stale = self.called_unwell(picture);
+            for id in &stale {
+                self.call_suspect_again(id);
+            }
+            return stale.is_empty();
         }
         let dead = self.proven_dead(picture);
         if dead.len() == picture.unreachable.len() {
@@ -160,6 +172,22 @@ impl Core {
     /// flap memory (`decide_flapping`). See `may_down` for why.
     pub(super) fn healthy_enough_to_down(&self) -> bool {
         self.awareness.multiplier() == 1
+    }
+
+    /// The unreachable members of `picture` (not proven dead) whose last
+    /// call went unanswered while this node was in poor health.
+    fn called_unwell(&self, picture: &Picture) -> Vec<MemberId> {
+        picture
+            .unreachable
+            .iter()
+            .filter(|s| {
+                self.table
+                    .get(&s.id)
+                    .and_then(|e| e.suspicion.as_ref())
+                    .is_some_and(|x| x.unwell && !x.refused)
+            })
+            .map(|s| s.id.clone())
+            .collect()
     }
 
     /// The unreachable members of `picture` whose process is known to be

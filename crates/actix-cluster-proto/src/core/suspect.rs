@@ -165,9 +165,11 @@ impl Core {
             return;
         }
         info!(member = %self.local, suspect = %id, "suspicion timed out: member unreachable");
+        let unwell = !self.healthy_enough_to_down();
         self.table.update(id, |e| {
             if let Some(s) = e.suspicion.as_mut() {
                 s.expired = true;
+                s.unwell = unwell;
             }
         });
         self.picture_changed();
@@ -206,6 +208,24 @@ impl Core {
         });
         self.send_ping_reqs(&helpers, seq, id);
         trace!(member = %self.local, suspect = %id, "last call");
+    }
+
+    /// Calls `id` again: its suspicion expired after a last call made while
+    /// this node was in poor local health (see `may_down`). It runs again
+    /// as a fresh last call, and expires again only if that goes unanswered.
+    pub(super) fn call_suspect_again(&mut self, id: &MemberId) {
+        let reset = self.table.update(id, |e| {
+            e.suspicion.as_mut().map(|s| {
+                s.expired = false;
+                s.last_call = false;
+                s.unwell = false;
+            })
+        });
+        if reset.flatten().is_some() {
+            debug!(member = %self.local, suspect = %id, "healthy again: calling a suspect once more");
+            self.picture_changed();
+            self.last_call(id);
+        }
     }
 
     /// The answer to last call `seq`, if it is one.
