@@ -142,6 +142,13 @@ impl Core {
             // meanwhile, the refutation lost in what made this node unwell.
             // It is called again first; the decision comes back when the
             // picture changes (it answers, or its suspicion expires again).
+            // Not on a side that expects to lose (a minority's delayed turn
+            // at the arbiter): it downs nobody unless the arbiter lets it,
+            // and holding it back would only delay its fence.
+            let losing = matches!(verdict, SideVerdict::Arbitrate { delay } if !delay.is_zero());
+            if losing {
+                return true;
+            }
             let stale = self.called_unwell(picture);
             for id in &stale {
                 self.call_suspect_again(id);
