@@ -31,6 +31,7 @@ use crate::downing_policy::{DowningStrategy, OnFenced, Picture, Seen, SideVerdic
 use crate::id::MemberId;
 use crate::member::{DownReason, Status};
 use crate::members::Entry;
+use crate::suspicion::Suspicion;
 
 /// A member as the strategy sees it: `Up` and `Leaving` members count for the
 /// sizes of sides, `Joining` ones do not.
@@ -150,8 +151,8 @@ impl Core {
                 return true;
             }
             let stale = self.called_unwell(picture);
-            for id in &stale {
-                self.call_suspect_again(id);
+            for s in &stale {
+                self.call_suspect_again(&s.id);
             }
             return stale.is_empty();
         }
@@ -183,31 +184,26 @@ impl Core {
 
     /// The unreachable members of `picture` (not proven dead) whose last
     /// call went unanswered while this node was in poor health.
-    fn called_unwell(&self, picture: &Picture) -> Vec<MemberId> {
-        picture
-            .unreachable
-            .iter()
-            .filter(|s| {
-                self.table
-                    .get(&s.id)
-                    .and_then(|e| e.suspicion.as_ref())
-                    .is_some_and(|x| x.unwell && !x.refused)
-            })
-            .map(|s| s.id.clone())
-            .collect()
+    fn called_unwell(&self, picture: &Picture) -> Vec<Seen> {
+        self.suspects_where(picture, |x| x.unwell && !x.refused)
     }
 
     /// The unreachable members of `picture` whose process is known to be
     /// gone (a stream connection to them was refused).
     fn proven_dead(&self, picture: &Picture) -> Vec<Seen> {
+        self.suspects_where(picture, |x| x.refused)
+    }
+
+    /// The unreachable members of `picture` whose suspicion `keep` accepts.
+    fn suspects_where(&self, picture: &Picture, keep: impl Fn(&Suspicion) -> bool) -> Vec<Seen> {
         picture
             .unreachable
             .iter()
             .filter(|s| {
                 self.table
                     .get(&s.id)
-                    .and_then(|e| e.suspicion.as_ref())
-                    .is_some_and(|x| x.refused)
+                    .and_then(|e| e.suspicion.as_deref())
+                    .is_some_and(&keep)
             })
             .cloned()
             .collect()

@@ -61,12 +61,7 @@ fn gossip_goes_to_members_not_suspected_first() {
         ..Config::lan()
     };
     let mut s = Solo::new(cfg.clone());
-    s.gossip(
-        5,
-        (1..=5)
-            .map(|i| alive(i, 1, Status::Up, i as u64 + 1))
-            .collect(),
-    );
+    s.members_up(5, 5);
     s.gossip(5, (1..=3).map(|i| suspect(i, 1, 5)).collect());
     // Three of five suspected, two not: each round of three goes to both
     // of the two and to one suspect. At random, both would be among the

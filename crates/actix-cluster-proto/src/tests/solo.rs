@@ -59,6 +59,14 @@ impl Solo {
         self.drain();
     }
 
+    /// Members 1..=`n` `Up` at incarnation 1, told by member `from`.
+    pub(super) fn members_up(&mut self, from: usize, n: usize) {
+        let records = (1..=n)
+            .map(|i| alive(i, 1, Status::Up, i as u64 + 1))
+            .collect();
+        self.gossip(from, records);
+    }
+
     pub(super) fn advance(&mut self, d: Duration) {
         let end = self.now + d;
         loop {

@@ -15,12 +15,7 @@ fn suspicion_timeout_shrinks_with_confirmations() {
         ..Config::lan()
     };
     let mut s = Solo::new(cfg.clone());
-    s.gossip(
-        1,
-        (1..=5)
-            .map(|i| alive(i, 1, Status::Up, i as u64 + 1))
-            .collect(),
-    );
+    s.members_up(1, 5);
     let n = 6;
     let (min, max) = (cfg.suspicion_min_timeout(n), cfg.suspicion_max_timeout(n));
     assert_eq!(min, Duration::from_secs(1));
@@ -199,12 +194,7 @@ fn an_old_suspicion_is_answered_with_the_current_record() {
 fn plain_swim_uses_a_fixed_minimum_timeout() {
     let cfg = Config::lan().with_lifeguard(false);
     let mut s = Solo::new(cfg.clone());
-    s.gossip(
-        1,
-        (1..=5)
-            .map(|i| alive(i, 1, Status::Up, i as u64 + 1))
-            .collect(),
-    );
+    s.members_up(1, 5);
     s.timers.clear();
     let t0 = s.now;
     s.gossip(2, vec![suspect(1, 1, 2)]);
@@ -218,12 +208,7 @@ fn plain_swim_uses_a_fixed_minimum_timeout() {
 fn a_node_that_saw_the_suspect_silent_names_itself_in_its_record() {
     let cfg = Config::lan();
     let mut s = Solo::new(cfg.clone());
-    s.gossip(
-        1,
-        (1..=5)
-            .map(|i| alive(i, 1, Status::Up, i as u64 + 1))
-            .collect(),
-    );
+    s.members_up(1, 5);
     s.take_events();
     // Nobody answers: the first probe fails and this node suspects its
     // target itself.
