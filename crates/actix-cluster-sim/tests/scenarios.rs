@@ -124,6 +124,50 @@ fn crashed_node_is_seen_down_failed_by_all() {
     assert!(leaders_agree(&sim));
 }
 
+/// A crash in a cluster of 300: every survivor downs the victim, and the
+/// roll calls before the decision ping a sample, not everyone. Nearly nobody
+/// is heard first-hand within the window at that size, so calling every such
+/// member is about N pings per node, N^2 at once (10^8 at 10,000 members);
+/// a sample is at most 130 per node and picture.
+#[test]
+fn a_crash_in_a_large_cluster_rolls_a_sampled_call() {
+    let (mut sim, addrs) = converged(7, 300, Config::lan());
+    sim.run_for(secs(2));
+    let victim = addrs[123];
+    let pings = |sim: &Sim<CoreNode>| -> Vec<u64> {
+        addrs
+            .iter()
+            .filter(|a| **a != victim)
+            .map(|a| sim.core(*a).unwrap().stats().roll_call_pings)
+            .collect()
+    };
+    let before = pings(&sim);
+    let crashed_at = sim.now();
+    sim.crash(victim).unwrap();
+    let t = sim.run_until_condition(crashed_at + secs(60), |s| s.all_see_down(victim));
+    assert!(t.is_some(), "not seen down by all");
+    assert!(sim.all_see(victim, |v| v == ViewState::Down));
+    assert_eq!(failed_downs(&sim, crashed_at).len(), 299);
+    let called: Vec<u64> = pings(&sim)
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| a - b)
+        .collect();
+    let total: u64 = called.iter().sum();
+    let most = called.iter().copied().max().unwrap_or(0);
+    println!("roll call pings after a crash of 1 in 300: total {total}, most by one node {most}");
+    assert!(total > 0, "no roll call at all: the test tests nothing");
+    assert!(
+        most <= 130 * 3,
+        "a node pinged {most} members in its roll calls"
+    );
+    assert!(
+        total / 299 <= 140,
+        "{} pings per node on average",
+        total / 299
+    );
+}
+
 #[test]
 fn partition_heals_and_halves_merge() {
     // A partition longer than the pause bound, 25 against 25: keep-majority

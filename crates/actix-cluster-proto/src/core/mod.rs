@@ -215,6 +215,9 @@ pub struct Core {
     /// the table).
     roll_call: Option<Duration>,
     roll_calls: u32,
+    /// The members this picture's first roll call pinged, when it was a
+    /// sample of them (see `decision`).
+    roll_call_sample: Option<std::collections::HashSet<MemberId>>,
     /// A custom downing strategy, instead of `config.downing.strategy`.
     strategy: Option<Box<dyn DowningStrategy + Send>>,
     /// When a member last heard from any other member (see
@@ -307,6 +310,7 @@ impl Core {
             flaps: flap::Flaps::default(),
             roll_call: None,
             roll_calls: 0,
+            roll_call_sample: None,
             strategy: None,
             last_heard: Duration::ZERO,
             last_probe_tick: None,

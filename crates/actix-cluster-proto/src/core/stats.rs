@@ -61,6 +61,10 @@ pub struct Stats {
     pub downing_fenced: u64,
     /// Downing decisions handed to the arbiter (lease-majority).
     pub downing_arbitrated: u64,
+    /// Pings sent by roll calls before downing decisions (see
+    /// `docs/PROTOCOL.md`, "Downing"): at most a sample per picture in a
+    /// large cluster, unless the sample cannot settle the verdict.
+    pub roll_call_pings: u64,
     /// Full-state exchanges this node started while catching up after its
     /// join (see `docs/PROTOCOL.md`, "Anti-entropy").
     pub catch_up_exchanges: u64,
