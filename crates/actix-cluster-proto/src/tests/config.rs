@@ -68,3 +68,19 @@ fn core_new_names_the_field() {
         "cluster_name"
     );
 }
+
+#[test]
+fn the_push_pull_period_grows_with_the_state_beyond_4096_members() {
+    let c = Config::lan();
+    let s = Duration::from_secs;
+    assert_eq!(c.push_pull_period(10), s(60));
+    assert_eq!(c.push_pull_period(100), s(180));
+    assert_eq!(c.push_pull_period(1000), s(360));
+    assert_eq!(c.push_pull_period(2000), s(420));
+    // The two terms meet at 4,096; above, the period follows N, so that
+    // the full states' bytes per member and second stay flat.
+    assert_eq!(c.push_pull_period(4096), s(480));
+    assert_eq!(c.push_pull_period(5000), s(600));
+    assert_eq!(c.push_pull_period(10_000), s(1200));
+    assert_eq!(c.push_pull_period(20_000), s(2400));
+}
