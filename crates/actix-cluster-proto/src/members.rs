@@ -489,34 +489,6 @@ impl Table {
         out
     }
 
-    /// One random live member (not local) that passes `keep`: sampled as
-    /// by [`Table::random_live`], and when sampling finds none, drawn
-    /// uniformly from a scan of all live members. For a pick that must not
-    /// miss while the members that pass are rare: at a cold start a joiner
-    /// knows thousands of members still `Joining` and a handful `Up`, and
-    /// six random tries found no `Up` one for most of its first exchanges.
-    /// The scan, O(live), runs only when the tries failed.
-    pub(crate) fn random_live_one<R: Rng>(
-        &self,
-        rng: &mut R,
-        mut keep: impl FnMut(&Entry) -> bool,
-    ) -> Option<MemberId> {
-        if let Some(id) = self.random_live(rng, 1, &mut keep).pop() {
-            return Some(id);
-        }
-        let mut seen: u32 = 0;
-        let mut pick = None;
-        for id in &self.live {
-            if self.entries.get(id).is_some_and(&mut keep) {
-                seen = seen.saturating_add(1);
-                if rng.gen_range(0..seen) == 0 {
-                    pick = Some(id);
-                }
-            }
-        }
-        pick.cloned()
-    }
-
     /// The leader: the first `Up` member by (up number, id).
     pub(crate) fn leader(&self) -> Option<&MemberId> {
         self.up_order.first().map(|(_, id)| id)

@@ -238,7 +238,8 @@ impl Core {
     /// `eligible` accepts (its answer is its own full state); false when
     /// there is none.
     pub(super) fn push_full_state_to_one(&mut self, eligible: impl Fn(&Entry) -> bool) -> bool {
-        let Some(to) = self.table.random_live_one(&mut self.rng, eligible) else {
+        let target = self.table.random_live(&mut self.rng, 1, eligible);
+        let Some(to) = target.first() else {
             return false;
         };
         let bytes = self.full_state(StateHead::PushPull { reply: false }, None);
