@@ -481,21 +481,36 @@ impl Core {
         let unknown: Vec<Seen> = unsure.iter().map(|(e, _)| seen(e)).collect();
         // The rest of the members: built once per decision.
         let suspected: HashSet<&MemberId> = suspects.iter().map(|(e, _)| &e.id).collect();
+        let sides = self.sides(now, &suspected);
+        if !sides.aging.is_empty() {
+            return State::RollCall(sides.aging, ready);
+        }
+        if now < ready {
+            return State::Wait(ready);
+        }
+        self.settle(now, sides, unreachable, unknown)
+    }
+
+    /// The picture on `sides` once its roll call is over: the members a
+    /// sampled roll call stands for placed by `estimate` (unless that would
+    /// decide the verdict: then they are all called), and this side's
+    /// unheard members called again when they alone make the difference.
+    fn settle(
+        &self,
+        now: Duration,
+        sides: Sides<'_>,
+        unreachable: Vec<Seen>,
+        unknown: Vec<Seen>,
+    ) -> State {
         let Sides {
             reachable,
             unheard,
             unsampled,
             sampled,
-            aging,
-        } = self.sides(now, &suspected);
-        if !aging.is_empty() {
-            return State::RollCall(aging, ready);
-        }
-        if now < ready {
-            return State::Wait(ready);
-        }
+            ..
+        } = sides;
         let unheard_ids: Vec<MemberId> = unheard.iter().map(|e| e.id.clone()).collect();
-        // The members a sampled roll call stands for: the first `guessed` on
+        // The first `guessed` of the members the sample stands for on
         // neither side, the rest on this one. The estimate's unknown go
         // before the unheard: `call_again` takes the last of the unknown as
         // the ones it would call.
