@@ -31,6 +31,7 @@ mod lifecycle;
 mod merge;
 mod probe;
 mod receive;
+mod roll_call;
 mod sealing;
 mod stats;
 mod suspect;
