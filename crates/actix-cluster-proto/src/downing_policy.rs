@@ -214,6 +214,18 @@ pub struct Seen {
     pub counts: bool,
 }
 
+impl Seen {
+    /// Keep-majority's tie-break order: the lowest address first.
+    pub(crate) fn tie_order(&self) -> (std::net::SocketAddr, MemberId) {
+        (self.id.addr, self.id.clone())
+    }
+
+    /// Keep-oldest's order: the lowest up number first, not yet `Up` last.
+    pub(crate) fn age_order(&self) -> (bool, u64, MemberId) {
+        (self.up_number == 0, self.up_number, self.id.clone())
+    }
+}
+
 /// The reachability picture a strategy decides on: this node's side (the
 /// members it can reach, itself included), the members it cannot reach, and
 /// those it cannot tell (suspected by too few observers). Built only when the
@@ -259,7 +271,7 @@ impl Picture {
         if ours * 2 != total {
             return ours * 2 > total;
         }
-        let lowest = |side: &[Seen]| Self::counted(side).map(|s| (s.id.addr, s.id.clone())).min();
+        let lowest = |side: &[Seen]| Self::counted(side).map(Seen::tie_order).min();
         let mine = lowest(&self.reachable);
         let other = [lowest(&self.unreachable), lowest(&self.unknown)]
             .into_iter()
@@ -273,12 +285,11 @@ impl Picture {
 
     /// The oldest counted member overall and whether it is on our side.
     fn oldest(&self) -> Option<(bool, &Seen)> {
-        let key = |s: &Seen| (s.up_number == 0, s.up_number, s.id.clone());
         let ours = Self::counted(&self.reachable).map(|s| (true, s));
         let theirs = Self::counted(&self.unreachable)
             .chain(Self::counted(&self.unknown))
             .map(|s| (false, s));
-        ours.chain(theirs).min_by_key(|(_, s)| key(s))
+        ours.chain(theirs).min_by_key(|(_, s)| s.age_order())
     }
 }
 

@@ -96,13 +96,14 @@ impl Core {
             .choose_multiple(&mut self.rng, ROLL_CALL_SAMPLE)
             .cloned()
             .collect();
-        let lowest = ids.iter().min_by_key(|id| (id.addr, (*id).clone()));
-        let oldest = ids
+        let named: Vec<Seen> = ids
             .iter()
             .filter_map(|id| self.table.get(id))
-            .min_by_key(|e| (e.up_number == 0, e.up_number, e.id.clone()))
-            .map(|e| &e.id);
-        sample.extend(lowest.into_iter().chain(oldest).cloned());
+            .map(seen)
+            .collect();
+        let lowest = named.iter().min_by_key(|s| s.tie_order());
+        let oldest = named.iter().min_by_key(|s| s.age_order());
+        sample.extend(lowest.into_iter().chain(oldest).map(|s| s.id.clone()));
         Some(sample)
     }
 
