@@ -11,12 +11,16 @@
 //! once and reach everyone in a number of rounds logarithmic in N. A member
 //! that joins an established cluster gets everything in its join answer: its
 //! first exchange brings nothing new and it stops there (one exchange, as
-//! before this rule).
+//! before this rule). Peers are drawn among members known as `Up` or
+//! `Joining`: in a cold start the join answer lists the other newcomers as
+//! `Joining`, and most of them are `Up` by the first exchange.
 //!
 //! What a catching-up member learns from a full state is known to the member
 //! that sent it, and the other newcomers catch up the same way: it is not
 //! queued for piggybacking (a `Down` still is, see `set_down`), which keeps
-//! the piggyback queue for what is new.
+//! the piggyback queue for what is new. The member that let a newcomer in is
+//! not catching up and so is not reached that way: the newcomer tells it its
+//! `Up` itself (`on_join_ack`).
 
 use std::time::Duration;
 
@@ -24,6 +28,7 @@ use super::timer::TimerKind;
 use super::Core;
 use crate::id::MemberId;
 use crate::member::Status;
+use crate::members::Entry;
 
 /// Most exchanges of one catch-up.
 pub(super) const MAX_ROUNDS: u32 = 8;
@@ -118,7 +123,8 @@ impl Core {
             round: c.round + 1,
             ..CatchUp::default()
         });
-        if self.push_full_state_to_one(|e| e.status == Status::Up) {
+        let peer = |e: &Entry| matches!(e.status, Status::Up | Status::Joining);
+        if self.push_full_state_to_one(peer) {
             self.stats.catch_up_exchanges += 1;
         }
         let d = self.catch_up_delay(c.round + 1);

@@ -302,6 +302,11 @@ impl Core {
         if accepted && !self.phase.left() && self.local_status() == Status::Joining {
             self.become_up();
             self.start_catch_up();
+            // The member that let us in knows us as Joining, and what we
+            // tell the newcomers in our exchanges may never reach it (it is
+            // not catching up): it hears our Up from us.
+            let me = self.own_record();
+            self.tell(sender.addr, me);
         }
     }
 

@@ -49,6 +49,44 @@ fn a_member_joining_a_settled_cluster_catches_up_in_one_exchange() {
 }
 
 #[test]
+fn a_joiner_tells_the_member_that_let_it_in_that_it_is_up() {
+    // The member that answered holds us as Joining. In a cold start the
+    // others learn our Up in exchanges and do not pass it on, and the seed
+    // catches up with nobody: only we can tell it.
+    let mut s = Solo::joining(Config::local(), 1);
+    s.sent.clear();
+    s.join_ack(1, vec![alive(1, 1, Status::Up, 2)]);
+    let told = s.sent_messages().into_iter().any(|(to, m)| {
+        to == addr(1)
+            && matches!(&m.body, Body::Gossip { updates }
+                if updates.iter().any(|r| r.id == id(0, 1) && r.status == Status::Up))
+    });
+    assert!(told, "{:?}", s.sent_messages());
+}
+
+#[test]
+fn a_catch_up_exchanges_with_members_it_knows_only_as_joining() {
+    // In a cold start the join answer lists the seed Up and the other
+    // newcomers Joining. Most of those are Up by the first exchange, and
+    // exchanges among newcomers are how their Ups spread; were only `Up`
+    // members eligible, the draw would miss the seed and skip the round.
+    let mut s = Solo::joining(Config::local(), 1);
+    let mut members = vec![alive(1, 1, Status::Up, 2)];
+    members.extend((2..202).map(|i| alive(i, 1, Status::Joining, 0)));
+    s.join_ack(1, members);
+    s.sent.clear();
+    let first = s.timers_of("sync").into_iter().min().expect("catching up");
+    s.advance(first - s.now);
+    assert_eq!(s.core.stats().catch_up_exchanges, 1);
+    let pushed = s
+        .sent_messages()
+        .into_iter()
+        .filter(|(_, m)| matches!(m.body, Body::PushPull { reply: false, .. }))
+        .count();
+    assert_eq!(pushed, 1);
+}
+
+#[test]
 fn push_pull_answers_are_bounded_per_gossip_interval() {
     let mut s = Solo::new(Config::local());
     s.gossip(1, vec![alive(1, 1, Status::Up, 1)]);

@@ -20,6 +20,16 @@ pub(super) struct Solo {
 
 impl Solo {
     pub(super) fn new(config: Config) -> Solo {
+        Solo::started(config, Command::Form)
+    }
+
+    /// A core that asked member `seed` to let it in, not answered yet.
+    pub(super) fn joining(config: Config, seed: usize) -> Solo {
+        let seeds = vec![addr(seed)];
+        Solo::started(config, Command::Join { seeds })
+    }
+
+    fn started(config: Config, start: Command) -> Solo {
         let cluster = config.cluster_name.clone();
         let core = Core::new(local(0, 1), config, 1).unwrap();
         let mut s = Solo {
@@ -30,9 +40,23 @@ impl Solo {
             events: Vec::new(),
             cluster,
         };
-        s.core.handle_command(Duration::ZERO, Command::Form);
+        s.core.handle_command(Duration::ZERO, start);
         s.drain();
         s
+    }
+
+    /// Member `from` lets us in with `members` as its state.
+    pub(super) fn join_ack(&mut self, from: usize, members: Vec<Record>) {
+        let msg = Message {
+            sender: id(from, 1),
+            body: Body::JoinAck {
+                accepted: true,
+                members,
+            },
+        };
+        let bytes = codec::encode(&codec::prefix(&self.cluster), &msg);
+        self.core.handle_stream(self.now, addr(from), &bytes);
+        self.drain();
     }
 
     pub(super) fn drain(&mut self) {
