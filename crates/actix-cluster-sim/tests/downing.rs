@@ -162,8 +162,11 @@ fn a_minority_that_missed_gossip_does_not_think_it_is_the_majority() {
 /// lossy member's suspicion of it) put every member it helped in poor
 /// health too, and only a member in good health decides on flap memory.
 /// Before helpers nacked on the unscaled timeout, seeds 1..=40 downed it
-/// within 10 s in 15 of 40 at 5 members and 13 of 40 at 10 (now 40 and
-/// 39; about 8 s in debug mode).
+/// within 10 s in 15 of 40 at 5 members and 13 of 40 at 10. Now it is 98
+/// and 96 of seeds 1..=100 (199 and 196 of 1..=200); a bar of 95 in 100
+/// rather than 38 in 40 because at 40 seeds two more late seeds, which any
+/// change to the random draws can bring, fail the same rate (about 20 s in
+/// debug mode).
 #[test]
 fn a_member_losing_80_percent_of_a_small_cluster_is_downed() {
     use actix_cluster_sim::downing_scenarios::{lossy_member_of, summarize};
@@ -171,14 +174,14 @@ fn a_member_losing_80_percent_of_a_small_cluster_is_downed() {
     let bound = Duration::from_secs(10);
     for n in [5, 10] {
         let name = format!("lossy-80%-1-of-{n}");
-        let sum = summarize(&name, 1..=40, Some(bound), |seed| lossy_member_of(seed, n));
+        let sum = summarize(&name, 1..=100, Some(bound), |seed| lossy_member_of(seed, n));
         println!("{}", sum.line());
         let in_time = sum.downed.iter().filter(|d| **d <= bound).count();
         assert_eq!(sum.healthy_downs, 0, "{name}: {}", sum.problems.join("\n"));
         assert_eq!(sum.healthy_reborn, 0, "{name}: {}", sum.problems.join("\n"));
         assert!(
-            in_time >= 38,
-            "{name}: downed within {bound:?} in {in_time} of 40"
+            in_time >= 95,
+            "{name}: downed within {bound:?} in {in_time} of 100"
         );
     }
 }
