@@ -661,9 +661,8 @@ fn a_cold_start_converges_by_the_catch_up_exchanges_not_by_piggyback() {
     // bring every newcomer everyone's `Up`. The deadline is the catch-up's
     // own bound (PROTOCOL.md: at most 8 exchanges, the last 8.2 s after the
     // join), well before a probe round (40 s) could introduce everyone. The
-    // seed formed the cluster and does not catch up: what it misses of the
-    // newcomers' `Up` reaches it by piggyback and by their exchanges with
-    // it, not covered here.
+    // seed formed the cluster and does not catch up: each newcomer tells it
+    // its `Up` right after the join answer.
     let config = Config {
         retransmit_mult: 1,
         push_pull_interval: secs(3600),
@@ -675,13 +674,8 @@ fn a_cold_start_converges_by_the_catch_up_exchanges_not_by_piggyback() {
     for _ in 1..200 {
         sim.spawn_next(&opts, Start::Join(vec![seed])).unwrap();
     }
-    let newcomers_see_all = |s: &Sim<CoreNode>| s.not_up_pairs().iter().all(|p| p.0 == seed);
-    let t = sim.run_until_condition(Duration::from_millis(9000), newcomers_see_all);
-    let missing: Vec<_> = sim
-        .not_up_pairs()
-        .into_iter()
-        .filter(|p| p.0 != seed)
-        .collect();
+    let t = sim.run_until_condition(Duration::from_millis(9000), |s| s.all_see_up());
+    let missing = sim.not_up_pairs();
     assert!(
         t.is_some(),
         "{} pairs not up, e.g. {:?}",
