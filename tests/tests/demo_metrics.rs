@@ -24,6 +24,7 @@ const FAMILIES: &[(&str, &str)] = &[
     ("actix_cluster_suspicions_raised_total", "counter"),
     ("actix_cluster_suspicions_refuted_total", "counter"),
     ("actix_cluster_downing_decisions_total", "counter"),
+    ("actix_cluster_roll_call_pings_total", "counter"),
     ("actix_cluster_decode_errors_total", "counter"),
     ("actix_cluster_sent_messages_total", "counter"),
     ("actix_cluster_received_messages_total", "counter"),

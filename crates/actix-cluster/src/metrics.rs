@@ -3,7 +3,7 @@
 //! [`INTERVAL`] from its own snapshots ([`ClusterStats`], the member table),
 //! and counts some events as they are published. Names follow the Prometheus
 //! conventions (`actix_cluster_...`, `_total` for counters, units in the
-//! name); the README's "Metrics" section lists every one.
+//! name); `docs/OPERATING.md`, "Metrics", lists every one.
 //!
 //! Nothing is recorded unless the application installs a recorder (e.g.
 //! `metrics-exporter-prometheus`). The series carry no per-instance label:
@@ -82,6 +82,7 @@ impl Publisher {
             counter!("actix_cluster_downing_decisions_total", "strategy" => self.strategy.clone(), "outcome" => outcome)
                 .absolute(n);
         }
+        counter!("actix_cluster_roll_call_pings_total").absolute(p.roll_call_pings);
         counter!("actix_cluster_decode_errors_total").absolute(p.rejected_malformed);
     }
 
@@ -256,6 +257,10 @@ fn describe_membership() {
     describe_counter!(
         "actix_cluster_downing_decisions_total",
         "Downing decisions taken by this node, by strategy and outcome (survived, fenced, arbitrated)"
+    );
+    describe_counter!(
+        "actix_cluster_roll_call_pings_total",
+        "Pings of the roll calls before this node's downing decisions"
     );
     describe_counter!(
         "actix_cluster_decode_errors_total",

@@ -135,6 +135,8 @@ fn a_recorder_gets_the_cluster_families() {
     assert!(v("actix_cluster_leader_changes_total", &[]) >= 1.0);
     assert_eq!(v("actix_cluster_rebirths_total", &[]), 0.0);
     assert_eq!(v("actix_cluster_decode_errors_total", &[]), 0.0);
+    // No downing decision in a calm cluster, so no roll call.
+    assert_eq!(v("actix_cluster_roll_call_pings_total", &[]), 0.0);
     assert_eq!(
         v(
             "actix_cluster_downing_decisions_total",
