@@ -163,7 +163,7 @@ fn a_minority_that_missed_gossip_does_not_think_it_is_the_majority() {
 /// health too, and only a member in good health decides on flap memory.
 /// Before helpers nacked on the unscaled timeout, seeds 1..=40 downed it
 /// within 10 s in 15 of 40 at 5 members and 13 of 40 at 10. Now it is 98
-/// and 96 of seeds 1..=100 (199 and 196 of 1..=200); a bar of 95 in 100
+/// and 96 of seeds 1..=100 (198 and 196 of 1..=200); a bar of 95 in 100
 /// rather than 38 in 40 because at 40 seeds two more late seeds, which any
 /// change to the random draws can bring, fail the same rate (about 20 s in
 /// debug mode).
