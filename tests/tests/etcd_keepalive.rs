@@ -74,14 +74,18 @@ fn a_quiet_node_keeps_its_etcd_streams_for_40_s() {
     );
     assert!(node.age() >= QUIET, "the quiet run lasted {:?}", node.age());
 
-    // The watch still delivers: a second node is seen through it and joins.
+    // The watch still delivers: a second node registers and joins. Its Up
+    // comes over the cluster (it tells the member that let it in), which may
+    // be before its registration comes over the watch, so each is waited on.
     let second = Node::spawn(&production_spec(&etcd, &prefix, "second"));
     assert!(
         node.wait_event("up", &second.id, LONG),
         "etcd {version}: the quiet node never saw the second one Up (log {})",
         node.log.display()
     );
-    let s = node.status();
+    let s = node.wait_status(LONG, |s| {
+        s["registered_members"] == 2 || restarts(s) != (0, 0)
+    });
     assert_eq!(restarts(&s), (0, 0), "etcd {version}: {s}");
     assert_eq!(s["registered_members"], 2, "etcd {version}: {s}");
 }
